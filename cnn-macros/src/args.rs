@@ -1,0 +1,298 @@
+//! Reading a layer's arguments: positional and named, with type checks,
+//! defaults, and errors for unknown, repeated or missing arguments.
+
+use crate::diag::Diagnostics;
+use crate::graph::closest;
+use crate::parse::{Arg, LayerDecl, Value};
+
+/// The arguments each layer kind accepts, in positional order first.
+fn accepted(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "conv" => &["channels", "kernel", "stride", "pad", "bias"],
+        "dense" => &["units", "bias"],
+        "max_pool" | "avg_pool" => &["size", "stride", "pad"],
+        "dropout" => &["p"],
+        _ => &[],
+    }
+}
+
+/// Alternative spellings users reach for, mapped to the accepted name.
+fn alias(name: &str) -> &str {
+    match name {
+        "padding" => "pad",
+        "kernel_size" => "kernel",
+        "out_channels" | "filters" => "channels",
+        "out" | "out_features" => "units",
+        "pool_size" => "size",
+        _ => name,
+    }
+}
+
+pub struct ArgReader<'a> {
+    layer: &'a LayerDecl,
+    label: &'a str,
+    kind: &'static str,
+    used: Vec<bool>,
+    diag: &'a mut Diagnostics,
+    ok: bool,
+}
+
+impl<'a> ArgReader<'a> {
+    pub fn new(
+        layer: &'a LayerDecl,
+        label: &'a str,
+        kind: &'static str,
+        diag: &'a mut Diagnostics,
+    ) -> Self {
+        let mut ok = true;
+        let mut seen_named = false;
+        for arg in &layer.args {
+            if arg.name.is_some() {
+                seen_named = true;
+            } else if seen_named {
+                diag.error(
+                    &arg.tokens,
+                    format!("{label}: positional arguments must come before named ones"),
+                );
+                ok = false;
+            }
+        }
+        ArgReader {
+            layer,
+            label,
+            kind,
+            used: vec![false; layer.args.len()],
+            diag,
+            ok,
+        }
+    }
+
+    /// The argument `name`, given by name or at position `pos`.
+    fn find(&mut self, name: &str, pos: Option<usize>) -> Option<&'a Arg> {
+        let mut found: Option<&'a Arg> = None;
+        let positional = self
+            .layer
+            .args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.name.is_none());
+        let by_pos = pos.and_then(|p| positional.clone().nth(p));
+        let by_name = self.layer.args.iter().enumerate().filter(|(_, a)| {
+            a.name
+                .as_ref()
+                .is_some_and(|n| alias(&n.to_string()) == name)
+        });
+        for (i, arg) in by_pos.into_iter().chain(by_name) {
+            self.used[i] = true;
+            if found.is_some() {
+                self.diag.error(
+                    &arg.tokens,
+                    format!("{}: `{name}` is given more than once", self.label),
+                );
+                self.ok = false;
+            } else {
+                found = Some(arg);
+            }
+        }
+        found
+    }
+
+    fn missing(&mut self, name: &str) {
+        let example = match (self.kind, name) {
+            ("conv", "channels") => " as in `conv(16, kernel = 3)`",
+            ("conv", "kernel") => " as in `conv(16, kernel = 3)`",
+            ("dense", _) => " as in `dense(120)`",
+            ("max_pool" | "avg_pool", _) => " as in `max_pool(2)`",
+            ("dropout", _) => " as in `dropout(0.5)`",
+            _ => "",
+        };
+        self.diag.error(
+            &self.layer.tokens,
+            format!("{}: {} needs `{name}`{example}", self.label, self.kind),
+        );
+        self.ok = false;
+    }
+
+    fn bad(&mut self, value: &Value, message: String) {
+        self.diag
+            .error(&value.tokens(), format!("{}: {message}", self.label));
+        self.ok = false;
+    }
+
+    fn to_uint(&mut self, name: &str, value: &Value, min: usize) -> Option<usize> {
+        match value {
+            Value::Int(lit) => match lit.base10_parse::<usize>() {
+                Ok(v) if v >= min => Some(v),
+                Ok(v) => {
+                    let what = if min == 1 {
+                        "at least 1"
+                    } else {
+                        "non-negative"
+                    };
+                    self.bad(value, format!("`{name}` must be {what}, found {v}"));
+                    None
+                }
+                Err(_) => {
+                    self.bad(value, format!("`{name}` is too large: {}", value.text()));
+                    None
+                }
+            },
+            Value::Negative(_) => {
+                self.bad(
+                    value,
+                    format!("`{name}` cannot be negative, found {}", value.text()),
+                );
+                None
+            }
+            _ => {
+                self.bad(
+                    value,
+                    format!("`{name}` must be an integer, found `{}`", value.text()),
+                );
+                None
+            }
+        }
+    }
+
+    /// An integer argument of at least `min`; `default` when absent
+    /// (absent and no default is an error).
+    pub fn uint(
+        &mut self,
+        name: &str,
+        pos: Option<usize>,
+        default: Option<usize>,
+        min: usize,
+    ) -> Option<usize> {
+        match self.find(name, pos) {
+            Some(arg) => self.to_uint(name, &arg.value, min),
+            None if default.is_some() => default,
+            None => {
+                self.missing(name);
+                None
+            }
+        }
+    }
+
+    /// A size or pair: `3` means `(3, 3)`; `(3, 1)` is (height, width).
+    pub fn pair(
+        &mut self,
+        name: &str,
+        pos: Option<usize>,
+        default: Option<(usize, usize)>,
+        min: usize,
+    ) -> Option<(usize, usize)> {
+        let Some(arg) = self.find(name, pos) else {
+            if default.is_none() {
+                self.missing(name);
+            }
+            return default;
+        };
+        match &arg.value {
+            Value::Tuple(items, _) if items.len() == 2 => {
+                let a = self.to_uint(name, &items[0], min);
+                let b = self.to_uint(name, &items[1], min);
+                Some((a?, b?))
+            }
+            Value::Tuple(items, _) => {
+                self.bad(
+                    &arg.value,
+                    format!(
+                        "`{name}` takes one size or a pair (height, width), found {} values",
+                        items.len()
+                    ),
+                );
+                None
+            }
+            v => self.to_uint(name, v, min).map(|x| (x, x)),
+        }
+    }
+
+    pub fn bool(&mut self, name: &str, default: bool) -> Option<bool> {
+        match self.find(name, None) {
+            None => Some(default),
+            Some(arg) => match &arg.value {
+                Value::Bool(b) => Some(b.value),
+                v => {
+                    self.bad(
+                        v,
+                        format!("`{name}` must be `true` or `false`, found `{}`", v.text()),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    /// A probability in [0, 1).
+    pub fn probability(&mut self, name: &str, pos: Option<usize>) -> Option<f32> {
+        let arg = match self.find(name, pos) {
+            Some(arg) => arg,
+            None => {
+                self.missing(name);
+                return None;
+            }
+        };
+        let v = match &arg.value {
+            Value::Float(f) => f.base10_parse::<f32>().ok(),
+            Value::Int(i) => i.base10_parse::<f32>().ok(),
+            _ => None,
+        };
+        match v {
+            Some(p) if (0.0..1.0).contains(&p) => Some(p),
+            _ => {
+                self.bad(
+                    &arg.value,
+                    format!(
+                        "`{name}` must be a probability in [0, 1), found {}",
+                        arg.value.text()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reports arguments nobody asked for. Returns whether every argument was good.
+    pub fn finish(mut self) -> bool {
+        let accepted = accepted(self.kind);
+        let mut positional = 0;
+        for (arg, used) in self.layer.args.iter().zip(&self.used) {
+            if arg.name.is_none() {
+                positional += 1;
+            }
+            if *used {
+                continue;
+            }
+            self.ok = false;
+            match &arg.name {
+                Some(name) => {
+                    let n = name.to_string();
+                    let hint = closest(&n, accepted)
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    let list = if accepted.is_empty() {
+                        format!("{} takes no arguments", self.kind)
+                    } else {
+                        format!("{} takes {}", self.kind, accepted.join(", "))
+                    };
+                    self.diag.error(
+                        name,
+                        format!("{}: unknown argument `{n}`{hint} ({list})", self.label),
+                    );
+                }
+                None if accepted.is_empty() => self.diag.error(
+                    &arg.tokens,
+                    format!("{}: {} takes no arguments", self.label, self.kind),
+                ),
+                None => self.diag.error(
+                    &arg.tokens,
+                    format!(
+                        "{}: too many positional arguments ({positional}) for {}; name the others, as in `{} = ...`",
+                        self.label, self.kind, accepted.get(2).unwrap_or(&"stride")
+                    ),
+                ),
+            }
+        }
+        self.ok
+    }
+}

@@ -1,0 +1,199 @@
+//! The crate's error type.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::string::String;
+use std::vec::Vec;
+
+/// Everything that can go wrong in loading, saving, data handling and
+/// training. Each message names the file, tensor, layer or value involved
+/// and, where it applies, the shapes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or written.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A file is not valid safetensors (bad header, truncated data, ...).
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A tensor the network needs is not in the file.
+    MissingTensor {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name, e.g. `conv1.weight`.
+        tensor: String,
+        /// The shape the network expects.
+        expected: Vec<usize>,
+    },
+    /// A tensor in the file has the wrong shape.
+    ShapeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        tensor: String,
+        /// The shape the network expects.
+        expected: Vec<usize>,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+    /// A tensor in the file is not float32.
+    DtypeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        tensor: String,
+        /// The shape the network expects.
+        expected: Vec<usize>,
+        /// The tensor's shape in the file.
+        shape: Vec<usize>,
+        /// The dtype in the file.
+        found: String,
+    },
+    /// The file has tensors the network does not (see `LoadOptions::ignore_unknown`).
+    UnknownTensors {
+        /// The file.
+        path: PathBuf,
+        /// Their names.
+        tensors: Vec<String>,
+    },
+    /// A parameter buffer of the wrong length.
+    WeightCount {
+        /// The network.
+        network: &'static str,
+        /// Its parameter count.
+        expected: usize,
+        /// The buffer's length.
+        found: usize,
+    },
+    /// A batch buffer whose length is not a whole number of samples, or an
+    /// output buffer that does not match its input.
+    BatchLength {
+        /// The network.
+        network: &'static str,
+        /// Which buffer: `input`, `output`, `labels`, ...
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// Values per sample (or the expected length, see `message`).
+        sample_len: usize,
+        /// Explanation.
+        message: String,
+    },
+    /// A layer name that the network does not have.
+    UnknownLayer {
+        /// The network.
+        network: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The names it has.
+        layers: Vec<&'static str>,
+    },
+    /// Bad or inconsistent data: labels out of range, counts that differ,
+    /// an empty dataset, a malformed IDX file.
+    Data {
+        /// The file, if the data came from one.
+        path: Option<PathBuf>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A configuration value that cannot work (batch size 0, ...).
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+    /// The loss became NaN or infinite.
+    NonFiniteLoss {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Step within the epoch (1-based).
+        step: usize,
+        /// The value.
+        loss: f32,
+    },
+}
+
+/// Short for `Result<T, cnn::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn shape(s: &[usize]) -> String {
+    let parts: Vec<String> = s.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Safetensors { path, message } => {
+                write!(f, "{}: not a valid safetensors file: {message}", path.display())
+            }
+            Error::MissingTensor { path, tensor, expected } => write!(
+                f,
+                "{}: tensor `{tensor}` (shape {}) is missing",
+                path.display(),
+                shape(expected)
+            ),
+            Error::ShapeMismatch { path, tensor, expected, found } => write!(
+                f,
+                "{}: tensor `{tensor}` has shape {}, the network expects {}",
+                path.display(),
+                shape(found),
+                shape(expected)
+            ),
+            Error::DtypeMismatch { path, tensor, expected, shape: s, found } => write!(
+                f,
+                "{}: tensor `{tensor}` (shape {}) is {found}, the network expects F32 with shape {}",
+                path.display(),
+                shape(s),
+                shape(expected)
+            ),
+            Error::UnknownTensors { path, tensors } => write!(
+                f,
+                "{}: the network has no tensor{} {}; load with `LoadOptions::ignore_unknown()` to skip {}",
+                path.display(),
+                if tensors.len() == 1 { "" } else { "s" },
+                tensors.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+                if tensors.len() == 1 { "it" } else { "them" }
+            ),
+            Error::WeightCount { network, expected, found } => write!(
+                f,
+                "{network}: a weight buffer of {found} values was given, the network has {expected} parameters"
+            ),
+            Error::BatchLength { network, what, len, sample_len, message } => write!(
+                f,
+                "{network}: {what} of length {len} {message} ({sample_len} values per sample)"
+            ),
+            Error::UnknownLayer { network, name, layers } => write!(
+                f,
+                "{network} has no layer `{name}` (its layers: {})",
+                layers.join(", ")
+            ),
+            Error::Data { path: Some(path), message } => write!(f, "{}: {message}", path.display()),
+            Error::Data { path: None, message } => f.write_str(message),
+            Error::Config { message } => f.write_str(message),
+            Error::NonFiniteLoss { epoch, step, loss } => write!(
+                f,
+                "the loss became {loss} at epoch {epoch}, step {step}; training stopped \
+                 (the last checkpoint is intact)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

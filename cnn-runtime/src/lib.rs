@@ -1,0 +1,46 @@
+//! Runtime of the `cnn` crate: the kernels and support code that networks
+//! declared with `cnn::network!` call.
+//!
+//! The core ([`ops`], [`simd`], [`Weights`], [`Arena`], [`LayerInfo`]) is
+//! `no_std` and allocation-free, enough for inference in firmware. The
+//! default `std` feature adds training, safetensors files, data loading,
+//! threads and plots.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod math;
+pub mod ops;
+pub mod simd;
+pub mod summary;
+mod weights;
+
+#[doc(hidden)]
+pub mod private;
+
+pub use summary::{LayerInfo, ParamInfo, PlanStep, Summary};
+pub use weights::{Aligned, Arena, Weights};
+
+#[cfg(feature = "std")]
+pub mod batch;
+#[cfg(feature = "std")]
+mod error;
+#[cfg(feature = "std")]
+pub mod init;
+#[cfg(feature = "std")]
+pub mod io;
+#[cfg(feature = "std")]
+pub mod network;
+#[cfg(feature = "std")]
+pub mod parallel;
+
+#[cfg(feature = "std")]
+pub use error::{Error, Result};
+#[cfg(feature = "std")]
+pub use init::Init;
+#[cfg(feature = "std")]
+pub use io::safetensors::LoadOptions;
+#[cfg(feature = "std")]
+pub use network::{Head, Network};
+#[cfg(feature = "std")]
+pub use parallel::set_threads;

@@ -1,0 +1,153 @@
+//! Max and average pooling, forward and backward.
+//!
+//! Max pooling: padded cells count as `-inf`; the first maximum of a window
+//! in row-major order wins ties, and a NaN in a window makes its output NaN
+//! (as in PyTorch). The backward pass routes each output's gradient to the
+//! cell that won, recorded as its index inside the window (one byte).
+//!
+//! Average pooling divides by the full window, padded cells included
+//! (PyTorch's `count_include_pad = True`).
+
+use super::{check_len, PoolGeom};
+
+/// `y = max_pool(x)` for `n` samples, `[n, c, h, w] -> [n, c, oh, ow]`.
+/// With `argmax`, records the winning cell of each window.
+pub fn max_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], argmax: Option<&mut [u8]>, n: usize) {
+    check_len("max_pool input", x.len(), n * g.in_len());
+    check_len("max_pool output", y.len(), n * g.out_len());
+    let mut argmax = argmax;
+    for s in 0..n {
+        for c in 0..g.c {
+            let plane = &x[(s * g.c + c) * g.h * g.w..][..g.h * g.w];
+            let base = (s * g.c + c) * g.oh * g.ow;
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let (v, a) = window_max(g, oy, ox, |iy, ix| plane[iy * g.w + ix]);
+                    y[base + oy * g.ow + ox] = v;
+                    if let Some(am) = argmax.as_deref_mut() {
+                        am[base + oy * g.ow + ox] = a;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The maximum of window `(oy, ox)` and its index inside the window.
+/// `at(iy, ix)` reads an input cell (only cells inside the input are read).
+#[inline(always)]
+pub(crate) fn window_max(
+    g: &PoolGeom,
+    oy: usize,
+    ox: usize,
+    mut at: impl FnMut(usize, usize) -> f32,
+) -> (f32, u8) {
+    let mut best = f32::NEG_INFINITY;
+    let mut arg = u8::MAX;
+    for dy in 0..g.kh {
+        let iy = (oy * g.sh + dy).wrapping_sub(g.ph);
+        if iy >= g.h {
+            continue;
+        }
+        for dx in 0..g.kw {
+            let ix = (ox * g.sw + dx).wrapping_sub(g.pw);
+            if ix >= g.w {
+                continue;
+            }
+            let v = at(iy, ix);
+            // NaN wins and stays: `v > NaN` is false for every later v.
+            if v > best || v.is_nan() && !best.is_nan() || arg == u8::MAX {
+                best = v;
+                arg = (dy * g.kw + dx) as u8;
+            }
+        }
+    }
+    (best, arg)
+}
+
+/// Input cell `(iy, ix)` of window `(oy, ox)` at in-window index `a`.
+#[inline(always)]
+pub(crate) fn window_cell(g: &PoolGeom, oy: usize, ox: usize, a: u8) -> (usize, usize) {
+    let (dy, dx) = (a as usize / g.kw, a as usize % g.kw);
+    (oy * g.sh + dy - g.ph, ox * g.sw + dx - g.pw)
+}
+
+/// `dx = max_pool'(dy)`: each output's gradient goes to its window's winner.
+pub fn max_backward(g: &PoolGeom, argmax: &[u8], dy: &[f32], dx: &mut [f32], n: usize) {
+    check_len("max_pool input gradient", dx.len(), n * g.in_len());
+    dx[..n * g.in_len()].fill(0.0);
+    for s in 0..n {
+        for c in 0..g.c {
+            let plane = &mut dx[(s * g.c + c) * g.h * g.w..][..g.h * g.w];
+            let base = (s * g.c + c) * g.oh * g.ow;
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let i = base + oy * g.ow + ox;
+                    let (iy, ix) = window_cell(g, oy, ox, argmax[i]);
+                    plane[iy * g.w + ix] += dy[i];
+                }
+            }
+        }
+    }
+}
+
+/// `y = avg_pool(x)`, dividing by the whole window (padding included).
+pub fn avg_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], n: usize) {
+    check_len("avg_pool input", x.len(), n * g.in_len());
+    check_len("avg_pool output", y.len(), n * g.out_len());
+    let inv = 1.0 / (g.kh * g.kw) as f32;
+    for s in 0..n {
+        for c in 0..g.c {
+            let plane = &x[(s * g.c + c) * g.h * g.w..][..g.h * g.w];
+            let base = (s * g.c + c) * g.oh * g.ow;
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let mut sum = 0.0f32;
+                    for dy in 0..g.kh {
+                        let iy = (oy * g.sh + dy).wrapping_sub(g.ph);
+                        if iy >= g.h {
+                            continue;
+                        }
+                        for dx in 0..g.kw {
+                            let ix = (ox * g.sw + dx).wrapping_sub(g.pw);
+                            if ix < g.w {
+                                sum += plane[iy * g.w + ix];
+                            }
+                        }
+                    }
+                    y[base + oy * g.ow + ox] = sum * inv;
+                }
+            }
+        }
+    }
+}
+
+/// `dx = avg_pool'(dy)`: each output's gradient spread evenly over its window.
+pub fn avg_backward(g: &PoolGeom, dy: &[f32], dx: &mut [f32], n: usize) {
+    check_len("avg_pool input gradient", dx.len(), n * g.in_len());
+    dx[..n * g.in_len()].fill(0.0);
+    let inv = 1.0 / (g.kh * g.kw) as f32;
+    for s in 0..n {
+        for c in 0..g.c {
+            let plane = &mut dx[(s * g.c + c) * g.h * g.w..][..g.h * g.w];
+            let base = (s * g.c + c) * g.oh * g.ow;
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let v = dy[base + oy * g.ow + ox] * inv;
+                    for dy_ in 0..g.kh {
+                        let iy = (oy * g.sh + dy_).wrapping_sub(g.ph);
+                        if iy >= g.h {
+                            continue;
+                        }
+                        for dx_ in 0..g.kw {
+                            let ix = (ox * g.sw + dx_).wrapping_sub(g.pw);
+                            if ix < g.w {
+                                plane[iy * g.w + ix] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

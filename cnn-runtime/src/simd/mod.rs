@@ -1,0 +1,226 @@
+//! SIMD kernels, one module per instruction set, chosen at run time.
+//!
+//! | level | module | chosen when |
+//! | --- | --- | --- |
+//! | [`Level::Avx512`] | `avx512` | x86-64 with AVX-512F (detected at run time with `std`) |
+//! | [`Level::Avx2`] | `avx2` | x86-64 with AVX2 and FMA |
+//! | [`Level::Neon`] | `neon` | aarch64 (NEON is part of the baseline) |
+//! | [`Level::Scalar`] | [`scalar`] | everywhere; the reference the others are tested against |
+//!
+//! The best level the machine has is used unless one is forced with
+//! [`force`] or, with `std`, the `CNN_SIMD` environment variable
+//! (`scalar`, `avx2`, `avx512`, `neon`), read once at first use. Without
+//! `std` there is no run-time detection: the levels the build targets
+//! (`-C target-feature`) are used.
+//!
+//! All `unsafe` code of the crate lives in this module and in the GEMM
+//! wrapper, each block with a `// SAFETY:` comment.
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use crate::ops::{Act, ConvGeom, PoolGeom};
+
+pub mod scalar;
+
+/// An instruction-set level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Portable Rust, no intrinsics.
+    Scalar = 1,
+    /// 128-bit NEON on aarch64.
+    Neon = 2,
+    /// 256-bit AVX2 with FMA on x86-64.
+    Avx2 = 3,
+    /// 512-bit AVX-512F on x86-64.
+    Avx512 = 4,
+}
+
+impl Level {
+    fn from_u8(v: u8) -> Option<Level> {
+        match v {
+            1 => Some(Level::Scalar),
+            2 => Some(Level::Neon),
+            3 => Some(Level::Avx2),
+            4 => Some(Level::Avx512),
+            _ => None,
+        }
+    }
+
+    /// The level's name as `CNN_SIMD` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Scalar => "scalar",
+            Level::Neon => "neon",
+            Level::Avx2 => "avx2",
+            Level::Avx512 => "avx512",
+        }
+    }
+
+    /// Parses a name as `CNN_SIMD` spells it.
+    pub fn parse(name: &str) -> Option<Level> {
+        [Level::Scalar, Level::Neon, Level::Avx2, Level::Avx512]
+            .into_iter()
+            .find(|l| l.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// Whether this machine can run the level.
+    pub fn is_available(self) -> bool {
+        match self {
+            Level::Scalar => true,
+            Level::Neon => cfg!(target_arch = "aarch64"),
+            Level::Avx2 => x86_has(Level::Avx2),
+            Level::Avx512 => x86_has(Level::Avx512),
+        }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+fn x86_has(l: Level) -> bool {
+    match l {
+        Level::Avx2 => {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        }
+        Level::Avx512 => std::is_x86_feature_detected!("avx512f"),
+        _ => false,
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+fn x86_has(l: Level) -> bool {
+    match l {
+        Level::Avx2 => cfg!(all(target_feature = "avx2", target_feature = "fma")),
+        Level::Avx512 => cfg!(target_feature = "avx512f"),
+        _ => false,
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn x86_has(_: Level) -> bool {
+    false
+}
+
+/// 0 = not chosen yet.
+static LEVEL: AtomicU8 = AtomicU8::new(0);
+
+/// The level the kernels use.
+#[inline]
+pub fn level() -> Level {
+    match Level::from_u8(LEVEL.load(Ordering::Relaxed)) {
+        Some(l) => l,
+        None => {
+            let l = initial_level();
+            LEVEL.store(l as u8, Ordering::Relaxed);
+            l
+        }
+    }
+}
+
+/// The best available level, or the one `CNN_SIMD` asks for.
+fn initial_level() -> Level {
+    #[cfg(feature = "std")]
+    if let Ok(name) = std::env::var("CNN_SIMD") {
+        match Level::parse(&name) {
+            Some(l) if l.is_available() => return l,
+            _ => {
+                // An unknown or unavailable level falls back to the best one;
+                // say so once rather than silently.
+                std::eprintln!(
+                    "cnn: CNN_SIMD={name:?} is not a level this machine runs \
+                     (scalar, neon, avx2, avx512); using the best available"
+                );
+            }
+        }
+    }
+    best_available()
+}
+
+/// The best level this machine runs.
+pub fn best_available() -> Level {
+    [Level::Avx512, Level::Avx2, Level::Neon]
+        .into_iter()
+        .find(|l| l.is_available())
+        .unwrap_or(Level::Scalar)
+}
+
+/// Forces the kernels onto `level` (for tests and comparisons).
+///
+/// Returns `false`, and changes nothing, if the machine cannot run it.
+pub fn force(level: Level) -> bool {
+    if !level.is_available() {
+        return false;
+    }
+    LEVEL.store(level as u8, Ordering::Relaxed);
+    true
+}
+
+/// Every level this machine runs, scalar first.
+pub fn available_levels() -> impl Iterator<Item = Level> {
+    [Level::Scalar, Level::Neon, Level::Avx2, Level::Avx512]
+        .into_iter()
+        .filter(|l| l.is_available())
+}
+
+// ---- dispatch ---------------------------------------------------------------
+
+/// Adds the direct convolution of one sample into `ys` (which holds the bias).
+pub fn conv_direct(g: &ConvGeom, xs: &[f32], w: &[f32], ys: &mut [f32]) {
+    crate::ops::conv::direct_scalar(g, xs, w, ys)
+}
+
+/// `dw += dz (*) xs` for the direct convolution of one sample.
+pub fn conv_direct_dw(g: &ConvGeom, xs: &[f32], dz: &[f32], dw: &mut [f32]) {
+    crate::ops::conv::direct_dw_scalar(g, xs, dz, dw)
+}
+
+/// `dx = w^T (*) dz` for the direct convolution of one sample.
+pub fn conv_direct_dx(g: &ConvGeom, w: &[f32], dz: &[f32], dx: &mut [f32]) {
+    crate::ops::conv::direct_dx_scalar(g, w, dz, dx)
+}
+
+/// Fused conv → act → max-pool of one sample, disjoint windows.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_relu_pool_direct(
+    g: &ConvGeom,
+    p: &PoolGeom,
+    act: Act,
+    xs: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    ys: &mut [f32],
+    argmax: Option<&mut [u8]>,
+) {
+    crate::ops::fused::direct_disjoint_scalar(g, p, act, xs, w, b, ys, argmax)
+}
+
+/// Sparse backward of the fused direct kernel for one sample.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_pool_backward_sparse(
+    g: &ConvGeom,
+    p: &PoolGeom,
+    xs: &[f32],
+    w: &[f32],
+    argmax: &[u8],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    dw: Option<&mut [f32]>,
+    db: Option<&mut [f32]>,
+) {
+    crate::ops::fused::backward_sparse_scalar(g, p, xs, w, argmax, dy, dx, dw, db)
+}
+
+/// `y = relu(y)` in place, NaN kept.
+pub fn relu_in_place(y: &mut [f32]) {
+    scalar::relu_in_place(y)
+}
+
+/// `y[s, o] = b[o] + dot(w[o], x[s])` for every sample `s` in `x`.
+pub fn dense_forward(
+    inputs: usize,
+    outputs: usize,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    crate::ops::dense::forward_scalar(inputs, outputs, x, w, b, y)
+}

@@ -1,0 +1,299 @@
+//! Compile-time tables describing a network, and its printable summary.
+
+use core::fmt;
+
+/// One layer of a network, as `network!` declared it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// The layer's name (`conv1`, or an automatic one such as `relu2`).
+    pub name: &'static str,
+    /// The grammar's keyword: `conv`, `dense`, `max_pool`, ...
+    pub kind: &'static str,
+    /// The type name summaries show: `Conv2D`, `Dense`, `MaxPool2D`, ...
+    pub type_name: &'static str,
+    /// Shape of one sample's output: `[C, H, W]` or `[N]`.
+    pub output_shape: &'static [usize],
+    /// Number of parameters.
+    pub params: usize,
+    /// Multiply-accumulates of one forward pass for one sample.
+    pub macs: u64,
+    /// Index of the inference step (kernel call) that computes the layer.
+    pub step: usize,
+}
+
+/// A weight or bias tensor in the network's parameter buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamInfo {
+    /// PyTorch `state_dict` name: `conv1.weight`, `fc1.bias`, ...
+    pub name: &'static str,
+    /// Index of the owning layer in the network's `LAYERS` table.
+    pub layer: usize,
+    /// PyTorch layout: conv `[out, in, kh, kw]`, dense `[out, in]`, bias `[out]`.
+    pub shape: &'static [usize],
+    /// Offset in the parameter buffer.
+    pub offset: usize,
+    /// Number of values.
+    pub len: usize,
+    /// Inputs feeding each output (`in * kh * kw` for conv, `in` for dense).
+    pub fan_in: usize,
+    /// Outputs each input feeds (`out * kh * kw` for conv, `out` for dense).
+    pub fan_out: usize,
+}
+
+impl ParamInfo {
+    /// Whether this is a bias vector.
+    pub fn is_bias(&self) -> bool {
+        self.shape.len() == 1
+    }
+    /// The `offset..offset + len` range in the parameter buffer.
+    pub fn range(&self) -> core::ops::Range<usize> {
+        self.offset..self.offset + self.len
+    }
+}
+
+/// One kernel call of the inference plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanStep {
+    /// The layers it computes, e.g. `conv1 + relu1 + max_pool1`.
+    pub layers: &'static str,
+    /// The kernel, e.g. `conv→ReLU→max-pool (direct)`.
+    pub kernel: &'static str,
+    /// Region of the arena it reads, in floats.
+    pub input: (usize, usize),
+    /// Region of the arena it writes, in floats (equal to `input` when in place).
+    pub output: (usize, usize),
+}
+
+/// What `Network::summary()` prints: a per-layer table in the style of
+/// Keras' `model.summary()`, the totals, and the inference memory plan.
+#[derive(Clone, Copy, Debug)]
+pub struct Summary {
+    /// The network's type name.
+    pub name: &'static str,
+    /// Shape of one input sample.
+    pub input_shape: &'static [usize],
+    /// The layers.
+    pub layers: &'static [LayerInfo],
+    /// The kernel calls of single-sample inference.
+    pub plan: &'static [PlanStep],
+    /// Total parameters.
+    pub params: usize,
+    /// Multiply-accumulates per sample.
+    pub macs: u64,
+    /// Whether conv→ReLU→max-pool and similar chains are fused.
+    pub fused: bool,
+    /// Floats of activations in the inference arena (input included).
+    pub activation_floats: usize,
+    /// Floats of kernel scratch in the inference arena.
+    pub scratch_floats: usize,
+}
+
+impl Summary {
+    /// Bytes of the inference arena (activations and scratch).
+    pub fn arena_bytes(&self) -> usize {
+        (self.activation_floats + self.scratch_floats) * 4
+    }
+}
+
+/// Writes `n` with thousands separators: `61,706`.
+pub(crate) struct Thousands(pub u64);
+
+impl fmt::Display for Thousands {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut digits = [0u8; 20];
+        let mut n = self.0;
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut buf = [0u8; 27];
+        let mut out = 0;
+        for i in (0..len).rev() {
+            buf[out] = digits[i];
+            out += 1;
+            if i > 0 && i % 3 == 0 {
+                buf[out] = b',';
+                out += 1;
+            }
+        }
+        // Only ASCII digits and commas were written.
+        let s = core::str::from_utf8(&buf[..out]).map_err(|_| fmt::Error)?;
+        f.pad(s)
+    }
+}
+
+/// Writes a byte count with a binary unit: `241.04 KB`.
+struct Bytes(u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0 as f64;
+        if b < 1024.0 {
+            write!(f, "{} B", self.0)
+        } else if b < 1024.0 * 1024.0 {
+            write!(f, "{:.2} KB", b / 1024.0)
+        } else if b < 1024.0 * 1024.0 * 1024.0 {
+            write!(f, "{:.2} MB", b / (1024.0 * 1024.0))
+        } else {
+            write!(f, "{:.2} GB", b / (1024.0 * 1024.0 * 1024.0))
+        }
+    }
+}
+
+/// `(None, 6, 28, 28)`, the batch dimension first as Keras prints it.
+struct ShapeText(&'static [usize]);
+
+impl fmt::Display for ShapeText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Build into a small buffer so that width and padding apply.
+        let mut buf = FixedBuf::<48>::new();
+        fmt::write(&mut buf, format_args!("(None"))?;
+        for d in self.0 {
+            fmt::write(&mut buf, format_args!(", {d}"))?;
+        }
+        fmt::write(&mut buf, format_args!(")"))?;
+        f.pad(buf.as_str())
+    }
+}
+
+/// A fixed-capacity string buffer for formatting without allocation.
+struct FixedBuf<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> FixedBuf<N> {
+    fn new() -> Self {
+        FixedBuf {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+}
+
+impl<const N: usize> fmt::Write for FixedBuf<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Truncate on a character boundary rather than fail.
+        let room = N - self.len;
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.bytes[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        Ok(())
+    }
+}
+
+const RULE: &str =
+    "____________________________________________________________________________________";
+const DOUBLE: &str =
+    "====================================================================================";
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Model: \"{}\"", self.name)?;
+        writeln!(f, "{RULE}")?;
+        writeln!(
+            f,
+            " {:<30}{:<24}{:>12}{:>17}",
+            "Layer (type)", "Output Shape", "Param #", "MACs"
+        )?;
+        writeln!(f, "{DOUBLE}")?;
+        for (i, l) in self.layers.iter().enumerate() {
+            let mut label = FixedBuf::<64>::new();
+            fmt::write(&mut label, format_args!("{} ({})", l.name, l.type_name))?;
+            writeln!(
+                f,
+                " {:<30}{:<24}{:>12}{:>17}",
+                label.as_str(),
+                ShapeText(l.output_shape),
+                Thousands(l.params as u64),
+                Thousands(l.macs)
+            )?;
+            if i + 1 < self.layers.len() {
+                writeln!(f)?;
+            }
+        }
+        writeln!(f, "{DOUBLE}")?;
+        let bytes = self.params as u64 * 4;
+        writeln!(
+            f,
+            "Total params: {} ({})",
+            Thousands(self.params as u64),
+            Bytes(bytes)
+        )?;
+        writeln!(
+            f,
+            "Trainable params: {} ({})",
+            Thousands(self.params as u64),
+            Bytes(bytes)
+        )?;
+        writeln!(f, "Non-trainable params: 0 (0 B)")?;
+        writeln!(f, "MACs per sample: {}", Thousands(self.macs))?;
+        writeln!(f, "{RULE}")?;
+        writeln!(
+            f,
+            "Inference plan ({}): {} kernel calls",
+            if self.fused { "fused" } else { "unfused" },
+            self.plan.len()
+        )?;
+        for step in self.plan {
+            let in_place = step.input == step.output;
+            let mut io = FixedBuf::<64>::new();
+            if in_place {
+                fmt::write(
+                    &mut io,
+                    format_args!("[{}..{}) in place", step.output.0, step.output.1),
+                )?;
+            } else {
+                fmt::write(
+                    &mut io,
+                    format_args!(
+                        "[{}..{}) -> [{}..{})",
+                        step.input.0, step.input.1, step.output.0, step.output.1
+                    ),
+                )?;
+            }
+            writeln!(f, " {:<30}{:<32}{}", step.layers, step.kernel, io.as_str())?;
+        }
+        writeln!(
+            f,
+            "Arena: {} ({} f32 of activations, input included, + {} f32 of kernel scratch)",
+            Bytes(self.arena_bytes() as u64),
+            Thousands(self.activation_floats as u64),
+            Thousands(self.scratch_floats as u64)
+        )?;
+        write!(f, "{RULE}")
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn thousands() {
+        assert_eq!(Thousands(0).to_string(), "0");
+        assert_eq!(Thousands(999).to_string(), "999");
+        assert_eq!(Thousands(61_706).to_string(), "61,706");
+        assert_eq!(Thousands(15_470_264_320).to_string(), "15,470,264,320");
+        assert_eq!(std::format!("{:>8}", Thousands(1234)), "   1,234");
+    }
+
+    #[test]
+    fn shapes_and_bytes() {
+        assert_eq!(ShapeText(&[6, 28, 28]).to_string(), "(None, 6, 28, 28)");
+        assert_eq!(Bytes(246_824).to_string(), "241.04 KB");
+        assert_eq!(Bytes(12).to_string(), "12 B");
+    }
+}

@@ -1,0 +1,62 @@
+//! Convolutional networks declared with a macro.
+//!
+//! `network! { ... }` turns a declarative description of a network into
+//! statically shaped Rust: shapes are checked at compile time, parameter and
+//! MAC counts are `const`s, conv→ReLU→max-pool chains run as fused kernels,
+//! backward passes are generated, and single-sample inference needs no heap.
+//!
+//! ```
+//! cnn::network! {
+//!     /// LeNet-5 as most modern code writes it.
+//!     pub struct LeNet5 {
+//!         input: [1, 28, 28],
+//!         conv1: conv(6, kernel = 5, pad = 2), relu, max_pool(2),
+//!         conv2: conv(16, kernel = 5), relu, max_pool(2),
+//!         flatten,
+//!         fc1: dense(120), relu,
+//!         fc2: dense(84), relu,
+//!         fc3: dense(10),
+//!         softmax,
+//!     }
+//! }
+//!
+//! const _: () = assert!(LeNet5::PARAM_COUNT == 61_706);
+//! const _: () = assert!(LeNet5::MACS == 416_520);
+//!
+//! let net = LeNet5::new(cnn::Init::He, 42);
+//! let probabilities = net.predict(&[0.5; 784]); // [f32; 784] -> [f32; 10], no heap
+//! assert!((probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+//! println!("{}", LeNet5::summary());
+//! ```
+//!
+//! The grammar is described in the README; the generated items on the
+//! network type are listed in [`network!`].
+#![cfg_attr(not(feature = "std"), no_std)]
+
+pub use cnn_runtime::*;
+
+/// Declares one or more networks.
+///
+/// ```text
+/// network! {
+///     /// Doc comments and other attributes pass through.
+///     #[cnn(fuse = false)]                          // optional: no fused kernels
+///     #[cnn(weights = "lenet5.safetensors")]        // optional: weights compiled in
+///     pub struct Name {
+///         input: [C, H, W],                         // or [N] for vectors
+///         name: layer(args), layer, ...             // names are optional
+///     }
+/// }
+/// ```
+///
+/// Generated on `Name` (see the README for the full table): the constants
+/// `INPUT_SHAPE`, `INPUT_LEN`, `OUTPUT_SHAPE`, `OUTPUT_LEN`, `PARAM_COUNT`,
+/// `WEIGHT_BYTES`, `MACS`, `ARENA_LEN`, `ARENA_BYTES`, `LAYERS`, `PARAMS`,
+/// `PLAN`; `summary()`; `infer` / `infer_with` / `predict` (no heap);
+/// with the `std` feature `new`, `zeros`, `from_weights`, `load_safetensors`,
+/// `save_safetensors`, `predict_batch`, `forward_batch` and an
+/// implementation of [`Network`], which the trainer uses.
+pub use cnn_macros::network;
+
+#[doc(hidden)]
+pub use cnn_runtime::private as __private;

@@ -1,8 +1,10 @@
 //! Single-precision matrix multiply, `C = A B + beta C`, on strided slices.
 //!
-//! With the `std` feature this is `matrixmultiply::sgemm` (packed,
-//! cache-blocked, with AVX2/FMA and AVX-512 kernels chosen at run time);
-//! without it, a plain loop nest that needs no allocation.
+//! The implementation is the crate's own (`simd::gemm`): register-tiled
+//! micro-kernels per instruction set, packing buffers on the stack. It
+//! allocates nothing, which inference and training steps require (a
+//! general-purpose BLAS such as `matrixmultiply` allocates its packing
+//! buffers on every call).
 
 /// A matrix view: `rows x cols` with element `(i, j)` at `i * rs + j * cs`.
 #[derive(Clone, Copy, Debug)]
@@ -61,49 +63,10 @@ pub fn sgemm(a: &[f32], la: Layout, b: &[f32], lb: Layout, beta: f32, c: &mut [f
         lc.cols
     );
     assert!(a.len() >= la.extent() && b.len() >= lb.extent() && c.len() >= lc.extent());
-    let (m, k, n) = (la.rows, la.cols, lb.cols);
-    if m == 0 || n == 0 {
+    if la.rows == 0 || lb.cols == 0 {
         return;
     }
-    #[cfg(feature = "std")]
-    {
-        // SAFETY: the assertions above check that every index the views
-        // touch, (rows-1)*rs + (cols-1)*cs, lies inside its slice, and `c` is
-        // a unique borrow that cannot alias `a` or `b`.
-        unsafe {
-            matrixmultiply::sgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.as_ptr(),
-                la.rs as isize,
-                la.cs as isize,
-                b.as_ptr(),
-                lb.rs as isize,
-                lb.cs as isize,
-                beta,
-                c.as_mut_ptr(),
-                lc.rs as isize,
-                lc.cs as isize,
-            );
-        }
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        for i in 0..m {
-            for j in 0..n {
-                let ci = i * lc.rs + j * lc.cs;
-                c[ci] = if beta == 0.0 { 0.0 } else { beta * c[ci] };
-            }
-            for p in 0..k {
-                let av = a[i * la.rs + p * la.cs];
-                for j in 0..n {
-                    c[i * lc.rs + j * lc.cs] += av * b[p * lb.rs + j * lb.cs];
-                }
-            }
-        }
-    }
+    crate::simd::gemm(a, la, b, lb, beta, c, lc);
 }
 
 #[cfg(test)]

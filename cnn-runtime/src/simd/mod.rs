@@ -20,7 +20,17 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::ops::{Act, ConvGeom, PoolGeom};
 
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+mod gemm;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 pub mod scalar;
+mod vector;
+
+pub use vector::{Scalar, Simd};
 
 /// An instruction-set level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -89,7 +99,14 @@ fn x86_has(l: Level) -> bool {
 fn x86_has(l: Level) -> bool {
     match l {
         Level::Avx2 => cfg!(all(target_feature = "avx2", target_feature = "fma")),
-        Level::Avx512 => cfg!(target_feature = "avx512f"),
+        Level::Avx512 => cfg!(all(
+            target_feature = "avx512f",
+            target_feature = "avx512bw",
+            target_feature = "avx512dq",
+            target_feature = "avx512vl",
+            target_feature = "avx2",
+            target_feature = "fma"
+        )),
         _ => false,
     }
 }
@@ -161,6 +178,64 @@ pub fn available_levels() -> impl Iterator<Item = Level> {
 }
 
 // ---- dispatch ---------------------------------------------------------------
+
+/// Defines a public function that runs a generic kernel `$kernel(s, args..)`
+/// at the current [`level`]: each level's instantiation sits inside a
+/// `#[target_feature]` function, so the kernel and the vector methods it
+/// calls (all `#[inline(always)]`) compile to that instruction set.
+macro_rules! simd_kernel {
+    ($(#[$meta:meta])* pub fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? => $kernel:path;) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name($($arg: $ty),*) $(-> $ret)? {
+            match level() {
+                #[cfg(target_arch = "x86_64")]
+                Level::Avx512 => {
+                    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                    fn imp($($arg: $ty),*) $(-> $ret)? {
+                        // SAFETY: this function is compiled for, and only
+                        // called on, CPUs with AVX-512F/BW/DQ/VL.
+                        let s = unsafe { avx512::Avx512::new_unchecked() };
+                        $kernel(s, $($arg),*)
+                    }
+                    // SAFETY: `level()` reports Avx512 only when the CPU has
+                    // every feature `imp` is compiled for.
+                    unsafe { imp($($arg),*) }
+                }
+                #[cfg(target_arch = "x86_64")]
+                Level::Avx2 => {
+                    #[target_feature(enable = "avx2,fma")]
+                    fn imp($($arg: $ty),*) $(-> $ret)? {
+                        // SAFETY: compiled for, and only called on, CPUs with AVX2 and FMA.
+                        let s = unsafe { avx2::Avx2::new_unchecked() };
+                        $kernel(s, $($arg),*)
+                    }
+                    // SAFETY: `level()` reports Avx2 only when the CPU has AVX2 and FMA.
+                    unsafe { imp($($arg),*) }
+                }
+                #[cfg(target_arch = "aarch64")]
+                Level::Neon => {
+                    // NEON is part of the aarch64 baseline.
+                    $kernel(neon::Neon::new(), $($arg),*)
+                }
+                _ => $kernel(Scalar, $($arg),*),
+            }
+        }
+    };
+}
+
+simd_kernel! {
+    /// `c = a b + beta c` (see [`crate::ops::gemm::sgemm`]).
+    pub fn gemm(
+        a: &[f32],
+        la: crate::ops::gemm::Layout,
+        b: &[f32],
+        lb: crate::ops::gemm::Layout,
+        beta: f32,
+        c: &mut [f32],
+        lc: crate::ops::gemm::Layout,
+    ) => gemm::gemm;
+}
 
 /// Adds the direct convolution of one sample into `ys` (which holds the bias).
 pub fn conv_direct(g: &ConvGeom, xs: &[f32], w: &[f32], ys: &mut [f32]) {

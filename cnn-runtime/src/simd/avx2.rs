@@ -1,0 +1,95 @@
+//! AVX2 with FMA: 8 lanes.
+
+use core::arch::x86_64::*;
+
+use super::vector::Simd;
+
+/// Proof that the CPU runs AVX2 and FMA.
+#[derive(Clone, Copy, Debug)]
+pub struct Avx2(());
+
+impl Avx2 {
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[inline(always)]
+    pub unsafe fn new_unchecked() -> Self {
+        Avx2(())
+    }
+}
+
+/// Lane mask for the first `n` lanes (sign bit set).
+#[inline(always)]
+unsafe fn mask(n: usize) -> __m256i {
+    const IDX: [i32; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
+    // SAFETY: the caller holds an `Avx2` token.
+    unsafe {
+        let idx = _mm256_loadu_si256(IDX.as_ptr() as *const __m256i);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), idx)
+    }
+}
+
+// SAFETY (every block below): an `Avx2` token exists only when the CPU runs
+// AVX2 and FMA (see `new_unchecked`), and each load or store first checks
+// that the slice holds the lanes it touches (masked lanes are not accessed).
+impl Simd for Avx2 {
+    type V = __m256;
+    const LANES: usize = 8;
+
+    #[inline(always)]
+    fn zero(self) -> __m256 {
+        unsafe { _mm256_setzero_ps() }
+    }
+    #[inline(always)]
+    fn splat(self, x: f32) -> __m256 {
+        unsafe { _mm256_set1_ps(x) }
+    }
+    #[inline(always)]
+    fn load(self, s: &[f32]) -> __m256 {
+        let s = &s[..8];
+        unsafe { _mm256_loadu_ps(s.as_ptr()) }
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32], v: __m256) {
+        let s = &mut s[..8];
+        unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }
+    }
+    #[inline(always)]
+    fn load_part(self, s: &[f32], n: usize) -> __m256 {
+        let n = n.min(8);
+        let s = &s[..n];
+        unsafe { _mm256_maskload_ps(s.as_ptr(), mask(n)) }
+    }
+    #[inline(always)]
+    fn store_part(self, s: &mut [f32], n: usize, v: __m256) {
+        let n = n.min(8);
+        let s = &mut s[..n];
+        unsafe { _mm256_maskstore_ps(s.as_mut_ptr(), mask(n), v) }
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+        unsafe { _mm256_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    fn add(self, a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul(self, a: __m256, b: __m256) -> __m256 {
+        unsafe { _mm256_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn relu(self, x: __m256) -> __m256 {
+        // max(0, x) returns x when x is NaN (the second operand).
+        unsafe { _mm256_max_ps(_mm256_setzero_ps(), x) }
+    }
+    #[inline(always)]
+    fn sum(self, v: __m256) -> f32 {
+        unsafe {
+            let hi = _mm256_extractf128_ps(v, 1);
+            let s = _mm_add_ps(_mm256_castps256_ps128(v), hi);
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+            _mm_cvtss_f32(s)
+        }
+    }
+}

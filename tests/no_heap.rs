@@ -1,0 +1,81 @@
+//! Single-sample inference allocates nothing: a counting global allocator
+//! sees zero allocations across `predict` and `infer` calls.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged, only counting calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: the caller upholds `alloc`'s contract, passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: as for `alloc` and `dealloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+cnn::network! {
+    struct LeNet5 {
+        input: [1, 28, 28],
+        conv1: conv(6, kernel = 5, pad = 2), relu, max_pool(2),
+        conv2: conv(16, kernel = 5), relu, max_pool(2),
+        flatten,
+        fc1: dense(120), relu,
+        fc2: dense(84), relu,
+        fc3: dense(10),
+        softmax,
+    }
+
+    #[cnn(fuse = false)]
+    struct Wide {
+        input: [12, 16, 16],
+        conv(16, kernel = 3, pad = 1), relu, max_pool(2),
+        conv(8, kernel = 1), sigmoid,
+        global_avg_pool, flatten, dense(4), softmax,
+    }
+}
+
+#[test]
+fn inference_allocates_nothing() {
+    let net = LeNet5::new(cnn::Init::He, 5);
+    let wide = Wide::new(cnn::Init::He, 5);
+    let x = [0.25f32; 784];
+    let xw = [0.5f32; 12 * 16 * 16];
+    let mut arena = LeNet5Arena::new();
+    let mut wide_arena = WideArena::new();
+    // Warm up anything lazily initialised (SIMD level detection).
+    let _ = net.predict(&x);
+    let _ = wide.predict(&xw);
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut sum = 0.0;
+    for _ in 0..100 {
+        sum += net.predict(&x)[3];
+        sum += net.infer(&x, &mut arena)[7];
+        sum += LeNet5::infer_with(net.weights().try_into().unwrap(), &x, &mut arena)[1];
+        sum += wide.infer(&xw, &mut wide_arena)[0];
+        sum += wide.predict(&xw)[2];
+    }
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    assert!(sum.is_finite());
+    assert_eq!(
+        after - before,
+        0,
+        "inference allocated {} times",
+        after - before
+    );
+}

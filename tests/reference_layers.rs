@@ -1,0 +1,256 @@
+//! Every layer kernel against the PyTorch reference vectors in
+//! `tests/data/reference`, forward and backward, on every SIMD level this
+//! machine runs and with every convolution algorithm that applies.
+
+mod common;
+
+use cnn::ops::{self, Act, Conv, ConvAlgo, ConvGeom, Dense, PoolGeom};
+use cnn::simd::{self, Level};
+use common::Case;
+use std::sync::Mutex;
+
+/// Tests that force a SIMD level take this lock so they do not race.
+static LEVEL: Mutex<()> = Mutex::new(());
+
+fn each_level(mut f: impl FnMut(Level)) {
+    let _guard = LEVEL.lock().unwrap_or_else(|e| e.into_inner());
+    for level in simd::available_levels() {
+        assert!(simd::force(level));
+        f(level);
+    }
+    simd::force(simd::best_available());
+}
+
+fn conv_case(name: &str) {
+    let case = Case::load(name);
+    let xs = case.shape("x");
+    let ws = case.shape("weight");
+    let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
+    let (k, kh, kw) = (ws[0], ws[2], ws[3]);
+    let stride = case.attr_pair("stride");
+    let pad = case.attr_pair("padding");
+    let geom = ConvGeom::new(c, h, w, k, (kh, kw), stride, pad);
+    let mut algos = vec![ConvAlgo::Direct, ConvAlgo::Im2col];
+    if kh == 1 && kw == 1 && stride == (1, 1) && pad == (0, 0) {
+        algos.push(ConvAlgo::Pointwise);
+    }
+    each_level(|level| {
+        for &algo in &algos {
+            let layer = Conv {
+                geom,
+                algo,
+                act: Act::Identity,
+                pool: None,
+                bias: true,
+            };
+            let what = format!("{level:?} {algo:?}");
+            let mut scratch = vec![
+                0.0;
+                ops::conv::forward_scratch(&layer)
+                    .max(ops::conv::backward_scratch(&layer))
+            ];
+            let mut y = vec![0.0; n * geom.out_len()];
+            ops::conv::forward(
+                &layer,
+                case.get("x"),
+                case.get("weight"),
+                Some(case.get("bias")),
+                &mut y,
+                None,
+                &mut scratch,
+                n,
+            );
+            case.check_in("y", &what, &y);
+            let mut dy = case.get("dy").to_vec();
+            let mut dx = vec![f32::NAN; n * geom.in_len()];
+            let mut dw = vec![0.0; geom.weight_len()];
+            let mut db = vec![0.0; k];
+            ops::conv::backward(
+                &layer,
+                case.get("x"),
+                case.get("weight"),
+                None,
+                None,
+                &mut dy,
+                Some(&mut dx),
+                Some(&mut dw),
+                Some(&mut db),
+                &mut scratch,
+                n,
+            );
+            case.check_in("dx", &what, &dx);
+            case.check_in("dweight", &what, &dw);
+            case.check_in("dbias", &what, &db);
+        }
+    });
+}
+
+#[test]
+fn conv2d_3x3_s1_p1() {
+    conv_case("conv2d_3x3_s1_p1");
+}
+
+#[test]
+fn conv2d_3x3_s2_p0() {
+    conv_case("conv2d_3x3_s2_p0");
+}
+
+#[test]
+fn conv2d_1x1() {
+    conv_case("conv2d_1x1");
+}
+
+#[test]
+fn conv2d_5x5_s1_p2_lenet() {
+    conv_case("conv2d_5x5_s1_p2_lenet");
+}
+
+#[test]
+fn conv2d_11x11_s4_alexnet() {
+    conv_case("conv2d_11x11_s4_alexnet");
+}
+
+fn pool_case(name: &str, max: bool) {
+    let case = Case::load(name);
+    let xs = case.shape("x");
+    let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
+    let g = PoolGeom::new(
+        c,
+        h,
+        w,
+        case.attr_pair("size"),
+        case.attr_pair("stride"),
+        case.attr_pair("padding"),
+    );
+    each_level(|level| {
+        let mut y = vec![0.0; n * g.out_len()];
+        let mut dx = vec![f32::NAN; n * g.in_len()];
+        let mut dy = case.get("dy").to_vec();
+        if max {
+            let mut argmax = vec![0u8; n * g.out_len()];
+            ops::pool::max_forward(&g, case.get("x"), &mut y, Some(&mut argmax), n);
+            ops::pool::max_backward(&g, &argmax, &mut dy, &mut dx, n);
+        } else {
+            ops::pool::avg_forward(&g, case.get("x"), &mut y, n);
+            ops::pool::avg_backward(&g, &mut dy, &mut dx, n);
+        }
+        case.check_in("y", &format!("{level:?}"), &y);
+        case.check_in("dx", &format!("{level:?}"), &dx);
+    });
+}
+
+#[test]
+fn max_pool_2x2_s2() {
+    pool_case("max_pool_2x2_s2", true);
+}
+
+#[test]
+fn max_pool_3x3_s1_p1() {
+    pool_case("max_pool_3x3_s1_p1", true);
+}
+
+#[test]
+fn max_pool_3x3_s2_overlap() {
+    pool_case("max_pool_3x3_s2_overlap", true);
+}
+
+#[test]
+fn avg_pool_2x2_s2() {
+    pool_case("avg_pool_2x2_s2", false);
+}
+
+#[test]
+fn global_avg_pool_7x7() {
+    pool_case("global_avg_pool_7x7", false);
+}
+
+fn activation_case(name: &str, act: Act) {
+    let case = Case::load(name);
+    each_level(|level| {
+        let x = case.get("x");
+        let mut y = vec![0.0; x.len()];
+        let mut mask = vec![0u8; x.len()];
+        ops::activation::forward(act, x, &mut y, Some(&mut mask));
+        case.check_in("y", &format!("{level:?}"), &y);
+        let mut dx = vec![0.0; x.len()];
+        ops::activation::backward(act, Some(&y), Some(&mask), case.get("dy"), &mut dx);
+        case.check_in("dx", &format!("{level:?}"), &dx);
+    });
+}
+
+#[test]
+fn relu() {
+    activation_case("relu", Act::Relu);
+}
+
+#[test]
+fn sigmoid() {
+    activation_case("sigmoid", Act::Sigmoid);
+}
+
+#[test]
+fn tanh() {
+    activation_case("tanh", Act::Tanh);
+}
+
+fn dense_case(name: &str) {
+    let case = Case::load(name);
+    let ws = case.shape("weight");
+    let (o, i) = (ws[0], ws[1]);
+    let n = case.shape("x")[0];
+    let layer = Dense {
+        inputs: i,
+        outputs: o,
+        act: Act::Identity,
+        bias: true,
+    };
+    each_level(|level| {
+        let mut y = vec![0.0; n * o];
+        ops::dense::forward(
+            &layer,
+            case.get("x"),
+            case.get("weight"),
+            Some(case.get("bias")),
+            &mut y,
+            None,
+            n,
+        );
+        case.check_in("y", &format!("{level:?}"), &y);
+        let mut dy = case.get("dy").to_vec();
+        let (mut dx, mut dw, mut db) = (vec![f32::NAN; n * i], vec![0.0; o * i], vec![0.0; o]);
+        ops::dense::backward(
+            &layer,
+            case.get("x"),
+            case.get("weight"),
+            None,
+            None,
+            &mut dy,
+            Some(&mut dx),
+            Some(&mut dw),
+            Some(&mut db),
+            n,
+        );
+        case.check_in("dx", &format!("{level:?}"), &dx);
+        case.check_in("dweight", &format!("{level:?}"), &dw);
+        case.check_in("dbias", &format!("{level:?}"), &db);
+    });
+}
+
+#[test]
+fn dense_7_3() {
+    dense_case("dense_7_3");
+}
+
+#[test]
+fn dense_400_120() {
+    dense_case("dense_400_120");
+}
+
+#[test]
+fn softmax_probabilities() {
+    let case = Case::load("softmax_ce_10");
+    let n = case.shape("logits")[0];
+    let mut p = vec![0.0; n * 10];
+    ops::softmax::forward(10, case.get("logits"), &mut p, n);
+    case.check("probs", &p);
+}

@@ -1,0 +1,55 @@
+//! The classic networks' sizes, asserted as compile-time constants, and a
+//! forward pass of LeNet-5 through every API.
+
+#[path = "../examples/nets/classic.rs"]
+mod classic;
+
+use classic::{AlexNet, LeNet5, Vgg16};
+
+const _: () = assert!(LeNet5::PARAM_COUNT == 61_706);
+const _: () = assert!(LeNet5::MACS == 416_520);
+const _: () = assert!(AlexNet::PARAM_COUNT == 61_100_840);
+const _: () = assert!(AlexNet::MACS == 714_188_480);
+const _: () = assert!(Vgg16::PARAM_COUNT == 138_357_544);
+const _: () = assert!(Vgg16::MACS == 15_470_264_320);
+const _: () = assert!(LeNet5::INPUT_LEN == 784 && LeNet5::OUTPUT_LEN == 10);
+const _: () = assert!(AlexNet::OUTPUT_SHAPE[0] == 1000);
+
+#[test]
+fn per_layer_tables_add_up() {
+    assert_eq!(LeNet5::LAYERS.iter().map(|l| l.params).sum::<usize>(), LeNet5::PARAM_COUNT);
+    assert_eq!(AlexNet::LAYERS.iter().map(|l| l.macs).sum::<u64>(), AlexNet::MACS);
+    assert_eq!(Vgg16::LAYERS.iter().filter(|l| l.kind == "conv").count(), 13);
+    assert_eq!(AlexNet::LAYERS.iter().filter(|l| l.kind == "dense").count(), 3);
+    let last = Vgg16::LAYERS.iter().rev().find(|l| l.kind == "max_pool").unwrap();
+    assert_eq!(last.output_shape, [512, 7, 7]);
+}
+
+#[test]
+fn summary_lists_every_layer_with_shapes_and_totals() {
+    let text = LeNet5::summary().to_string();
+    for needle in [
+        "Model: \"LeNet5\"",
+        "conv1 (Conv2D)",
+        "(None, 6, 28, 28)",
+        "117,600",
+        "max_pool2 (MaxPool2D)",
+        "(None, 16, 5, 5)",
+        "fc1 (Dense)",
+        "48,120",
+        "Total params: 61,706",
+        "MACs per sample: 416,520",
+        "conv1 + relu1 + max_pool1",
+    ] {
+        assert!(text.contains(needle), "summary lacks {needle:?}:\n{text}");
+    }
+}
+
+#[test]
+fn alexnet_and_vgg_plans_fuse_and_pick_algorithms() {
+    let kernels: Vec<&str> = AlexNet::PLAN.iter().map(|s| s.kernel).collect();
+    assert!(kernels[0].starts_with("conv→ReLU→max-pool"), "{kernels:?}");
+    let vgg: Vec<&str> = Vgg16::PLAN.iter().map(|s| s.kernel).collect();
+    assert_eq!(vgg.iter().filter(|k| k.contains("max-pool")).count(), 5, "{vgg:?}");
+    assert!(vgg.iter().any(|k| k.contains("im2col")), "{vgg:?}");
+}

@@ -24,6 +24,8 @@ pub use weights::{Aligned, Arena, Weights};
 #[cfg(feature = "std")]
 pub mod batch;
 #[cfg(feature = "std")]
+pub mod data;
+#[cfg(feature = "std")]
 mod error;
 #[cfg(feature = "std")]
 pub mod init;
@@ -34,6 +36,8 @@ pub mod network;
 #[cfg(feature = "std")]
 pub mod parallel;
 
+#[cfg(feature = "std")]
+pub use data::{Dataset, Targets};
 #[cfg(feature = "std")]
 pub use error::{Error, Result};
 #[cfg(feature = "std")]

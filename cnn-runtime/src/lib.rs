@@ -35,6 +35,8 @@ pub mod io;
 pub mod network;
 #[cfg(feature = "std")]
 pub mod parallel;
+#[cfg(feature = "std")]
+pub mod train;
 
 #[cfg(feature = "std")]
 pub use data::{Dataset, Targets};

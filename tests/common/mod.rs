@@ -2,6 +2,8 @@
 //! and tolerance checks.
 #![allow(dead_code)]
 
+pub mod grad;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 

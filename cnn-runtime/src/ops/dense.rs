@@ -83,23 +83,3 @@ pub fn backward(
         );
     }
 }
-
-/// Scalar reference: `y[s, o] = b[o] + dot(w[o], x[s])`.
-pub(crate) fn forward_scalar(
-    inputs: usize,
-    outputs: usize,
-    x: &[f32],
-    w: &[f32],
-    b: Option<&[f32]>,
-    y: &mut [f32],
-) {
-    let n = x.len() / inputs.max(1);
-    for s in 0..n {
-        let xs = &x[s * inputs..][..inputs];
-        for o in 0..outputs {
-            let row = &w[o * inputs..][..inputs];
-            let dot = simd::scalar::dot(row, xs);
-            y[s * outputs + o] = b.map_or(0.0, |b| b[o]) + dot;
-        }
-    }
-}

@@ -49,7 +49,7 @@ pub const fn forward_scratch(l: &Conv) -> usize {
 pub const fn backward_scratch(l: &Conv) -> usize {
     let g = &l.geom;
     match l.algo {
-        ConvAlgo::Direct => 0,
+        ConvAlgo::Direct => g.out_len(),
         ConvAlgo::Im2col => g.out_len() + g.patch_len() * g.out_pixels(),
         ConvAlgo::Pointwise => g.out_len(),
     }
@@ -127,7 +127,7 @@ pub(crate) fn direct_disjoint_scalar(
         let wk = &w[k * g.patch_len()..][..g.patch_len()];
         for py in 0..p.oh {
             for px in 0..p.ow {
-                let (best, arg) = window_max(p, py, px, |oy, ox| bias + conv_at(g, xs, wk, oy, ox));
+                let (best, arg) = window_max(p, py, px, |oy, ox| conv_at(g, xs, wk, bias, oy, ox));
                 let (v, a) = finish(act, best, arg);
                 let i = (k * p.oh + py) * p.ow + px;
                 ys[i] = v;
@@ -139,10 +139,10 @@ pub(crate) fn direct_disjoint_scalar(
     }
 }
 
-/// One conv output (without bias): `sum_{c,ky,kx} wk[c,ky,kx] x[c,iy,ix]`.
+/// One conv output: `bias + sum_{c,ky,kx} wk[c,ky,kx] x[c,iy,ix]`.
 #[inline(always)]
-fn conv_at(g: &ConvGeom, xs: &[f32], wk: &[f32], oy: usize, ox: usize) -> f32 {
-    let mut acc = 0.0f32;
+fn conv_at(g: &ConvGeom, xs: &[f32], wk: &[f32], bias: f32, oy: usize, ox: usize) -> f32 {
+    let mut acc = bias;
     for c in 0..g.c {
         for ky in 0..g.kh {
             let iy = (oy * g.sh + ky).wrapping_sub(g.ph);
@@ -299,7 +299,8 @@ pub fn conv_max_pool_backward(
             .as_deref_mut()
             .map(|d| &mut d[s * g.in_len()..][..g.in_len()]);
         match l.algo {
-            ConvAlgo::Direct => simd::conv_pool_backward_sparse(
+            // Without SIMD, visiting only the winning outputs is fastest.
+            ConvAlgo::Direct if simd::level() == simd::Level::Scalar => backward_sparse_scalar(
                 g,
                 &p,
                 xs,
@@ -310,7 +311,7 @@ pub fn conv_max_pool_backward(
                 dw.as_deref_mut(),
                 db.as_deref_mut(),
             ),
-            ConvAlgo::Im2col | ConvAlgo::Pointwise => {
+            ConvAlgo::Direct | ConvAlgo::Im2col | ConvAlgo::Pointwise => {
                 let (dz, rest) = scratch.split_at_mut(g.out_len());
                 scatter_to_conv(g, &p, am, dys, dz);
                 backward_sample(
@@ -346,8 +347,10 @@ fn scatter_to_conv(g: &ConvGeom, p: &PoolGeom, argmax: &[u8], dy: &[f32], dz: &m
     }
 }
 
-/// Scalar sparse backward of the direct fused kernel: only the winning conv
-/// output of each active window carries a gradient.
+/// Sparse backward of the direct fused kernel without SIMD: only the
+/// winning conv output of each active window carries a gradient. (With
+/// SIMD the gradient is scattered to the conv grid and the vectorised
+/// dense kernels run, which is faster despite the extra work.)
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward_sparse_scalar(
     g: &ConvGeom,

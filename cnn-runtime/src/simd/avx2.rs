@@ -2,7 +2,7 @@
 
 use core::arch::x86_64::*;
 
-use super::vector::Simd;
+use super::vector::{Simd, Window};
 
 /// Proof that the CPU runs AVX2 and FMA.
 #[derive(Clone, Copy, Debug)]
@@ -66,16 +66,26 @@ impl Simd for Avx2 {
         unsafe { _mm256_maskstore_ps(s.as_mut_ptr(), mask(n), v) }
     }
     #[inline(always)]
+    fn load_window(self, row: &[f32], w: Window) -> __m256 {
+        assert!(row.len() >= w.len);
+        if w.lo >= w.hi {
+            return self.zero();
+        }
+        // Masked-off lanes are never read, so the pointer may point
+        // outside the row; lanes lo..hi lie inside it (Window::new).
+        let p = row.as_ptr().wrapping_offset(w.start);
+        unsafe {
+            let m = _mm256_andnot_si256(mask(w.lo), mask(w.hi));
+            _mm256_maskload_ps(p, m)
+        }
+    }
+    #[inline(always)]
     fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
         unsafe { _mm256_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
     fn add(self, a: __m256, b: __m256) -> __m256 {
         unsafe { _mm256_add_ps(a, b) }
-    }
-    #[inline(always)]
-    fn mul(self, a: __m256, b: __m256) -> __m256 {
-        unsafe { _mm256_mul_ps(a, b) }
     }
     #[inline(always)]
     fn relu(self, x: __m256) -> __m256 {
@@ -90,6 +100,43 @@ impl Simd for Avx2 {
             let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
             let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
             _mm_cvtss_f32(s)
+        }
+    }
+    #[inline(always)]
+    fn max_nan(self, a: __m256, b: __m256) -> __m256 {
+        unsafe {
+            let unordered = _mm256_cmp_ps::<_CMP_UNORD_Q>(a, b);
+            // a + b is NaN where either lane is.
+            _mm256_blendv_ps(_mm256_max_ps(a, b), _mm256_add_ps(a, b), unordered)
+        }
+    }
+    #[inline(always)]
+    fn max_arg(self, best: __m256, best_arg: __m256, v: __m256, v_arg: __m256) -> (__m256, __m256) {
+        unsafe {
+            let gt = _mm256_cmp_ps::<_CMP_GT_OQ>(v, best);
+            let v_nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v);
+            let best_ok = _mm256_cmp_ps::<_CMP_ORD_Q>(best, best);
+            let take = _mm256_or_ps(gt, _mm256_and_ps(v_nan, best_ok));
+            (
+                _mm256_blendv_ps(best, v, take),
+                _mm256_blendv_ps(best_arg, v_arg, take),
+            )
+        }
+    }
+    #[inline(always)]
+    fn deinterleave(self, a: __m256, b: __m256) -> (__m256, __m256) {
+        unsafe {
+            // Within 128-bit lanes: [a0 a2 b0 b2 | a4 a6 b4 b6] and odds.
+            let even = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+            let odd = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
+            // Reorder the 64-bit pairs: [a0 a2 a4 a6 b0 b2 b4 b6].
+            let even = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
+                even,
+            )));
+            let odd = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
+                odd,
+            )));
+            (even, odd)
         }
     }
 }

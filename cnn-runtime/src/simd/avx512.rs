@@ -2,7 +2,7 @@
 
 use core::arch::x86_64::*;
 
-use super::vector::Simd;
+use super::vector::{Simd, Window};
 
 /// Proof that the CPU runs AVX-512F.
 #[derive(Clone, Copy, Debug)]
@@ -64,16 +64,24 @@ impl Simd for Avx512 {
         unsafe { _mm512_mask_storeu_ps(s.as_mut_ptr(), mask(n), v) }
     }
     #[inline(always)]
+    fn load_window(self, row: &[f32], w: Window) -> __m512 {
+        assert!(row.len() >= w.len);
+        if w.lo >= w.hi {
+            return self.zero();
+        }
+        let m = mask(w.hi) & !mask(w.lo);
+        // Masked-off lanes are never read, so the pointer may point
+        // outside the row; lanes lo..hi lie inside it (Window::new).
+        let p = row.as_ptr().wrapping_offset(w.start);
+        unsafe { _mm512_maskz_loadu_ps(m, p) }
+    }
+    #[inline(always)]
     fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
         unsafe { _mm512_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
     fn add(self, a: __m512, b: __m512) -> __m512 {
         unsafe { _mm512_add_ps(a, b) }
-    }
-    #[inline(always)]
-    fn mul(self, a: __m512, b: __m512) -> __m512 {
-        unsafe { _mm512_mul_ps(a, b) }
     }
     #[inline(always)]
     fn relu(self, x: __m512) -> __m512 {
@@ -83,5 +91,37 @@ impl Simd for Avx512 {
     #[inline(always)]
     fn sum(self, v: __m512) -> f32 {
         unsafe { _mm512_reduce_add_ps(v) }
+    }
+    #[inline(always)]
+    fn max_nan(self, a: __m512, b: __m512) -> __m512 {
+        unsafe {
+            let unordered = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, b);
+            // a + b is NaN where either lane is.
+            _mm512_mask_blend_ps(unordered, _mm512_max_ps(a, b), _mm512_add_ps(a, b))
+        }
+    }
+    #[inline(always)]
+    fn max_arg(self, best: __m512, best_arg: __m512, v: __m512, v_arg: __m512) -> (__m512, __m512) {
+        unsafe {
+            let gt = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
+            let v_nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+            let best_ok = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best);
+            let take = gt | (v_nan & best_ok);
+            (
+                _mm512_mask_blend_ps(take, best, v),
+                _mm512_mask_blend_ps(take, best_arg, v_arg),
+            )
+        }
+    }
+    #[inline(always)]
+    fn deinterleave(self, a: __m512, b: __m512) -> (__m512, __m512) {
+        unsafe {
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            (
+                _mm512_permutex2var_ps(a, even, b),
+                _mm512_permutex2var_ps(a, odd, b),
+            )
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! | [`Level::Avx512`] | `avx512` | x86-64 with AVX-512F (detected at run time with `std`) |
 //! | [`Level::Avx2`] | `avx2` | x86-64 with AVX2 and FMA |
 //! | [`Level::Neon`] | `neon` | aarch64 (NEON is part of the baseline) |
-//! | [`Level::Scalar`] | [`scalar`] | everywhere; the reference the others are tested against |
+//! | [`Level::Scalar`] | [`Scalar`] | everywhere; the reference the others are tested against |
 //!
 //! The best level the machine has is used unless one is forced with
 //! [`force`] or, with `std`, the `CNN_SIMD` environment variable
@@ -24,13 +24,13 @@ use crate::ops::{Act, ConvGeom, PoolGeom};
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+mod direct;
 mod gemm;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
-pub mod scalar;
 mod vector;
 
-pub use vector::{Scalar, Simd};
+pub use vector::Scalar;
 
 /// An instruction-set level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -237,19 +237,33 @@ simd_kernel! {
     ) => gemm::gemm;
 }
 
-/// Adds the direct convolution of one sample into `ys` (which holds the bias).
-pub fn conv_direct(g: &ConvGeom, xs: &[f32], w: &[f32], ys: &mut [f32]) {
-    crate::ops::conv::direct_scalar(g, xs, w, ys)
+simd_kernel! {
+    /// Adds the direct convolution of one sample into `ys` (which holds the bias).
+    pub fn conv_direct(g: &ConvGeom, xs: &[f32], w: &[f32], ys: &mut [f32]) => direct::conv_forward;
 }
 
-/// `dw += dz (*) xs` for the direct convolution of one sample.
-pub fn conv_direct_dw(g: &ConvGeom, xs: &[f32], dz: &[f32], dw: &mut [f32]) {
-    crate::ops::conv::direct_dw_scalar(g, xs, dz, dw)
+simd_kernel! {
+    /// `dw += dz (*) xs` for the direct convolution of one sample.
+    pub fn conv_direct_dw(g: &ConvGeom, xs: &[f32], dz: &[f32], dw: &mut [f32]) => direct::conv_dw;
 }
 
-/// `dx = w^T (*) dz` for the direct convolution of one sample.
-pub fn conv_direct_dx(g: &ConvGeom, w: &[f32], dz: &[f32], dx: &mut [f32]) {
-    crate::ops::conv::direct_dx_scalar(g, w, dz, dx)
+simd_kernel! {
+    /// `dx = w^T (*) dz` for the direct convolution of one sample.
+    pub fn conv_direct_dx(g: &ConvGeom, w: &[f32], dz: &[f32], dx: &mut [f32]) => direct::conv_dx;
+}
+
+simd_kernel! {
+    /// Fused conv → act → 2x2 stride-2 max-pool of one sample.
+    pub fn conv_relu_pool_2x2(
+        g: &ConvGeom,
+        p: &PoolGeom,
+        act: Act,
+        xs: &[f32],
+        w: &[f32],
+        b: Option<&[f32]>,
+        ys: &mut [f32],
+        argmax: Option<&mut [u8]>,
+    ) => direct::conv_relu_pool_2x2;
 }
 
 /// Fused conv → act → max-pool of one sample, disjoint windows.
@@ -264,38 +278,26 @@ pub fn conv_relu_pool_direct(
     ys: &mut [f32],
     argmax: Option<&mut [u8]>,
 ) {
-    crate::ops::fused::direct_disjoint_scalar(g, p, act, xs, w, b, ys, argmax)
+    if direct::is_pool_2x2(g, p) {
+        conv_relu_pool_2x2(g, p, act, xs, w, b, ys, argmax)
+    } else {
+        crate::ops::fused::direct_disjoint_scalar(g, p, act, xs, w, b, ys, argmax)
+    }
 }
 
-/// Sparse backward of the fused direct kernel for one sample.
-#[allow(clippy::too_many_arguments)]
-pub fn conv_pool_backward_sparse(
-    g: &ConvGeom,
-    p: &PoolGeom,
-    xs: &[f32],
-    w: &[f32],
-    argmax: &[u8],
-    dy: &[f32],
-    dx: Option<&mut [f32]>,
-    dw: Option<&mut [f32]>,
-    db: Option<&mut [f32]>,
-) {
-    crate::ops::fused::backward_sparse_scalar(g, p, xs, w, argmax, dy, dx, dw, db)
+simd_kernel! {
+    /// `y = relu(y)` in place, NaN kept.
+    pub fn relu_in_place(y: &mut [f32]) => direct::relu_in_place;
 }
 
-/// `y = relu(y)` in place, NaN kept.
-pub fn relu_in_place(y: &mut [f32]) {
-    scalar::relu_in_place(y)
-}
-
-/// `y[s, o] = b[o] + dot(w[o], x[s])` for every sample `s` in `x`.
-pub fn dense_forward(
-    inputs: usize,
-    outputs: usize,
-    x: &[f32],
-    w: &[f32],
-    b: Option<&[f32]>,
-    y: &mut [f32],
-) {
-    crate::ops::dense::forward_scalar(inputs, outputs, x, w, b, y)
+simd_kernel! {
+    /// `y[s, o] = b[o] + dot(w[o], x[s])` for every sample `s` in `x`.
+    pub fn dense_forward(
+        inputs: usize,
+        outputs: usize,
+        x: &[f32],
+        w: &[f32],
+        b: Option<&[f32]>,
+        y: &mut [f32],
+    ) => direct::dense_forward;
 }

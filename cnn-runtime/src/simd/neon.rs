@@ -2,7 +2,7 @@
 
 use core::arch::aarch64::*;
 
-use super::vector::Simd;
+use super::vector::{Simd, Window};
 
 /// NEON, part of every aarch64 CPU.
 #[derive(Clone, Copy, Debug)]
@@ -55,16 +55,21 @@ impl Simd for Neon {
         s[..n].copy_from_slice(&tmp[..n]);
     }
     #[inline(always)]
+    fn load_window(self, row: &[f32], w: Window) -> float32x4_t {
+        assert!(row.len() >= w.len);
+        let mut tmp = [0.0f32; 4];
+        for (j, t) in tmp.iter_mut().enumerate().take(w.hi).skip(w.lo) {
+            *t = row[(w.start + j as isize) as usize];
+        }
+        self.load(&tmp)
+    }
+    #[inline(always)]
     fn mul_add(self, a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
         unsafe { vfmaq_f32(c, a, b) }
     }
     #[inline(always)]
     fn add(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
         unsafe { vaddq_f32(a, b) }
-    }
-    #[inline(always)]
-    fn mul(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
-        unsafe { vmulq_f32(a, b) }
     }
     #[inline(always)]
     fn relu(self, x: float32x4_t) -> float32x4_t {
@@ -74,5 +79,30 @@ impl Simd for Neon {
     #[inline(always)]
     fn sum(self, v: float32x4_t) -> f32 {
         unsafe { vaddvq_f32(v) }
+    }
+    #[inline(always)]
+    fn max_nan(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        // FMAX returns NaN when either operand is NaN.
+        unsafe { vmaxq_f32(a, b) }
+    }
+    #[inline(always)]
+    fn max_arg(
+        self,
+        best: float32x4_t,
+        best_arg: float32x4_t,
+        v: float32x4_t,
+        v_arg: float32x4_t,
+    ) -> (float32x4_t, float32x4_t) {
+        unsafe {
+            let gt = vcgtq_f32(v, best);
+            let v_nan = vmvnq_u32(vceqq_f32(v, v));
+            let best_ok = vceqq_f32(best, best);
+            let take = vorrq_u32(gt, vandq_u32(v_nan, best_ok));
+            (vbslq_f32(take, v, best), vbslq_f32(take, v_arg, best_arg))
+        }
+    }
+    #[inline(always)]
+    fn deinterleave(self, a: float32x4_t, b: float32x4_t) -> (float32x4_t, float32x4_t) {
+        unsafe { (vuzp1q_f32(a, b), vuzp2q_f32(a, b)) }
     }
 }

@@ -7,6 +7,35 @@
 //! Tokens other than [`Scalar`] can only be created where their
 //! instruction set is known to be available.
 
+/// The lanes `lo..hi` of a vector read from `row[start..start + LANES]`
+/// that fall inside a row of `len` values (`start` may be negative).
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    /// Offset of lane 0 in the row.
+    pub start: isize,
+    /// The row's length.
+    pub len: usize,
+    /// First lane inside the row.
+    pub lo: usize,
+    /// One past the last lane inside the row.
+    pub hi: usize,
+}
+
+impl Window {
+    /// The window of `lanes` lanes at `start` in a row of `len` values.
+    #[inline(always)]
+    pub fn new(start: isize, len: usize, lanes: usize) -> Window {
+        let lo = (-start).clamp(0, lanes as isize) as usize;
+        let hi = (len as isize - start).clamp(0, lanes as isize) as usize;
+        Window {
+            start,
+            len,
+            lo,
+            hi: hi.max(lo),
+        }
+    }
+}
+
 /// Operations on `LANES` f32 values at once.
 pub trait Simd: Copy + Send + Sync {
     /// A vector of `LANES` f32.
@@ -26,16 +55,31 @@ pub trait Simd: Copy + Send + Sync {
     fn load_part(self, s: &[f32], n: usize) -> Self::V;
     /// Stores the first `n <= LANES` lanes into `s`.
     fn store_part(self, s: &mut [f32], n: usize, v: Self::V);
+    /// Lanes `w.lo..w.hi` from `row[w.start..]`, zeros elsewhere (the
+    /// zero padding around a row). Panics if `row` is shorter than `w.len`.
+    fn load_window(self, row: &[f32], w: Window) -> Self::V;
     /// `a * b + c` (fused where the hardware has it).
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `a + b`.
     fn add(self, a: Self::V, b: Self::V) -> Self::V;
-    /// `a * b`.
-    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
     /// ReLU: `x < 0 ? 0 : x`, NaN kept.
     fn relu(self, x: Self::V) -> Self::V;
     /// Sum of the lanes.
     fn sum(self, v: Self::V) -> f32;
+    /// Lane-wise maximum where NaN wins: NaN if either lane is NaN.
+    fn max_nan(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Max-pooling step with PyTorch's rule: where `v > best` or `v` is NaN
+    /// (and `best` is not), `(v, v_arg)` replaces `(best, best_arg)`.
+    fn max_arg(
+        self,
+        best: Self::V,
+        best_arg: Self::V,
+        v: Self::V,
+        v_arg: Self::V,
+    ) -> (Self::V, Self::V);
+    /// Splits the `2 * LANES` values of `a` then `b` into even and odd
+    /// positions: `([a0, a2, .., b0, b2, ..], [a1, a3, .., b1, b3, ..])`.
+    fn deinterleave(self, a: Self::V, b: Self::V) -> (Self::V, Self::V);
 }
 
 /// The portable level: one lane, plain Rust.
@@ -77,16 +121,21 @@ impl Simd for Scalar {
         }
     }
     #[inline(always)]
+    fn load_window(self, row: &[f32], w: Window) -> f32 {
+        assert!(row.len() >= w.len);
+        if w.lo < w.hi {
+            row[w.start as usize]
+        } else {
+            0.0
+        }
+    }
+    #[inline(always)]
     fn mul_add(self, a: f32, b: f32, c: f32) -> f32 {
         a * b + c
     }
     #[inline(always)]
     fn add(self, a: f32, b: f32) -> f32 {
         a + b
-    }
-    #[inline(always)]
-    fn mul(self, a: f32, b: f32) -> f32 {
-        a * b
     }
     #[inline(always)]
     fn relu(self, x: f32) -> f32 {
@@ -99,5 +148,27 @@ impl Simd for Scalar {
     #[inline(always)]
     fn sum(self, v: f32) -> f32 {
         v
+    }
+    #[inline(always)]
+    fn max_nan(self, a: f32, b: f32) -> f32 {
+        if a.is_nan() {
+            a
+        } else if b.is_nan() || b > a {
+            b
+        } else {
+            a
+        }
+    }
+    #[inline(always)]
+    fn max_arg(self, best: f32, best_arg: f32, v: f32, v_arg: f32) -> (f32, f32) {
+        if v > best || (v.is_nan() && !best.is_nan()) {
+            (v, v_arg)
+        } else {
+            (best, best_arg)
+        }
+    }
+    #[inline(always)]
+    fn deinterleave(self, a: f32, b: f32) -> (f32, f32) {
+        (a, b)
     }
 }

@@ -1,0 +1,416 @@
+//! Direct convolution and dense kernels on the vector abstraction.
+//!
+//! Convolutions are vectorised along output columns (horizontal stride 1)
+//! and register-blocked over `KB` output channels and `J` vectors of
+//! columns, so each input vector loaded feeds `KB` fused multiply-adds.
+//! Zero padding is handled by masked loads ([`Window`]); no padded copy of
+//! the input is made, so the kernels need no scratch memory.
+//!
+//! Every output value is accumulated in the order `kx, c, ky` starting
+//! from its bias, by the same routine ([`accumulate_rows`]) in the unfused
+//! and fused kernels, so both give bit-identical convolution values.
+
+use super::vector::{Simd, Window};
+use crate::ops::fused::{kernel_range, INACTIVE};
+use crate::ops::{Act, ConvGeom, PoolGeom};
+
+/// Adds the convolution of output row `oy`, channels `k0..k0+KB`,
+/// columns `ox0..ox0 + J*LANES` into `acc`.
+#[inline(always)]
+fn accumulate_rows<S: Simd, const KB: usize, const J: usize>(
+    s: S,
+    g: &ConvGeom,
+    xs: &[f32],
+    w: &[f32],
+    oy: usize,
+    k0: usize,
+    ox0: usize,
+    acc: &mut [[S::V; J]; KB],
+) {
+    let l = S::LANES;
+    let (ky0, ky1) = kernel_range(g.h, oy * g.sh, g.ph, g.kh);
+    let patch = g.c * g.kh * g.kw;
+    for kx in 0..g.kw {
+        let wins: [Window; J] = core::array::from_fn(|j| {
+            Window::new((ox0 + j * l + kx) as isize - g.pw as isize, g.w, l)
+        });
+        for c in 0..g.c {
+            for ky in ky0..ky1 {
+                let iy = oy * g.sh + ky - g.ph;
+                let row = &xs[(c * g.h + iy) * g.w..][..g.w];
+                let xv: [S::V; J] = core::array::from_fn(|j| s.load_window(row, wins[j]));
+                let widx = (c * g.kh + ky) * g.kw + kx;
+                for (kb, a) in acc.iter_mut().enumerate() {
+                    let wv = s.splat(w[(k0 + kb) * patch + widx]);
+                    for j in 0..J {
+                        a[j] = s.mul_add(wv, xv[j], a[j]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `ys += conv(xs)` (ys holds the bias), stride 1 along rows.
+pub fn conv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], ys: &mut [f32]) {
+    if g.sw != 1 {
+        return crate::ops::conv::direct_scalar(g, xs, w, ys);
+    }
+    let two = g.ow > S::LANES;
+    let mut k0 = 0;
+    while k0 < g.k {
+        let kb = match g.k - k0 {
+            r if r >= 4 => 4,
+            r if r >= 2 => 2,
+            _ => 1,
+        };
+        for oy in 0..g.oh {
+            match (kb, two) {
+                (4, true) => forward_rows::<S, 4, 2>(s, g, xs, w, ys, oy, k0),
+                (4, false) => forward_rows::<S, 4, 1>(s, g, xs, w, ys, oy, k0),
+                (2, true) => forward_rows::<S, 2, 2>(s, g, xs, w, ys, oy, k0),
+                (2, false) => forward_rows::<S, 2, 1>(s, g, xs, w, ys, oy, k0),
+                (_, true) => forward_rows::<S, 1, 2>(s, g, xs, w, ys, oy, k0),
+                (_, false) => forward_rows::<S, 1, 1>(s, g, xs, w, ys, oy, k0),
+            }
+        }
+        k0 += kb;
+    }
+}
+
+#[inline(always)]
+fn forward_rows<S: Simd, const KB: usize, const J: usize>(
+    s: S,
+    g: &ConvGeom,
+    xs: &[f32],
+    w: &[f32],
+    ys: &mut [f32],
+    oy: usize,
+    k0: usize,
+) {
+    let l = S::LANES;
+    let pixels = g.oh * g.ow;
+    let mut ox0 = 0;
+    while ox0 < g.ow {
+        let valid = (g.ow - ox0).min(J * l);
+        let mut acc = [[s.zero(); J]; KB];
+        for (kb, a) in acc.iter_mut().enumerate() {
+            let row = &ys[(k0 + kb) * pixels + oy * g.ow + ox0..];
+            for (j, v) in a.iter_mut().enumerate() {
+                if j * l < valid {
+                    *v = s.load_part(&row[j * l..], valid - j * l);
+                }
+            }
+        }
+        accumulate_rows::<S, KB, J>(s, g, xs, w, oy, k0, ox0, &mut acc);
+        for (kb, a) in acc.iter().enumerate() {
+            let row = &mut ys[(k0 + kb) * pixels + oy * g.ow + ox0..];
+            for (j, v) in a.iter().enumerate() {
+                if j * l < valid {
+                    s.store_part(&mut row[j * l..], valid - j * l, *v);
+                }
+            }
+        }
+        ox0 += J * l;
+    }
+}
+
+/// Whether [`conv_relu_pool_2x2`] handles a layer.
+pub fn is_pool_2x2(g: &ConvGeom, p: &PoolGeom) -> bool {
+    g.sw == 1 && p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0
+}
+
+/// Fused conv → act → 2x2 stride-2 max-pool of one sample: two conv rows
+/// in registers, pooled vertically, then horizontally by splitting even
+/// and odd columns. `argmax` (training) gets the winning cell of each
+/// window or [`INACTIVE`].
+#[allow(clippy::too_many_arguments)]
+pub fn conv_relu_pool_2x2<S: Simd>(
+    s: S,
+    g: &ConvGeom,
+    p: &PoolGeom,
+    act: Act,
+    xs: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    ys: &mut [f32],
+    argmax: Option<&mut [u8]>,
+) {
+    let mut argmax = argmax;
+    let mut k0 = 0;
+    while k0 < g.k {
+        let kb = if g.k - k0 >= 2 { 2 } else { 1 };
+        for py in 0..p.oh {
+            let am = argmax.as_deref_mut();
+            if kb == 2 {
+                pool_rows::<S, 2>(s, g, p, act, xs, w, b, ys, am, py, k0);
+            } else {
+                pool_rows::<S, 1>(s, g, p, act, xs, w, b, ys, am, py, k0);
+            }
+        }
+        k0 += kb;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pool_rows<S: Simd, const KB: usize>(
+    s: S,
+    g: &ConvGeom,
+    p: &PoolGeom,
+    act: Act,
+    xs: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    ys: &mut [f32],
+    argmax: Option<&mut [u8]>,
+    py: usize,
+    k0: usize,
+) {
+    let l = S::LANES;
+    let mut argmax = argmax;
+    let mut px0 = 0;
+    while px0 < p.ow {
+        let valid = (p.ow - px0).min(l);
+        let bias: [S::V; KB] = core::array::from_fn(|kb| s.splat(b.map_or(0.0, |b| b[k0 + kb])));
+        let mut top = [[s.zero(); 2]; KB];
+        let mut bottom = [[s.zero(); 2]; KB];
+        for kb in 0..KB {
+            top[kb] = [bias[kb]; 2];
+            bottom[kb] = [bias[kb]; 2];
+        }
+        accumulate_rows::<S, KB, 2>(s, g, xs, w, 2 * py, k0, 2 * px0, &mut top);
+        accumulate_rows::<S, KB, 2>(s, g, xs, w, 2 * py + 1, k0, 2 * px0, &mut bottom);
+        for kb in 0..KB {
+            let (e0, o0) = s.deinterleave(top[kb][0], top[kb][1]);
+            let (e1, o1) = s.deinterleave(bottom[kb][0], bottom[kb][1]);
+            let at = ((k0 + kb) * p.oh + py) * p.ow + px0;
+            match argmax.as_deref_mut() {
+                None => {
+                    let m = s.max_nan(s.max_nan(e0, o0), s.max_nan(e1, o1));
+                    let m = if act == Act::Relu { s.relu(m) } else { m };
+                    s.store_part(&mut ys[at..], valid, m);
+                }
+                Some(am) => {
+                    let (mut best, mut arg) = (e0, s.zero());
+                    (best, arg) = s.max_arg(best, arg, o0, s.splat(1.0));
+                    (best, arg) = s.max_arg(best, arg, e1, s.splat(2.0));
+                    (best, arg) = s.max_arg(best, arg, o1, s.splat(3.0));
+                    let m = if act == Act::Relu { s.relu(best) } else { best };
+                    s.store_part(&mut ys[at..], valid, m);
+                    let mut args = [0.0f32; 16];
+                    s.store(&mut args, arg);
+                    for (j, a) in args[..valid].iter().enumerate() {
+                        let v = ys[at + j];
+                        am[at + j] = if act == Act::Relu && !(v > 0.0) {
+                            INACTIVE
+                        } else {
+                            *a as u8
+                        };
+                    }
+                }
+            }
+        }
+        px0 += l;
+    }
+}
+
+/// `dw += dz (*) xs` for one sample (stride 1 along rows).
+pub fn conv_dw<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], dz: &[f32], dw: &mut [f32]) {
+    if g.sw != 1 {
+        return crate::ops::conv::direct_dw_scalar(g, xs, dz, dw);
+    }
+    let mut k0 = 0;
+    while k0 < g.k {
+        if g.k - k0 >= 4 {
+            dw_block::<S, 4>(s, g, xs, dz, dw, k0);
+            k0 += 4;
+        } else {
+            dw_block::<S, 1>(s, g, xs, dz, dw, k0);
+            k0 += 1;
+        }
+    }
+}
+
+#[inline(always)]
+fn dw_block<S: Simd, const KB: usize>(
+    s: S,
+    g: &ConvGeom,
+    xs: &[f32],
+    dz: &[f32],
+    dw: &mut [f32],
+    k0: usize,
+) {
+    let l = S::LANES;
+    let pixels = g.oh * g.ow;
+    let patch = g.c * g.kh * g.kw;
+    for c in 0..g.c {
+        for ky in 0..g.kh {
+            let (oy0, oy1) = crate::ops::conv::valid_range(g.h, g.oh, g.sh, ky, g.ph);
+            for kx in 0..g.kw {
+                let mut acc = [s.zero(); KB];
+                let mut ox0 = 0;
+                while ox0 < g.ow {
+                    let valid = (g.ow - ox0).min(l);
+                    let win = Window::new((ox0 + kx) as isize - g.pw as isize, g.w, l);
+                    for oy in oy0..oy1 {
+                        let iy = oy * g.sh + ky - g.ph;
+                        let xv = s.load_window(&xs[(c * g.h + iy) * g.w..][..g.w], win);
+                        for (kb, a) in acc.iter_mut().enumerate() {
+                            let d = s.load_part(&dz[(k0 + kb) * pixels + oy * g.ow + ox0..], valid);
+                            *a = s.mul_add(d, xv, *a);
+                        }
+                    }
+                    ox0 += l;
+                }
+                for (kb, a) in acc.iter().enumerate() {
+                    dw[(k0 + kb) * patch + (c * g.kh + ky) * g.kw + kx] += s.sum(*a);
+                }
+            }
+        }
+    }
+}
+
+/// `dx = w^T (*) dz` for one sample (stride 1 along rows): each input
+/// cell gathers the gradients of the outputs it fed.
+pub fn conv_dx<S: Simd>(s: S, g: &ConvGeom, w: &[f32], dz: &[f32], dx: &mut [f32]) {
+    if g.sw != 1 {
+        return crate::ops::conv::direct_dx_scalar(g, w, dz, dx);
+    }
+    let mut c0 = 0;
+    while c0 < g.c {
+        if g.c - c0 >= 4 {
+            dx_block::<S, 4>(s, g, w, dz, dx, c0);
+            c0 += 4;
+        } else {
+            dx_block::<S, 1>(s, g, w, dz, dx, c0);
+            c0 += 1;
+        }
+    }
+}
+
+#[inline(always)]
+fn dx_block<S: Simd, const CB: usize>(
+    s: S,
+    g: &ConvGeom,
+    w: &[f32],
+    dz: &[f32],
+    dx: &mut [f32],
+    c0: usize,
+) {
+    let l = S::LANES;
+    let pixels = g.oh * g.ow;
+    for iy in 0..g.h {
+        let mut ix0 = 0;
+        while ix0 < g.w {
+            let valid = (g.w - ix0).min(l);
+            let mut acc = [s.zero(); CB];
+            for ky in 0..g.kh {
+                // Output row oy with oy*sh + ky - ph == iy.
+                let t = iy + g.ph;
+                if t < ky || (t - ky) % g.sh != 0 {
+                    continue;
+                }
+                let oy = (t - ky) / g.sh;
+                if oy >= g.oh {
+                    continue;
+                }
+                for kx in 0..g.kw {
+                    let win = Window::new((ix0 + g.pw) as isize - kx as isize, g.ow, l);
+                    for k in 0..g.k {
+                        let dv = s.load_window(&dz[k * pixels + oy * g.ow..][..g.ow], win);
+                        for (cb, a) in acc.iter_mut().enumerate() {
+                            let wv = s.splat(w[((k * g.c + c0 + cb) * g.kh + ky) * g.kw + kx]);
+                            *a = s.mul_add(wv, dv, *a);
+                        }
+                    }
+                }
+            }
+            for (cb, a) in acc.iter().enumerate() {
+                s.store_part(&mut dx[((c0 + cb) * g.h + iy) * g.w + ix0..], valid, *a);
+            }
+            ix0 += l;
+        }
+    }
+}
+
+/// `y[s, o] = b[o] + dot(w[o], x[s])` for every sample; each dot product
+/// is accumulated the same way whatever the batch size.
+pub fn dense_forward<S: Simd>(
+    s: S,
+    inputs: usize,
+    outputs: usize,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    let n = if inputs == 0 {
+        y.len() / outputs.max(1)
+    } else {
+        x.len() / inputs
+    };
+    let mut i = 0;
+    while i < n {
+        let sb = if n - i >= 2 { 2 } else { 1 };
+        let mut o = 0;
+        while o < outputs {
+            let ob = if outputs - o >= 4 { 4 } else { 1 };
+            match (sb, ob) {
+                (2, 4) => dense_block::<S, 2, 4>(s, inputs, outputs, x, w, b, y, i, o),
+                (2, _) => dense_block::<S, 2, 1>(s, inputs, outputs, x, w, b, y, i, o),
+                (_, 4) => dense_block::<S, 1, 4>(s, inputs, outputs, x, w, b, y, i, o),
+                _ => dense_block::<S, 1, 1>(s, inputs, outputs, x, w, b, y, i, o),
+            }
+            o += ob;
+        }
+        i += sb;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dense_block<S: Simd, const SB: usize, const OB: usize>(
+    s: S,
+    inputs: usize,
+    outputs: usize,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    i: usize,
+    o: usize,
+) {
+    let l = S::LANES;
+    let mut acc = [[s.zero(); OB]; SB];
+    let mut k = 0;
+    while k < inputs {
+        let valid = (inputs - k).min(l);
+        let xv: [S::V; SB] =
+            core::array::from_fn(|sb| s.load_part(&x[(i + sb) * inputs + k..], valid));
+        for ob in 0..OB {
+            let wv = s.load_part(&w[(o + ob) * inputs + k..], valid);
+            for sb in 0..SB {
+                acc[sb][ob] = s.mul_add(wv, xv[sb], acc[sb][ob]);
+            }
+        }
+        k += l;
+    }
+    for sb in 0..SB {
+        for ob in 0..OB {
+            y[(i + sb) * outputs + o + ob] = b.map_or(0.0, |b| b[o + ob]) + s.sum(acc[sb][ob]);
+        }
+    }
+}
+
+/// `y = relu(y)`, NaN kept.
+pub fn relu_in_place<S: Simd>(s: S, y: &mut [f32]) {
+    let l = S::LANES;
+    let mut i = 0;
+    while i < y.len() {
+        let n = (y.len() - i).min(l);
+        let v = s.load_part(&y[i..], n);
+        s.store_part(&mut y[i..], n, s.relu(v));
+        i += l;
+    }
+}

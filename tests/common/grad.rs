@@ -1,0 +1,121 @@
+//! Gradients of whole networks: analytic (generated backward pass) and
+//! numeric (central differences), for the gradient-check tests.
+
+use cnn::network::{Network, StepContext, TrainBuffers};
+use cnn::train::{Loss, TargetRef};
+
+/// The mean loss over the batch and its gradient with respect to every
+/// parameter, through the generated training passes.
+pub fn analytic<N: Network>(
+    net: &N,
+    x: &[f32],
+    labels: &[usize],
+    loss: Loss,
+    seed: u64,
+) -> (f64, Vec<f32>) {
+    let n = labels.len();
+    let len = N::logits_len();
+    let mut buffers = TrainBuffers::new::<N>(n);
+    let trainable = vec![true; N::LAYERS.len()];
+    let ctx = StepContext::new(&trainable, N::LAYERS, seed);
+    let mut logits = vec![0.0; n * len];
+    let mut dlogits = vec![0.0; n * len];
+    N::forward_train(
+        net.weights(),
+        x,
+        &mut logits,
+        n,
+        buffers.arena::<N>(n),
+        &ctx,
+    );
+    let sum = loss.forward_backward(
+        N::HEAD,
+        &logits,
+        TargetRef::Classes(labels),
+        n,
+        len,
+        1.0 / n as f32,
+        &mut dlogits,
+    );
+    let mut grads = vec![0.0; N::PARAM_COUNT];
+    N::backward(
+        net.weights(),
+        x,
+        &mut dlogits,
+        n,
+        buffers.arena::<N>(n),
+        &mut grads,
+        &ctx,
+    );
+    (sum.loss / n as f64, grads)
+}
+
+/// The mean loss of the training forward pass with parameters `w`.
+pub fn loss_at<N: Network>(w: &[f32], x: &[f32], labels: &[usize], loss: Loss, seed: u64) -> f64 {
+    let n = labels.len();
+    let len = N::logits_len();
+    let mut buffers = TrainBuffers::new::<N>(n);
+    let trainable = vec![true; N::LAYERS.len()];
+    let ctx = StepContext::new(&trainable, N::LAYERS, seed);
+    let mut logits = vec![0.0; n * len];
+    let mut scratch = vec![0.0; n * len];
+    N::forward_train(w, x, &mut logits, n, buffers.arena::<N>(n), &ctx);
+    loss.forward_backward(
+        N::HEAD,
+        &logits,
+        TargetRef::Classes(labels),
+        n,
+        len,
+        1.0,
+        &mut scratch,
+    )
+    .loss
+        / n as f64
+}
+
+/// Checks the analytic gradient of every parameter tensor against central
+/// differences at up to `per_tensor` positions each. Returns the number of
+/// positions checked.
+pub fn check<N: Network>(
+    net: &N,
+    x: &[f32],
+    labels: &[usize],
+    loss: Loss,
+    per_tensor: usize,
+) -> usize {
+    let seed = 99;
+    let (_, grads) = analytic(net, x, labels, loss, seed);
+    let mut w = net.weights().to_vec();
+    let mut checked = 0;
+    for p in N::PARAMS {
+        let step = (p.len / per_tensor).max(1);
+        for i in (p.offset..p.offset + p.len).step_by(step).take(per_tensor) {
+            let orig = w[i];
+            let h = 3e-3f32 * orig.abs().max(0.1);
+            let at = |w: &mut Vec<f32>, v: f32| {
+                w[i] = v;
+                loss_at::<N>(w, x, labels, loss, seed)
+            };
+            let up = at(&mut w, orig + h);
+            let down = at(&mut w, orig - h);
+            let mid = at(&mut w, orig);
+            let h = h as f64;
+            // Central difference; where a ReLU or max-pool kink lies within
+            // ±h, one of the one-sided differences still sees a straight line.
+            let estimates = [(up - down) / (2.0 * h), (up - mid) / h, (mid - down) / h];
+            let analytic = grads[i] as f64;
+            let ok = estimates
+                .iter()
+                .any(|&e| (e - analytic).abs() <= 2e-4 + 1e-2 * e.abs().max(analytic.abs()));
+            assert!(
+                ok,
+                "{}: {} [{}]: analytic {analytic:.6e}, numeric (central, forward, backward) {estimates:?}",
+                N::NAME,
+                p.name,
+                i - p.offset
+            );
+            checked += 1;
+        }
+    }
+    checked
+}

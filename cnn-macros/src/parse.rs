@@ -13,12 +13,13 @@
 //! so a syntax error in one layer does not hide the errors in the others: the
 //! parser records it and moves on to the next item.
 
-use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Punct, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, Ident, Lit, LitStr, Token, Visibility};
 
 use crate::diag::Diagnostics;
+use crate::graph::{closest, LAYER_KINDS};
 
 /// Everything inside one `network! { ... }`.
 pub struct Invocation {
@@ -114,25 +115,71 @@ pub fn parse_invocation(input: TokenStream, diag: &mut Diagnostics) -> Invocatio
     let mut networks = Vec::new();
     let mut rest: Vec<TokenTree> = input.into_iter().collect();
     // Each network ends with its brace group; split the stream after every
-    // top-level `{ ... }` that follows `struct Name`.
+    // top-level `{ ... }` that follows `struct Name`, or before the next
+    // declaration when one lacks its body.
     while !rest.is_empty() {
-        let end = rest
-            .iter()
-            .position(|t| matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Brace))
-            .map(|i| i + 1)
-            .unwrap_or(rest.len());
+        let end = chunk_end(&rest);
         let chunk: TokenStream = rest.drain(..end).collect();
         // Allow (and skip) a `;` or `,` between declarations.
         while matches!(rest.first(), Some(TokenTree::Punct(p)) if p.as_char() == ';' || p.as_char() == ',')
         {
             rest.remove(0);
         }
-        match syn::parse2::<Header>(chunk) {
+        match syn::parse2::<Header>(chunk.clone()) {
             Ok(h) => networks.push(h.into_decl(diag)),
+            // syn spans "unexpected end of input" on the whole invocation;
+            // the declaration's last token is where something is missing.
+            Err(e) if e.to_string().starts_with("unexpected end of input") => {
+                diag.error(
+                    &chunk,
+                    "incomplete network declaration: expected \
+                     `struct Name { input: [...], layers... }`",
+                );
+            }
             Err(e) => diag.push(e),
         }
     }
     Invocation { networks }
+}
+
+/// The length of the first declaration in `trees`: up to and including its
+/// `{ ... }`, or up to the attributes and visibility of the next `struct`
+/// if that comes first.
+fn chunk_end(trees: &[TokenTree]) -> usize {
+    let is_struct = |t: &TokenTree| matches!(t, TokenTree::Ident(i) if i == "struct");
+    let brace = trees
+        .iter()
+        .position(|t| matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Brace));
+    let first_struct = trees.iter().position(is_struct);
+    let next_struct =
+        first_struct.and_then(|f| trees[f + 1..].iter().position(is_struct).map(|i| f + 1 + i));
+    match (brace, next_struct) {
+        (Some(b), Some(n)) if n < b => {
+            // Back up over `#[...]`, `pub` and `pub(...)` before `struct`.
+            let mut start = n;
+            loop {
+                match &trees[..start] {
+                    [.., TokenTree::Punct(p), TokenTree::Group(g)]
+                        if p.as_char() == '#' && g.delimiter() == Delimiter::Bracket =>
+                    {
+                        start -= 2
+                    }
+                    [.., TokenTree::Ident(i), TokenTree::Group(g)]
+                        if i == "pub" && g.delimiter() == Delimiter::Parenthesis =>
+                    {
+                        start -= 2
+                    }
+                    [.., TokenTree::Ident(i)] if i == "pub" => start -= 1,
+                    _ => break,
+                }
+            }
+            // The previous declaration keeps at least its `struct`.
+            start.max(first_struct.unwrap_or(0) + 1)
+        }
+        (Some(b), _) => b + 1,
+        (None, Some(n)) => n.max(1),
+        (None, None) => trees.len(),
+    }
 }
 
 /// `attrs vis struct Name { body }` with the body kept as tokens.
@@ -153,10 +200,27 @@ impl Parse for Header {
                 "expected `struct Name { input: [...], layers... }` (a network declaration)",
             ));
         }
-        input.parse::<Token![struct]>()?;
+        let keyword = input.parse::<Token![struct]>()?;
+        if input.is_empty() {
+            return Err(syn::Error::new(
+                keyword.span,
+                "expected the network's name and body after `struct`, \
+                 as in `struct Name { input: [...], layers... }`",
+            ));
+        }
         let name: Ident = input.parse()?;
         if input.peek(Token![<]) {
             return Err(input.error("a network cannot have generic parameters"));
+        }
+        if !input.peek(syn::token::Brace) {
+            let message = format!(
+                "expected the body of `{name}` in braces: `struct {name} {{ input: [...], layers... }}`"
+            );
+            return Err(if input.is_empty() {
+                syn::Error::new(name.span(), message)
+            } else {
+                input.error(message)
+            });
         }
         let content;
         let brace = syn::braced!(content in input);
@@ -189,17 +253,24 @@ impl Header {
         }
         let mut input = None;
         let mut layers = Vec::new();
-        for item in split_commas(self.body) {
-            match parse_item(item.clone()) {
+        for (i, piece) in split_commas(self.body).into_iter().enumerate() {
+            if piece.tokens.is_empty() {
+                diag.push(empty_piece(&piece, i, "layer"));
+                continue;
+            }
+            match parse_item(piece.tokens) {
                 Ok(Item::Input(decl)) => {
                     if input.is_some() {
                         diag.error(&decl.tokens, "the input shape is declared twice");
-                    } else if !layers.is_empty() {
-                        diag.error(
-                            &decl.tokens,
-                            "`input: [...]` must come before the first layer",
-                        );
                     } else {
+                        if !layers.is_empty() {
+                            // Reported, but still used: no second error
+                            // saying that the network has no input.
+                            diag.error(
+                                &decl.tokens,
+                                "`input: [...]` must come before the first layer",
+                            );
+                        }
                         input = Some(decl);
                     }
                 }
@@ -219,22 +290,63 @@ impl Header {
     }
 }
 
+/// The options `#[cnn(...)]` accepts.
+const OPTIONS: &[&str] = &["fuse", "weights", "crate"];
+
 fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<()> {
     attr.parse_nested_meta(|meta| {
+        let given_twice = |name: &str| {
+            meta.error(format!(
+                "the option `{name}` is given more than once in #[cnn(...)]"
+            ))
+        };
         if meta.path.is_ident("fuse") {
-            options.fuse = Some(meta.value()?.parse()?);
+            if options.fuse.is_some() {
+                return Err(given_twice("fuse"));
+            }
+            let value: syn::Expr = meta.value()?.parse()?;
+            match value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: Lit::Bool(b), ..
+                }) => options.fuse = Some(b),
+                other => {
+                    return Err(syn::Error::new_spanned(
+                        &other,
+                        format!(
+                            "`fuse` must be `true` or `false`, found `{}`",
+                            other.to_token_stream()
+                        ),
+                    ))
+                }
+            }
             Ok(())
         } else if meta.path.is_ident("weights") {
+            if options.weights.is_some() {
+                return Err(given_twice("weights"));
+            }
             options.weights = Some(meta.value()?.parse()?);
             Ok(())
         } else if meta.path.is_ident("crate") {
+            if options.krate.is_some() {
+                return Err(given_twice("crate"));
+            }
             options.krate = Some(meta.value()?.call(syn::Path::parse_mod_style)?);
             Ok(())
         } else {
+            let given = meta.path.to_token_stream().to_string().replace(' ', "");
+            // Edit distance, or a shared start (`fusion` for `fuse`).
+            let hint = closest(&given, OPTIONS)
+                .or_else(|| {
+                    OPTIONS
+                        .iter()
+                        .copied()
+                        .find(|o| given.len() >= 3 && given.starts_with(&o[..3]))
+                })
+                .map(|o| format!("did you mean `{o}`? "))
+                .unwrap_or_default();
             Err(meta.error(format!(
-                "unknown option `{}` in #[cnn(...)]; expected `fuse = false`, \
-                 `weights = \"file.safetensors\"` or `crate = path`",
-                meta.path.to_token_stream()
+                "unknown option `{given}` in #[cnn(...)]; {hint}the options are \
+                 `fuse = false`, `weights = \"file.safetensors\"` and `crate = path`"
             )))
         }
     })
@@ -245,43 +357,89 @@ enum Item {
     Layer(LayerDecl),
 }
 
-/// Splits a token stream on commas at its top level.
-fn split_commas(stream: TokenStream) -> Vec<TokenStream> {
+/// One comma-separated piece of a token stream and the comma that ends it
+/// (`None` for the last piece), so an empty piece can be reported on its comma.
+struct Piece {
+    tokens: TokenStream,
+    comma: Option<Punct>,
+}
+
+/// Splits a token stream on commas at its top level. A trailing comma does
+/// not make an empty last piece; two commas in a row make an empty one.
+fn split_commas(stream: TokenStream) -> Vec<Piece> {
     let mut out = Vec::new();
     let mut cur = Vec::new();
     for tt in stream {
-        match &tt {
-            TokenTree::Punct(p) if p.as_char() == ',' => {
-                out.push(cur.drain(..).collect());
-            }
-            _ => cur.push(tt),
+        match tt {
+            TokenTree::Punct(p) if p.as_char() == ',' => out.push(Piece {
+                tokens: cur.drain(..).collect(),
+                comma: Some(p),
+            }),
+            tt => cur.push(tt),
         }
     }
     if !cur.is_empty() {
-        out.push(cur.into_iter().collect());
+        out.push(Piece {
+            tokens: cur.into_iter().collect(),
+            comma: None,
+        });
     }
     out
 }
 
-fn parse_item(tokens: TokenStream) -> syn::Result<Item> {
-    if tokens.is_empty() {
-        return Err(syn::Error::new(
-            Span::call_site(),
-            "empty layer: two commas in a row",
-        ));
+/// The error for an empty piece: `what` is "layer", "argument" or "value".
+fn empty_piece(piece: &Piece, index: usize, what: &str) -> syn::Error {
+    let span = piece
+        .comma
+        .as_ref()
+        .map_or_else(Span::call_site, |c| c.span());
+    let message = if index == 0 {
+        let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("expected {article} {what} before this `,`")
+    } else {
+        format!("empty {what}: two commas in a row")
+    };
+    syn::Error::new(span, message)
+}
+
+/// Parses every non-empty piece with `parse`, and reports empty ones.
+fn parse_pieces<T>(
+    stream: TokenStream,
+    what: &str,
+    mut parse: impl FnMut(TokenStream) -> syn::Result<T>,
+) -> syn::Result<Vec<T>> {
+    let mut out = Vec::new();
+    for (i, piece) in split_commas(stream).into_iter().enumerate() {
+        if piece.tokens.is_empty() {
+            return Err(empty_piece(&piece, i, what));
+        }
+        out.push(parse(piece.tokens)?);
     }
-    let mut iter = tokens.clone().into_iter().peekable();
-    let first = match iter.next() {
-        Some(TokenTree::Ident(i)) => i,
+    Ok(out)
+}
+
+fn parse_item(tokens: TokenStream) -> syn::Result<Item> {
+    let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    let first = match trees.first() {
+        Some(TokenTree::Ident(i)) => i.clone(),
         Some(other) => {
             return Err(syn::Error::new_spanned(
-                &other,
+                other,
                 format!("expected a layer such as `conv(6, kernel = 5)`, found `{other}`"),
             ))
         }
-        None => unreachable!("checked non-empty above"),
+        None => {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "empty layer: two commas in a row",
+            ))
+        }
     };
-    let rest: Vec<TokenTree> = iter.collect();
+    let rest = &trees[1..];
     let (name, kind, after) = match rest.first() {
         Some(TokenTree::Punct(p)) if p.as_char() == ':' => {
             if first == "input" {
@@ -298,28 +456,39 @@ fn parse_item(tokens: TokenStream) -> syn::Result<Item> {
                 None => {
                     return Err(syn::Error::new_spanned(
                         &tokens,
-                        format!("expected a layer kind after `{first}:`"),
+                        format!(
+                            "expected a layer kind after `{first}:`, as in `{first}: conv(6, kernel = 5)`"
+                        ),
                     ))
                 }
             }
         }
-        _ => (None, first, &rest[..]),
+        _ => (None, first, rest),
     };
-    let args = match after {
-        [] => Vec::new(),
-        [TokenTree::Group(g)] if g.delimiter() == Delimiter::Parenthesis => {
-            let mut args = Vec::new();
-            for arg in split_commas(g.stream()) {
-                args.push(parse_arg(arg)?);
+    let (group, extra) = match after {
+        [TokenTree::Group(g), extra @ ..] if g.delimiter() == Delimiter::Parenthesis => {
+            (Some(g), extra)
+        }
+        extra => (None, extra),
+    };
+    if let Some(next) = extra.first() {
+        let known = LAYER_KINDS.iter().any(|(k, _)| kind == k);
+        let message = match next {
+            // `conv1 conv(...)`: a name without its colon.
+            TokenTree::Ident(next) if name.is_none() && group.is_none() && !known => format!(
+                "expected `,` or `:` after `{kind}`, found `{next}`; \
+                 a named layer is written `{kind}: {next}(...)`"
+            ),
+            _ if group.is_some() => {
+                format!("expected `,` after the layer `{kind}(...)`, found `{next}`")
             }
-            args
-        }
-        [first, ..] => {
-            return Err(syn::Error::new_spanned(
-                first,
-                format!("expected `,` or `(arguments)` after the layer `{kind}`, found `{first}`"),
-            ))
-        }
+            _ => format!("expected `,` or `(arguments)` after the layer `{kind}`, found `{next}`"),
+        };
+        return Err(syn::Error::new_spanned(next, message));
+    }
+    let args = match group {
+        Some(g) => parse_pieces(g.stream(), "argument", parse_arg)?,
+        None => Vec::new(),
     };
     Ok(Item::Layer(LayerDecl {
         name,
@@ -331,12 +500,15 @@ fn parse_item(tokens: TokenStream) -> syn::Result<Item> {
 
 fn parse_input(rest: &[TokenTree], tokens: TokenStream) -> syn::Result<InputDecl> {
     match rest {
-        [TokenTree::Group(g)] if g.delimiter() == Delimiter::Bracket => {
-            let mut dims = Vec::new();
-            for d in split_commas(g.stream()) {
-                dims.push(parse_value(d)?);
-            }
-            Ok(InputDecl { dims, tokens })
+        [TokenTree::Group(g)] if g.delimiter() == Delimiter::Bracket => Ok(InputDecl {
+            dims: parse_pieces(g.stream(), "dimension", parse_value)?,
+            tokens,
+        }),
+        [TokenTree::Group(g), next, ..] if g.delimiter() == Delimiter::Bracket => {
+            Err(syn::Error::new_spanned(
+                next,
+                format!("expected `,` after the input shape, found `{next}`"),
+            ))
         }
         _ => Err(syn::Error::new_spanned(
             tokens,
@@ -362,6 +534,21 @@ fn parse_arg(tokens: TokenStream) -> syn::Result<Arg> {
                 tokens,
             })
         }
+        // `kernel: 3` or `kernel 3`: a name without its `=`.
+        [TokenTree::Ident(name), next, ..]
+            if name != "true"
+                && name != "false"
+                && match next {
+                    TokenTree::Punct(p) => p.as_char() == ':',
+                    TokenTree::Literal(_) | TokenTree::Group(_) => true,
+                    TokenTree::Ident(_) => false,
+                } =>
+        {
+            Err(syn::Error::new_spanned(
+                next,
+                format!("expected `=` after the argument name `{name}`, found `{next}`"),
+            ))
+        }
         _ => Ok(Arg {
             name: None,
             value: parse_value(tokens.clone())?,
@@ -376,11 +563,10 @@ fn parse_value(tokens: TokenStream) -> syn::Result<Value> {
         [TokenTree::Group(g)]
             if matches!(g.delimiter(), Delimiter::Parenthesis | Delimiter::Bracket) =>
         {
-            let mut items = Vec::new();
-            for item in split_commas(g.stream()) {
-                items.push(parse_value(item)?);
-            }
-            Ok(Value::Tuple(items, tokens))
+            Ok(Value::Tuple(
+                parse_pieces(g.stream(), "value", parse_value)?,
+                tokens,
+            ))
         }
         [TokenTree::Punct(p), TokenTree::Literal(_)] if p.as_char() == '-' => {
             Ok(Value::Negative(tokens))
@@ -397,13 +583,31 @@ fn parse_value(tokens: TokenStream) -> syn::Result<Value> {
             )),
         },
         [] => Err(syn::Error::new(Span::call_site(), "empty argument")),
-        _ => Err(syn::Error::new_spanned(
-            &tokens,
-            format!(
-                "expected a number, `true`/`false` or a pair `(a, b)`, found `{tokens}` \
-                 (arguments are literals, not expressions)"
-            ),
-        )),
+        _ => {
+            // A complete value followed by another value: a missing comma,
+            // as in `conv(8 kernel = 3)`.
+            let value_len = match &trees[..] {
+                [TokenTree::Punct(p), TokenTree::Literal(_), ..] if p.as_char() == '-' => 2,
+                _ => 1,
+            };
+            match &trees[value_len] {
+                next @ (TokenTree::Ident(_) | TokenTree::Literal(_) | TokenTree::Group(_))
+                    if !matches!(&trees[0], TokenTree::Punct(_)) || value_len == 2 =>
+                {
+                    Err(syn::Error::new_spanned(
+                        next,
+                        format!("expected `,` before `{next}`"),
+                    ))
+                }
+                _ => Err(syn::Error::new_spanned(
+                    &tokens,
+                    format!(
+                        "expected a number, `true`/`false` or a pair `(a, b)`, found `{tokens}` \
+                         (arguments are literals, not expressions)"
+                    ),
+                )),
+            }
+        }
     }
 }
 
@@ -472,5 +676,135 @@ mod tests {
         let (_, diag) = parse(quote! { struct A { relu, input: [4] } });
         assert_eq!(diag.len(), 1);
         assert!(diag.messages()[0].contains("must come before"));
+    }
+
+    fn messages(ts: TokenStream) -> Vec<String> {
+        parse(ts).1.messages()
+    }
+
+    #[test]
+    fn empty_pieces_are_reported() {
+        assert_eq!(
+            messages(quote! { struct A { input: [4], relu,, relu } }),
+            ["empty layer: two commas in a row"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { , input: [4], relu } }),
+            ["expected a layer before this `,`"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [4], dense(3,, bias = true) } }),
+            ["empty argument: two commas in a row"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [1, , 4], relu } }),
+            ["empty dimension: two commas in a row"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [4], dense(, 3) } }),
+            ["expected an argument before this `,`"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [4], conv(4, kernel = (, 3)) } }),
+            ["expected a value before this `,`"]
+        );
+        // Trailing commas are fine everywhere.
+        assert!(messages(quote! { struct A { input: [4,], dense(3, bias = true,), } }).is_empty());
+    }
+
+    #[test]
+    fn missing_punctuation() {
+        assert_eq!(
+            messages(quote! { struct A { input: [4], conv(8 kernel = 3) } }),
+            ["expected `,` before `kernel`"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [4], conv(8, kernel = -1 stride = 2) } }),
+            ["expected `,` before `stride`"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [4], conv(8, kernel: 3) } }),
+            ["expected `=` after the argument name `kernel`, found `:`"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [4], conv(8, kernel 3) } }),
+            ["expected `=` after the argument name `kernel`, found `3`"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [4], fc1 dense(3) } }),
+            ["expected `,` or `:` after `fc1`, found `dense`; a named layer is written `fc1: dense(...)`"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [4], dense(3) relu } }),
+            ["expected `,` after the layer `dense(...)`, found `relu`"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [4], relu sigmoid } }),
+            ["expected `,` or `(arguments)` after the layer `relu`, found `sigmoid`"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [4] relu } }),
+            ["expected `,` after the input shape, found `relu`"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [4], conv(8, kernel = 1 + 2) } }),
+            [
+                "expected a number, `true`/`false` or a pair `(a, b)`, found `1 + 2` \
+              (arguments are literals, not expressions)"
+            ]
+        );
+    }
+
+    #[test]
+    fn incomplete_declarations() {
+        assert_eq!(
+            messages(quote! { struct A }),
+            ["expected the body of `A` in braces: `struct A { input: [...], layers... }`"]
+        );
+        assert_eq!(
+            messages(quote! { struct }),
+            ["expected the network's name and body after `struct`, \
+              as in `struct Name { input: [...], layers... }`"]
+        );
+        assert_eq!(
+            messages(quote! { struct A { input: [4], relu } pub }),
+            ["incomplete network declaration: expected `struct Name { input: [...], layers... }`"]
+        );
+        let (inv, diag) = parse(quote! { struct A(u8); struct B { input: [4], relu } });
+        assert_eq!(diag.len(), 1);
+        assert_eq!(inv.networks.len(), 1, "the good declaration is kept");
+        let (inv, diag) = parse(quote! {
+            struct A
+            /// B.
+            #[cnn(fuse = false)]
+            pub(crate) struct B { input: [4], relu }
+        });
+        assert_eq!(diag.len(), 1);
+        assert_eq!(inv.networks.len(), 1);
+        assert_eq!(inv.networks[0].name, "B");
+        assert!(!inv.networks[0].options.fuse.as_ref().unwrap().value);
+        assert_eq!(inv.networks[0].attrs.len(), 1);
+    }
+
+    #[test]
+    fn options() {
+        assert_eq!(
+            messages(quote! { #[cnn(fusion = false)] struct A { input: [4], relu } }),
+            [
+                "unknown option `fusion` in #[cnn(...)]; did you mean `fuse`? the options are \
+              `fuse = false`, `weights = \"file.safetensors\"` and `crate = path`"
+            ]
+        );
+        assert_eq!(
+            messages(quote! { #[cnn(fuse = "no")] struct A { input: [4], relu } }),
+            ["`fuse` must be `true` or `false`, found `\"no\"`"]
+        );
+        assert_eq!(
+            messages(quote! { #[cnn(fuse = false, fuse = true)] struct A { input: [4], relu } }),
+            ["the option `fuse` is given more than once in #[cnn(...)]"]
+        );
+        let (inv, diag) = parse(quote! { #[cnn(fuse = true)] struct A { input: [4], relu } });
+        assert!(diag.is_empty());
+        assert!(inv.networks[0].options.fuse.as_ref().unwrap().value);
     }
 }

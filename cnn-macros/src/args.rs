@@ -16,6 +16,19 @@ fn accepted(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// How many of `accepted(kind)` may be given by position.
+fn positional(kind: &str) -> usize {
+    match kind {
+        "conv" => 2,
+        "dense" | "max_pool" | "avg_pool" | "dropout" => 1,
+        _ => 0,
+    }
+}
+
+/// Largest integer argument: far beyond any real network, small enough
+/// that shape arithmetic cannot overflow.
+pub const MAX_ARG: usize = 1 << 24;
+
 /// Alternative spellings users reach for, mapped to the accepted name.
 fn alias(name: &str) -> &str {
     match name {
@@ -84,20 +97,40 @@ impl<'a> ArgReader<'a> {
         });
         for (i, arg) in by_pos.into_iter().chain(by_name) {
             self.used[i] = true;
-            if found.is_some() {
-                self.diag.error(
-                    &arg.tokens,
-                    format!("{}: `{name}` is given more than once", self.label),
-                );
-                self.ok = false;
-            } else {
-                found = Some(arg);
+            match found {
+                Some(first) => {
+                    let message = match (&first.name, &arg.name) {
+                        (None, Some(given)) => format!(
+                            "`{name}` is given twice: by position (`{}`) and as `{given} = {}`",
+                            first.value.text(),
+                            arg.value.text()
+                        ),
+                        _ => format!("`{name}` is given more than once"),
+                    };
+                    self.diag
+                        .error(&arg.tokens, format!("{}: {message}", self.label));
+                    self.ok = false;
+                }
+                None => found = Some(arg),
             }
         }
         found
     }
 
     fn missing(&mut self, name: &str) {
+        self.ok = false;
+        // A misspelt name (`kernal = 3`) is reported by `finish` with a
+        // suggestion; saying that `kernel` is missing too would be noise.
+        let accepted = accepted(self.kind);
+        let misspelt = self.layer.args.iter().any(|a| {
+            a.name.as_ref().is_some_and(|n| {
+                let n = alias(&n.to_string()).to_string();
+                !accepted.contains(&n.as_str()) && closest(&n, accepted) == Some(name)
+            })
+        });
+        if misspelt {
+            return;
+        }
         let example = match (self.kind, name) {
             ("conv", "channels") => " as in `conv(16, kernel = 3)`",
             ("conv", "kernel") => " as in `conv(16, kernel = 3)`",
@@ -110,7 +143,6 @@ impl<'a> ArgReader<'a> {
             &self.layer.tokens,
             format!("{}: {} needs `{name}`{example}", self.label, self.kind),
         );
-        self.ok = false;
     }
 
     fn bad(&mut self, value: &Value, message: String) {
@@ -119,9 +151,36 @@ impl<'a> ArgReader<'a> {
         self.ok = false;
     }
 
-    fn to_uint(&mut self, name: &str, value: &Value, min: usize) -> Option<usize> {
+    /// `what` describes the expected value: "an integer", "an integer or a pair".
+    fn read_uint(&mut self, name: &str, value: &Value, min: usize, what: &str) -> Option<usize> {
         match value {
+            // `3x5` is the literal `3` with the suffix `x5`.
+            Value::Int(lit) if !lit.suffix().is_empty() => {
+                let hint = match lit.suffix().strip_prefix('x') {
+                    Some(w) if w.bytes().all(|b| b.is_ascii_digit()) => format!(
+                        "; write a {}x{w} size as the pair `({}, {w})`",
+                        lit.base10_digits(),
+                        lit.base10_digits()
+                    ),
+                    _ => String::new(),
+                };
+                self.bad(
+                    value,
+                    format!(
+                        "`{name}` must be a plain integer, found `{}`{hint}",
+                        value.text()
+                    ),
+                );
+                None
+            }
             Value::Int(lit) => match lit.base10_parse::<usize>() {
+                Ok(v) if v > MAX_ARG => {
+                    self.bad(
+                        value,
+                        format!("`{name}` is too large: {v} (at most {MAX_ARG})"),
+                    );
+                    None
+                }
                 Ok(v) if v >= min => Some(v),
                 Ok(v) => {
                     let what = if min == 1 {
@@ -133,7 +192,13 @@ impl<'a> ArgReader<'a> {
                     None
                 }
                 Err(_) => {
-                    self.bad(value, format!("`{name}` is too large: {}", value.text()));
+                    self.bad(
+                        value,
+                        format!(
+                            "`{name}` is too large: {} (at most {MAX_ARG})",
+                            value.text()
+                        ),
+                    );
                     None
                 }
             },
@@ -147,7 +212,7 @@ impl<'a> ArgReader<'a> {
             _ => {
                 self.bad(
                     value,
-                    format!("`{name}` must be an integer, found `{}`", value.text()),
+                    format!("`{name}` must be {what}, found `{}`", value.text()),
                 );
                 None
             }
@@ -164,7 +229,7 @@ impl<'a> ArgReader<'a> {
         min: usize,
     ) -> Option<usize> {
         match self.find(name, pos) {
-            Some(arg) => self.to_uint(name, &arg.value, min),
+            Some(arg) => self.read_uint(name, &arg.value, min, "an integer"),
             None if default.is_some() => default,
             None => {
                 self.missing(name);
@@ -189,8 +254,8 @@ impl<'a> ArgReader<'a> {
         };
         match &arg.value {
             Value::Tuple(items, _) if items.len() == 2 => {
-                let a = self.to_uint(name, &items[0], min);
-                let b = self.to_uint(name, &items[1], min);
+                let a = self.read_uint(name, &items[0], min, "an integer");
+                let b = self.read_uint(name, &items[1], min, "an integer");
                 Some((a?, b?))
             }
             Value::Tuple(items, _) => {
@@ -203,7 +268,9 @@ impl<'a> ArgReader<'a> {
                 );
                 None
             }
-            v => self.to_uint(name, v, min).map(|x| (x, x)),
+            v => self
+                .read_uint(name, v, min, "an integer or a pair (height, width)")
+                .map(|x| (x, x)),
         }
     }
 
@@ -255,10 +322,11 @@ impl<'a> ArgReader<'a> {
     /// Reports arguments nobody asked for. Returns whether every argument was good.
     pub fn finish(mut self) -> bool {
         let accepted = accepted(self.kind);
-        let mut positional = 0;
+        let by_position = &accepted[..positional(self.kind)];
+        let mut position = 0;
         for (arg, used) in self.layer.args.iter().zip(&self.used) {
             if arg.name.is_none() {
-                positional += 1;
+                position += 1;
             }
             if *used {
                 continue;
@@ -284,13 +352,22 @@ impl<'a> ArgReader<'a> {
                     &arg.tokens,
                     format!("{}: {} takes no arguments", self.label, self.kind),
                 ),
-                None => self.diag.error(
-                    &arg.tokens,
-                    format!(
-                        "{}: too many positional arguments ({positional}) for {}; name the others, as in `{} = ...`",
-                        self.label, self.kind, accepted.get(2).unwrap_or(&"stride")
-                    ),
-                ),
+                None => {
+                    let names: Vec<String> = by_position.iter().map(|n| format!("`{n}`")).collect();
+                    let takes = format!("only {} by position", names.join(" and "));
+                    // The argument the user probably meant, named.
+                    let hint = match accepted.get(position - 1) {
+                        Some(next) => format!("; write `{next} = {}`", arg.value.text()),
+                        None => String::new(),
+                    };
+                    self.diag.error(
+                        &arg.tokens,
+                        format!(
+                            "{}: too many positional arguments: {} takes {takes}{hint}",
+                            self.label, self.kind
+                        ),
+                    )
+                }
             }
         }
         self.ok

@@ -36,15 +36,14 @@ impl Diagnostics {
 
     /// All errors as `compile_error!` invocations.
     pub fn to_compile_errors(&self) -> TokenStream {
-        let mut errors = self.errors.iter().cloned();
-        match errors.next() {
-            None => TokenStream::new(),
-            Some(mut first) => {
-                for e in errors {
-                    first.combine(e);
-                }
-                first.to_compile_error()
-            }
+        if self.is_empty() {
+            return TokenStream::new();
         }
+        let mut errors = self.errors.iter().cloned();
+        let mut first = errors.next().expect("not empty");
+        for e in errors {
+            first.combine(e);
+        }
+        first.to_compile_error()
     }
 }

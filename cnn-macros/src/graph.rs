@@ -10,6 +10,7 @@ use std::fmt;
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
+use syn::ext::IdentExt;
 use syn::Ident;
 
 use crate::args::ArgReader;
@@ -105,6 +106,35 @@ pub const LAYER_KINDS: &[(&str, &str)] = &[
     ("dropout", "Dropout"),
 ];
 
+/// Layer names that would clash with the associated constants generated on
+/// the network type: `emit` also names a constant after each layer, in
+/// upper case (`conv1` → `CONV1`).
+const RESERVED_NAMES: &[&str] = &[
+    "INPUT_SHAPE",
+    "INPUT_LEN",
+    "OUTPUT_SHAPE",
+    "OUTPUT_LEN",
+    "PARAM_COUNT",
+    "WEIGHT_BYTES",
+    "MACS",
+    "ACTIVATION_LEN",
+    "SCRATCH_LEN",
+    "ARENA_LEN",
+    "ARENA_BYTES",
+    "FUSED",
+    "LAYERS",
+    "PARAMS",
+    "PLAN",
+    "TRAIN_SCRATCH_LEN",
+];
+
+/// Largest parameter count or output length of one layer.
+const MAX_LAYER_LEN: usize = 1 << 34;
+
+/// Most multiply-accumulates of one layer, so that the network's total
+/// cannot overflow a `u64`.
+const MAX_LAYER_MACS: usize = 1 << 50;
+
 /// Largest max-pooling window: the argmax of a window is kept in one byte.
 pub const MAX_POOL_WINDOW: usize = 255;
 
@@ -146,6 +176,7 @@ pub struct Node {
     pub in_shape: Shape,
     pub out_shape: Shape,
     /// The layer's tokens, for errors spanned on it.
+    #[allow(dead_code)] // for the weights pass's errors
     pub tokens: TokenStream,
 }
 
@@ -170,10 +201,9 @@ impl Node {
     /// Multiply-accumulates of one forward pass for one sample.
     pub fn macs(&self) -> u64 {
         match (self.op, self.in_shape) {
-            (Op::Conv(c), Shape::Image { c: cin, .. }) => {
-                (self.out_shape.len() as u64) * (cin * c.kh * c.kw) as u64
-            }
-            (Op::Dense { out, .. }, Shape::Flat(n)) => (n * out) as u64,
+            (Op::Conv(c), Shape::Image { c: cin, .. }) => (self.out_shape.len() as u64)
+                .saturating_mul((cin as u64).saturating_mul((c.kh * c.kw) as u64)),
+            (Op::Dense { out, .. }, Shape::Flat(n)) => (n as u64).saturating_mul(out as u64),
             _ => 0,
         }
     }
@@ -185,6 +215,7 @@ pub struct Network {
     pub vis: syn::Visibility,
     pub name: Ident,
     pub fuse: bool,
+    #[allow(dead_code)] // read by the weights pass
     pub weights: Option<syn::LitStr>,
     pub krate: TokenStream,
     pub nodes: Vec<Node>,
@@ -209,9 +240,15 @@ pub fn build(decl: &NetworkDecl, diag: &mut Diagnostics) -> Option<Network> {
     let errors_before = diag.len();
     let input = check_input(decl, diag);
     if decl.layers.is_empty() {
-        diag.error(&decl.name, format!("network `{}` has no layers", decl.name));
+        diag.push(syn::Error::new(
+            decl.body_span,
+            format!(
+                "network `{}` has no layers; add some after its input, as in `dense(10)`",
+                decl.name
+            ),
+        ));
     }
-    let names = assign_names(&decl.layers, diag);
+    let (names, name_errors) = assign_names(&decl.layers);
 
     let mut nodes = vec![Node {
         name: "input".into(),
@@ -228,9 +265,24 @@ pub fn build(decl: &NetworkDecl, diag: &mut Diagnostics) -> Option<Network> {
     // The shape flowing into the next layer; `None` once a layer failed, so
     // one mistake does not cascade into errors about every later layer.
     let mut shape = input;
-    for (layer, name) in decl.layers.iter().zip(&names) {
+    for ((layer, name), name_error) in decl.layers.iter().zip(&names).zip(name_errors) {
+        if let Some(error) = name_error {
+            diag.push(error);
+        }
         let Some(op) = read_op(layer, name, diag) else {
-            shape = None;
+            // A layer whose output shape does not depend on its arguments
+            // (`relu(3)`, `dropout(1.5)`) still lets the later layers be
+            // checked; after any other broken layer the shape is unknown.
+            shape = shape.and_then(|s| {
+                let stand_in = match layer.kind.to_string().as_str() {
+                    "relu" | "sigmoid" | "tanh" | "dropout" => Op::Relu,
+                    "softmax" => Op::Softmax,
+                    "flatten" => Op::Flatten,
+                    "global_avg_pool" => Op::GlobalAvgPool,
+                    _ => return None,
+                };
+                infer_shape(&stand_in, s, name).ok()
+            });
             continue;
         };
         let Some(in_shape) = shape else { continue };
@@ -256,6 +308,13 @@ pub fn build(decl: &NetworkDecl, diag: &mut Diagnostics) -> Option<Network> {
     if diag.len() > errors_before {
         return None;
     }
+    debug_assert!(
+        nodes
+            .iter()
+            .enumerate()
+            .all(|(i, n)| n.inputs.iter().all(|&j| j < i)),
+        "nodes are in topological order"
+    );
     let krate = match &decl.options.krate {
         Some(path) => path.to_token_stream(),
         None => quote!(::cnn),
@@ -286,6 +345,13 @@ fn check_input(decl: &NetworkDecl, diag: &mut Diagnostics) -> Option<Shape> {
     let mut dims = Vec::new();
     for d in &input.dims {
         match d {
+            Value::Int(i) if !i.suffix().is_empty() => {
+                diag.error(
+                    i,
+                    format!("input dimensions are plain integers, found `{}`", d.text()),
+                );
+                return None;
+            }
             Value::Int(i) => match i.base10_parse::<usize>() {
                 Ok(0) => {
                     diag.error(i, "input dimensions must be at least 1, found 0");
@@ -314,9 +380,9 @@ fn check_input(decl: &NetworkDecl, diag: &mut Diagnostics) -> Option<Shape> {
         diag.error(&input.tokens, "the input shape is too large");
         return None;
     }
-    match dims.as_slice() {
-        &[c, h, w] => Some(Shape::Image { c, h, w }),
-        &[n] => Some(Shape::Flat(n)),
+    match *dims.as_slice() {
+        [c, h, w] => Some(Shape::Image { c, h, w }),
+        [n] => Some(Shape::Flat(n)),
         _ => {
             diag.error(
                 &input.tokens,
@@ -332,24 +398,37 @@ fn check_input(decl: &NetworkDecl, diag: &mut Diagnostics) -> Option<Shape> {
 
 /// Gives every layer its name: the user's, or `kind` + a counter for
 /// unnamed layers (`relu1`, `relu2`, ...), skipping names already taken.
-fn assign_names(layers: &[LayerDecl], diag: &mut Diagnostics) -> Vec<String> {
+/// Also returns, for each layer, the error about its name if it has one
+/// (reported with the layer's other errors, so that they come in order).
+fn assign_names(layers: &[LayerDecl]) -> (Vec<String>, Vec<Option<syn::Error>>) {
     let mut taken: HashMap<String, ()> = HashMap::new();
+    let mut errors = Vec::new();
     for layer in layers {
+        let mut error = None;
         if let Some(name) = &layer.name {
-            let s = name.to_string();
+            // `r#type` is the layer `type`.
+            let s = name.unraw().to_string();
+            let upper = s.to_uppercase();
             if taken.insert(s.clone(), ()).is_some() {
-                diag.error(
-                    name,
-                    format!("duplicate layer name `{s}`: every layer needs its own name"),
-                );
+                error = Some(format!(
+                    "duplicate layer name `{s}`: every layer needs its own name"
+                ));
+            } else if RESERVED_NAMES.contains(&upper.as_str()) {
+                error = Some(format!(
+                    "the layer name `{s}` is reserved: it would clash with the generated \
+                     constant `{upper}`; choose another name"
+                ));
             }
+            errors.push(error.map(|message| syn::Error::new_spanned(name, message)));
+        } else {
+            errors.push(None);
         }
     }
     let mut counters: HashMap<String, usize> = HashMap::new();
-    layers
+    let names = layers
         .iter()
         .map(|layer| match &layer.name {
-            Some(name) => name.to_string(),
+            Some(name) => name.unraw().to_string(),
             None => {
                 let kind = layer.kind.to_string();
                 let counter = counters.entry(kind.clone()).or_insert(0);
@@ -363,7 +442,8 @@ fn assign_names(layers: &[LayerDecl], diag: &mut Diagnostics) -> Vec<String> {
                 }
             }
         })
-        .collect()
+        .collect();
+    (names, errors)
 }
 
 /// Reads a layer's kind and arguments into an `Op`.
@@ -462,6 +542,7 @@ fn infer_shape(op: &Op, input: Shape, name: &str) -> Result<Shape, String> {
         )),
     }
     };
+    let padded = |n: usize, p: usize| n.saturating_add(p.saturating_mul(2));
     let pad_text = |ph: usize, pw: usize| {
         if ph == pw {
             format!("padding {ph}")
@@ -473,7 +554,7 @@ fn infer_shape(op: &Op, input: Shape, name: &str) -> Result<Shape, String> {
         Op::Input => Ok(input),
         Op::Conv(s) => {
             let (c, h, w) = image("conv")?;
-            if h + 2 * s.ph < s.kh || w + 2 * s.pw < s.kw {
+            if padded(h, s.ph) < s.kh || padded(w, s.pw) < s.kw {
                 return Err(format!(
                     "{name}: kernel {}x{} does not fit its {c}x{h}x{w} input ({})",
                     s.kh,
@@ -482,12 +563,18 @@ fn infer_shape(op: &Op, input: Shape, name: &str) -> Result<Shape, String> {
                 ));
             }
             let (oh, ow) = window_out(h, w, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw);
-            let params = s.out.checked_mul(c * s.kh * s.kw);
-            let out_len = s.out.checked_mul(oh * ow);
-            if params.is_none_or(|p| p > 1 << 34) || out_len.is_none_or(|n| n > 1 << 34) {
+            let fan_in = c.checked_mul(s.kh).and_then(|n| n.checked_mul(s.kw));
+            let params = fan_in.and_then(|n| n.checked_mul(s.out));
+            let out_len = oh.checked_mul(ow).and_then(|n| n.checked_mul(s.out));
+            let macs = out_len.zip(fan_in).and_then(|(n, f)| n.checked_mul(f));
+            if params.is_none_or(|p| p > MAX_LAYER_LEN)
+                || out_len.is_none_or(|n| n > MAX_LAYER_LEN)
+                || macs.is_none_or(|m| m > MAX_LAYER_MACS)
+            {
                 return Err(format!(
-                    "{name}: the layer is too large ({} channels)",
-                    s.out
+                    "{name}: the layer is too large: {} channels of {oh}x{ow} from a {}x{} kernel \
+                     over {c} channels",
+                    s.out, s.kh, s.kw
                 ));
             }
             Ok(Shape::Image {
@@ -499,13 +586,13 @@ fn infer_shape(op: &Op, input: Shape, name: &str) -> Result<Shape, String> {
         Op::MaxPool(s) | Op::AvgPool(s) => {
             let what = op.keyword();
             let (c, h, w) = image(what)?;
-            if 2 * s.ph > s.kh || 2 * s.pw > s.kw {
+            if s.ph.saturating_mul(2) > s.kh || s.pw.saturating_mul(2) > s.kw {
                 return Err(format!(
                     "{name}: {what} padding {}x{} is more than half its {}x{} window",
                     s.ph, s.pw, s.kh, s.kw
                 ));
             }
-            if h + 2 * s.ph < s.kh || w + 2 * s.pw < s.kw {
+            if padded(h, s.ph) < s.kh || padded(w, s.pw) < s.kw {
                 return Err(format!(
                     "{name}: {what} window {}x{} does not fit its {c}x{h}x{w} input ({})",
                     s.kh,
@@ -513,7 +600,7 @@ fn infer_shape(op: &Op, input: Shape, name: &str) -> Result<Shape, String> {
                     pad_text(s.ph, s.pw)
                 ));
             }
-            if matches!(op, Op::MaxPool(_)) && s.kh * s.kw > MAX_POOL_WINDOW {
+            if matches!(op, Op::MaxPool(_)) && s.kh.saturating_mul(s.kw) > MAX_POOL_WINDOW {
                 return Err(format!(
                     "{name}: max_pool window {}x{} has {} cells; at most {MAX_POOL_WINDOW} are supported",
                     s.kh,
@@ -531,7 +618,7 @@ fn infer_shape(op: &Op, input: Shape, name: &str) -> Result<Shape, String> {
         Op::Flatten => Ok(Shape::Flat(input.len())),
         Op::Dense { out, .. } => match input {
             Shape::Flat(n) => {
-                if n.checked_mul(out).is_none_or(|p| p > 1 << 34) {
+                if n.checked_mul(out).is_none_or(|p| p > MAX_LAYER_LEN) {
                     return Err(format!("{name}: the layer is too large ({out} units)"));
                 }
                 Ok(Shape::Flat(out))
@@ -564,7 +651,8 @@ fn window_out(
     ph: usize,
     pw: usize,
 ) -> (usize, usize) {
-    ((h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1)
+    let padded = |n: usize, p: usize| n.saturating_add(p.saturating_mul(2));
+    ((padded(h, ph) - kh) / sh + 1, (padded(w, pw) - kw) / sw + 1)
 }
 
 /// The candidate closest to `word` by edit distance, if it is close.
@@ -707,5 +795,137 @@ mod tests {
             61_100_840
         );
         assert_eq!(net.nodes.iter().map(Node::macs).sum::<u64>(), 714_188_480);
+    }
+
+    fn errors_of(ts: TokenStream) -> Vec<String> {
+        build_one(ts).1
+    }
+
+    #[test]
+    fn errors_come_in_source_order() {
+        let errors = errors_of(quote! {
+            struct A { input: [4], a: relu(1), a: dense(0) }
+        });
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("relu takes no arguments"), "{errors:?}");
+        assert!(errors[1].contains("duplicate layer name `a`"), "{errors:?}");
+        assert!(
+            errors[2].contains("`units` must be at least 1"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn shape_checks_continue_after_a_bad_activation() {
+        let errors = errors_of(quote! {
+            struct A { input: [1, 8, 8], relu(3), dropout(2.0), conv(4, kernel = 9) }
+        });
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(
+            errors[2],
+            "conv1: kernel 9x9 does not fit its 1x8x8 input (padding 0)"
+        );
+        // After a broken layer whose shape depends on its arguments, the
+        // shape is unknown and nothing more is said about shapes.
+        let errors = errors_of(quote! {
+            struct A { input: [1, 8, 8], conv(4, kernel = true), conv(4, kernel = 9) }
+        });
+        assert_eq!(errors.len(), 1, "{errors:?}");
+    }
+
+    #[test]
+    fn misspelt_argument_is_not_also_missing() {
+        let errors = errors_of(quote! { struct A { input: [1, 8, 8], conv(4, kernal = 3) } });
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("did you mean `kernel`?"), "{errors:?}");
+        // A name that is not close to any argument still leaves `kernel` missing.
+        let errors = errors_of(quote! { struct A { input: [1, 8, 8], conv(4, xyzzy = 3) } });
+        assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
+    #[test]
+    fn argument_given_by_position_and_by_name() {
+        let errors = errors_of(quote! { struct A { input: [1, 8, 8], c: conv(4, 3, kernel = 5) } });
+        assert_eq!(
+            errors,
+            ["c: `kernel` is given twice: by position (`3`) and as `kernel = 5`"]
+        );
+    }
+
+    #[test]
+    fn too_many_positional_arguments_name_the_next_one() {
+        let errors = errors_of(quote! { struct A { input: [4], d: dense(3, false) } });
+        assert_eq!(
+            errors,
+            ["d: too many positional arguments: dense takes only `units` by position; write `bias = false`"]
+        );
+        let errors = errors_of(quote! { struct A { input: [1, 8, 8], c: conv(4, 3, 2) } });
+        assert_eq!(
+            errors,
+            ["c: too many positional arguments: conv takes only `channels` and `kernel` by position; write `stride = 2`"]
+        );
+    }
+
+    #[test]
+    fn suffixed_and_huge_integers_are_refused() {
+        let errors = errors_of(quote! { struct A { input: [1, 8, 8], c: conv(4, kernel = 3x5) } });
+        assert_eq!(
+            errors,
+            ["c: `kernel` must be a plain integer, found `3x5`; write a 3x5 size as the pair `(3, 5)`"]
+        );
+        let errors = errors_of(quote! { struct A { input: [1, 8u8, 8], relu } });
+        assert_eq!(errors, ["input dimensions are plain integers, found `8u8`"]);
+        let errors = errors_of(quote! {
+            struct A { input: [1, 8, 8], c: conv(4, kernel = 3, pad = 9223372036854775808) }
+        });
+        assert_eq!(
+            errors,
+            ["c: `pad` is too large: 9223372036854775808 (at most 16777216)"]
+        );
+    }
+
+    #[test]
+    fn layers_too_large_for_the_counters() {
+        // Every argument within bounds, but 2^24 channels over 2^24 input
+        // channels: the parameter count would not fit.
+        let errors = errors_of(quote! {
+            struct A { input: [16777216, 1, 1], c: conv(16777216, kernel = 1) }
+        });
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("c: the layer is too large"),
+            "{errors:?}"
+        );
+        let errors = errors_of(quote! {
+            struct A { input: [1, 1, 1], c: conv(1, kernel = 1, pad = 16777216) }
+        });
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("c: the layer is too large"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn raw_and_reserved_layer_names() {
+        let (net, errors) = build_one(quote! { struct A { input: [4], r#type: dense(2) } });
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(net.unwrap().nodes[1].name, "type");
+        let errors = errors_of(quote! { struct A { input: [4], Params: dense(2) } });
+        assert_eq!(
+            errors,
+            ["the layer name `Params` is reserved: it would clash with the generated constant `PARAMS`; choose another name"]
+        );
+        let errors = errors_of(quote! { struct A { input: [4], r#type: dense(2), type: relu } });
+        assert_eq!(
+            errors,
+            ["duplicate layer name `type`: every layer needs its own name"]
+        );
+    }
+
+    #[test]
+    fn late_input_is_one_error() {
+        let errors = errors_of(quote! { struct A { relu, input: [4] } });
+        assert_eq!(errors, ["`input: [...]` must come before the first layer"]);
     }
 }

@@ -928,4 +928,267 @@ mod tests {
         let errors = errors_of(quote! { struct A { relu, input: [4] } });
         assert_eq!(errors, ["`input: [...]` must come before the first layer"]);
     }
+
+    // ---------------------------------------------------------------------
+    // Robustness: no token stream makes the macro panic.
+
+    use proc_macro2::{Delimiter, Group};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::str::FromStr;
+
+    /// A token stream with its groups opened up, so that prefixes,
+    /// deletions and shuffles can cut through them.
+    #[derive(Clone)]
+    enum Flat {
+        Open(Delimiter),
+        Close(Delimiter),
+        Leaf(proc_macro2::TokenTree),
+    }
+
+    fn flatten(ts: TokenStream, out: &mut Vec<Flat>) {
+        for tt in ts {
+            match tt {
+                proc_macro2::TokenTree::Group(g) => {
+                    out.push(Flat::Open(g.delimiter()));
+                    flatten(g.stream(), out);
+                    out.push(Flat::Close(g.delimiter()));
+                }
+                leaf => out.push(Flat::Leaf(leaf)),
+            }
+        }
+    }
+
+    /// The token stream of `flat`: unmatched closers are dropped and groups
+    /// left open are closed.
+    fn rebuild(flat: &[Flat]) -> TokenStream {
+        let mut stack: Vec<(Delimiter, Vec<proc_macro2::TokenTree>)> =
+            vec![(Delimiter::None, Vec::new())];
+        let close = |stack: &mut Vec<(Delimiter, Vec<proc_macro2::TokenTree>)>| {
+            let (d, items) = stack.pop().unwrap();
+            let group = Group::new(d, items.into_iter().collect());
+            stack.last_mut().unwrap().1.push(group.into());
+        };
+        for f in flat {
+            match f {
+                Flat::Open(d) => stack.push((*d, Vec::new())),
+                Flat::Close(d) => {
+                    if stack.len() > 1 && stack.last().unwrap().0 == *d {
+                        close(&mut stack);
+                    }
+                }
+                Flat::Leaf(t) => stack.last_mut().unwrap().1.push(t.clone()),
+            }
+        }
+        while stack.len() > 1 {
+            close(&mut stack);
+        }
+        stack.pop().unwrap().1.into_iter().collect()
+    }
+
+    /// xorshift64*: deterministic, no dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    const SEEDS: &[&str] = &[
+        "/// Doc. \n #[cnn(fuse = false)] pub struct LeNet5 { input: [1, 28, 28], \
+         conv1: conv(6, kernel = 5, pad = 2), relu, max_pool(2), \
+         conv2: conv(16, kernel = 5), relu, max_pool(2, stride = 2), flatten, \
+         fc1: dense(120), relu, fc2: dense(84), relu, fc3: dense(10), softmax, }",
+        "struct SmallNet { input: [3, 17, 15], \
+         conv1: conv(9, kernel = (3, 5), stride = (1, 2), pad = (1, 2)), relu, \
+         max_pool(3, stride = 2, pad = 1), conv2: conv(12, kernel = 3, pad = 1), tanh, \
+         conv3: conv(6, kernel = 1, bias = false), relu, avg_pool(2), flatten, \
+         fc1: dense(20), sigmoid, dropout(0.5), fc2: dense(5), softmax } ; \
+         struct Mlp { input: [10], dense(4, bias = true), relu, dense(2) }",
+        "struct G { input: [4, 9, 9], conv(8, kernel = [3, 3], stride = [2, 1]), \
+         global_avg_pool, flatten, dense(3) } struct G { input: [2], r#type: dense(1) }",
+    ];
+
+    /// Tokens spliced into the seeds.
+    const POOL: &str = "0 1 2 3 5 255 256 16777216 16777217 18446744073709551615 \
+        99999999999999999999999 9223372036854775808 3x5 8u8 1.5 0.99 1e9 true false \
+        \"s\" 'c' b'x' r#type input struct pub conv dense max_pool avg_pool global_avg_pool \
+        flatten relu softmax dropout kernel stride pad bias size channels units p fuse \
+        weights crate plan self Self : = , ; # ! < > - + * . :: => ..";
+
+    fn run_passes(ts: &TokenStream) {
+        let mut diag = Diagnostics::default();
+        let invocation = parse_invocation(ts.clone(), &mut diag);
+        for decl in &invocation.networks {
+            let _ = build(decl, &mut diag);
+        }
+        let _ = diag.to_compile_errors();
+        // The whole macro, plan and code generation included.
+        let _ = crate::expand(ts.clone());
+    }
+
+    /// Runs every case and fails with the first few that panicked.
+    fn assert_no_panics(cases: impl IntoIterator<Item = TokenStream>) {
+        let mut panicked = Vec::new();
+        let mut count = 0;
+        for ts in cases {
+            count += 1;
+            if catch_unwind(AssertUnwindSafe(|| run_passes(&ts))).is_err() {
+                panicked.push(ts.to_string());
+            }
+        }
+        assert!(count > 0);
+        assert!(
+            panicked.is_empty(),
+            "{} of {count} inputs panicked, e.g.:\n{}",
+            panicked.len(),
+            panicked[..panicked.len().min(5)].join("\n")
+        );
+    }
+
+    fn seeds() -> Vec<Vec<Flat>> {
+        SEEDS
+            .iter()
+            .map(|s| {
+                let mut flat = Vec::new();
+                flatten(TokenStream::from_str(s).unwrap(), &mut flat);
+                flat
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_panic_on_prefixes_and_deletions() {
+        let mut cases = Vec::new();
+        for flat in seeds() {
+            for end in 0..=flat.len() {
+                cases.push(rebuild(&flat[..end]));
+                cases.push(rebuild(&flat[end..]));
+            }
+            for i in 0..flat.len() {
+                let mut v = flat.clone();
+                v.remove(i);
+                cases.push(rebuild(&v));
+            }
+        }
+        assert_no_panics(cases);
+    }
+
+    #[test]
+    fn no_panic_on_random_mutations_and_shuffles() {
+        let mut pool = Vec::new();
+        flatten(TokenStream::from_str(POOL).unwrap(), &mut pool);
+        for d in [Delimiter::Parenthesis, Delimiter::Bracket, Delimiter::Brace] {
+            pool.push(Flat::Open(d));
+            pool.push(Flat::Close(d));
+        }
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut cases = Vec::new();
+        for flat in seeds() {
+            for _ in 0..1500 {
+                let mut v = flat.clone();
+                for _ in 0..1 + rng.below(4) {
+                    let i = rng.below(v.len() + 1);
+                    let tok = pool[rng.below(pool.len())].clone();
+                    match rng.below(5) {
+                        0 if i < v.len() => v[i] = tok,
+                        1 => v.insert(i, tok),
+                        2 if i < v.len() => {
+                            v.remove(i);
+                        }
+                        3 => {
+                            let j = rng.below(v.len());
+                            if i < v.len() {
+                                v.swap(i, j);
+                            }
+                        }
+                        _ => {
+                            // Duplicate a run of tokens.
+                            let j = (i + rng.below(8)).min(v.len());
+                            let run: Vec<Flat> = v[i..j].to_vec();
+                            v.splice(j..j, run);
+                        }
+                    }
+                }
+                cases.push(rebuild(&v));
+            }
+            for _ in 0..200 {
+                // A full shuffle.
+                let mut v = flat.clone();
+                for i in (1..v.len()).rev() {
+                    v.swap(i, rng.below(i + 1));
+                }
+                cases.push(rebuild(&v));
+            }
+        }
+        assert_no_panics(cases);
+    }
+
+    #[test]
+    fn no_panic_on_extreme_sizes() {
+        const EDGES: &[&str] = &[
+            "0",
+            "1",
+            "2",
+            "3",
+            "7",
+            "255",
+            "256",
+            "4096",
+            "65536",
+            "16777216",
+            "16777217",
+            "4294967296",
+            "9223372036854775808",
+            "18446744073709551615",
+        ];
+        let mut rng = Rng(42);
+        let pick = |rng: &mut Rng| {
+            // Mostly small values, so that many networks get through the
+            // checks and reach the later passes.
+            if rng.below(3) == 0 {
+                EDGES[rng.below(EDGES.len())]
+            } else {
+                EDGES[1 + rng.below(6)]
+            }
+        };
+        let mut cases = Vec::new();
+        for _ in 0..3000 {
+            let v: Vec<&str> = (0..16).map(|_| pick(&mut rng)).collect();
+            let src = format!(
+                "struct N {{ input: [{}, {}, {}], \
+                 conv({}, kernel = ({}, {}), stride = ({}, {}), pad = ({}, {})), relu, \
+                 max_pool({}, stride = {}, pad = {}), avg_pool(({}, 1)), flatten, \
+                 dense({}), softmax }}",
+                v[0],
+                v[1],
+                v[2],
+                v[3],
+                v[4],
+                v[5],
+                v[6],
+                v[7],
+                v[8],
+                v[9],
+                v[10],
+                v[11],
+                v[12],
+                v[13],
+                v[14]
+            );
+            cases.push(TokenStream::from_str(&src).unwrap());
+            let mlp = format!(
+                "struct M {{ input: [{}], dense({}), dense({}) }}",
+                v[0], v[14], v[15]
+            );
+            cases.push(TokenStream::from_str(&mlp).unwrap());
+        }
+        assert_no_panics(cases);
+    }
 }

@@ -1,0 +1,6 @@
+// A network declaration without its body.
+cnn::network! {
+    struct Net
+}
+
+fn main() {}

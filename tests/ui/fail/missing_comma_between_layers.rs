@@ -1,0 +1,11 @@
+// Two layers without a comma between them.
+cnn::network! {
+    struct Net {
+        input: [3, 32, 32],
+        conv1: conv(8, kernel = 3) relu,
+        flatten,
+        dense(10),
+    }
+}
+
+fn main() {}

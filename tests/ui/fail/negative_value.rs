@@ -1,0 +1,11 @@
+// Padding cannot be negative.
+cnn::network! {
+    struct Net {
+        input: [3, 32, 32],
+        conv1: conv(8, kernel = 3, pad = -1),
+        flatten,
+        dense(10),
+    }
+}
+
+fn main() {}

@@ -52,6 +52,7 @@ fn accumulate_rows<S: Simd, const KB: usize, const J: usize>(
 }
 
 /// `ys += conv(xs)` (ys holds the bias), stride 1 along rows.
+#[inline(always)]
 pub fn conv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], ys: &mut [f32]) {
     if g.sw != 1 {
         return crate::ops::conv::direct_scalar(g, xs, w, ys);
@@ -125,6 +126,7 @@ pub fn is_pool_2x2(g: &ConvGeom, p: &PoolGeom) -> bool {
 /// and odd columns. `argmax` (training) gets the winning cell of each
 /// window or [`INACTIVE`].
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn conv_relu_pool_2x2<S: Simd>(
     s: S,
     g: &ConvGeom,
@@ -216,6 +218,7 @@ fn pool_rows<S: Simd, const KB: usize>(
 }
 
 /// `dw += dz (*) xs` for one sample (stride 1 along rows).
+#[inline(always)]
 pub fn conv_dw<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], dz: &[f32], dw: &mut [f32]) {
     if g.sw != 1 {
         return crate::ops::conv::direct_dw_scalar(g, xs, dz, dw);
@@ -273,6 +276,7 @@ fn dw_block<S: Simd, const KB: usize>(
 
 /// `dx = w^T (*) dz` for one sample (stride 1 along rows): each input
 /// cell gathers the gradients of the outputs it fed.
+#[inline(always)]
 pub fn conv_dx<S: Simd>(s: S, g: &ConvGeom, w: &[f32], dz: &[f32], dx: &mut [f32]) {
     if g.sw != 1 {
         return crate::ops::conv::direct_dx_scalar(g, w, dz, dx);
@@ -336,6 +340,7 @@ fn dx_block<S: Simd, const CB: usize>(
 
 /// `y[s, o] = b[o] + dot(w[o], x[s])` for every sample; each dot product
 /// is accumulated the same way whatever the batch size.
+#[inline(always)]
 pub fn dense_forward<S: Simd>(
     s: S,
     inputs: usize,
@@ -404,6 +409,7 @@ fn dense_block<S: Simd, const SB: usize, const OB: usize>(
 }
 
 /// `y = relu(y)`, NaN kept.
+#[inline(always)]
 pub fn relu_in_place<S: Simd>(s: S, y: &mut [f32]) {
     let l = S::LANES;
     let mut i = 0;

@@ -19,6 +19,7 @@ const MC: usize = 96;
 const NR_MAX: usize = 32;
 
 /// `c = a b + beta c`; `a` is `m x k`, `b` is `k x n`, `c` is `m x n`.
+#[inline(always)]
 pub fn gemm<S: Simd>(
     s: S,
     a: &[f32],

@@ -154,7 +154,8 @@ fn descriptors(net: &Network, plan: &Plan) -> Descriptors {
     let mut by_name: HashMap<String, String> = HashMap::new();
     let mut name_for = |step: &Step, prefix: &str, items: &mut Vec<TokenStream>| {
         let (ty, value) = descriptor(k, &step.op)?;
-        let base = format!("{prefix}{}", net.nodes[step.nodes[0]].name.to_uppercase());
+        // `KERNEL_` keeps these apart from the public constants (`PLAN`, ...).
+        let base = format!("{prefix}KERNEL_{}", net.nodes[step.nodes[0]].name.to_uppercase());
         let text = value.to_string();
         let mut name = base.clone();
         let mut i = 2;

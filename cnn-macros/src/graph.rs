@@ -106,28 +106,6 @@ pub const LAYER_KINDS: &[(&str, &str)] = &[
     ("dropout", "Dropout"),
 ];
 
-/// Layer names that would clash with the associated constants generated on
-/// the network type: `emit` also names a constant after each layer, in
-/// upper case (`conv1` → `CONV1`).
-const RESERVED_NAMES: &[&str] = &[
-    "INPUT_SHAPE",
-    "INPUT_LEN",
-    "OUTPUT_SHAPE",
-    "OUTPUT_LEN",
-    "PARAM_COUNT",
-    "WEIGHT_BYTES",
-    "MACS",
-    "ACTIVATION_LEN",
-    "SCRATCH_LEN",
-    "ARENA_LEN",
-    "ARENA_BYTES",
-    "FUSED",
-    "LAYERS",
-    "PARAMS",
-    "PLAN",
-    "TRAIN_SCRATCH_LEN",
-];
-
 /// Largest parameter count or output length of one layer.
 const MAX_LAYER_LEN: usize = 1 << 34;
 
@@ -408,15 +386,9 @@ fn assign_names(layers: &[LayerDecl]) -> (Vec<String>, Vec<Option<syn::Error>>) 
         if let Some(name) = &layer.name {
             // `r#type` is the layer `type`.
             let s = name.unraw().to_string();
-            let upper = s.to_uppercase();
             if taken.insert(s.clone(), ()).is_some() {
                 error = Some(format!(
                     "duplicate layer name `{s}`: every layer needs its own name"
-                ));
-            } else if RESERVED_NAMES.contains(&upper.as_str()) {
-                error = Some(format!(
-                    "the layer name `{s}` is reserved: it would clash with the generated \
-                     constant `{upper}`; choose another name"
                 ));
             }
             errors.push(error.map(|message| syn::Error::new_spanned(name, message)));
@@ -907,15 +879,13 @@ mod tests {
     }
 
     #[test]
-    fn raw_and_reserved_layer_names() {
+    fn raw_layer_names_and_names_like_constants() {
         let (net, errors) = build_one(quote! { struct A { input: [4], r#type: dense(2) } });
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(net.unwrap().nodes[1].name, "type");
-        let errors = errors_of(quote! { struct A { input: [4], Params: dense(2) } });
-        assert_eq!(
-            errors,
-            ["the layer name `Params` is reserved: it would clash with the generated constant `PARAMS`; choose another name"]
-        );
+        // Names that read like the generated constants are fine.
+        let errors = errors_of(quote! { struct A { input: [4], Params: dense(2), plan: relu } });
+        assert!(errors.is_empty(), "{errors:?}");
         let errors = errors_of(quote! { struct A { input: [4], r#type: dense(2), type: relu } });
         assert_eq!(
             errors,

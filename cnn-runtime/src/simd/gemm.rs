@@ -3,20 +3,21 @@
 //! stack), so inference and training steps stay allocation-free.
 //!
 //! Blocking: `k` in blocks of [`KC`]; `m` in chunks of up to [`MC`] rows
-//! whose `A` block is packed once (row panels of `MR`, zero-padded); `n`
-//! in panels of `NR = 2 * LANES` columns, read in place when `B`'s rows are
-//! contiguous and packed otherwise. The micro-kernel keeps an `MR x NR`
-//! tile of `C` in registers over a whole `k` block.
+//! whose `A` block is packed once (panels of `MR` rows, zero-padded); `n`
+//! in panels of `NR = NV * LANES` columns, read in place when `B`'s rows
+//! are contiguous and the panel is whole, packed otherwise. The
+//! micro-kernel keeps an `MR x NR` tile in registers over a whole `k`
+//! block and only then touches `C` (the first block applies `beta`).
 
 use super::vector::Simd;
 use crate::ops::gemm::Layout;
 
 /// Depth of a `k` block.
-const KC: usize = 128;
+const KC: usize = 256;
 /// Rows of `A` packed at once (a multiple of every `MR`).
 const MC: usize = 96;
-/// Widest column panel (AVX-512: 2 x 16).
-const NR_MAX: usize = 32;
+/// Widest column panel (AVX-512: 3 x 16).
+const NR_MAX: usize = 48;
 
 /// `c = a b + beta c`; `a` is `m x k`, `b` is `k x n`, `c` is `m x n`.
 #[inline(always)]
@@ -31,16 +32,18 @@ pub fn gemm<S: Simd>(
     lc: Layout,
 ) {
     match S::LANES {
-        16 => gemm_mr::<S, 12>(s, a, la, b, lb, beta, c, lc),
-        8 => gemm_mr::<S, 6>(s, a, la, b, lb, beta, c, lc),
-        4 => gemm_mr::<S, 6>(s, a, la, b, lb, beta, c, lc),
-        _ => gemm_mr::<S, 4>(s, a, la, b, lb, beta, c, lc),
+        // 8 x 48: 24 accumulators of the 32 registers.
+        16 => gemm_tiles::<S, 8, 3>(s, a, la, b, lb, beta, c, lc),
+        // 6 x 16: 12 accumulators of the 16 registers.
+        8 => gemm_tiles::<S, 6, 2>(s, a, la, b, lb, beta, c, lc),
+        4 => gemm_tiles::<S, 6, 2>(s, a, la, b, lb, beta, c, lc),
+        _ => gemm_tiles::<S, 4, 2>(s, a, la, b, lb, beta, c, lc),
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn gemm_mr<S: Simd, const MR: usize>(
+fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
     s: S,
     a: &[f32],
     la: Layout,
@@ -51,16 +54,17 @@ fn gemm_mr<S: Simd, const MR: usize>(
     lc: Layout,
 ) {
     let (m, k, n) = (la.rows, la.cols, lb.cols);
-    scale(c, lc, beta);
     if k == 0 {
+        scale(c, lc, beta);
         return;
     }
-    let nr = 2 * S::LANES;
+    let nr = NV * S::LANES;
     let mut apack = [0.0f32; MC * KC];
     let mut bpack = [0.0f32; KC * NR_MAX];
     let chunk = MC / MR * MR;
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
+        let first = k0 == 0;
         for i0 in (0..m).step_by(chunk) {
             let mc = chunk.min(m - i0);
             pack_a::<MR>(a, la, i0, mc, k0, kc, &mut apack);
@@ -76,7 +80,9 @@ fn gemm_mr<S: Simd, const MR: usize>(
                 for r0 in (0..mc).step_by(MR) {
                     let rows = MR.min(mc - r0);
                     let ap = &apack[r0 * kc..(r0 + MR) * kc];
-                    micro::<S, MR>(s, kc, ap, panel, prs, c, lc, i0 + r0, rows, j0, ncols);
+                    let tile = micro::<S, MR, NV>(s, kc, ap, panel, prs);
+                    let beta = if first { beta } else { 1.0 };
+                    update::<S, MR, NV>(s, &tile, c, lc, i0 + r0, rows, j0, ncols, beta);
                 }
             }
         }
@@ -97,29 +103,28 @@ fn scale(c: &mut [f32], lc: Layout, beta: f32) {
 }
 
 /// Packs rows `i0..i0+mc`, columns `k0..k0+kc` of `a` as panels of `MR`
-/// rows: panel `q` holds `ap[(q*MR*kc) + p*MR + r] = a[i0 + q*MR + r, k0 + p]`.
-fn pack_a<const MR: usize>(
-    a: &[f32],
-    la: Layout,
-    i0: usize,
-    mc: usize,
-    k0: usize,
-    kc: usize,
-    ap: &mut [f32],
-) {
+/// rows: panel `q` holds `ap[q*MR*kc + p*MR + r] = a[i0 + q*MR + r, k0 + p]`.
+fn pack_a<const MR: usize>(a: &[f32], la: Layout, i0: usize, mc: usize, k0: usize, kc: usize, ap: &mut [f32]) {
     for q in 0..mc.div_ceil(MR) {
         let panel = &mut ap[q * MR * kc..(q + 1) * MR * kc];
+        let rows = MR.min(mc - q * MR);
         for r in 0..MR {
-            let i = i0 + q * MR + r;
-            if q * MR + r >= mc {
-                for p in 0..kc {
-                    panel[p * MR + r] = 0.0;
+            if r >= rows {
+                for dst in panel.chunks_exact_mut(MR) {
+                    dst[r] = 0.0;
                 }
                 continue;
             }
-            let base = i * la.rs + k0 * la.cs;
-            for p in 0..kc {
-                panel[p * MR + r] = a[base + p * la.cs];
+            let base = (i0 + q * MR + r) * la.rs + k0 * la.cs;
+            if la.cs == 1 {
+                let src = &a[base..base + kc];
+                for (dst, &v) in panel.chunks_exact_mut(MR).zip(src) {
+                    dst[r] = v;
+                }
+            } else {
+                for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                    dst[r] = a[base + p * la.cs];
+                }
             }
         }
     }
@@ -128,18 +133,8 @@ fn pack_a<const MR: usize>(
 /// Packs rows `k0..k0+kc`, columns `j0..j0+ncols` of `b` into `kc x nr`
 /// rows, zero-padded to `nr` columns.
 #[allow(clippy::too_many_arguments)]
-fn pack_b(
-    b: &[f32],
-    lb: Layout,
-    k0: usize,
-    kc: usize,
-    j0: usize,
-    ncols: usize,
-    nr: usize,
-    bp: &mut [f32],
-) {
-    for p in 0..kc {
-        let row = &mut bp[p * nr..(p + 1) * nr];
+fn pack_b(b: &[f32], lb: Layout, k0: usize, kc: usize, j0: usize, ncols: usize, nr: usize, bp: &mut [f32]) {
+    for (p, row) in bp[..kc * nr].chunks_exact_mut(nr).enumerate() {
         let base = (k0 + p) * lb.rs + j0 * lb.cs;
         for (j, v) in row.iter_mut().enumerate() {
             *v = if j < ncols { b[base + j * lb.cs] } else { 0.0 };
@@ -147,61 +142,75 @@ fn pack_b(
     }
 }
 
-/// `c[i0.., j0..] += ap * panel` for an `MR x 2 LANES` tile, writing back
-/// `rows x ncols` of it.
-#[allow(clippy::too_many_arguments)]
+/// The `MR x NV*LANES` tile `ap * panel` over `kc` steps, in registers.
 #[inline(always)]
-fn micro<S: Simd, const MR: usize>(
+fn micro<S: Simd, const MR: usize, const NV: usize>(
     s: S,
     kc: usize,
     ap: &[f32],
     panel: &[f32],
     prs: usize,
+) -> [[S::V; NV]; MR] {
+    let l = S::LANES;
+    let mut acc = [[s.zero(); NV]; MR];
+    let ap = &ap[..kc * MR];
+    for (p, arow) in ap.chunks_exact(MR).enumerate() {
+        let brow = &panel[p * prs..p * prs + NV * l];
+        let bv: [S::V; NV] = core::array::from_fn(|v| s.load(&brow[v * l..]));
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let av = s.splat(arow[r]);
+            for v in 0..NV {
+                acc_r[v] = s.mul_add(av, bv[v], acc_r[v]);
+            }
+        }
+    }
+    acc
+}
+
+/// Writes a tile into `c`: `c = beta c + tile` for its `rows x ncols`
+/// valid part.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn update<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    tile: &[[S::V; NV]; MR],
     c: &mut [f32],
     lc: Layout,
     i0: usize,
     rows: usize,
     j0: usize,
     ncols: usize,
+    beta: f32,
 ) {
     let l = S::LANES;
-    let mut acc = [[s.zero(); 2]; MR];
-    for p in 0..kc {
-        let brow = &panel[p * prs..p * prs + 2 * l];
-        let b0 = s.load(brow);
-        let b1 = s.load(&brow[l..]);
-        let arow = &ap[p * MR..p * MR + MR];
-        for r in 0..MR {
-            let av = s.splat(arow[r]);
-            acc[r][0] = s.mul_add(av, b0, acc[r][0]);
-            acc[r][1] = s.mul_add(av, b1, acc[r][1]);
-        }
-    }
-    for (r, tile) in acc.iter().enumerate().take(rows) {
+    for (r, t) in tile.iter().enumerate().take(rows) {
         let base = (i0 + r) * lc.rs + j0 * lc.cs;
         if lc.cs == 1 {
             let crow = &mut c[base..base + ncols];
-            for (h, &v) in tile.iter().enumerate() {
-                let start = h * l;
+            for (v, &tv) in t.iter().enumerate() {
+                let start = v * l;
                 if start >= ncols {
                     break;
                 }
                 let len = l.min(ncols - start);
                 let part = &mut crow[start..];
-                if len == l {
-                    let sum = s.add(s.load(part), v);
-                    s.store(part, sum);
+                let out = if beta == 0.0 {
+                    tv
+                } else if beta == 1.0 {
+                    s.add(s.load_part(part, len), tv)
                 } else {
-                    let sum = s.add(s.load_part(part, len), v);
-                    s.store_part(part, len, sum);
-                }
+                    s.mul_add(s.splat(beta), s.load_part(part, len), tv)
+                };
+                s.store_part(part, len, out);
             }
         } else {
             let mut tmp = [0.0f32; NR_MAX];
-            s.store(&mut tmp, tile[0]);
-            s.store(&mut tmp[l..], tile[1]);
+            for (v, &tv) in t.iter().enumerate() {
+                s.store(&mut tmp[v * l..], tv);
+            }
             for (j, &v) in tmp.iter().enumerate().take(ncols) {
-                c[base + j * lc.cs] += v;
+                let ci = &mut c[base + j * lc.cs];
+                *ci = if beta == 0.0 { v } else { beta * *ci + v };
             }
         }
     }

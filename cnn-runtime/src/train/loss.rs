@@ -172,9 +172,14 @@ impl Loss {
                     TargetRef::Classes(labels) => lse - z[labels[s]],
                     TargetRef::Values(_) => (0..len).map(|j| t(j) * (lse - z[j])).sum::<f32>(),
                 };
+                // d/dz of -Σ t ln p is (Σ t) p - t: p - onehot for labels.
+                let mass = match targets {
+                    TargetRef::Classes(_) => 1.0,
+                    TargetRef::Values(_) => (0..len).map(t).sum::<f32>(),
+                };
                 softmax::row(z, buf);
                 for (j, d) in buf.iter_mut().enumerate() {
-                    *d = (*d - t(j)) * scale;
+                    *d = (mass * *d - t(j)) * scale;
                 }
                 loss
             }

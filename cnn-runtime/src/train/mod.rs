@@ -21,16 +21,19 @@
 //! thread runs the generated training forward pass, the loss and the
 //! generated backward pass into its own gradient buffer; the buffers are
 //! summed in thread order and the optimizer takes one step. With the same
-//! seed and thread count, runs are identical bit for bit. After the first
-//! step no memory is allocated.
+//! seed and thread count, runs are identical bit for bit. A session's
+//! threads are its own (the calling thread and `threads - 1` helpers kept
+//! for the session's life), and after the first step no memory is allocated.
 
 mod history;
 mod loss;
 mod optim;
+mod team;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::string::String;
+use std::sync::Mutex;
 use std::time::Instant;
 use std::vec::Vec;
 
@@ -217,13 +220,14 @@ pub struct Session<N: Network> {
     config: TrainConfig,
     threads: usize,
     batch: usize,
-    workers: Vec<Worker>,
+    /// One per thread; each thread locks only its own (uncontended).
+    workers: Vec<Mutex<Worker>>,
     grads: Vec<f32>,
     trainable: Vec<bool>,
     ranges: Vec<Range<usize>>,
     optimizer: OptimizerState,
     schedule: ScheduleState,
-    pool: Option<std::sync::Arc<rayon::ThreadPool>>,
+    team: team::Team,
     x: Vec<f32>,
     labels: Vec<usize>,
     values: Vec<f32>,
@@ -365,15 +369,17 @@ impl<N: Network> Session<N> {
         let per = batch.div_ceil(threads);
         let logits = N::logits_len();
         let workers = (0..threads)
-            .map(|_| Worker {
-                buffers: TrainBuffers::new::<N>(per),
-                grads: vec![0.0; N::PARAM_COUNT],
-                logits: vec![0.0; per * logits],
-                dlogits: vec![0.0; per * logits],
-                sum: LossSum::default(),
+            .map(|_| {
+                Mutex::new(Worker {
+                    buffers: TrainBuffers::new::<N>(per),
+                    grads: vec![0.0; N::PARAM_COUNT],
+                    logits: vec![0.0; per * logits],
+                    dlogits: vec![0.0; per * logits],
+                    sum: LossSum::default(),
+                })
             })
             .collect();
-        let pool = (threads > 1).then(|| parallel::pool(threads));
+        let team = team::Team::new(threads - 1);
         let lr = config.optimizer.lr();
         Ok(Session {
             optimizer: OptimizerState::new(config.optimizer, N::PARAM_COUNT),
@@ -385,7 +391,7 @@ impl<N: Network> Session<N> {
             grads: vec![0.0; N::PARAM_COUNT],
             trainable,
             ranges,
-            pool,
+            team,
             x: vec![0.0; batch * N::INPUT_LEN],
             labels: vec![0; batch],
             values: vec![0.0; batch * logits],
@@ -434,10 +440,13 @@ impl<N: Network> Session<N> {
         let layers = N::LAYERS;
         let weights = net.weights();
         let scale = 1.0 / n as f32;
-        let job = |t: usize, w: &mut Worker| {
+        let workers = &self.workers;
+        let job = |t: usize| {
             let Some(r) = parallel::split(n, threads).nth(t) else {
                 return;
             };
+            let mut w = workers[t].lock().unwrap_or_else(|e| e.into_inner());
+            let w = &mut *w;
             let m = r.len();
             w.grads.fill(0.0);
             w.sum = LossSum::default();
@@ -466,15 +475,16 @@ impl<N: Network> Session<N> {
                 &ctx,
             );
         };
-        let workers = &mut self.workers[..threads];
-        match &self.pool {
-            Some(pool) if threads > 1 => pool.install(|| run_split(workers, 0, &job)),
-            _ => job(0, &mut workers[0]),
+        if threads > 1 {
+            self.team.run(&job);
+        } else {
+            job(0);
         }
         // Sum the per-thread gradients in thread order.
-        self.grads.copy_from_slice(&self.workers[0].grads);
-        let mut total = self.workers[0].sum;
-        for w in &self.workers[1..threads] {
+        let first = worker(&mut self.workers[0]);
+        self.grads.copy_from_slice(&first.grads);
+        let mut total = first.sum;
+        for w in self.workers[1..threads].iter_mut().map(worker) {
             for (g, &v) in self.grads.iter_mut().zip(&w.grads) {
                 *g += v;
             }
@@ -650,20 +660,9 @@ impl<N: Network> Session<N> {
     }
 }
 
-/// Runs `job(index, worker)` for every worker, in parallel on the current
-/// pool (binary splitting with `rayon::join`, which allocates nothing).
-fn run_split<F: Fn(usize, &mut Worker) + Sync>(workers: &mut [Worker], first: usize, job: &F) {
-    match workers.len() {
-        0 => {}
-        1 => job(first, &mut workers[0]),
-        len => {
-            let (a, b) = workers.split_at_mut(len / 2);
-            rayon::join(
-                || run_split(a, first, job),
-                || run_split(b, first + len / 2, job),
-            );
-        }
-    }
+/// A worker, without locking (the caller has exclusive access).
+fn worker(w: &mut Mutex<Worker>) -> &mut Worker {
+    w.get_mut().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Mean loss and accuracy of `net` on `data`, in inference mode.

@@ -78,6 +78,7 @@ impl Loss {
 
     /// The loss of `n` samples of `len` logits `z`, and its gradient
     /// `dz` scaled by `scale` (1 / batch size for a batch mean).
+    #[allow(clippy::too_many_arguments)]
     pub fn forward_backward(
         self,
         head: Head,

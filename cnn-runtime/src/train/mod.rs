@@ -324,6 +324,7 @@ impl<N: Network> Session<N> {
             return Err(cfg("the batch size must be at least 1, found 0".into()));
         }
         config.optimizer.validate().map_err(cfg)?;
+        config.schedule.validate().map_err(cfg)?;
         if let Err(m) = config.loss.check_head(N::HEAD) {
             return Err(cfg(format!("{}: {m}", N::NAME)));
         }

@@ -100,7 +100,7 @@ impl Optimizer {
                 if nesterov && (momentum <= 0.0 || dampening != 0.0) {
                     return Err("Nesterov momentum needs a momentum and zero dampening".into());
                 }
-                if !(weight_decay >= 0.0) {
+                if weight_decay.is_nan() || weight_decay < 0.0 {
                     return Err(format!(
                         "weight decay must be non-negative, found {weight_decay}"
                     ));
@@ -118,7 +118,7 @@ impl Optimizer {
                         "Adam betas must be in [0, 1), found {beta1}, {beta2}"
                     ));
                 }
-                if !(eps > 0.0) || !(weight_decay >= 0.0) {
+                if eps.is_nan() || eps <= 0.0 || weight_decay.is_nan() || weight_decay < 0.0 {
                     return Err(format!(
                         "Adam needs eps > 0 and weight decay >= 0, found {eps}, {weight_decay}"
                     ));
@@ -265,6 +265,47 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), std::string::String> {
+        match *self {
+            Schedule::Constant => Ok(()),
+            Schedule::StepDecay { every, gamma } => {
+                if every == 0 {
+                    return Err("step decay needs a period of at least 1 epoch, found 0".into());
+                }
+                if !(gamma.is_finite() && gamma > 0.0) {
+                    return Err(format!(
+                        "the step decay factor must be positive and finite, found {gamma}"
+                    ));
+                }
+                Ok(())
+            }
+            Schedule::ReduceOnPlateau {
+                factor,
+                threshold,
+                min_lr,
+                ..
+            } => {
+                if !(factor > 0.0 && factor < 1.0) {
+                    return Err(format!(
+                        "the reduce-on-plateau factor must be in (0, 1), found {factor}"
+                    ));
+                }
+                if !(threshold.is_finite() && threshold >= 0.0) {
+                    return Err(format!(
+                        "the reduce-on-plateau threshold must be non-negative, found {threshold}"
+                    ));
+                }
+                if !(min_lr.is_finite() && min_lr >= 0.0) {
+                    return Err(format!(
+                        "the minimum learning rate must be non-negative, found {min_lr}"
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Reduce-on-plateau with PyTorch's defaults (factor 0.1, patience 10,
     /// threshold 1e-4, no lower bound).
     pub fn reduce_on_plateau(factor: f32, patience: usize) -> Self {
@@ -310,7 +351,7 @@ impl ScheduleState {
         match self.schedule {
             Schedule::Constant => {}
             Schedule::StepDecay { every, gamma } => {
-                if every > 0 && self.epochs % every == 0 {
+                if every > 0 && self.epochs.is_multiple_of(every) {
                     self.lr *= gamma;
                 }
             }
@@ -336,6 +377,7 @@ impl ScheduleState {
 }
 
 #[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
 
@@ -375,6 +417,37 @@ mod tests {
         st.step(&mut w, &[1.0; 4], 0.1, &[2..4]);
         assert_eq!(&w[..2], &[1.0, 1.0]);
         assert!(w[2] < 1.0);
+    }
+
+    #[test]
+    fn bad_settings_name_the_value() {
+        let m = Schedule::StepDecay {
+            every: 0,
+            gamma: 0.5,
+        }
+        .validate()
+        .unwrap_err();
+        assert!(m.contains("found 0"), "{m}");
+        let m = Schedule::StepDecay {
+            every: 2,
+            gamma: f32::NAN,
+        }
+        .validate()
+        .unwrap_err();
+        assert!(m.contains("NaN"), "{m}");
+        let m = Schedule::reduce_on_plateau(1.5, 2).validate().unwrap_err();
+        assert!(m.contains("(0, 1)") && m.contains("1.5"), "{m}");
+        assert!(Schedule::reduce_on_plateau(0.1, 0).validate().is_ok());
+        let m = Optimizer::sgd(0.1, 0.9)
+            .with_weight_decay(-1.0)
+            .validate()
+            .unwrap_err();
+        assert!(m.contains("-1"), "{m}");
+        let m = Optimizer::adam(0.1)
+            .with_weight_decay(f32::NAN)
+            .validate()
+            .unwrap_err();
+        assert!(m.contains("NaN"), "{m}");
     }
 
     #[test]

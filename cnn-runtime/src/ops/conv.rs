@@ -89,12 +89,15 @@ pub(crate) fn conv_sample(
     scratch: &mut [f32],
 ) {
     let pixels = g.out_pixels();
+    if algo == ConvAlgo::Direct {
+        return simd::conv_direct(g, xs, w, b, ys);
+    }
     for k in 0..g.k {
         let bias = b.map_or(0.0, |b| b[k]);
         ys[k * pixels..][..pixels].fill(bias);
     }
     match algo {
-        ConvAlgo::Direct => simd::conv_direct(g, xs, w, ys),
+        ConvAlgo::Direct => unreachable!("handled above"),
         ConvAlgo::Im2col => {
             let cols = &mut scratch[..g.patch_len() * pixels];
             im2col(g, xs, cols);

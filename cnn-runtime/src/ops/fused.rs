@@ -178,8 +178,8 @@ fn by_plane(
     let plane = &mut scratch[..g.out_pixels()];
     let mut argmax = argmax;
     for k in 0..g.k {
-        plane.fill(b.map_or(0.0, |b| b[k]));
-        simd::conv_direct(&one, xs, &w[k * g.patch_len()..][..g.patch_len()], plane);
+        let bias = b.map(|b| &b[k..k + 1]);
+        simd::conv_direct(&one, xs, &w[k * g.patch_len()..][..g.patch_len()], bias, plane);
         for py in 0..p.oh {
             for px in 0..p.ow {
                 let (best, arg) = window_max(p, py, px, |oy, ox| plane[oy * g.ow + ox]);

@@ -51,12 +51,52 @@ fn accumulate_rows<S: Simd, const KB: usize, const J: usize>(
     }
 }
 
-/// `ys += conv(xs)` (ys holds the bias), stride 1 along rows.
+/// `ys = conv(xs) + b` for one sample, on the kernel that suits the
+/// layer: channel-vectorised when the output channels fill vectors,
+/// column-vectorised otherwise.
 #[inline(always)]
-pub fn conv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], ys: &mut [f32]) {
-    if g.sw != 1 {
-        return crate::ops::conv::direct_scalar(g, xs, w, ys);
+pub fn direct_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], b: Option<&[f32]>, ys: &mut [f32]) {
+    if use_channel_vectors(g, S::LANES) {
+        cv_forward(s, g, xs, w, b, ys)
+    } else if g.sw != 1 {
+        let pixels = g.oh * g.ow;
+        for k in 0..g.k {
+            ys[k * pixels..][..pixels].fill(b.map_or(0.0, |b| b[k]));
+        }
+        crate::ops::conv::direct_scalar(g, xs, w, ys)
+    } else {
+        conv_forward(s, g, xs, w, b, ys)
     }
+}
+
+/// Fused conv → act → max-pool of one sample with disjoint windows, on
+/// the kernel that suits the layer.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn direct_pool<S: Simd>(
+    s: S,
+    g: &ConvGeom,
+    p: &PoolGeom,
+    act: Act,
+    xs: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    ys: &mut [f32],
+    argmax: Option<&mut [u8]>,
+) {
+    let two_by_two = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0;
+    if two_by_two && use_channel_vectors(g, S::LANES) {
+        cv_relu_pool_2x2(s, g, p, act, xs, w, b, ys, argmax)
+    } else if two_by_two && g.sw == 1 {
+        conv_relu_pool_2x2(s, g, p, act, xs, w, b, ys, argmax)
+    } else {
+        crate::ops::fused::direct_disjoint_scalar(g, p, act, xs, w, b, ys, argmax)
+    }
+}
+
+/// `ys = conv(xs) + b`, column-vectorised (stride 1 along rows).
+#[inline(always)]
+fn conv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], b: Option<&[f32]>, ys: &mut [f32]) {
     let two = g.ow > S::LANES;
     let mut k0 = 0;
     while k0 < g.k {
@@ -67,24 +107,26 @@ pub fn conv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], ys: &mut
         };
         for oy in 0..g.oh {
             match (kb, two) {
-                (4, true) => forward_rows::<S, 4, 2>(s, g, xs, w, ys, oy, k0),
-                (4, false) => forward_rows::<S, 4, 1>(s, g, xs, w, ys, oy, k0),
-                (2, true) => forward_rows::<S, 2, 2>(s, g, xs, w, ys, oy, k0),
-                (2, false) => forward_rows::<S, 2, 1>(s, g, xs, w, ys, oy, k0),
-                (_, true) => forward_rows::<S, 1, 2>(s, g, xs, w, ys, oy, k0),
-                (_, false) => forward_rows::<S, 1, 1>(s, g, xs, w, ys, oy, k0),
+                (4, true) => forward_rows::<S, 4, 2>(s, g, xs, w, b, ys, oy, k0),
+                (4, false) => forward_rows::<S, 4, 1>(s, g, xs, w, b, ys, oy, k0),
+                (2, true) => forward_rows::<S, 2, 2>(s, g, xs, w, b, ys, oy, k0),
+                (2, false) => forward_rows::<S, 2, 1>(s, g, xs, w, b, ys, oy, k0),
+                (_, true) => forward_rows::<S, 1, 2>(s, g, xs, w, b, ys, oy, k0),
+                (_, false) => forward_rows::<S, 1, 1>(s, g, xs, w, b, ys, oy, k0),
             }
         }
         k0 += kb;
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn forward_rows<S: Simd, const KB: usize, const J: usize>(
     s: S,
     g: &ConvGeom,
     xs: &[f32],
     w: &[f32],
+    b: Option<&[f32]>,
     ys: &mut [f32],
     oy: usize,
     k0: usize,
@@ -94,15 +136,7 @@ fn forward_rows<S: Simd, const KB: usize, const J: usize>(
     let mut ox0 = 0;
     while ox0 < g.ow {
         let valid = (g.ow - ox0).min(J * l);
-        let mut acc = [[s.zero(); J]; KB];
-        for (kb, a) in acc.iter_mut().enumerate() {
-            let row = &ys[(k0 + kb) * pixels + oy * g.ow + ox0..];
-            for (j, v) in a.iter_mut().enumerate() {
-                if j * l < valid {
-                    *v = s.load_part(&row[j * l..], valid - j * l);
-                }
-            }
-        }
+        let mut acc: [[S::V; J]; KB] = core::array::from_fn(|kb| [s.splat(b.map_or(0.0, |b| b[k0 + kb])); J]);
         accumulate_rows::<S, KB, J>(s, g, xs, w, oy, k0, ox0, &mut acc);
         for (kb, a) in acc.iter().enumerate() {
             let row = &mut ys[(k0 + kb) * pixels + oy * g.ow + ox0..];
@@ -116,18 +150,13 @@ fn forward_rows<S: Simd, const KB: usize, const J: usize>(
     }
 }
 
-/// Whether [`conv_relu_pool_2x2`] handles a layer.
-pub fn is_pool_2x2(g: &ConvGeom, p: &PoolGeom) -> bool {
-    g.sw == 1 && p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0
-}
-
 /// Fused conv → act → 2x2 stride-2 max-pool of one sample: two conv rows
 /// in registers, pooled vertically, then horizontally by splitting even
 /// and odd columns. `argmax` (training) gets the winning cell of each
 /// window or [`INACTIVE`].
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub fn conv_relu_pool_2x2<S: Simd>(
+fn conv_relu_pool_2x2<S: Simd>(
     s: S,
     g: &ConvGeom,
     p: &PoolGeom,
@@ -418,5 +447,268 @@ pub fn relu_in_place<S: Simd>(s: S, y: &mut [f32]) {
         let v = s.load_part(&y[i..], n);
         s.store_part(&mut y[i..], n, s.relu(v));
         i += l;
+    }
+}
+
+// ---- channel-vectorised direct convolution ---------------------------------
+
+/// Largest packed weight block (floats) the channel-vectorised kernels keep
+/// on the stack.
+pub const CV_MAX_WEIGHTS: usize = 8192;
+
+/// Whether a layer runs on the channel-vectorised kernels at `lanes`: at
+/// least one full vector of output channels, and packed weights that fit
+/// on the stack. (Otherwise the column-vectorised kernels above run.)
+pub fn use_channel_vectors(g: &ConvGeom, lanes: usize) -> bool {
+    lanes > 1 && g.k >= lanes && g.patch_len() * g.k.next_multiple_of(lanes) <= CV_MAX_WEIGHTS
+}
+
+/// Packs `w` (`[k, c, kh, kw]`) as `wt[t * kpad + k]`, `t` the tap `(c, ky, kx)`.
+#[inline(always)]
+fn pack_taps(g: &ConvGeom, w: &[f32], kpad: usize, wt: &mut [f32]) {
+    let patch = g.patch_len();
+    let wt = &mut wt[..patch * kpad];
+    wt.fill(0.0);
+    for k in 0..g.k {
+        for (t, &v) in w[k * patch..(k + 1) * patch].iter().enumerate() {
+            wt[t * kpad + k] = v;
+        }
+    }
+}
+
+/// The conv outputs at pixels `pix` (row, column), channels `k0..k0 +
+/// KV*LANES`, as vectors over channels. Each is summed from its bias in the
+/// order `c, ky, kx`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn cv_pixels<S: Simd, const P: usize, const KV: usize>(
+    s: S,
+    g: &ConvGeom,
+    xs: &[f32],
+    wt: &[f32],
+    kpad: usize,
+    bias: &[S::V; KV],
+    pix: &[(usize, usize); P],
+    k0: usize,
+) -> [[S::V; KV]; P] {
+    let l = S::LANES;
+    let mut acc = [*bias; P];
+    // Offsets of each pixel's window corner; interior blocks skip the checks.
+    let corner: [(isize, isize); P] =
+        core::array::from_fn(|p| ((pix[p].0 * g.sh) as isize - g.ph as isize, (pix[p].1 * g.sw) as isize - g.pw as isize));
+    let interior = corner.iter().all(|&(y, x)| {
+        y >= 0 && x >= 0 && y as usize + g.kh <= g.h && x as usize + g.kw <= g.w
+    });
+    let mut t = 0;
+    for c in 0..g.c {
+        let plane = &xs[c * g.h * g.w..][..g.h * g.w];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let wrow = &wt[t * kpad + k0..t * kpad + k0 + KV * l];
+                let wv: [S::V; KV] = core::array::from_fn(|v| s.load(&wrow[v * l..]));
+                t += 1;
+                for (p, a) in acc.iter_mut().enumerate() {
+                    let iy = corner[p].0 + ky as isize;
+                    let ix = corner[p].1 + kx as isize;
+                    let x = if interior {
+                        plane[iy as usize * g.w + ix as usize]
+                    } else if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                        plane[iy as usize * g.w + ix as usize]
+                    } else {
+                        continue;
+                    };
+                    let xb = s.splat(x);
+                    for v in 0..KV {
+                        a[v] = s.mul_add(xb, wv[v], a[v]);
+                    }
+                }
+            }
+        }
+    }
+    acc
+}
+
+/// Bias vectors for channels `k0..`.
+#[inline(always)]
+fn bias_vectors<S: Simd, const KV: usize>(s: S, b: Option<&[f32]>, k: usize, k0: usize) -> [S::V; KV] {
+    let l = S::LANES;
+    core::array::from_fn(|v| match b {
+        Some(b) => {
+            let start = k0 + v * l;
+            if start >= k {
+                s.zero()
+            } else {
+                s.load_part(&b[start..], k - start)
+            }
+        }
+        None => s.zero(),
+    })
+}
+
+/// `ys = conv(xs) + b`, channel-vectorised (see [`use_channel_vectors`]).
+#[inline(always)]
+fn cv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], b: Option<&[f32]>, ys: &mut [f32]) {
+    let l = S::LANES;
+    let kpad = g.k.next_multiple_of(l);
+    let mut wt = [0.0f32; CV_MAX_WEIGHTS];
+    pack_taps(g, w, kpad, &mut wt);
+    let mut k0 = 0;
+    while k0 < g.k {
+        let kv = ((g.k - k0).div_ceil(l)).min(4);
+        match (kv, l) {
+            (1, 16) => cv_rows::<S, 12, 1>(s, g, xs, &wt, kpad, b, ys, k0),
+            (1, _) => cv_rows::<S, 8, 1>(s, g, xs, &wt, kpad, b, ys, k0),
+            (2, 16) => cv_rows::<S, 6, 2>(s, g, xs, &wt, kpad, b, ys, k0),
+            (2, _) => cv_rows::<S, 4, 2>(s, g, xs, &wt, kpad, b, ys, k0),
+            (3, _) => cv_rows::<S, 4, 3>(s, g, xs, &wt, kpad, b, ys, k0),
+            (_, 16) => cv_rows::<S, 4, 4>(s, g, xs, &wt, kpad, b, ys, k0),
+            _ => cv_rows::<S, 2, 4>(s, g, xs, &wt, kpad, b, ys, k0),
+        }
+        k0 += kv * l;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn cv_rows<S: Simd, const P: usize, const KV: usize>(
+    s: S,
+    g: &ConvGeom,
+    xs: &[f32],
+    wt: &[f32],
+    kpad: usize,
+    b: Option<&[f32]>,
+    ys: &mut [f32],
+    k0: usize,
+) {
+    let l = S::LANES;
+    let pixels = g.oh * g.ow;
+    let bias = bias_vectors::<S, KV>(s, b, g.k, k0);
+    let mut lanes = [0.0f32; 64];
+    for oy in 0..g.oh {
+        let mut ox0 = 0;
+        while ox0 < g.ow {
+            let n = (g.ow - ox0).min(P);
+            // Pixels past the row's end repeat its last one (not stored).
+            let pix: [(usize, usize); P] = core::array::from_fn(|p| (oy, ox0 + p.min(n - 1)));
+            let acc = cv_pixels::<S, P, KV>(s, g, xs, wt, kpad, &bias, &pix, k0);
+            for (p, a) in acc.iter().enumerate().take(n) {
+                for (v, &av) in a.iter().enumerate() {
+                    s.store(&mut lanes[v * l..], av);
+                }
+                let at = oy * g.ow + ox0 + p;
+                for (j, &val) in lanes[..(KV * l).min(g.k - k0)].iter().enumerate() {
+                    ys[(k0 + j) * pixels + at] = val;
+                }
+            }
+            ox0 += P;
+        }
+    }
+}
+
+/// Fused conv → act → 2x2 stride-2 max-pool, channel-vectorised: the four
+/// conv outputs of each window are vectors over channels, pooled with
+/// vector maxima.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn cv_relu_pool_2x2<S: Simd>(
+    s: S,
+    g: &ConvGeom,
+    p: &PoolGeom,
+    act: Act,
+    xs: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    ys: &mut [f32],
+    argmax: Option<&mut [u8]>,
+) {
+    let l = S::LANES;
+    let kpad = g.k.next_multiple_of(l);
+    let mut wt = [0.0f32; CV_MAX_WEIGHTS];
+    pack_taps(g, w, kpad, &mut wt);
+    let mut argmax = argmax;
+    let mut k0 = 0;
+    while k0 < g.k {
+        let kv = ((g.k - k0).div_ceil(l)).min(4);
+        let am = argmax.as_deref_mut();
+        match (kv, l) {
+            (1, 16) => cv_pool_rows::<S, 5, 20, 1>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+            (1, _) => cv_pool_rows::<S, 2, 8, 1>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+            (2, 16) => cv_pool_rows::<S, 3, 12, 2>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+            (2, _) => cv_pool_rows::<S, 1, 4, 2>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+            (3, _) => cv_pool_rows::<S, 1, 4, 3>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+            _ => cv_pool_rows::<S, 1, 4, 4>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+        }
+        k0 += kv * l;
+    }
+}
+
+/// `Q` pooled outputs along a row at a time (`P = 4 Q` conv pixels).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn cv_pool_rows<S: Simd, const Q: usize, const P: usize, const KV: usize>(
+    s: S,
+    g: &ConvGeom,
+    p: &PoolGeom,
+    act: Act,
+    xs: &[f32],
+    wt: &[f32],
+    kpad: usize,
+    b: Option<&[f32]>,
+    ys: &mut [f32],
+    argmax: Option<&mut [u8]>,
+    k0: usize,
+) {
+    let l = S::LANES;
+    let out_pixels = p.oh * p.ow;
+    let bias = bias_vectors::<S, KV>(s, b, g.k, k0);
+    let mut argmax = argmax;
+    let mut lanes = [0.0f32; 64];
+    let mut args = [0.0f32; 64];
+    let kn = (KV * l).min(g.k - k0);
+    for py in 0..p.oh {
+        let mut px0 = 0;
+        while px0 < p.ow {
+            let n = (p.ow - px0).min(Q);
+            // Window q's cells in the order (0,0), (0,1), (1,0), (1,1).
+            let pix: [(usize, usize); P] = core::array::from_fn(|i| {
+                let q = (i / 4).min(n - 1);
+                (2 * py + (i % 4) / 2, 2 * (px0 + q) + i % 2)
+            });
+            let acc = cv_pixels::<S, P, KV>(s, g, xs, wt, kpad, &bias, &pix, k0);
+            for q in 0..n {
+                let at = py * p.ow + px0 + q;
+                let cells = &acc[4 * q..4 * q + 4];
+                match argmax.as_deref_mut() {
+                    None => {
+                        for v in 0..KV {
+                            let m = s.max_nan(s.max_nan(cells[0][v], cells[1][v]), s.max_nan(cells[2][v], cells[3][v]));
+                            let m = if act == Act::Relu { s.relu(m) } else { m };
+                            s.store(&mut lanes[v * l..], m);
+                        }
+                        for (j, &val) in lanes[..kn].iter().enumerate() {
+                            ys[(k0 + j) * out_pixels + at] = val;
+                        }
+                    }
+                    Some(am) => {
+                        for v in 0..KV {
+                            let (mut best, mut arg) = (cells[0][v], s.zero());
+                            (best, arg) = s.max_arg(best, arg, cells[1][v], s.splat(1.0));
+                            (best, arg) = s.max_arg(best, arg, cells[2][v], s.splat(2.0));
+                            (best, arg) = s.max_arg(best, arg, cells[3][v], s.splat(3.0));
+                            let m = if act == Act::Relu { s.relu(best) } else { best };
+                            s.store(&mut lanes[v * l..], m);
+                            s.store(&mut args[v * l..], arg);
+                        }
+                        for j in 0..kn {
+                            let i = (k0 + j) * out_pixels + at;
+                            let val = lanes[j];
+                            ys[i] = val;
+                            am[i] = if act == Act::Relu && !(val > 0.0) { INACTIVE } else { args[j] as u8 };
+                        }
+                    }
+                }
+            }
+            px0 += Q;
+        }
     }
 }

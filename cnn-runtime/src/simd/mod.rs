@@ -238,8 +238,8 @@ simd_kernel! {
 }
 
 simd_kernel! {
-    /// Adds the direct convolution of one sample into `ys` (which holds the bias).
-    pub fn conv_direct(g: &ConvGeom, xs: &[f32], w: &[f32], ys: &mut [f32]) => direct::conv_forward;
+    /// `ys = conv(xs) + b` for one sample by direct convolution.
+    pub fn conv_direct(g: &ConvGeom, xs: &[f32], w: &[f32], b: Option<&[f32]>, ys: &mut [f32]) => direct::direct_forward;
 }
 
 simd_kernel! {
@@ -253,8 +253,8 @@ simd_kernel! {
 }
 
 simd_kernel! {
-    /// Fused conv → act → 2x2 stride-2 max-pool of one sample.
-    pub fn conv_relu_pool_2x2(
+    /// Fused conv → act → max-pool of one sample, disjoint windows.
+    pub fn conv_relu_pool_direct(
         g: &ConvGeom,
         p: &PoolGeom,
         act: Act,
@@ -263,26 +263,7 @@ simd_kernel! {
         b: Option<&[f32]>,
         ys: &mut [f32],
         argmax: Option<&mut [u8]>,
-    ) => direct::conv_relu_pool_2x2;
-}
-
-/// Fused conv → act → max-pool of one sample, disjoint windows.
-#[allow(clippy::too_many_arguments)]
-pub fn conv_relu_pool_direct(
-    g: &ConvGeom,
-    p: &PoolGeom,
-    act: Act,
-    xs: &[f32],
-    w: &[f32],
-    b: Option<&[f32]>,
-    ys: &mut [f32],
-    argmax: Option<&mut [u8]>,
-) {
-    if direct::is_pool_2x2(g, p) {
-        conv_relu_pool_2x2(g, p, act, xs, w, b, ys, argmax)
-    } else {
-        crate::ops::fused::direct_disjoint_scalar(g, p, act, xs, w, b, ys, argmax)
-    }
+    ) => direct::direct_pool;
 }
 
 simd_kernel! {

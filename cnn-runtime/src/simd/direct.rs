@@ -467,59 +467,93 @@ pub fn use_channel_vectors(g: &ConvGeom, lanes: usize) -> bool {
 #[inline(always)]
 fn pack_taps(g: &ConvGeom, w: &[f32], kpad: usize, wt: &mut [f32]) {
     let patch = g.patch_len();
-    let wt = &mut wt[..patch * kpad];
-    wt.fill(0.0);
-    for k in 0..g.k {
-        for (t, &v) in w[k * patch..(k + 1) * patch].iter().enumerate() {
-            wt[t * kpad + k] = v;
+    let w = &w[..g.k * patch];
+    for (t, row) in wt[..patch * kpad].chunks_exact_mut(kpad).enumerate() {
+        let (used, pad) = row.split_at_mut(g.k);
+        for (k, v) in used.iter_mut().enumerate() {
+            *v = w[k * patch + t];
         }
+        pad.fill(0.0);
     }
 }
 
-/// The conv outputs at pixels `pix` (row, column), channels `k0..k0 +
-/// KV*LANES`, as vectors over channels. Each is summed from its bias in the
-/// order `c, ky, kx`.
+/// The conv outputs of an `R x C` block of pixels (rows `oy0..`, columns
+/// `ox0..`; columns past the output's width repeat its last one), channels
+/// `k0..k0 + KV*LANES`, as vectors over channels: `acc[r * C + c]`. Each is
+/// summed from its bias in the order `c, ky, kx`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn cv_pixels<S: Simd, const P: usize, const KV: usize>(
+fn cv_block<S: Simd, const R: usize, const C: usize, const P: usize, const KV: usize>(
     s: S,
     g: &ConvGeom,
     xs: &[f32],
     wt: &[f32],
     kpad: usize,
     bias: &[S::V; KV],
-    pix: &[(usize, usize); P],
+    oy0: usize,
+    ox0: usize,
     k0: usize,
 ) -> [[S::V; KV]; P] {
     let l = S::LANES;
+    let last = g.ow - 1;
+    let col = |c: usize| (ox0 + c).min(last);
+    // Top-left input cell of the block's first window.
+    let y0 = (oy0 * g.sh) as isize - g.ph as isize;
+    let x0 = (ox0 * g.sw) as isize - g.pw as isize;
+    let full_width = ox0 + C <= g.ow;
+    let interior = full_width
+        && y0 >= 0
+        && x0 >= 0
+        && (oy0 + R - 1) * g.sh + g.kh <= g.h + g.ph
+        && (ox0 + C - 1) * g.sw + g.kw <= g.w + g.pw;
+    let plane_len = g.h * g.w;
+    if interior {
+        // Its own accumulators, only ever indexed by constants once the
+        // loops over the block unroll, so they stay in registers.
+        let mut acc = [*bias; P];
+        let span = (C - 1) * g.sw + 1;
+        let mut t = 0;
+        for c in 0..g.c {
+            let plane = &xs[c * plane_len..(c + 1) * plane_len];
+            for ky in 0..g.kh {
+                for kx in 0..g.kw {
+                    let wrow = &wt[t * kpad + k0..t * kpad + k0 + KV * l];
+                    let wv: [S::V; KV] = core::array::from_fn(|v| s.load(&wrow[v * l..]));
+                    t += 1;
+                    for r in 0..R {
+                        let start = (y0 as usize + r * g.sh + ky) * g.w + x0 as usize + kx;
+                        let row = &plane[start..start + span];
+                        for cc in 0..C {
+                            // Constant offsets in the common stride-1 case.
+                            let x = if g.sw == 1 { row[cc] } else { row[cc * g.sw] };
+                            let xb = s.splat(x);
+                            for v in 0..KV {
+                                acc[r * C + cc][v] = s.mul_add(xb, wv[v], acc[r * C + cc][v]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return acc;
+    }
     let mut acc = [*bias; P];
-    // Offsets of each pixel's window corner; interior blocks skip the checks.
-    let corner: [(isize, isize); P] =
-        core::array::from_fn(|p| ((pix[p].0 * g.sh) as isize - g.ph as isize, (pix[p].1 * g.sw) as isize - g.pw as isize));
-    let interior = corner.iter().all(|&(y, x)| {
-        y >= 0 && x >= 0 && y as usize + g.kh <= g.h && x as usize + g.kw <= g.w
-    });
     let mut t = 0;
     for c in 0..g.c {
-        let plane = &xs[c * g.h * g.w..][..g.h * g.w];
+        let plane = &xs[c * plane_len..(c + 1) * plane_len];
         for ky in 0..g.kh {
             for kx in 0..g.kw {
                 let wrow = &wt[t * kpad + k0..t * kpad + k0 + KV * l];
                 let wv: [S::V; KV] = core::array::from_fn(|v| s.load(&wrow[v * l..]));
                 t += 1;
                 for (p, a) in acc.iter_mut().enumerate() {
-                    let iy = corner[p].0 + ky as isize;
-                    let ix = corner[p].1 + kx as isize;
-                    let x = if interior {
-                        plane[iy as usize * g.w + ix as usize]
-                    } else if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
-                        plane[iy as usize * g.w + ix as usize]
-                    } else {
-                        continue;
-                    };
-                    let xb = s.splat(x);
-                    for v in 0..KV {
-                        a[v] = s.mul_add(xb, wv[v], a[v]);
+                    let iy = ((oy0 + p / C) * g.sh + ky) as isize - g.ph as isize;
+                    let ix = (col(p % C) * g.sw + kx) as isize - g.pw as isize;
+                    if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                        let xb = s.splat(plane[iy as usize * g.w + ix as usize]);
+                        for v in 0..KV {
+                            a[v] = s.mul_add(xb, wv[v], a[v]);
+                        }
                     }
                 }
             }
@@ -588,9 +622,7 @@ fn cv_rows<S: Simd, const P: usize, const KV: usize>(
         let mut ox0 = 0;
         while ox0 < g.ow {
             let n = (g.ow - ox0).min(P);
-            // Pixels past the row's end repeat its last one (not stored).
-            let pix: [(usize, usize); P] = core::array::from_fn(|p| (oy, ox0 + p.min(n - 1)));
-            let acc = cv_pixels::<S, P, KV>(s, g, xs, wt, kpad, &bias, &pix, k0);
+            let acc = cv_block::<S, 1, P, P, KV>(s, g, xs, wt, kpad, &bias, oy, ox0, k0);
             for (p, a) in acc.iter().enumerate().take(n) {
                 for (v, &av) in a.iter().enumerate() {
                     s.store(&mut lanes[v * l..], av);
@@ -631,12 +663,12 @@ fn cv_relu_pool_2x2<S: Simd>(
         let kv = ((g.k - k0).div_ceil(l)).min(4);
         let am = argmax.as_deref_mut();
         match (kv, l) {
-            (1, 16) => cv_pool_rows::<S, 5, 20, 1>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
-            (1, _) => cv_pool_rows::<S, 2, 8, 1>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
-            (2, 16) => cv_pool_rows::<S, 3, 12, 2>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
-            (2, _) => cv_pool_rows::<S, 1, 4, 2>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
-            (3, _) => cv_pool_rows::<S, 1, 4, 3>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
-            _ => cv_pool_rows::<S, 1, 4, 4>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+            (1, 16) => cv_pool_rows::<S, 5, 10, 20, 1>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+            (1, _) => cv_pool_rows::<S, 2, 4, 8, 1>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+            (2, 16) => cv_pool_rows::<S, 3, 6, 12, 2>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+            (2, _) => cv_pool_rows::<S, 1, 2, 4, 2>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+            (3, _) => cv_pool_rows::<S, 1, 2, 4, 3>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+            _ => cv_pool_rows::<S, 1, 2, 4, 4>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
         }
         k0 += kv * l;
     }
@@ -645,7 +677,7 @@ fn cv_relu_pool_2x2<S: Simd>(
 /// `Q` pooled outputs along a row at a time (`P = 4 Q` conv pixels).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn cv_pool_rows<S: Simd, const Q: usize, const P: usize, const KV: usize>(
+fn cv_pool_rows<S: Simd, const Q: usize, const C: usize, const P: usize, const KV: usize>(
     s: S,
     g: &ConvGeom,
     p: &PoolGeom,
@@ -669,15 +701,12 @@ fn cv_pool_rows<S: Simd, const Q: usize, const P: usize, const KV: usize>(
         let mut px0 = 0;
         while px0 < p.ow {
             let n = (p.ow - px0).min(Q);
-            // Window q's cells in the order (0,0), (0,1), (1,0), (1,1).
-            let pix: [(usize, usize); P] = core::array::from_fn(|i| {
-                let q = (i / 4).min(n - 1);
-                (2 * py + (i % 4) / 2, 2 * (px0 + q) + i % 2)
-            });
-            let acc = cv_pixels::<S, P, KV>(s, g, xs, wt, kpad, &bias, &pix, k0);
+            // Two conv rows, 2Q columns: window q's cells are at columns
+            // 2q and 2q + 1 of each row.
+            let acc = cv_block::<S, 2, C, P, KV>(s, g, xs, wt, kpad, &bias, 2 * py, 2 * px0, k0);
             for q in 0..n {
                 let at = py * p.ow + px0 + q;
-                let cells = &acc[4 * q..4 * q + 4];
+                let cells = [acc[2 * q], acc[2 * q + 1], acc[C + 2 * q], acc[C + 2 * q + 1]];
                 match argmax.as_deref_mut() {
                     None => {
                         for v in 0..KV {

@@ -378,6 +378,27 @@ pub fn emit(net: &Network, plan: &Plan, embedded: Option<TokenStream>) -> TokenS
                 Self::run_one(weights, input, arena.as_mut_slice())
             }
 
+            /// The input region of `arena`: write a sample here and call
+            /// [`Self::infer_in_place`] to skip the copy [`Self::infer`] makes.
+            pub fn arena_input(arena: &mut #arena_ty) -> &mut [f32; #in_len] {
+                let region: &mut [f32] = &mut arena.as_mut_slice()[#in_range];
+                match region.try_into() {
+                    Ok(input) => input,
+                    // The region has exactly INPUT_LEN floats by construction.
+                    Err(_) => unreachable!(),
+                }
+            }
+
+            /// Runs the sample already in [`Self::arena_input`]. Allocates
+            /// nothing and cannot panic on any input.
+            pub fn infer_in_place(&self, arena: &mut #arena_ty) -> [f32; #out_len] {
+                let arena = arena.as_mut_slice();
+                Self::forward_arena_impl(self.weights.as_slice(), arena, 1);
+                let mut output = [0.0f32; #out_len];
+                output.copy_from_slice(&arena[#out_range]);
+                output
+            }
+
             #predict
 
             fn run_one(weights: &[f32], input: &[f32; #in_len], arena: &mut [f32]) -> [f32; #out_len] {
@@ -748,9 +769,19 @@ fn kernel_forward(
     aux: TokenStream,
 ) -> TokenStream {
     match op {
-        StepOp::Conv { node, .. } => {
+        StepOp::Conv { node, algo, pool, .. } => {
             let (w, b, _, _) = params_of(plan, *node);
-            quote!(#k::ops::conv::forward(&Self::#desc, #x, #w, #b, #y, #aux, &mut *scratch, n);)
+            // The algorithm's own entry point, so a binary links only the
+            // kernels its network uses.
+            let f = match (pool, algo) {
+                (Some(p), Algo::Direct) if p.sh >= p.kh && p.sw >= p.kw => quote!(fused::forward_direct_disjoint),
+                (Some(_), Algo::Direct) => quote!(fused::forward_direct_plane),
+                (Some(_), _) => quote!(fused::forward_band),
+                (None, Algo::Direct) => quote!(conv::forward_direct),
+                (None, Algo::Im2col) => quote!(conv::forward_im2col),
+                (None, Algo::Pointwise) => quote!(conv::forward_pointwise),
+            };
+            quote!(#k::ops::#f(&Self::#desc, #x, #w, #b, #y, #aux, &mut *scratch, n);)
         }
         StepOp::Dense { node, .. } => {
             let (w, b, _, _) = params_of(plan, *node);

@@ -50,6 +50,9 @@ pub struct NetworkOptions {
     pub weights: Option<LitStr>,
     /// `crate = path` names the facade crate (default `::cnn`).
     pub krate: Option<syn::Path>,
+    /// `ignore_unknown = true` skips tensors of the weights file that the
+    /// network does not have.
+    pub ignore_unknown: Option<syn::LitBool>,
 }
 
 /// `input: [C, H, W]` or `input: [N]`.
@@ -291,7 +294,7 @@ impl Header {
 }
 
 /// The options `#[cnn(...)]` accepts.
-const OPTIONS: &[&str] = &["fuse", "weights", "crate"];
+const OPTIONS: &[&str] = &["fuse", "weights", "ignore_unknown", "crate"];
 
 fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<()> {
     attr.parse_nested_meta(|meta| {
@@ -326,6 +329,12 @@ fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<
             }
             options.weights = Some(meta.value()?.parse()?);
             Ok(())
+        } else if meta.path.is_ident("ignore_unknown") {
+            if options.ignore_unknown.is_some() {
+                return Err(given_twice("ignore_unknown"));
+            }
+            options.ignore_unknown = Some(meta.value()?.parse()?);
+            Ok(())
         } else if meta.path.is_ident("crate") {
             if options.krate.is_some() {
                 return Err(given_twice("crate"));
@@ -346,7 +355,8 @@ fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<
                 .unwrap_or_default();
             Err(meta.error(format!(
                 "unknown option `{given}` in #[cnn(...)]; {hint}the options are \
-                 `fuse = false`, `weights = \"file.safetensors\"` and `crate = path`"
+                 `fuse = false`, `weights = \"file.safetensors\"`, `ignore_unknown = true` \
+                 and `crate = path`"
             )))
         }
     })
@@ -792,7 +802,7 @@ mod tests {
             messages(quote! { #[cnn(fusion = false)] struct A { input: [4], relu } }),
             [
                 "unknown option `fusion` in #[cnn(...)]; did you mean `fuse`? the options are \
-              `fuse = false`, `weights = \"file.safetensors\"` and `crate = path`"
+              `fuse = false`, `weights = \"file.safetensors\"`, `ignore_unknown = true` and `crate = path`"
             ]
         );
         assert_eq!(

@@ -47,6 +47,11 @@ pub const fn backward_scratch(l: &Conv) -> usize {
 /// `l.pool` is set). `aux` receives what the backward pass needs besides
 /// the input: a ReLU mask (one byte per output), or with a fused pool the
 /// argmax of each window. Pass `None` for inference.
+///
+/// Dispatches on the layer's algorithm; generated code calls the
+/// algorithm's own function ([`forward_direct`], [`forward_im2col`],
+/// [`forward_pointwise`], [`super::fused`]'s) so that a binary links only
+/// the kernels its network uses.
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     l: &Conv,
@@ -61,22 +66,61 @@ pub fn forward(
     if l.pool.is_some() {
         return super::fused::conv_max_pool_forward(l, x, w, b, y, aux, scratch, n);
     }
-    let g = &l.geom;
-    check_len("conv input", x.len(), n * g.in_len());
-    check_len("conv output", y.len(), n * g.out_len());
-    check_len("conv weight", w.len(), g.weight_len());
-    check_len("conv scratch", scratch.len(), forward_scratch(l));
-    for s in 0..n {
-        let xs = &x[s * g.in_len()..][..g.in_len()];
-        let ys = &mut y[s * g.out_len()..][..g.out_len()];
-        conv_sample(g, l.algo, xs, w, b, ys, scratch);
-    }
-    let y = &mut y[..n * g.out_len()];
-    match aux {
-        Some(mask) => super::activation::forward_in_place(l.act, y, Some(&mut mask[..y.len()])),
-        None => super::activation::forward_in_place(l.act, y, None),
+    match l.algo {
+        ConvAlgo::Direct => forward_direct(l, x, w, b, y, aux, scratch, n),
+        ConvAlgo::Im2col => forward_im2col(l, x, w, b, y, aux, scratch, n),
+        ConvAlgo::Pointwise => forward_pointwise(l, x, w, b, y, aux, scratch, n),
     }
 }
+
+macro_rules! forward_by {
+    ($(#[$doc:meta])* $name:ident, $algo:expr) => {
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name(
+            l: &Conv,
+            x: &[f32],
+            w: &[f32],
+            b: Option<&[f32]>,
+            y: &mut [f32],
+            aux: Option<&mut [u8]>,
+            scratch: &mut [f32],
+            n: usize,
+        ) {
+            let g = &l.geom;
+            check_len("conv input", x.len(), n * g.in_len());
+            check_len("conv output", y.len(), n * g.out_len());
+            check_len("conv weight", w.len(), g.weight_len());
+            check_len("conv scratch", scratch.len(), forward_scratch(l));
+            for s in 0..n {
+                let xs = &x[s * g.in_len()..][..g.in_len()];
+                let ys = &mut y[s * g.out_len()..][..g.out_len()];
+                conv_sample(g, $algo, xs, w, b, ys, scratch);
+            }
+            let y = &mut y[..n * g.out_len()];
+            match aux {
+                Some(mask) => super::activation::forward_in_place(l.act, y, Some(&mut mask[..y.len()])),
+                None => super::activation::forward_in_place(l.act, y, None),
+            }
+        }
+    };
+}
+
+forward_by!(
+    /// [`forward`] by direct convolution (no pool).
+    forward_direct,
+    ConvAlgo::Direct
+);
+forward_by!(
+    /// [`forward`] by im2col and GEMM (no pool).
+    forward_im2col,
+    ConvAlgo::Im2col
+);
+forward_by!(
+    /// [`forward`] by 1x1 GEMM (no pool).
+    forward_pointwise,
+    ConvAlgo::Pointwise
+);
 
 /// The convolution of one sample, without activation: `ys = conv(xs) + b`.
 pub(crate) fn conv_sample(
@@ -97,7 +141,7 @@ pub(crate) fn conv_sample(
         ys[k * pixels..][..pixels].fill(bias);
     }
     match algo {
-        ConvAlgo::Direct => unreachable!("handled above"),
+        ConvAlgo::Direct => {}
         ConvAlgo::Im2col => {
             let cols = &mut scratch[..g.patch_len() * pixels];
             im2col(g, xs, cols);

@@ -57,7 +57,9 @@ pub const fn backward_scratch(l: &Conv) -> usize {
 
 /// Forward pass of conv → act → max-pool for `n` samples: `x` is
 /// `[n, c, h, w]`, `y` is `[n, k, pool.oh, pool.ow]`. `argmax` (training)
-/// receives one byte per pooled output, see the module docs.
+/// receives one byte per pooled output, see the module docs. Runs the
+/// kernel [`fused_kernel`] names; generated code calls that kernel's
+/// function directly, so a binary links only the kernels it uses.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_max_pool_forward(
     l: &Conv,
@@ -69,12 +71,48 @@ pub fn conv_max_pool_forward(
     scratch: &mut [f32],
     n: usize,
 ) {
+    match fused_kernel(l) {
+        FusedKernel::DirectDisjoint => forward_direct_disjoint(l, x, w, b, y, argmax, scratch, n),
+        FusedKernel::DirectPlane => forward_direct_plane(l, x, w, b, y, argmax, scratch, n),
+        FusedKernel::Band => forward_band(l, x, w, b, y, argmax, scratch, n),
+    }
+}
+
+/// The three ways a fused layer is computed (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FusedKernel {
+    /// Direct convolution, disjoint windows: no scratch.
+    DirectDisjoint,
+    /// Direct convolution, overlapping windows: one channel plane of scratch.
+    DirectPlane,
+    /// im2col or 1x1 GEMM through a band of rows.
+    Band,
+}
+
+/// The kernel a fused layer runs on.
+pub const fn fused_kernel(l: &Conv) -> FusedKernel {
+    match l.algo {
+        ConvAlgo::Direct if pool_of(l).is_disjoint() => FusedKernel::DirectDisjoint,
+        ConvAlgo::Direct => FusedKernel::DirectPlane,
+        ConvAlgo::Im2col | ConvAlgo::Pointwise => FusedKernel::Band,
+    }
+}
+
+/// Checks the buffers and runs `one(xs, ys, argmax)` on every sample.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn each_sample(
+    l: &Conv,
+    x: &[f32],
+    y: &mut [f32],
+    argmax: Option<&mut [u8]>,
+    scratch: &mut [f32],
+    n: usize,
+    mut one: impl FnMut(&[f32], &mut [f32], Option<&mut [u8]>, &mut [f32]),
+) {
     let g = &l.geom;
     let p = pool_of(l);
-    assert!(
-        matches!(l.act, Act::Relu | Act::Identity),
-        "only ReLU fuses with max-pool"
-    );
+    assert!(matches!(l.act, Act::Relu | Act::Identity), "only ReLU fuses with max-pool");
     check_len("fused conv input", x.len(), n * g.in_len());
     check_len("fused conv output", y.len(), n * p.out_len());
     check_len("fused conv scratch", scratch.len(), forward_scratch(l));
@@ -82,19 +120,63 @@ pub fn conv_max_pool_forward(
     for s in 0..n {
         let xs = &x[s * g.in_len()..][..g.in_len()];
         let ys = &mut y[s * p.out_len()..][..p.out_len()];
-        let am = argmax
-            .as_deref_mut()
-            .map(|a| &mut a[s * p.out_len()..][..p.out_len()]);
-        match l.algo {
-            ConvAlgo::Direct if p.is_disjoint() => {
-                simd::conv_relu_pool_direct(g, &p, l.act, xs, w, b, ys, am)
-            }
-            ConvAlgo::Direct => by_plane(g, &p, l.act, xs, w, b, ys, am, scratch),
-            ConvAlgo::Im2col | ConvAlgo::Pointwise => {
-                by_band(g, &p, l.algo, l.act, xs, w, b, ys, am, scratch)
-            }
-        }
+        let am = argmax.as_deref_mut().map(|a| &mut a[s * p.out_len()..][..p.out_len()]);
+        one(xs, ys, am, scratch);
     }
+}
+
+/// [`conv_max_pool_forward`] with [`FusedKernel::DirectDisjoint`].
+#[allow(clippy::too_many_arguments)]
+pub fn forward_direct_disjoint(
+    l: &Conv,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    argmax: Option<&mut [u8]>,
+    scratch: &mut [f32],
+    n: usize,
+) {
+    let p = pool_of(l);
+    each_sample(l, x, y, argmax, scratch, n, |xs, ys, am, _| {
+        simd::conv_relu_pool_direct(&l.geom, &p, l.act, xs, w, b, ys, am)
+    });
+}
+
+/// [`conv_max_pool_forward`] with [`FusedKernel::DirectPlane`].
+#[allow(clippy::too_many_arguments)]
+pub fn forward_direct_plane(
+    l: &Conv,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    argmax: Option<&mut [u8]>,
+    scratch: &mut [f32],
+    n: usize,
+) {
+    let p = pool_of(l);
+    each_sample(l, x, y, argmax, scratch, n, |xs, ys, am, scratch| {
+        by_plane(&l.geom, &p, l.act, xs, w, b, ys, am, scratch)
+    });
+}
+
+/// [`conv_max_pool_forward`] with [`FusedKernel::Band`].
+#[allow(clippy::too_many_arguments)]
+pub fn forward_band(
+    l: &Conv,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    argmax: Option<&mut [u8]>,
+    scratch: &mut [f32],
+    n: usize,
+) {
+    let p = pool_of(l);
+    each_sample(l, x, y, argmax, scratch, n, |xs, ys, am, scratch| {
+        by_band(&l.geom, &p, l.algo, l.act, xs, w, b, ys, am, scratch)
+    });
 }
 
 /// The pooled value after the activation, and its argmax byte.

@@ -1,0 +1,130 @@
+//! A digit classifier for firmware: LeNet-5 with its weights compiled into
+//! the binary, inference in a caller-supplied arena, no heap, no `std`.
+//!
+//! The weights (`lenet5.safetensors`) are the ones `cargo run --release
+//! --example lenet_mnist` trains; `network!` checks every tensor's name and
+//! shape at compile time and places the values in a 64-byte-aligned static.
+//!
+//! Build the bare-metal binary (Cortex-M4F) with
+//!
+//! ```text
+//! rustup target add thumbv7em-none-eabihf
+//! cargo build -p firmware --features device --target thumbv7em-none-eabihf --profile firmware
+//! ```
+#![cfg_attr(not(test), no_std)]
+
+mod digits;
+
+pub use digits::{DIGITS, LABELS};
+
+cnn::network! {
+    /// LeNet-5, trained on the bundled MNIST subset, weights compiled in.
+    #[cnn(weights = "lenet5.safetensors")]
+    pub struct LeNet5 {
+        input: [1, 28, 28],
+        conv1: conv(6, kernel = 5, pad = 2), relu, max_pool(2),
+        conv2: conv(16, kernel = 5), relu, max_pool(2),
+        flatten,
+        fc1: dense(120), relu,
+        fc2: dense(84), relu,
+        fc3: dense(10),
+        softmax,
+    }
+}
+
+// The whole working memory of one inference, input included, in 8 KB.
+const _: () = assert!(LeNet5::ARENA_BYTES <= 8 * 1024);
+
+/// The training set's pixel mean and standard deviation (pixels in [0, 1]),
+/// which the network's inputs were standardised with.
+pub const MEAN: f32 = 0.131_074_28;
+/// See [`MEAN`].
+pub const STD: f32 = 0.308_688_52;
+
+/// The compiled-in network (a `const`: no work at start-up).
+pub const NET: LeNet5 = LeNet5::embedded();
+
+/// Standardises 8-bit pixels as in training: `(p / 255 - MEAN) / (STD + 1e-8)`.
+pub fn standardize(pixels: &[u8; 784], out: &mut [f32; 784]) {
+    for (o, &p) in out.iter_mut().zip(pixels) {
+        *o = (f32::from(p) / 255.0 - MEAN) / (STD + 1e-8);
+    }
+}
+
+/// Classifies one digit: its class and the network's probability for it.
+/// The pixels are standardised straight into the arena's input region.
+pub fn classify(pixels: &[u8; 784], arena: &mut LeNet5Arena) -> (usize, f32) {
+    standardize(pixels, LeNet5::arena_input(arena));
+    let p = NET.infer_in_place(arena);
+    let mut best = 0;
+    for (i, &v) in p.iter().enumerate() {
+        if v > p[best] {
+            best = i;
+        }
+    }
+    (best, p[best])
+}
+
+/// Classifies every bundled digit; returns how many match their label.
+pub fn check_all(arena: &mut LeNet5Arena) -> usize {
+    DIGITS
+        .iter()
+        .zip(&LABELS)
+        .filter(|(d, &l)| classify(d, arena).0 == usize::from(l))
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_the_bundled_digits() {
+        // The network is 98% accurate on the 2,000 held-out digits; these
+        // are the first eight of them, taken as they come.
+        let mut arena = LeNet5Arena::new();
+        let correct = check_all(&mut arena);
+        assert!(correct + 2 >= DIGITS.len(), "{correct}/{}", DIGITS.len());
+    }
+
+    #[test]
+    fn firmware_path_is_bit_identical_to_the_std_path() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/lenet5.safetensors");
+        let loaded = LeNet5::from_safetensors(path).expect("the committed weights load");
+        assert_eq!(loaded.weights(), NET.weights(), "compiled-in weights equal the file's");
+        for level in cnn::simd::available_levels() {
+            assert!(cnn::simd::force(level));
+            let mut batch = Vec::new();
+            let mut singles = Vec::new();
+            for d in &DIGITS {
+                let mut arena = LeNet5Arena::new();
+                standardize(d, LeNet5::arena_input(&mut arena));
+                batch.extend_from_slice(LeNet5::arena_input(&mut arena));
+                singles.extend(NET.infer_in_place(&mut arena));
+            }
+            let std_path = loaded.predict_batch(&batch).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&singles), bits(&std_path), "{level:?}");
+            // And `classify` reports the std path's classes.
+            let mut arena = LeNet5Arena::new();
+            for (i, d) in DIGITS.iter().enumerate() {
+                let row = &std_path[i * 10..(i + 1) * 10];
+                let best = (0..10).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+                assert_eq!(classify(d, &mut arena).0, best);
+            }
+        }
+        cnn::simd::force(cnn::simd::best_available());
+    }
+
+    #[test]
+    fn any_input_gives_an_output_without_panicking() {
+        let mut arena = LeNet5Arena::new();
+        for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, -f32::MAX, 0.0] {
+            *LeNet5::arena_input(&mut arena) = [v; 784];
+            let p = NET.infer_in_place(&mut arena);
+            if v.is_nan() {
+                assert!(p.iter().all(|x| x.is_nan()), "NaN in gives NaN out: {p:?}");
+            }
+        }
+    }
+}

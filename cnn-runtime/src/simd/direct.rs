@@ -8,42 +8,57 @@
 //!
 //! Every output value is accumulated in the order `kx, c, ky` starting
 //! from its bias, by the same routine ([`accumulate_rows`]) in the unfused
-//! and fused kernels, so both give bit-identical convolution values.
+//! and fused kernels, so both give bit-identical convolution values. The
+//! channel-vectorised kernels further down (for layers with at least a
+//! vector of output channels) sum in the order `c, ky, kx`, again the same
+//! fused and unfused.
 
 use super::vector::{Simd, Window};
-use crate::ops::fused::{kernel_range, INACTIVE};
+use crate::ops::fused::INACTIVE;
 use crate::ops::{Act, ConvGeom, PoolGeom};
 
-/// Adds the convolution of output row `oy`, channels `k0..k0+KB`,
-/// columns `ox0..ox0 + J*LANES` into `acc`.
+/// Adds the convolution of output rows `oy0..oy0+R`, channels
+/// `k0..k0+KB`, columns `ox0..ox0 + J*LANES` into `acc[r][kb][j]`. The rows
+/// share each input row's loads.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn accumulate_rows<S: Simd, const KB: usize, const J: usize>(
+fn accumulate_rows<S: Simd, const R: usize, const KB: usize, const J: usize>(
     s: S,
     g: &ConvGeom,
     xs: &[f32],
     w: &[f32],
-    oy: usize,
+    oy0: usize,
     k0: usize,
     ox0: usize,
-    acc: &mut [[S::V; J]; KB],
+    acc: &mut [[[S::V; J]; KB]; R],
 ) {
     let l = S::LANES;
-    let (ky0, ky1) = kernel_range(g.h, oy * g.sh, g.ph, g.kh);
     let patch = g.c * g.kh * g.kw;
+    // Input rows the R output rows read, clipped to the image.
+    let top = oy0 * g.sh;
+    let iy0 = top.saturating_sub(g.ph);
+    let iy1 = ((oy0 + R - 1) * g.sh + g.kh).saturating_sub(g.ph).min(g.h);
     for kx in 0..g.kw {
         let wins: [Window; J] = core::array::from_fn(|j| {
             Window::new((ox0 + j * l + kx) as isize - g.pw as isize, g.w, l)
         });
         for c in 0..g.c {
-            for ky in ky0..ky1 {
-                let iy = oy * g.sh + ky - g.ph;
+            for iy in iy0..iy1 {
                 let row = &xs[(c * g.h + iy) * g.w..][..g.w];
                 let xv: [S::V; J] = core::array::from_fn(|j| s.load_window(row, wins[j]));
-                let widx = (c * g.kh + ky) * g.kw + kx;
-                for (kb, a) in acc.iter_mut().enumerate() {
-                    let wv = s.splat(w[(k0 + kb) * patch + widx]);
-                    for j in 0..J {
-                        a[j] = s.mul_add(wv, xv[j], a[j]);
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    // Row r reads input row iy through kernel row ky.
+                    let base = (oy0 + r) * g.sh;
+                    let t = iy + g.ph;
+                    if t < base || t - base >= g.kh {
+                        continue;
+                    }
+                    let widx = (c * g.kh + (t - base)) * g.kw + kx;
+                    for (kb, a) in acc_r.iter_mut().enumerate() {
+                        let wv = s.splat(w[(k0 + kb) * patch + widx]);
+                        for j in 0..J {
+                            a[j] = s.mul_add(wv, xv[j], a[j]);
+                        }
                     }
                 }
             }
@@ -100,13 +115,20 @@ fn conv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], b: Option<&[
     let two = g.ow > S::LANES;
     let mut k0 = 0;
     while k0 < g.k {
-        let kb = match g.k - k0 {
-            r if r >= 4 => 4,
-            r if r >= 2 => 2,
-            _ => 1,
+        let left = g.k - k0;
+        // Channels per block: as many as the registers hold (the match on
+        // LANES is resolved at compile time).
+        let kb = match S::LANES {
+            16 => [8, 6, 4, 2, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
+            8 => [4, 2, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
+            _ => [4, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
         };
         for oy in 0..g.oh {
             match (kb, two) {
+                (8, true) => forward_rows::<S, 8, 2>(s, g, xs, w, b, ys, oy, k0),
+                (8, false) => forward_rows::<S, 8, 1>(s, g, xs, w, b, ys, oy, k0),
+                (6, true) => forward_rows::<S, 6, 2>(s, g, xs, w, b, ys, oy, k0),
+                (6, false) => forward_rows::<S, 6, 1>(s, g, xs, w, b, ys, oy, k0),
                 (4, true) => forward_rows::<S, 4, 2>(s, g, xs, w, b, ys, oy, k0),
                 (4, false) => forward_rows::<S, 4, 1>(s, g, xs, w, b, ys, oy, k0),
                 (2, true) => forward_rows::<S, 2, 2>(s, g, xs, w, b, ys, oy, k0),
@@ -136,9 +158,10 @@ fn forward_rows<S: Simd, const KB: usize, const J: usize>(
     let mut ox0 = 0;
     while ox0 < g.ow {
         let valid = (g.ow - ox0).min(J * l);
-        let mut acc: [[S::V; J]; KB] = core::array::from_fn(|kb| [s.splat(b.map_or(0.0, |b| b[k0 + kb])); J]);
-        accumulate_rows::<S, KB, J>(s, g, xs, w, oy, k0, ox0, &mut acc);
-        for (kb, a) in acc.iter().enumerate() {
+        let mut acc: [[[S::V; J]; KB]; 1] =
+            [core::array::from_fn(|kb| [s.splat(b.map_or(0.0, |b| b[k0 + kb])); J])];
+        accumulate_rows::<S, 1, KB, J>(s, g, xs, w, oy, k0, ox0, &mut acc);
+        for (kb, a) in acc[0].iter().enumerate() {
             let row = &mut ys[(k0 + kb) * pixels + oy * g.ow + ox0..];
             for (j, v) in a.iter().enumerate() {
                 if j * l < valid {
@@ -170,13 +193,20 @@ fn conv_relu_pool_2x2<S: Simd>(
     let mut argmax = argmax;
     let mut k0 = 0;
     while k0 < g.k {
-        let kb = if g.k - k0 >= 2 { 2 } else { 1 };
+        let left = g.k - k0;
+        // 2 rows x KB channels x 2 vectors of accumulators in registers.
+        let kb = match S::LANES {
+            16 => [6, 4, 2, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
+            8 => [2, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
+            _ => [4, 2, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
+        };
         for py in 0..p.oh {
             let am = argmax.as_deref_mut();
-            if kb == 2 {
-                pool_rows::<S, 2>(s, g, p, act, xs, w, b, ys, am, py, k0);
-            } else {
-                pool_rows::<S, 1>(s, g, p, act, xs, w, b, ys, am, py, k0);
+            match kb {
+                6 => pool_rows::<S, 6>(s, g, p, act, xs, w, b, ys, am, py, k0),
+                4 => pool_rows::<S, 4>(s, g, p, act, xs, w, b, ys, am, py, k0),
+                2 => pool_rows::<S, 2>(s, g, p, act, xs, w, b, ys, am, py, k0),
+                _ => pool_rows::<S, 1>(s, g, p, act, xs, w, b, ys, am, py, k0),
             }
         }
         k0 += kb;
@@ -204,17 +234,12 @@ fn pool_rows<S: Simd, const KB: usize>(
     while px0 < p.ow {
         let valid = (p.ow - px0).min(l);
         let bias: [S::V; KB] = core::array::from_fn(|kb| s.splat(b.map_or(0.0, |b| b[k0 + kb])));
-        let mut top = [[s.zero(); 2]; KB];
-        let mut bottom = [[s.zero(); 2]; KB];
+        // rows[0] and rows[1]: the window's top and bottom conv rows.
+        let mut rows: [[[S::V; 2]; KB]; 2] = [core::array::from_fn(|kb| [bias[kb]; 2]); 2];
+        accumulate_rows::<S, 2, KB, 2>(s, g, xs, w, 2 * py, k0, 2 * px0, &mut rows);
         for kb in 0..KB {
-            top[kb] = [bias[kb]; 2];
-            bottom[kb] = [bias[kb]; 2];
-        }
-        accumulate_rows::<S, KB, 2>(s, g, xs, w, 2 * py, k0, 2 * px0, &mut top);
-        accumulate_rows::<S, KB, 2>(s, g, xs, w, 2 * py + 1, k0, 2 * px0, &mut bottom);
-        for kb in 0..KB {
-            let (e0, o0) = s.deinterleave(top[kb][0], top[kb][1]);
-            let (e1, o1) = s.deinterleave(bottom[kb][0], bottom[kb][1]);
+            let (e0, o0) = s.deinterleave(rows[0][kb][0], rows[0][kb][1]);
+            let (e1, o1) = s.deinterleave(rows[1][kb][0], rows[1][kb][1]);
             let at = ((k0 + kb) * p.oh + py) * p.ow + px0;
             match argmax.as_deref_mut() {
                 None => {
@@ -233,11 +258,7 @@ fn pool_rows<S: Simd, const KB: usize>(
                     s.store(&mut args, arg);
                     for (j, a) in args[..valid].iter().enumerate() {
                         let v = ys[at + j];
-                        am[at + j] = if act == Act::Relu && !(v > 0.0) {
-                            INACTIVE
-                        } else {
-                            *a as u8
-                        };
+                        am[at + j] = if act == Act::Relu && !(v > 0.0) { INACTIVE } else { *a as u8 };
                     }
                 }
             }
@@ -614,25 +635,57 @@ fn cv_rows<S: Simd, const P: usize, const KV: usize>(
     ys: &mut [f32],
     k0: usize,
 ) {
-    let l = S::LANES;
-    let pixels = g.oh * g.ow;
     let bias = bias_vectors::<S, KV>(s, b, g.k, k0);
-    let mut lanes = [0.0f32; 64];
     for oy in 0..g.oh {
         let mut ox0 = 0;
-        while ox0 < g.ow {
-            let n = (g.ow - ox0).min(P);
-            let acc = cv_block::<S, 1, P, P, KV>(s, g, xs, wt, kpad, &bias, oy, ox0, k0);
-            for (p, a) in acc.iter().enumerate().take(n) {
-                for (v, &av) in a.iter().enumerate() {
-                    s.store(&mut lanes[v * l..], av);
-                }
-                let at = oy * g.ow + ox0 + p;
-                for (j, &val) in lanes[..(KV * l).min(g.k - k0)].iter().enumerate() {
-                    ys[(k0 + j) * pixels + at] = val;
-                }
-            }
+        // Blocks of P pixels, then of 4, 2 and 1 for the rest of the row,
+        // so every block lies inside the row.
+        while ox0 + P <= g.ow {
+            cv_store::<S, P, KV>(s, g, xs, wt, kpad, &bias, ys, oy, ox0, k0);
             ox0 += P;
+        }
+        while ox0 + 4 <= g.ow && P > 4 {
+            cv_store::<S, 4, KV>(s, g, xs, wt, kpad, &bias, ys, oy, ox0, k0);
+            ox0 += 4;
+        }
+        while ox0 + 2 <= g.ow && P > 2 {
+            cv_store::<S, 2, KV>(s, g, xs, wt, kpad, &bias, ys, oy, ox0, k0);
+            ox0 += 2;
+        }
+        while ox0 < g.ow {
+            cv_store::<S, 1, KV>(s, g, xs, wt, kpad, &bias, ys, oy, ox0, k0);
+            ox0 += 1;
+        }
+    }
+}
+
+/// Computes and stores the `P` pixels of row `oy` from column `ox0`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn cv_store<S: Simd, const P: usize, const KV: usize>(
+    s: S,
+    g: &ConvGeom,
+    xs: &[f32],
+    wt: &[f32],
+    kpad: usize,
+    bias: &[S::V; KV],
+    ys: &mut [f32],
+    oy: usize,
+    ox0: usize,
+    k0: usize,
+) {
+    let l = S::LANES;
+    let pixels = g.oh * g.ow;
+    let acc = cv_block::<S, 1, P, P, KV>(s, g, xs, wt, kpad, bias, oy, ox0, k0);
+    let mut lanes = [0.0f32; 64];
+    let kn = (KV * l).min(g.k - k0);
+    for (p, a) in acc.iter().enumerate() {
+        for (v, &av) in a.iter().enumerate() {
+            s.store(&mut lanes[v * l..], av);
+        }
+        let at = oy * g.ow + ox0 + p;
+        for (j, &val) in lanes[..kn].iter().enumerate() {
+            ys[(k0 + j) * pixels + at] = val;
         }
     }
 }

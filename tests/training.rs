@@ -975,6 +975,26 @@ fn datasets_that_do_not_fit_the_network_are_clear_errors() {
         m.contains("[1, 5, 5] (25 values)") && m.contains("Tiny takes [1, 6, 6] (36 values)"),
         "{m}"
     );
+    // As many values, arranged differently: [2, 6, 3] is not [1, 6, 6].
+    let other = Dataset::classification(vec![0.0; 36 * 3], &[2, 6, 3], vec![0, 1, 2], 3).unwrap();
+    let m = message(fit(&other, None, config()));
+    assert!(
+        m.contains("[2, 6, 3] (36 values)") && m.contains("Tiny takes [1, 6, 6] (36 values)"),
+        "{m}"
+    );
+    // A flat vector of the right length is accepted (and MNIST's [1, 28, 28]
+    // digits feed the [784] perceptron below).
+    let flat = Dataset::classification(
+        good.inputs().to_vec(),
+        &[36],
+        good.labels().unwrap().to_vec(),
+        3,
+    )
+    .unwrap();
+    let mut net = Tiny::new(Init::He, 1);
+    Trainer::new(config().epochs(1))
+        .fit(&mut net, &flat, None)
+        .unwrap();
     let m = message(fit(&good, Some(&small), config()));
     assert!(
         m.contains("validation set's samples have shape [1, 5, 5]"),

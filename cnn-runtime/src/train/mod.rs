@@ -291,7 +291,12 @@ fn check_dataset<N: Network>(data: &Dataset, loss: Loss, what: &str) -> Result<(
     if data.is_empty() {
         return fail(format!("the {what} is empty"));
     }
-    if data.sample_len() != N::INPUT_LEN {
+    if !shape_fits(
+        data.sample_shape(),
+        data.sample_len(),
+        N::INPUT_SHAPE,
+        N::INPUT_LEN,
+    ) {
         return fail(format!(
             "the {what}'s samples have shape {:?} ({} values), {} takes {:?} ({} values)",
             data.sample_shape(),
@@ -315,6 +320,15 @@ fn check_dataset<N: Network>(data: &Dataset, loss: Loss, what: &str) -> Result<(
             .check_head(N::HEAD)
             .or_else(|m| fail(format!("{}: {m}", N::NAME))),
     }
+}
+
+/// Whether samples of `shape` (`len` values) can feed a network taking
+/// `input` (`input_len` values): the same shape, or the same number of
+/// values when either side is a flat vector (MNIST's `[1, 28, 28]` digits
+/// into a `[784]` perceptron). Two different image shapes of the same size
+/// (`[3, 8, 8]` and `[12, 4, 4]`) do not fit.
+fn shape_fits(shape: &[usize], len: usize, input: &[usize], input_len: usize) -> bool {
+    len == input_len && (shape == input || shape.len() == 1 || input.len() == 1)
 }
 
 impl<N: Network> Session<N> {
@@ -738,4 +752,19 @@ impl Bar {
 /// Writes `net`'s weights to `path` atomically (a crash leaves the old file).
 pub fn save_checkpoint<N: Network>(net: &N, path: &Path) -> Result<(), Error> {
     crate::io::safetensors::save(path, N::PARAMS, net.weights())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shape_fits;
+
+    #[test]
+    fn sample_shapes_fit_when_equal_or_flattened() {
+        assert!(shape_fits(&[1, 28, 28], 784, &[1, 28, 28], 784));
+        assert!(shape_fits(&[1, 28, 28], 784, &[784], 784));
+        assert!(shape_fits(&[784], 784, &[1, 28, 28], 784));
+        assert!(!shape_fits(&[3, 8, 8], 192, &[12, 4, 4], 192));
+        assert!(!shape_fits(&[1, 28, 28], 784, &[1, 32, 32], 1024));
+        assert!(!shape_fits(&[780], 780, &[784], 784));
+    }
 }

@@ -92,10 +92,15 @@ macro_rules! forward_by {
             check_len("conv output", y.len(), n * g.out_len());
             check_len("conv weight", w.len(), g.weight_len());
             check_len("conv scratch", scratch.len(), forward_scratch(l));
-            for s in 0..n {
-                let xs = &x[s * g.in_len()..][..g.in_len()];
-                let ys = &mut y[s * g.out_len()..][..g.out_len()];
-                conv_sample(g, $algo, xs, w, b, ys, scratch);
+            if $algo == ConvAlgo::Direct {
+                // The direct kernels take the whole batch (packing once).
+                simd::conv_direct(g, x, w, b, y, n);
+            } else {
+                for s in 0..n {
+                    let xs = &x[s * g.in_len()..][..g.in_len()];
+                    let ys = &mut y[s * g.out_len()..][..g.out_len()];
+                    conv_sample(g, $algo, xs, w, b, ys, scratch);
+                }
             }
             let y = &mut y[..n * g.out_len()];
             match aux {
@@ -134,7 +139,7 @@ pub(crate) fn conv_sample(
 ) {
     let pixels = g.out_pixels();
     if algo == ConvAlgo::Direct {
-        return simd::conv_direct(g, xs, w, b, ys);
+        return simd::conv_direct(g, xs, w, b, ys, 1);
     }
     for k in 0..g.k {
         let bias = b.map_or(0.0, |b| b[k]);

@@ -138,9 +138,16 @@ pub fn forward_direct_disjoint(
     n: usize,
 ) {
     let p = pool_of(l);
-    each_sample(l, x, y, argmax, scratch, n, |xs, ys, am, _| {
-        simd::conv_relu_pool_direct(&l.geom, &p, l.act, xs, w, b, ys, am)
-    });
+    let g = &l.geom;
+    assert!(matches!(l.act, Act::Relu | Act::Identity), "only ReLU fuses with max-pool");
+    check_len("fused conv input", x.len(), n * g.in_len());
+    check_len("fused conv output", y.len(), n * p.out_len());
+    if let Some(a) = &argmax {
+        check_len("fused conv argmax", a.len(), n * p.out_len());
+    }
+    let _ = scratch;
+    // The direct kernels take the whole batch (packing weights once).
+    simd::conv_relu_pool_direct(g, &p, l.act, x, w, b, y, argmax, n);
 }
 
 /// [`conv_max_pool_forward`] with [`FusedKernel::DirectPlane`].
@@ -261,7 +268,7 @@ fn by_plane(
     let mut argmax = argmax;
     for k in 0..g.k {
         let bias = b.map(|b| &b[k..k + 1]);
-        simd::conv_direct(&one, xs, &w[k * g.patch_len()..][..g.patch_len()], bias, plane);
+        simd::conv_direct(&one, xs, &w[k * g.patch_len()..][..g.patch_len()], bias, plane, 1);
         for py in 0..p.oh {
             for px in 0..p.ow {
                 let (best, arg) = window_max(p, py, px, |oy, ox| plane[oy * g.ow + ox]);

@@ -66,25 +66,44 @@ fn accumulate_rows<S: Simd, const R: usize, const KB: usize, const J: usize>(
     }
 }
 
-/// `ys = conv(xs) + b` for one sample, on the kernel that suits the
-/// layer: channel-vectorised when the output channels fill vectors,
-/// column-vectorised otherwise.
+/// `y = conv(x) + b` for `n` samples, on the kernel that suits the layer:
+/// channel-vectorised when the output channels fill vectors (weights
+/// packed once for the batch), column-vectorised otherwise.
 #[inline(always)]
-pub fn direct_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], b: Option<&[f32]>, ys: &mut [f32]) {
+pub fn direct_forward<S: Simd>(
+    s: S,
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+    n: usize,
+) {
+    let (il, ol) = (g.in_len(), g.out_len());
+    let (x, y) = (&x[..n * il], &mut y[..n * ol]);
     if use_channel_vectors(g, S::LANES) {
-        cv_forward(s, g, xs, w, b, ys)
-    } else if g.sw != 1 {
-        let pixels = g.oh * g.ow;
-        for k in 0..g.k {
-            ys[k * pixels..][..pixels].fill(b.map_or(0.0, |b| b[k]));
+        let kpad = g.k.next_multiple_of(S::LANES);
+        let mut buf: PackBuf = [const { core::mem::MaybeUninit::uninit() }; CV_MAX_WEIGHTS];
+        let wt = pack_taps(g, w, kpad, &mut buf);
+        for (xs, ys) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)) {
+            cv_forward(s, g, xs, wt, kpad, b, ys);
         }
-        crate::ops::conv::direct_scalar(g, xs, w, ys)
     } else {
-        conv_forward(s, g, xs, w, b, ys)
+        for (xs, ys) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)) {
+            if g.sw != 1 {
+                let pixels = g.oh * g.ow;
+                for k in 0..g.k {
+                    ys[k * pixels..][..pixels].fill(b.map_or(0.0, |b| b[k]));
+                }
+                crate::ops::conv::direct_scalar(g, xs, w, ys);
+            } else {
+                conv_forward(s, g, xs, w, b, ys);
+            }
+        }
     }
 }
 
-/// Fused conv → act → max-pool of one sample with disjoint windows, on
+/// Fused conv → act → max-pool of `n` samples with disjoint windows, on
 /// the kernel that suits the layer.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -93,19 +112,34 @@ pub fn direct_pool<S: Simd>(
     g: &ConvGeom,
     p: &PoolGeom,
     act: Act,
-    xs: &[f32],
+    x: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
-    ys: &mut [f32],
+    y: &mut [f32],
     argmax: Option<&mut [u8]>,
+    n: usize,
 ) {
+    let (il, ol) = (g.in_len(), p.out_len());
+    let (x, y) = (&x[..n * il], &mut y[..n * ol]);
+    let mut argmax = argmax.map(|a| &mut a[..n * ol]);
     let two_by_two = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0;
     if two_by_two && use_channel_vectors(g, S::LANES) {
-        cv_relu_pool_2x2(s, g, p, act, xs, w, b, ys, argmax)
-    } else if two_by_two && g.sw == 1 {
-        conv_relu_pool_2x2(s, g, p, act, xs, w, b, ys, argmax)
-    } else {
-        crate::ops::fused::direct_disjoint_scalar(g, p, act, xs, w, b, ys, argmax)
+        let kpad = g.k.next_multiple_of(S::LANES);
+        let mut buf: PackBuf = [const { core::mem::MaybeUninit::uninit() }; CV_MAX_WEIGHTS];
+        let wt = pack_taps(g, w, kpad, &mut buf);
+        for (i, (xs, ys)) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)).enumerate() {
+            let am = argmax.as_deref_mut().map(|a| &mut a[i * ol..(i + 1) * ol]);
+            cv_relu_pool_2x2(s, g, p, act, xs, wt, kpad, b, ys, am);
+        }
+        return;
+    }
+    for (i, (xs, ys)) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)).enumerate() {
+        let am = argmax.as_deref_mut().map(|a| &mut a[i * ol..(i + 1) * ol]);
+        if two_by_two && g.sw == 1 {
+            conv_relu_pool_2x2(s, g, p, act, xs, w, b, ys, am)
+        } else {
+            crate::ops::fused::direct_disjoint_scalar(g, p, act, xs, w, b, ys, am)
+        }
     }
 }
 
@@ -410,10 +444,16 @@ pub fn dense_forward<S: Simd>(
         let sb = if n - i >= 2 { 2 } else { 1 };
         let mut o = 0;
         while o < outputs {
-            let ob = if outputs - o >= 4 { 4 } else { 1 };
+            let ob = match outputs - o {
+                r if r >= 8 => 8,
+                r if r >= 4 => 4,
+                _ => 1,
+            };
             match (sb, ob) {
+                (2, 8) => dense_block::<S, 2, 8>(s, inputs, outputs, x, w, b, y, i, o),
                 (2, 4) => dense_block::<S, 2, 4>(s, inputs, outputs, x, w, b, y, i, o),
                 (2, _) => dense_block::<S, 2, 1>(s, inputs, outputs, x, w, b, y, i, o),
+                (_, 8) => dense_block::<S, 1, 8>(s, inputs, outputs, x, w, b, y, i, o),
                 (_, 4) => dense_block::<S, 1, 4>(s, inputs, outputs, x, w, b, y, i, o),
                 _ => dense_block::<S, 1, 1>(s, inputs, outputs, x, w, b, y, i, o),
             }
@@ -437,19 +477,30 @@ fn dense_block<S: Simd, const SB: usize, const OB: usize>(
     o: usize,
 ) {
     let l = S::LANES;
+    let xs: [&[f32]; SB] = core::array::from_fn(|sb| &x[(i + sb) * inputs..(i + sb + 1) * inputs]);
+    let ws: [&[f32]; OB] = core::array::from_fn(|ob| &w[(o + ob) * inputs..(o + ob + 1) * inputs]);
     let mut acc = [[s.zero(); OB]; SB];
+    let full = inputs / l * l;
     let mut k = 0;
-    while k < inputs {
-        let valid = (inputs - k).min(l);
-        let xv: [S::V; SB] =
-            core::array::from_fn(|sb| s.load_part(&x[(i + sb) * inputs + k..], valid));
+    while k < full {
+        let xv: [S::V; SB] = core::array::from_fn(|sb| s.load(&xs[sb][k..]));
         for ob in 0..OB {
-            let wv = s.load_part(&w[(o + ob) * inputs + k..], valid);
+            let wv = s.load(&ws[ob][k..]);
             for sb in 0..SB {
                 acc[sb][ob] = s.mul_add(wv, xv[sb], acc[sb][ob]);
             }
         }
         k += l;
+    }
+    if k < inputs {
+        let n = inputs - k;
+        let xv: [S::V; SB] = core::array::from_fn(|sb| s.load_part(&xs[sb][k..], n));
+        for ob in 0..OB {
+            let wv = s.load_part(&ws[ob][k..], n);
+            for sb in 0..SB {
+                acc[sb][ob] = s.mul_add(wv, xv[sb], acc[sb][ob]);
+            }
+        }
     }
     for sb in 0..SB {
         for ob in 0..OB {
@@ -484,18 +535,28 @@ pub fn use_channel_vectors(g: &ConvGeom, lanes: usize) -> bool {
     lanes > 1 && g.k >= lanes && g.patch_len() * g.k.next_multiple_of(lanes) <= CV_MAX_WEIGHTS
 }
 
-/// Packs `w` (`[k, c, kh, kw]`) as `wt[t * kpad + k]`, `t` the tap `(c, ky, kx)`.
+/// A stack buffer for packed weights, not cleared on every call.
+type PackBuf = [core::mem::MaybeUninit<f32>; CV_MAX_WEIGHTS];
+
+/// Packs `w` (`[k, c, kh, kw]`) into `buf` as `wt[t * kpad + k]`, `t` the
+/// tap `(c, ky, kx)`, writing only the packed part; returns that part.
 #[inline(always)]
-fn pack_taps(g: &ConvGeom, w: &[f32], kpad: usize, wt: &mut [f32]) {
+fn pack_taps<'b>(g: &ConvGeom, w: &[f32], kpad: usize, buf: &'b mut PackBuf) -> &'b [f32] {
     let patch = g.patch_len();
-    let w = &w[..g.k * patch];
-    for (t, row) in wt[..patch * kpad].chunks_exact_mut(kpad).enumerate() {
-        let (used, pad) = row.split_at_mut(g.k);
-        for (k, v) in used.iter_mut().enumerate() {
-            *v = w[k * patch + t];
-        }
-        pad.fill(0.0);
+    let len = patch * kpad;
+    assert!(len <= CV_MAX_WEIGHTS);
+    let wt = &mut buf[..len];
+    for v in wt.iter_mut() {
+        v.write(0.0);
     }
+    for (k, taps) in w[..g.k * patch].chunks_exact(patch).enumerate() {
+        for (dst, &v) in wt[k..].iter_mut().step_by(kpad).zip(taps) {
+            dst.write(v);
+        }
+    }
+    // SAFETY: every element of `buf[..len]` was written just above, and
+    // `MaybeUninit<f32>` has the layout of `f32`.
+    unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<f32>(), len) }
 }
 
 /// The conv outputs of an `R x C` block of pixels (rows `oy0..`, columns
@@ -529,34 +590,11 @@ fn cv_block<S: Simd, const R: usize, const C: usize, const P: usize, const KV: u
         && (ox0 + C - 1) * g.sw + g.kw <= g.w + g.pw;
     let plane_len = g.h * g.w;
     if interior {
-        // Its own accumulators, only ever indexed by constants once the
-        // loops over the block unroll, so they stay in registers.
-        let mut acc = [*bias; P];
-        let span = (C - 1) * g.sw + 1;
-        let mut t = 0;
-        for c in 0..g.c {
-            let plane = &xs[c * plane_len..(c + 1) * plane_len];
-            for ky in 0..g.kh {
-                for kx in 0..g.kw {
-                    let wrow = &wt[t * kpad + k0..t * kpad + k0 + KV * l];
-                    let wv: [S::V; KV] = core::array::from_fn(|v| s.load(&wrow[v * l..]));
-                    t += 1;
-                    for r in 0..R {
-                        let start = (y0 as usize + r * g.sh + ky) * g.w + x0 as usize + kx;
-                        let row = &plane[start..start + span];
-                        for cc in 0..C {
-                            // Constant offsets in the common stride-1 case.
-                            let x = if g.sw == 1 { row[cc] } else { row[cc * g.sw] };
-                            let xb = s.splat(x);
-                            for v in 0..KV {
-                                acc[r * C + cc][v] = s.mul_add(xb, wv[v], acc[r * C + cc][v]);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return acc;
+        return if g.sw == 1 {
+            cv_interior::<S, R, C, P, KV, true>(s, g, xs, wt, kpad, bias, y0 as usize, x0 as usize, k0)
+        } else {
+            cv_interior::<S, R, C, P, KV, false>(s, g, xs, wt, kpad, bias, y0 as usize, x0 as usize, k0)
+        };
     }
     let mut acc = [*bias; P];
     let mut t = 0;
@@ -574,6 +612,55 @@ fn cv_block<S: Simd, const R: usize, const C: usize, const P: usize, const KV: u
                         let xb = s.splat(plane[iy as usize * g.w + ix as usize]);
                         for v in 0..KV {
                             a[v] = s.mul_add(xb, wv[v], a[v]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    acc
+}
+
+/// [`cv_block`] for a block whose every window lies inside the input
+/// (top-left input cell `(y0, x0)`), without bounds checks in the tap loop.
+/// `SW1`: horizontal stride 1, so the pixels' offsets are constants.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn cv_interior<S: Simd, const R: usize, const C: usize, const P: usize, const KV: usize, const SW1: bool>(
+    s: S,
+    g: &ConvGeom,
+    xs: &[f32],
+    wt: &[f32],
+    kpad: usize,
+    bias: &[S::V; KV],
+    y0: usize,
+    x0: usize,
+    k0: usize,
+) -> [[S::V; KV]; P] {
+    let l = S::LANES;
+    let sw = if SW1 { 1 } else { g.sw };
+    // Its own accumulators, only ever indexed by constants once the loops
+    // over the block unroll, so they stay in registers.
+    let mut acc = [*bias; P];
+    let plane_len = g.h * g.w;
+    let xs = &xs[..g.c * plane_len];
+    // The largest input index the block reads; checked once here.
+    let last = (g.c - 1) * plane_len + (y0 + (R - 1) * g.sh + g.kh - 1) * g.w + x0 + (C - 1) * sw + g.kw - 1;
+    assert!(last < xs.len() && (g.patch_len() - 1) * kpad + k0 + KV * l <= wt.len());
+    for c in 0..g.c {
+        for ky in 0..g.kh {
+            let rows: [usize; R] = core::array::from_fn(|r| c * plane_len + (y0 + r * g.sh + ky) * g.w + x0);
+            for kx in 0..g.kw {
+                let t = (c * g.kh + ky) * g.kw + kx;
+                let wv: [S::V; KV] = core::array::from_fn(|v| s.load(&wt[t * kpad + k0 + v * l..]));
+                for r in 0..R {
+                    for cc in 0..C {
+                        let i = rows[r] + kx + cc * sw;
+                        // SAFETY: i <= `last`, checked against xs.len()
+                        // above: r < R, ky < kh, kx < kw, cc < C.
+                        let xb = s.splat(unsafe { *xs.get_unchecked(i) });
+                        for v in 0..KV {
+                            acc[r * C + cc][v] = s.mul_add(xb, wv[v], acc[r * C + cc][v]);
                         }
                     }
                 }
@@ -602,22 +689,19 @@ fn bias_vectors<S: Simd, const KV: usize>(s: S, b: Option<&[f32]>, k: usize, k0:
 
 /// `ys = conv(xs) + b`, channel-vectorised (see [`use_channel_vectors`]).
 #[inline(always)]
-fn cv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], b: Option<&[f32]>, ys: &mut [f32]) {
+fn cv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], wt: &[f32], kpad: usize, b: Option<&[f32]>, ys: &mut [f32]) {
     let l = S::LANES;
-    let kpad = g.k.next_multiple_of(l);
-    let mut wt = [0.0f32; CV_MAX_WEIGHTS];
-    pack_taps(g, w, kpad, &mut wt);
     let mut k0 = 0;
     while k0 < g.k {
         let kv = ((g.k - k0).div_ceil(l)).min(4);
         match (kv, l) {
-            (1, 16) => cv_rows::<S, 12, 1>(s, g, xs, &wt, kpad, b, ys, k0),
-            (1, _) => cv_rows::<S, 8, 1>(s, g, xs, &wt, kpad, b, ys, k0),
-            (2, 16) => cv_rows::<S, 6, 2>(s, g, xs, &wt, kpad, b, ys, k0),
-            (2, _) => cv_rows::<S, 4, 2>(s, g, xs, &wt, kpad, b, ys, k0),
-            (3, _) => cv_rows::<S, 4, 3>(s, g, xs, &wt, kpad, b, ys, k0),
-            (_, 16) => cv_rows::<S, 4, 4>(s, g, xs, &wt, kpad, b, ys, k0),
-            _ => cv_rows::<S, 2, 4>(s, g, xs, &wt, kpad, b, ys, k0),
+            (1, 16) => cv_rows::<S, 12, 1>(s, g, xs, wt, kpad, b, ys, k0),
+            (1, _) => cv_rows::<S, 8, 1>(s, g, xs, wt, kpad, b, ys, k0),
+            (2, 16) => cv_rows::<S, 6, 2>(s, g, xs, wt, kpad, b, ys, k0),
+            (2, _) => cv_rows::<S, 4, 2>(s, g, xs, wt, kpad, b, ys, k0),
+            (3, _) => cv_rows::<S, 4, 3>(s, g, xs, wt, kpad, b, ys, k0),
+            (_, 16) => cv_rows::<S, 4, 4>(s, g, xs, wt, kpad, b, ys, k0),
+            _ => cv_rows::<S, 2, 4>(s, g, xs, wt, kpad, b, ys, k0),
         }
         k0 += kv * l;
     }
@@ -701,27 +785,25 @@ fn cv_relu_pool_2x2<S: Simd>(
     p: &PoolGeom,
     act: Act,
     xs: &[f32],
-    w: &[f32],
+    wt: &[f32],
+    kpad: usize,
     b: Option<&[f32]>,
     ys: &mut [f32],
     argmax: Option<&mut [u8]>,
 ) {
     let l = S::LANES;
-    let kpad = g.k.next_multiple_of(l);
-    let mut wt = [0.0f32; CV_MAX_WEIGHTS];
-    pack_taps(g, w, kpad, &mut wt);
     let mut argmax = argmax;
     let mut k0 = 0;
     while k0 < g.k {
         let kv = ((g.k - k0).div_ceil(l)).min(4);
         let am = argmax.as_deref_mut();
         match (kv, l) {
-            (1, 16) => cv_pool_rows::<S, 5, 10, 20, 1>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
-            (1, _) => cv_pool_rows::<S, 2, 4, 8, 1>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
-            (2, 16) => cv_pool_rows::<S, 3, 6, 12, 2>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
-            (2, _) => cv_pool_rows::<S, 1, 2, 4, 2>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
-            (3, _) => cv_pool_rows::<S, 1, 2, 4, 3>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
-            _ => cv_pool_rows::<S, 1, 2, 4, 4>(s, g, p, act, xs, &wt, kpad, b, ys, am, k0),
+            (1, 16) => cv_pool_rows::<S, 5, 10, 20, 1>(s, g, p, act, xs, wt, kpad, b, ys, am, k0),
+            (1, _) => cv_pool_rows::<S, 2, 4, 8, 1>(s, g, p, act, xs, wt, kpad, b, ys, am, k0),
+            (2, 16) => cv_pool_rows::<S, 3, 6, 12, 2>(s, g, p, act, xs, wt, kpad, b, ys, am, k0),
+            (2, _) => cv_pool_rows::<S, 1, 2, 4, 2>(s, g, p, act, xs, wt, kpad, b, ys, am, k0),
+            (3, _) => cv_pool_rows::<S, 1, 2, 4, 3>(s, g, p, act, xs, wt, kpad, b, ys, am, k0),
+            _ => cv_pool_rows::<S, 1, 2, 4, 4>(s, g, p, act, xs, wt, kpad, b, ys, am, k0),
         }
         k0 += kv * l;
     }

@@ -238,8 +238,8 @@ simd_kernel! {
 }
 
 simd_kernel! {
-    /// `ys = conv(xs) + b` for one sample by direct convolution.
-    pub fn conv_direct(g: &ConvGeom, xs: &[f32], w: &[f32], b: Option<&[f32]>, ys: &mut [f32]) => direct::direct_forward;
+    /// `y = conv(x) + b` for `n` samples by direct convolution.
+    pub fn conv_direct(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32], n: usize) => direct::direct_forward;
 }
 
 simd_kernel! {
@@ -253,16 +253,17 @@ simd_kernel! {
 }
 
 simd_kernel! {
-    /// Fused conv → act → max-pool of one sample, disjoint windows.
+    /// Fused conv → act → max-pool of `n` samples, disjoint windows.
     pub fn conv_relu_pool_direct(
         g: &ConvGeom,
         p: &PoolGeom,
         act: Act,
-        xs: &[f32],
+        x: &[f32],
         w: &[f32],
         b: Option<&[f32]>,
-        ys: &mut [f32],
+        y: &mut [f32],
         argmax: Option<&mut [u8]>,
+        n: usize,
     ) => direct::direct_pool;
 }
 

@@ -78,25 +78,45 @@ pub fn check_batch<N: Network>(inputs: &[f32]) -> Result<usize, Error> {
     Ok(inputs.len() / N::INPUT_LEN)
 }
 
-/// One thread's share: sub-batches through one arena.
+std::thread_local! {
+    /// Each thread's inference arena, kept between calls.
+    static ARENA: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One thread's share: sub-batches through one arena (the thread's own,
+/// kept between calls).
 fn run_chunk<N: Network>(weights: &[f32], inputs: &[f32], outputs: &mut [f32], n: usize) {
+    ARENA.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut arena) => run_chunk_in::<N>(weights, inputs, outputs, n, &mut arena),
+        // Re-entered on this thread: use a fresh arena.
+        Err(_) => run_chunk_in::<N>(weights, inputs, outputs, n, &mut Vec::new()),
+    })
+}
+
+fn run_chunk_in<N: Network>(
+    weights: &[f32],
+    inputs: &[f32],
+    outputs: &mut [f32],
+    n: usize,
+    arena: &mut Vec<f32>,
+) {
     let layout = N::INFER;
-    let per = (CHUNK_FLOATS / layout.act_len.max(1))
-        .clamp(1, 256)
-        .min(n.max(1));
-    let mut arena = vec![0.0f32; per * layout.act_len + layout.scratch_len];
+    let per = (CHUNK_FLOATS / layout.act_len.max(1)).clamp(1, 256).min(n.max(1));
+    let need = per * layout.act_len + layout.scratch_len;
+    if arena.len() < need {
+        arena.resize(need, 0.0);
+    }
+    let arena = &mut arena[..need];
+    let (i0, i1) = layout.input;
+    let (o0, o1) = layout.output;
     let mut start = 0;
     while start < n {
         let m = per.min(n - start);
-        let (i0, i1) = layout.input;
-        let (o0, o1) = layout.output;
-        arena[m * i0..m * i1]
-            .copy_from_slice(&inputs[start * N::INPUT_LEN..(start + m) * N::INPUT_LEN]);
+        arena[m * i0..m * i1].copy_from_slice(&inputs[start * N::INPUT_LEN..(start + m) * N::INPUT_LEN]);
         // Offsets scale with the number of samples; the scratch is whatever
         // follows the first `m * act_len` floats.
-        N::forward_arena(weights, &mut arena, m);
-        outputs[start * N::OUTPUT_LEN..(start + m) * N::OUTPUT_LEN]
-            .copy_from_slice(&arena[m * o0..m * o1]);
+        N::forward_arena(weights, arena, m);
+        outputs[start * N::OUTPUT_LEN..(start + m) * N::OUTPUT_LEN].copy_from_slice(&arena[m * o0..m * o1]);
         start += m;
     }
 }

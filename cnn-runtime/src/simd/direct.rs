@@ -307,6 +307,15 @@ pub fn conv_dw<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], dz: &[f32], dw: &mut [f3
     if g.sw != 1 {
         return crate::ops::conv::direct_dw_scalar(g, xs, dz, dw);
     }
+    // Every tap of a 3x3 or 5x5 kernel in registers: each gradient vector
+    // is loaded once for all of them.
+    if S::LANES > 1 {
+        match (g.kh, g.kw) {
+            (5, 5) => return dw_taps::<S, 5, 5, 25>(s, g, xs, dz, dw),
+            (3, 3) => return dw_taps::<S, 3, 3, 9>(s, g, xs, dz, dw),
+            _ => {}
+        }
+    }
     let mut k0 = 0;
     while k0 < g.k {
         if g.k - k0 >= 4 {
@@ -358,6 +367,54 @@ fn dw_block<S: Simd, const KB: usize>(
     }
 }
 
+/// [`conv_dw`] for a `KH x KW` kernel with its `T = KH * KW` taps'
+/// accumulators in registers, one (output channel, input channel) pair at a
+/// time.
+#[inline(always)]
+fn dw_taps<S: Simd, const KH: usize, const KW: usize, const T: usize>(
+    s: S,
+    g: &ConvGeom,
+    xs: &[f32],
+    dz: &[f32],
+    dw: &mut [f32],
+) {
+    let l = S::LANES;
+    let pixels = g.oh * g.ow;
+    let patch = g.c * T;
+    for k in 0..g.k {
+        let dzk = &dz[k * pixels..(k + 1) * pixels];
+        for c in 0..g.c {
+            let plane = &xs[c * g.h * g.w..(c + 1) * g.h * g.w];
+            let mut acc = [s.zero(); T];
+            let mut ox0 = 0;
+            while ox0 < g.ow {
+                let valid = (g.ow - ox0).min(l);
+                let wins: [Window; KW] =
+                    core::array::from_fn(|kx| Window::new((ox0 + kx) as isize - g.pw as isize, g.w, l));
+                for oy in 0..g.oh {
+                    let d = s.load_part(&dzk[oy * g.ow + ox0..], valid);
+                    for ky in 0..KH {
+                        let iy = (oy * g.sh + ky) as isize - g.ph as isize;
+                        if iy < 0 || iy as usize >= g.h {
+                            continue;
+                        }
+                        let row = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                        for kx in 0..KW {
+                            let xv = s.load_window(row, wins[kx]);
+                            acc[ky * KW + kx] = s.mul_add(d, xv, acc[ky * KW + kx]);
+                        }
+                    }
+                }
+                ox0 += l;
+            }
+            let out = &mut dw[k * patch + c * T..k * patch + (c + 1) * T];
+            for (o, a) in out.iter_mut().zip(acc) {
+                *o += s.sum(a);
+            }
+        }
+    }
+}
+
 /// `dx = w^T (*) dz` for one sample (stride 1 along rows): each input
 /// cell gathers the gradients of the outputs it fed.
 #[inline(always)]
@@ -367,13 +424,20 @@ pub fn conv_dx<S: Simd>(s: S, g: &ConvGeom, w: &[f32], dz: &[f32], dx: &mut [f32
     }
     let mut c0 = 0;
     while c0 < g.c {
-        if g.c - c0 >= 4 {
-            dx_block::<S, 4>(s, g, w, dz, dx, c0);
-            c0 += 4;
-        } else {
-            dx_block::<S, 1>(s, g, w, dz, dx, c0);
-            c0 += 1;
+        let left = g.c - c0;
+        let cb = match S::LANES {
+            16 => [8, 6, 4, 2, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
+            8 => [6, 4, 2, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
+            _ => [4, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
+        };
+        match cb {
+            8 => dx_block::<S, 8>(s, g, w, dz, dx, c0),
+            6 => dx_block::<S, 6>(s, g, w, dz, dx, c0),
+            4 => dx_block::<S, 4>(s, g, w, dz, dx, c0),
+            2 => dx_block::<S, 2>(s, g, w, dz, dx, c0),
+            _ => dx_block::<S, 1>(s, g, w, dz, dx, c0),
         }
+        c0 += cb;
     }
 }
 
@@ -405,10 +469,16 @@ fn dx_block<S: Simd, const CB: usize>(
                 }
                 for kx in 0..g.kw {
                     let win = Window::new((ix0 + g.pw) as isize - kx as isize, g.ow, l);
+                    if win.lo >= win.hi {
+                        continue;
+                    }
+                    let wbase = (c0 * g.kh + ky) * g.kw + kx;
+                    let cstride = g.kh * g.kw;
                     for k in 0..g.k {
                         let dv = s.load_window(&dz[k * pixels + oy * g.ow..][..g.ow], win);
+                        let wk = &w[k * g.c * cstride + wbase..];
                         for (cb, a) in acc.iter_mut().enumerate() {
-                            let wv = s.splat(w[((k * g.c + c0 + cb) * g.kh + ky) * g.kw + kx]);
+                            let wv = s.splat(wk[cb * cstride]);
                             *a = s.mul_add(wv, dv, *a);
                         }
                     }

@@ -72,3 +72,120 @@ fn gemm_matches_naive_for_all_layouts_and_sizes() {
         }
     });
 }
+
+use cnn_runtime::ops::{self, Act, Conv, ConvAlgo, ConvGeom, Dense, PoolGeom};
+
+/// Runs `f` at the scalar level and at every other level, comparing
+/// each output vector with the scalar one.
+fn against_scalar(what: &str, tol: f32, mut f: impl FnMut() -> Vec<Vec<f32>>) {
+    let _g = LEVEL.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(simd::force(Level::Scalar));
+    let want = f();
+    for level in simd::available_levels().filter(|&l| l != Level::Scalar) {
+        assert!(simd::force(level));
+        let got = f();
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.len(), w.len());
+            for (j, (&a, &b)) in g.iter().zip(w).enumerate() {
+                let ok = (a - b).abs() <= tol * (1.0 + b.abs()) || (a.is_nan() && b.is_nan());
+                assert!(ok, "{what} at {level:?}: output {i}[{j}] = {a}, scalar {b}");
+            }
+        }
+    }
+    simd::force(simd::best_available());
+}
+
+/// Shapes that exercise every direct-conv kernel: few and many output
+/// channels (column- and channel-vectorised), widths just under, at and
+/// over a vector, odd sizes, padding, strides, 3x3 and 5x5 taps.
+fn conv_shapes() -> Vec<ConvGeom> {
+    let mut v = Vec::new();
+    for &(c, h, w) in &[(1, 28, 28), (3, 9, 17), (6, 14, 14), (2, 7, 33), (4, 16, 16), (1, 5, 8)] {
+        for &k in &[1, 5, 6, 16, 20, 33] {
+            for &(kh, kw) in &[(3, 3), (5, 5), (2, 3)] {
+                for &(s, p) in &[((1, 1), (0, 0)), ((1, 1), (1, 1)), ((2, 1), (2, 1)), ((2, 2), (1, 2))] {
+                    if h + 2 * p.0 >= kh && w + 2 * p.1 >= kw {
+                        v.push(ConvGeom::new(c, h, w, k, (kh, kw), s, p));
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn direct_convolution_forward_and_backward() {
+    for (i, g) in conv_shapes().into_iter().enumerate() {
+        let n = 2;
+        let x = rand_vec(n * g.in_len(), i as u64 + 10);
+        let w = rand_vec(g.weight_len(), i as u64 + 11);
+        let b = rand_vec(g.k, i as u64 + 12);
+        let dy = rand_vec(n * g.out_len(), i as u64 + 13);
+        let layer = Conv { geom: g, algo: ConvAlgo::Direct, act: Act::Relu, pool: None, bias: true };
+        against_scalar(&format!("direct conv {g:?}"), 1e-4, || {
+            let mut y = vec![0.0; n * g.out_len()];
+            let mut mask = vec![0u8; y.len()];
+            ops::conv::forward(&layer, &x, &w, Some(&b), &mut y, Some(&mut mask), &mut [], n);
+            let mut d = dy.clone();
+            let (mut dx, mut dw, mut db) = (vec![0.0; n * g.in_len()], vec![0.0; g.weight_len()], vec![0.0; g.k]);
+            ops::conv::backward(&layer, &x, &w, None, Some(&mask), &mut d, Some(&mut dx), Some(&mut dw), Some(&mut db), &mut [], n);
+            vec![y, dx, dw, db]
+        });
+    }
+}
+
+#[test]
+fn fused_convolution_pooling() {
+    for (i, g) in conv_shapes().into_iter().enumerate() {
+        for &(size, stride, pad) in &[(2, 2, 0), (3, 2, 1), (3, 3, 0)] {
+            if g.oh + 2 * pad < size || g.ow + 2 * pad < size {
+                continue;
+            }
+            let p = PoolGeom::new(g.k, g.oh, g.ow, (size, size), (stride, stride), (pad, pad));
+            let layer = Conv { geom: g, algo: ConvAlgo::Direct, act: Act::Relu, pool: Some(p), bias: true };
+            let n = 2;
+            let x = rand_vec(n * g.in_len(), i as u64 + 20);
+            let w = rand_vec(g.weight_len(), i as u64 + 21);
+            let b = rand_vec(g.k, i as u64 + 22);
+            let dy = rand_vec(n * p.out_len(), i as u64 + 23);
+            let fs = ops::conv::forward_scratch(&layer).max(ops::conv::backward_scratch(&layer));
+            against_scalar(&format!("fused {g:?} {p:?}"), 1e-4, || {
+                let mut scratch = vec![0.0; fs];
+                let mut y = vec![0.0; n * p.out_len()];
+                let mut am = vec![0u8; y.len()];
+                ops::conv::forward(&layer, &x, &w, Some(&b), &mut y, Some(&mut am), &mut scratch, n);
+                let mut d = dy.clone();
+                let (mut dx, mut dw, mut db) = (vec![0.0; n * g.in_len()], vec![0.0; g.weight_len()], vec![0.0; g.k]);
+                ops::conv::backward(&layer, &x, &w, None, Some(&am), &mut d, Some(&mut dx), Some(&mut dw), Some(&mut db), &mut scratch, n);
+                vec![y, dx, dw, db]
+            });
+        }
+    }
+}
+
+#[test]
+fn dense_and_relu() {
+    for &(i, o, n) in &[(1, 1, 1), (7, 3, 4), (16, 8, 2), (17, 9, 3), (400, 120, 5), (33, 65, 1), (120, 84, 64)] {
+        let x = rand_vec(n * i, (i * o) as u64);
+        let w = rand_vec(i * o, (i + o) as u64);
+        let b = rand_vec(o, 3);
+        let layer = Dense { inputs: i, outputs: o, act: Act::Relu, bias: true };
+        against_scalar(&format!("dense {i}x{o} batch {n}"), 1e-4, || {
+            let mut y = vec![0.0; n * o];
+            ops::dense::forward(&layer, &x, &w, Some(&b), &mut y, None, n);
+            vec![y]
+        });
+    }
+    for len in [0, 1, 7, 8, 15, 16, 17, 100] {
+        let mut x = rand_vec(len, len as u64);
+        if len > 3 {
+            x[3] = f32::NAN;
+        }
+        against_scalar(&format!("relu {len}"), 0.0, || {
+            let mut y = x.clone();
+            ops::activation::forward_in_place(Act::Relu, &mut y, None);
+            vec![y]
+        });
+    }
+}

@@ -1,11 +1,17 @@
-//! Threads: a pool shared by batched inference and training, splitting a
-//! batch into contiguous per-thread chunks.
+//! Threads: the pool of batched inference, and the split of a batch into
+//! contiguous per-thread chunks (used by batched inference and training).
+//!
+//! Training does not use the pool: a training session keeps its own
+//! threads (see `train::team`), so that its steps allocate nothing.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// 0 = not set: use every core.
 static THREADS: Mutex<usize> = Mutex::new(0);
-static POOL: OnceLock<Mutex<Option<(usize, Arc<rayon::ThreadPool>)>>> = OnceLock::new();
+
+/// The pool last built, and its thread count.
+type Pool = Option<(usize, Arc<rayon::ThreadPool>)>;
+static POOL: OnceLock<Mutex<Pool>> = OnceLock::new();
 
 /// Sets the number of threads batched inference uses (0 = one per core).
 /// Training takes its own count from its configuration.
@@ -64,6 +70,6 @@ mod tests {
         let ranges: Vec<_> = super::split(10, 3).collect();
         assert_eq!(ranges, [0..4, 4..7, 7..10]);
         assert_eq!(super::split(2, 4).count(), 2);
-        assert_eq!(super::split(0, 2).collect::<Vec<_>>(), [0..0]);
+        assert_eq!(super::split(0, 2).collect::<Vec<_>>(), vec![0..0]);
     }
 }

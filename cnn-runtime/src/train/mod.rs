@@ -23,7 +23,9 @@
 //! summed in thread order and the optimizer takes one step. With the same
 //! seed and thread count, runs are identical bit for bit. A session's
 //! threads are its own (the calling thread and `threads - 1` helpers kept
-//! for the session's life), and after the first step no memory is allocated.
+//! for the session's life), and after the first step no memory is allocated:
+//! each step copies the weights and the helpers' share of the batch into
+//! buffers the helpers own jointly with the session.
 
 mod history;
 mod loss;
@@ -33,7 +35,7 @@ mod team;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::string::String;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 use std::vec::Vec;
 
@@ -209,6 +211,50 @@ struct Worker {
     sum: LossSum,
 }
 
+/// What one step is, for every part of it.
+#[derive(Clone, Copy, Debug)]
+struct StepJob {
+    /// Samples in the step.
+    n: usize,
+    /// Parts the step is split into (`parallel::split(n, threads)`).
+    threads: usize,
+    /// `1 / n`: the loss is the batch mean.
+    scale: f32,
+    /// Seed of the step (dropout).
+    seed: u64,
+    loss: Loss,
+    /// Whether the targets are values (else class labels).
+    values: bool,
+}
+
+/// What the helpers read during a step: copies, made by the calling thread
+/// before it starts them, of the weights and of the samples and targets of
+/// parts `1..`. Sized when the session starts; part 0 reads the caller's
+/// own slices instead.
+struct StepInput {
+    job: StepJob,
+    weights: Vec<f32>,
+    x: Vec<f32>,
+    labels: Vec<usize>,
+    values: Vec<f32>,
+}
+
+/// Everything a session shares with its helper threads.
+struct Shared {
+    input: RwLock<StepInput>,
+    /// One per thread; each thread locks only its own during a step, and
+    /// the calling thread locks them one by one after it.
+    workers: Vec<Mutex<Worker>>,
+    trainable: Vec<bool>,
+}
+
+impl Shared {
+    fn worker(&self, t: usize) -> MutexGuard<'_, Worker> {
+        // A poisoned lock only means a part panicked, which the team reports.
+        self.workers[t].lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Trains a network: step by step ([`Trainer::step`]) or whole runs
 /// ([`Trainer::fit`]).
 pub struct Trainer {
@@ -220,14 +266,12 @@ pub struct Session<N: Network> {
     config: TrainConfig,
     threads: usize,
     batch: usize,
-    /// One per thread; each thread locks only its own (uncontended).
-    workers: Vec<Mutex<Worker>>,
     grads: Vec<f32>,
-    trainable: Vec<bool>,
     ranges: Vec<Range<usize>>,
     optimizer: OptimizerState,
     schedule: ScheduleState,
-    team: team::Team,
+    /// The helper threads and the buffers they share with this session.
+    team: team::Team<Shared>,
     x: Vec<f32>,
     labels: Vec<usize>,
     values: Vec<f32>,
@@ -394,7 +438,28 @@ impl<N: Network> Session<N> {
                 })
             })
             .collect();
-        let team = team::Team::new(threads - 1);
+        // Only helpers read the copies; a single thread needs none.
+        let copies = if threads > 1 { batch } else { 0 };
+        let input = StepInput {
+            job: StepJob {
+                n: 0,
+                threads: 0,
+                scale: 0.0,
+                seed: 0,
+                loss: config.loss,
+                values: false,
+            },
+            weights: vec![0.0; if threads > 1 { N::PARAM_COUNT } else { 0 }],
+            x: vec![0.0; copies * N::INPUT_LEN],
+            labels: vec![0; copies],
+            values: vec![0.0; copies * logits],
+        };
+        let shared = Shared {
+            input: RwLock::new(input),
+            workers,
+            trainable,
+        };
+        let team = team::Team::new(threads - 1, shared);
         let lr = config.optimizer.lr();
         Ok(Session {
             optimizer: OptimizerState::new(config.optimizer, N::PARAM_COUNT),
@@ -402,9 +467,7 @@ impl<N: Network> Session<N> {
             config,
             threads,
             batch,
-            workers,
             grads: vec![0.0; N::PARAM_COUNT],
-            trainable,
             ranges,
             team,
             x: vec![0.0; batch * N::INPUT_LEN],
@@ -422,7 +485,7 @@ impl<N: Network> Session<N> {
 
     /// The per-layer trainable flags.
     pub fn trainable(&self) -> &[bool] {
-        &self.trainable
+        &self.team.data().trainable
     }
 
     /// The gradient of the last step (summed over the batch, as the loss
@@ -450,56 +513,30 @@ impl<N: Network> Session<N> {
             self.config.seed ^ self.steps.wrapping_mul(0x2545_F491_4F6C_DD1D),
         );
         let threads = self.threads.min(n);
-        let loss = self.config.loss;
-        let trainable = &self.trainable;
-        let layers = N::LAYERS;
-        let weights = net.weights();
-        let scale = 1.0 / n as f32;
-        let workers = &self.workers;
-        let job = |t: usize| {
-            let Some(r) = parallel::split(n, threads).nth(t) else {
-                return;
-            };
-            let mut w = workers[t].lock().unwrap_or_else(|e| e.into_inner());
-            let w = &mut *w;
-            let m = r.len();
-            w.grads.fill(0.0);
-            w.sum = LossSum::default();
-            if m == 0 {
-                return;
-            }
-            let mut ctx = StepContext::new(trainable, layers, seed);
-            ctx.first_sample = r.start;
-            let xs = &x[r.start * N::INPUT_LEN..r.end * N::INPUT_LEN];
-            let len = N::logits_len();
-            let logits = &mut w.logits[..m * len];
-            let dlogits = &mut w.dlogits[..m * len];
-            N::forward_train(weights, xs, logits, m, w.buffers.arena::<N>(m), &ctx);
-            let t = match targets {
-                TargetRef::Classes(l) => TargetRef::Classes(&l[r.clone()]),
-                TargetRef::Values(v) => TargetRef::Values(&v[r.start * len..r.end * len]),
-            };
-            w.sum = loss.forward_backward(N::HEAD, logits, t, m, len, scale, dlogits);
-            N::backward(
-                weights,
-                xs,
-                dlogits,
-                m,
-                w.buffers.arena::<N>(m),
-                &mut w.grads,
-                &ctx,
-            );
+        let job = StepJob {
+            n,
+            threads,
+            scale: 1.0 / n as f32,
+            seed,
+            loss: self.config.loss,
+            values: matches!(targets, TargetRef::Values(_)),
         };
+        let shared = self.team.data();
+        let weights = net.weights();
+        let here = || part::<N>(shared, job, 0, weights, x, targets);
         if threads > 1 {
-            self.team.run(&job);
+            copy_for_helpers::<N>(shared, job, weights, x, targets);
+            self.team.run(helper_part::<N>, here);
         } else {
-            job(0);
+            here();
         }
         // Sum the per-thread gradients in thread order.
-        let first = worker(&mut self.workers[0]);
+        let first = shared.worker(0);
         self.grads.copy_from_slice(&first.grads);
         let mut total = first.sum;
-        for w in self.workers[1..threads].iter_mut().map(worker) {
+        drop(first);
+        for t in 1..threads {
+            let w = shared.worker(t);
             for (g, &v) in self.grads.iter_mut().zip(&w.grads) {
                 *g += v;
             }
@@ -675,9 +712,91 @@ impl<N: Network> Session<N> {
     }
 }
 
-/// A worker, without locking (the caller has exclusive access).
-fn worker(w: &mut Mutex<Worker>) -> &mut Worker {
-    w.get_mut().unwrap_or_else(|e| e.into_inner())
+/// Part `t` of a step: forward pass, loss and backward pass of the
+/// samples `parallel::split(job.n, job.threads).nth(t)` of `x` and
+/// `targets` (whole-batch slices, of which only that part is read) into
+/// worker `t`'s gradient and loss sum.
+fn part<N: Network>(
+    shared: &Shared,
+    job: StepJob,
+    t: usize,
+    weights: &[f32],
+    x: &[f32],
+    targets: TargetRef<'_>,
+) {
+    let Some(r) = parallel::split(job.n, job.threads).nth(t) else {
+        return;
+    };
+    let mut w = shared.worker(t);
+    let w = &mut *w;
+    let m = r.len();
+    w.grads.fill(0.0);
+    w.sum = LossSum::default();
+    if m == 0 {
+        return;
+    }
+    let mut ctx = StepContext::new(&shared.trainable, N::LAYERS, job.seed);
+    ctx.first_sample = r.start;
+    let xs = &x[r.start * N::INPUT_LEN..r.end * N::INPUT_LEN];
+    let len = N::logits_len();
+    let logits = &mut w.logits[..m * len];
+    let dlogits = &mut w.dlogits[..m * len];
+    N::forward_train(weights, xs, logits, m, w.buffers.arena::<N>(m), &ctx);
+    let targets = match targets {
+        TargetRef::Classes(l) => TargetRef::Classes(&l[r.clone()]),
+        TargetRef::Values(v) => TargetRef::Values(&v[r.start * len..r.end * len]),
+    };
+    w.sum = job
+        .loss
+        .forward_backward(N::HEAD, logits, targets, m, len, job.scale, dlogits);
+    N::backward(
+        weights,
+        xs,
+        dlogits,
+        m,
+        w.buffers.arena::<N>(m),
+        &mut w.grads,
+        &ctx,
+    );
+}
+
+/// Copies what the helpers read into `shared.input`: the job, the weights,
+/// and the samples and targets from the end of part 0 on. The write lock is
+/// released on return, before the helpers start (they take read locks).
+fn copy_for_helpers<N: Network>(
+    shared: &Shared,
+    job: StepJob,
+    weights: &[f32],
+    x: &[f32],
+    targets: TargetRef<'_>,
+) {
+    let mut guard = shared.input.write().unwrap_or_else(|e| e.into_inner());
+    let input = &mut *guard;
+    let rest = parallel::split(job.n, job.threads)
+        .next()
+        .map_or(0, |r| r.end)..job.n;
+    input.job = job;
+    input.weights.copy_from_slice(weights);
+    let xs = rest.start * N::INPUT_LEN..rest.end * N::INPUT_LEN;
+    input.x[xs.clone()].copy_from_slice(&x[xs]);
+    match targets {
+        TargetRef::Classes(l) => input.labels[rest.clone()].copy_from_slice(&l[rest]),
+        TargetRef::Values(v) => {
+            let vs = rest.start * N::logits_len()..rest.end * N::logits_len();
+            input.values[vs.clone()].copy_from_slice(&v[vs]);
+        }
+    }
+}
+
+/// A helper's part of a step, on the copies in `shared.input`.
+fn helper_part<N: Network>(shared: &Shared, t: usize) {
+    let input = shared.input.read().unwrap_or_else(|e| e.into_inner());
+    let targets = if input.job.values {
+        TargetRef::Values(&input.values)
+    } else {
+        TargetRef::Classes(&input.labels)
+    };
+    part::<N>(shared, input.job, t, &input.weights, &input.x, targets);
 }
 
 /// Mean loss and accuracy of `net` on `data`, in inference mode.

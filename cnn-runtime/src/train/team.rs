@@ -1,35 +1,29 @@
 //! The threads of a training session.
 //!
 //! A session with `t` threads owns `t - 1` helper threads, started once and
-//! kept until it is dropped. [`Team::run`] hands the same job to every
-//! helper (part `1..t`), runs part 0 on the calling thread and waits for
-//! all of them. Only a mutex and two condition variables change hands, so
-//! a step allocates nothing; a shared thread pool could not promise that
-//! (rayon's job queue for threads outside the pool allocates a new block
-//! every 63 jobs).
+//! kept until it is dropped. The helpers share one value `S` with the
+//! session (the buffers a step reads and writes, preallocated, behind
+//! locks). [`Team::run`] hands every helper a plain function, which it calls
+//! with `&S` and its part index (`1..t`), runs part 0 on the calling
+//! thread and waits for all of them. Nothing borrowed from the caller
+//! crosses to a helper: whatever a step needs is first copied into `S`.
+//! Only a mutex and two condition variables change hands, so a step
+//! allocates nothing; a shared thread pool could not promise that (rayon's
+//! job queue for threads outside the pool allocates a new block every 63
+//! jobs).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::vec::Vec;
 
-/// A job: called once with each part index.
-type JobFn<'a> = dyn Fn(usize) + Sync + 'a;
+/// A helper's part of a job: called with the shared value and the part index.
+pub(super) type Job<S> = fn(&S, usize);
 
-/// A job whose lifetime has been erased; see [`Team::run`] for why it
-/// stays valid while helpers hold it.
-#[derive(Clone, Copy)]
-struct JobPtr(*const JobFn<'static>);
-
-// SAFETY: the pointee is `Sync` (`JobFn` requires it), so calling it from
-// another thread is sound; the pointer itself is only dereferenced while
-// `Team::run` keeps the job alive.
-unsafe impl Send for JobPtr {}
-
-struct State {
+struct State<S> {
     /// Incremented for every job.
     generation: u64,
-    job: Option<JobPtr>,
+    job: Option<Job<S>>,
     /// Helpers that have not finished the current job.
     pending: usize,
     /// Whether a helper's part panicked.
@@ -37,29 +31,31 @@ struct State {
     exit: bool,
 }
 
-struct Shared {
-    state: Mutex<State>,
+struct Shared<S> {
+    state: Mutex<State<S>>,
     start: Condvar,
     done: Condvar,
+    data: S,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+impl<S> Shared<S> {
+    fn lock(&self) -> MutexGuard<'_, State<S>> {
         // A poisoned lock only means a job panicked, which `panicked` reports.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// Helper threads for parts `1..=helpers` of each job.
-pub(super) struct Team {
-    shared: Arc<Shared>,
+/// Helper threads for parts `1..=helpers` of each job, sharing an `S`.
+pub(super) struct Team<S: Send + Sync + 'static> {
+    shared: Arc<Shared<S>>,
     handles: Vec<JoinHandle<()>>,
 }
 
-impl Team {
-    /// Starts `helpers` threads and waits until each is ready, so that
-    /// nothing of their start-up (which allocates) overlaps a later job.
-    pub(super) fn new(helpers: usize) -> Team {
+impl<S: Send + Sync + 'static> Team<S> {
+    /// Starts `helpers` threads sharing `data` and waits until each is
+    /// ready, so that nothing of their start-up (which allocates) overlaps
+    /// a later job.
+    pub(super) fn new(helpers: usize, data: S) -> Team<S> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 generation: 0,
@@ -70,6 +66,7 @@ impl Team {
             }),
             start: Condvar::new(),
             done: Condvar::new(),
+            data,
         });
         let handles = (1..=helpers)
             .map(|part| {
@@ -81,35 +78,36 @@ impl Team {
             })
             .collect();
         let team = Team { shared, handles };
-        team.run(&|_| {});
+        team.run(|_, _| {}, || {});
         team
     }
 
-    /// Runs `job(0)` here and `job(1)`..`job(helpers)` on the helpers, in
-    /// parallel, and returns when all have finished. A panic in any part
-    /// is re-raised here once every part has stopped.
-    pub(super) fn run(&self, job: &JobFn<'_>) {
+    /// The value shared with the helpers.
+    pub(super) fn data(&self) -> &S {
+        &self.shared.data
+    }
+
+    /// Runs `job(data, 1)`..`job(data, helpers)` on the helpers and `here`
+    /// on the calling thread (as part 0), in parallel, and returns when all
+    /// have finished. A panic in any part is re-raised here once every part
+    /// has stopped.
+    pub(super) fn run<R>(&self, job: Job<S>, here: impl FnOnce() -> R) -> R {
         if self.handles.is_empty() {
-            job(0);
-            return;
+            return here();
         }
-        // SAFETY: only the lifetime changes. The helpers dereference the
-        // pointer only between being woken for this generation and
-        // decrementing `pending`, and `run` does not return, nor unwind,
-        // before `pending` is 0 (the `Wait` guard below blocks until then
-        // even while part 0 panics), so `job` outlives every use.
-        let erased: *const JobFn<'static> =
-            unsafe { std::mem::transmute::<&JobFn<'_>, &'static JobFn<'static>>(job) };
         {
             let mut s = self.shared.lock();
             s.generation += 1;
-            s.job = Some(JobPtr(erased));
+            s.job = Some(job);
             s.pending = self.handles.len();
         }
         self.shared.start.notify_all();
 
-        struct Wait<'a>(&'a Shared);
-        impl Drop for Wait<'_> {
+        /// Blocks until every helper has finished, even while part 0
+        /// unwinds: a helper still running must not see the next job's
+        /// state.
+        struct Wait<'a, S>(&'a Shared<S>);
+        impl<S> Drop for Wait<'_, S> {
             fn drop(&mut self) {
                 let mut s = self.0.lock();
                 while s.pending > 0 {
@@ -119,16 +117,17 @@ impl Team {
             }
         }
         let wait = Wait(&self.shared);
-        job(0);
+        let r = here();
         drop(wait);
         let panicked = std::mem::take(&mut self.shared.lock().panicked);
         if panicked {
             panic!("a training thread panicked");
         }
+        r
     }
 }
 
-fn helper(shared: &Shared, part: usize) {
+fn helper<S>(shared: &Shared<S>, part: usize) {
     let mut seen = 0;
     loop {
         let job = {
@@ -143,9 +142,7 @@ fn helper(shared: &Shared, part: usize) {
             s.job
         };
         let ok = match job {
-            // SAFETY: see `Team::run`: the job is alive until this part
-            // decrements `pending` below.
-            Some(JobPtr(f)) => catch_unwind(AssertUnwindSafe(|| unsafe { (*f)(part) })).is_ok(),
+            Some(f) => catch_unwind(AssertUnwindSafe(|| f(&shared.data, part))).is_ok(),
             None => true,
         };
         let mut s = shared.lock();
@@ -157,7 +154,7 @@ fn helper(shared: &Shared, part: usize) {
     }
 }
 
-impl Drop for Team {
+impl<S: Send + Sync + 'static> Drop for Team<S> {
     fn drop(&mut self) {
         self.shared.lock().exit = true;
         self.shared.start.notify_all();
@@ -172,51 +169,97 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    type Hits = Vec<AtomicUsize>;
+
+    fn hits(n: usize) -> Hits {
+        (0..n).map(|_| AtomicUsize::new(0)).collect()
+    }
+
+    fn hit(h: &Hits, part: usize) {
+        h[part].fetch_add(1, Ordering::SeqCst);
+    }
+
     #[test]
     fn every_part_runs_once_per_job() {
-        let team = Team::new(3);
-        let hits: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
+        let team = Team::new(3, hits(4));
         for _ in 0..100 {
-            team.run(&|part| {
-                hits[part].fetch_add(1, Ordering::SeqCst);
-            });
+            team.run(hit, || hit(team.data(), 0));
         }
-        for h in &hits {
+        for h in team.data() {
             assert_eq!(h.load(Ordering::SeqCst), 100);
         }
     }
 
     #[test]
-    fn parts_borrow_the_callers_data() {
-        let team = Team::new(1);
-        let data: Vec<Mutex<Vec<usize>>> = (0..2).map(|_| Mutex::new(Vec::new())).collect();
-        team.run(&|part| data[part].lock().unwrap().push(part * 10));
-        assert_eq!(*data[0].lock().unwrap(), [0]);
-        assert_eq!(*data[1].lock().unwrap(), [10]);
+    fn parts_see_what_the_caller_put_in_the_shared_value() {
+        let team = Team::new(2, (Mutex::new(0usize), hits(3)));
+        for round in 1..=50 {
+            *team.data().0.lock().unwrap() = round;
+            team.run(
+                |(value, seen), part| {
+                    let v = *value.lock().unwrap();
+                    seen[part].fetch_add(v, Ordering::SeqCst);
+                },
+                || (),
+            );
+        }
+        let (_, seen) = team.data();
+        assert_eq!(seen[0].load(Ordering::SeqCst), 0);
+        for s in &seen[1..] {
+            assert_eq!(s.load(Ordering::SeqCst), 50 * 51 / 2);
+        }
+    }
+
+    #[test]
+    fn run_returns_what_part_zero_returns() {
+        let team = Team::new(1, ());
+        assert_eq!(team.run(|_, _| {}, || 7), 7);
     }
 
     #[test]
     fn a_panicking_helper_is_reported_and_the_team_survives() {
-        let team = Team::new(2);
+        let team = Team::new(2, hits(3));
         let r = catch_unwind(AssertUnwindSafe(|| {
-            team.run(&|part| assert_ne!(part, 2, "part 2 fails"));
+            team.run(|_, part| assert_ne!(part, 2, "part 2 fails"), || ());
         }));
         assert!(r.is_err());
-        let count = AtomicUsize::new(0);
-        team.run(&|_| {
-            count.fetch_add(1, Ordering::SeqCst);
-        });
-        assert_eq!(count.load(Ordering::SeqCst), 3);
+        team.run(hit, || hit(team.data(), 0));
+        for h in team.data() {
+            assert_eq!(h.load(Ordering::SeqCst), 1);
+        }
+    }
+
+    #[test]
+    fn a_panicking_part_zero_waits_for_the_helpers() {
+        let team = Team::new(1, hits(2));
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            team.run(
+                |h, part| {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    hit(h, part);
+                },
+                || panic!("part 0 fails"),
+            );
+        }));
+        assert!(r.is_err());
+        // The helper had finished before the panic left `run`.
+        assert_eq!(team.data()[1].load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn dropping_the_team_joins_its_threads() {
+        let data = Arc::new(());
+        let team = Team::new(3, data.clone());
+        team.run(|_, _| {}, || ());
+        drop(team);
+        // Every helper's reference to the shared value is gone.
+        assert_eq!(Arc::strong_count(&data), 1);
     }
 
     #[test]
     fn no_helpers_runs_part_zero_inline() {
-        let team = Team::new(0);
-        let count = AtomicUsize::new(0);
-        team.run(&|part| {
-            assert_eq!(part, 0);
-            count.fetch_add(1, Ordering::SeqCst);
-        });
-        assert_eq!(count.load(Ordering::SeqCst), 1);
+        let team = Team::new(0, hits(1));
+        team.run(|_, _| panic!("no helper exists"), || hit(team.data(), 0));
+        assert_eq!(team.data()[0].load(Ordering::SeqCst), 1);
     }
 }

@@ -49,6 +49,13 @@ pair!(GemmFused, GemmUnfused, {
     conv2: conv(7, kernel = 1), relu, max_pool(2),
     flatten, fc: dense(3), softmax,
 });
+// Many input channels, packed weights too large for the kernel's stack
+// buffer (they go to the arena's scratch): direct, channel-vectorised.
+pair!(ScratchPackedFused, ScratchPackedUnfused, {
+    input: [40, 10, 12],
+    conv1: conv(24, kernel = 3, pad = 1), relu, max_pool(2),
+    flatten, fc: dense(3),
+});
 // A 5x5 direct conv with 17x21 input, like LeNet's first layer.
 pair!(LeNetLikeFused, LeNetLikeUnfused, {
     input: [1, 17, 21],
@@ -133,6 +140,13 @@ fn overlapping_padded_pool() {
 #[test]
 fn gemm_algorithms() {
     compare::<GemmFused, GemmUnfused>(4);
+}
+
+#[test]
+fn weights_packed_in_scratch() {
+    assert!(ScratchPackedFused::PLAN[0].kernel.contains("direct"));
+    assert!(ScratchPackedFused::SCRATCH_LEN >= 360 * 32);
+    compare::<ScratchPackedFused, ScratchPackedUnfused>(6);
 }
 
 #[test]

@@ -20,6 +20,23 @@ use super::gemm::{sgemm, Layout};
 use super::{check_len, Conv, ConvAlgo, ConvGeom};
 use crate::simd;
 
+/// Largest packed weight block (floats) of a channel-vectorised direct
+/// convolution; larger layers use im2col.
+pub const CV_MAX_PACKED: usize = 65536;
+
+/// Scratch floats a direct convolution needs for its packed weights when
+/// they do not fit the kernel's stack buffer (0 for small layers such as
+/// LeNet's, so heap-free arenas stay small).
+pub const fn direct_pack_len(g: &ConvGeom) -> usize {
+    let kpad = g.k.div_ceil(16) * 16;
+    let len = g.patch_len() * kpad;
+    if len > crate::simd::CV_MAX_WEIGHTS && len <= CV_MAX_PACKED {
+        len
+    } else {
+        0
+    }
+}
+
 /// Scratch floats [`forward`] needs for one call (independent of `n`).
 pub const fn forward_scratch(l: &Conv) -> usize {
     if l.pool.is_some() {
@@ -27,7 +44,8 @@ pub const fn forward_scratch(l: &Conv) -> usize {
     }
     match l.algo {
         ConvAlgo::Im2col => l.geom.patch_len() * l.geom.out_pixels(),
-        ConvAlgo::Direct | ConvAlgo::Pointwise => 0,
+        ConvAlgo::Direct => direct_pack_len(&l.geom),
+        ConvAlgo::Pointwise => 0,
     }
 }
 
@@ -94,7 +112,7 @@ macro_rules! forward_by {
             check_len("conv scratch", scratch.len(), forward_scratch(l));
             if $algo == ConvAlgo::Direct {
                 // The direct kernels take the whole batch (packing once).
-                simd::conv_direct(g, x, w, b, y, n);
+                simd::conv_direct(g, x, w, b, y, scratch, n);
             } else {
                 for s in 0..n {
                     let xs = &x[s * g.in_len()..][..g.in_len()];
@@ -139,7 +157,7 @@ pub(crate) fn conv_sample(
 ) {
     let pixels = g.out_pixels();
     if algo == ConvAlgo::Direct {
-        return simd::conv_direct(g, xs, w, b, ys, 1);
+        return simd::conv_direct(g, xs, w, b, ys, scratch, 1);
     }
     for k in 0..g.k {
         let bias = b.map_or(0.0, |b| b[k]);

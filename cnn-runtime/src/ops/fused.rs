@@ -38,7 +38,7 @@ pub const fn forward_scratch(l: &Conv) -> usize {
     let g = &l.geom;
     let p = pool_of(l);
     match l.algo {
-        ConvAlgo::Direct if p.is_disjoint() => 0,
+        ConvAlgo::Direct if p.is_disjoint() => super::conv::direct_pack_len(g),
         ConvAlgo::Direct => g.out_pixels(),
         ConvAlgo::Im2col => g.patch_len() * g.out_pixels() + g.k * p.kh * g.ow,
         ConvAlgo::Pointwise => g.k * p.kh * g.ow,
@@ -145,9 +145,9 @@ pub fn forward_direct_disjoint(
     if let Some(a) = &argmax {
         check_len("fused conv argmax", a.len(), n * p.out_len());
     }
-    let _ = scratch;
+    check_len("fused conv scratch", scratch.len(), forward_scratch(l));
     // The direct kernels take the whole batch (packing weights once).
-    simd::conv_relu_pool_direct(g, &p, l.act, x, w, b, y, argmax, n);
+    simd::conv_relu_pool_direct(g, &p, l.act, x, w, b, y, argmax, scratch, n);
 }
 
 /// [`conv_max_pool_forward`] with [`FusedKernel::DirectPlane`].
@@ -268,7 +268,7 @@ fn by_plane(
     let mut argmax = argmax;
     for k in 0..g.k {
         let bias = b.map(|b| &b[k..k + 1]);
-        simd::conv_direct(&one, xs, &w[k * g.patch_len()..][..g.patch_len()], bias, plane, 1);
+        simd::conv_direct(&one, xs, &w[k * g.patch_len()..][..g.patch_len()], bias, plane, &mut [], 1);
         for py in 0..p.oh {
             for px in 0..p.ow {
                 let (best, arg) = window_max(p, py, px, |oy, ox| plane[oy * g.ow + ox]);

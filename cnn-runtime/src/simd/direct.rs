@@ -17,6 +17,20 @@ use super::vector::{Simd, Window};
 use crate::ops::fused::INACTIVE;
 use crate::ops::{Act, ConvGeom, PoolGeom};
 
+/// The packed weights of a channel-vectorised layer: on the stack when
+/// they fit, in `scratch` otherwise.
+macro_rules! packed_taps {
+    ($g:expr, $w:expr, $kpad:expr, $scratch:expr, $buf:ident, $wt:ident) => {
+        let mut $buf: PackBuf = [const { core::mem::MaybeUninit::uninit() }; CV_MAX_WEIGHTS];
+        let $wt: &[f32] = if $g.patch_len() * $kpad <= CV_MAX_WEIGHTS {
+            pack_taps($g, $w, $kpad, &mut $buf)
+        } else {
+            pack_taps_into($g, $w, $kpad, $scratch)
+        };
+    };
+}
+
+
 /// Adds the convolution of output rows `oy0..oy0+R`, channels
 /// `k0..k0+KB`, columns `ox0..ox0 + J*LANES` into `acc[r][kb][j]`. The rows
 /// share each input row's loads.
@@ -70,6 +84,7 @@ fn accumulate_rows<S: Simd, const R: usize, const KB: usize, const J: usize>(
 /// channel-vectorised when the output channels fill vectors (weights
 /// packed once for the batch), column-vectorised otherwise.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn direct_forward<S: Simd>(
     s: S,
     g: &ConvGeom,
@@ -77,14 +92,14 @@ pub fn direct_forward<S: Simd>(
     w: &[f32],
     b: Option<&[f32]>,
     y: &mut [f32],
+    scratch: &mut [f32],
     n: usize,
 ) {
     let (il, ol) = (g.in_len(), g.out_len());
     let (x, y) = (&x[..n * il], &mut y[..n * ol]);
     if use_channel_vectors(g, S::LANES) {
         let kpad = g.k.next_multiple_of(S::LANES);
-        let mut buf: PackBuf = [const { core::mem::MaybeUninit::uninit() }; CV_MAX_WEIGHTS];
-        let wt = pack_taps(g, w, kpad, &mut buf);
+        packed_taps!(g, w, kpad, scratch, buf, wt);
         for (xs, ys) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)) {
             cv_forward(s, g, xs, wt, kpad, b, ys);
         }
@@ -117,6 +132,7 @@ pub fn direct_pool<S: Simd>(
     b: Option<&[f32]>,
     y: &mut [f32],
     argmax: Option<&mut [u8]>,
+    scratch: &mut [f32],
     n: usize,
 ) {
     let (il, ol) = (g.in_len(), p.out_len());
@@ -125,8 +141,7 @@ pub fn direct_pool<S: Simd>(
     let two_by_two = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0;
     if two_by_two && use_channel_vectors(g, S::LANES) {
         let kpad = g.k.next_multiple_of(S::LANES);
-        let mut buf: PackBuf = [const { core::mem::MaybeUninit::uninit() }; CV_MAX_WEIGHTS];
-        let wt = pack_taps(g, w, kpad, &mut buf);
+        packed_taps!(g, w, kpad, scratch, buf, wt);
         for (i, (xs, ys)) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)).enumerate() {
             let am = argmax.as_deref_mut().map(|a| &mut a[i * ol..(i + 1) * ol]);
             cv_relu_pool_2x2(s, g, p, act, xs, wt, kpad, b, ys, am);
@@ -595,14 +610,32 @@ pub fn relu_in_place<S: Simd>(s: S, y: &mut [f32]) {
 // ---- channel-vectorised direct convolution ---------------------------------
 
 /// Largest packed weight block (floats) the channel-vectorised kernels keep
-/// on the stack.
+/// on the stack; larger blocks go to the layer's scratch (see
+/// [`crate::ops::conv::direct_pack_len`]).
 pub const CV_MAX_WEIGHTS: usize = 8192;
 
 /// Whether a layer runs on the channel-vectorised kernels at `lanes`: at
-/// least one full vector of output channels, and packed weights that fit
-/// on the stack. (Otherwise the column-vectorised kernels above run.)
+/// least one full vector of output channels, and packed weights small
+/// enough to stay in cache. (Otherwise the column-vectorised kernels above
+/// run.)
 pub fn use_channel_vectors(g: &ConvGeom, lanes: usize) -> bool {
-    lanes > 1 && g.k >= lanes && g.patch_len() * g.k.next_multiple_of(lanes) <= CV_MAX_WEIGHTS
+    lanes > 1
+        && g.k >= lanes
+        && g.patch_len() * g.k.next_multiple_of(lanes) <= crate::ops::conv::CV_MAX_PACKED
+}
+
+/// As [`pack_taps`], into (initialised) scratch memory.
+#[inline(always)]
+fn pack_taps_into<'b>(g: &ConvGeom, w: &[f32], kpad: usize, scratch: &'b mut [f32]) -> &'b [f32] {
+    let patch = g.patch_len();
+    let wt = &mut scratch[..patch * kpad];
+    wt.fill(0.0);
+    for (k, taps) in w[..g.k * patch].chunks_exact(patch).enumerate() {
+        for (dst, &v) in wt[k..].iter_mut().step_by(kpad).zip(taps) {
+            *dst = v;
+        }
+    }
+    wt
 }
 
 /// A stack buffer for packed weights, not cleared on every call.

@@ -25,6 +25,7 @@ pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 mod direct;
+pub use direct::CV_MAX_WEIGHTS;
 mod gemm;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
@@ -239,7 +240,15 @@ simd_kernel! {
 
 simd_kernel! {
     /// `y = conv(x) + b` for `n` samples by direct convolution.
-    pub fn conv_direct(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32], n: usize) => direct::direct_forward;
+    pub fn conv_direct(
+        g: &ConvGeom,
+        x: &[f32],
+        w: &[f32],
+        b: Option<&[f32]>,
+        y: &mut [f32],
+        scratch: &mut [f32],
+        n: usize,
+    ) => direct::direct_forward;
 }
 
 simd_kernel! {
@@ -263,6 +272,7 @@ simd_kernel! {
         b: Option<&[f32]>,
         y: &mut [f32],
         argmax: Option<&mut [u8]>,
+        scratch: &mut [f32],
         n: usize,
     ) => direct::direct_pool;
 }

@@ -33,14 +33,16 @@ macro_rules! packed_taps {
 
 /// Adds the convolution of output rows `oy0..oy0+R`, channels
 /// `k0..k0+KB`, columns `ox0..ox0 + J*LANES` into `acc[r][kb][j]`. The rows
-/// share each input row's loads.
+/// share each input row's loads. Weights are `[k, c, kh, kw]`, or with
+/// `PACKED` tap-major (`w[t * kpad + k]`, see [`pack_taps`]).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn accumulate_rows<S: Simd, const R: usize, const KB: usize, const J: usize>(
+fn accumulate_rows<S: Simd, const R: usize, const KB: usize, const J: usize, const PACKED: bool>(
     s: S,
     g: &ConvGeom,
     xs: &[f32],
     w: &[f32],
+    kpad: usize,
     oy0: usize,
     k0: usize,
     ox0: usize,
@@ -68,10 +70,21 @@ fn accumulate_rows<S: Simd, const R: usize, const KB: usize, const J: usize>(
                         continue;
                     }
                     let widx = (c * g.kh + (t - base)) * g.kw + kx;
-                    for (kb, a) in acc_r.iter_mut().enumerate() {
-                        let wv = s.splat(w[(k0 + kb) * patch + widx]);
-                        for j in 0..J {
-                            a[j] = s.mul_add(wv, xv[j], a[j]);
+                    if PACKED {
+                        // The KB channels' weights of this tap are adjacent.
+                        let wk = &w[widx * kpad + k0..widx * kpad + k0 + KB];
+                        for (kb, a) in acc_r.iter_mut().enumerate() {
+                            let wv = s.splat(wk[kb]);
+                            for j in 0..J {
+                                a[j] = s.mul_add(wv, xv[j], a[j]);
+                            }
+                        }
+                    } else {
+                        for (kb, a) in acc_r.iter_mut().enumerate() {
+                            let wv = s.splat(w[(k0 + kb) * patch + widx]);
+                            for j in 0..J {
+                                a[j] = s.mul_add(wv, xv[j], a[j]);
+                            }
                         }
                     }
                 }
@@ -158,9 +171,30 @@ pub fn direct_pool<S: Simd>(
     }
 }
 
-/// `ys = conv(xs) + b`, column-vectorised (stride 1 along rows).
+/// `ys = conv(xs) + b`, column-vectorised (stride 1 along rows). With
+/// SIMD, the weights are first packed tap-major on the stack so a tap's
+/// weights for all channels of a block sit together.
 #[inline(always)]
 fn conv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], b: Option<&[f32]>, ys: &mut [f32]) {
+    if S::LANES > 1 && g.patch_len() * g.k <= CV_MAX_WEIGHTS {
+        let mut buf: PackBuf = [const { core::mem::MaybeUninit::uninit() }; CV_MAX_WEIGHTS];
+        let wt = pack_taps(g, w, g.k, &mut buf);
+        conv_forward_with::<S, true>(s, g, xs, wt, g.k, b, ys)
+    } else {
+        conv_forward_with::<S, false>(s, g, xs, w, g.k, b, ys)
+    }
+}
+
+#[inline(always)]
+fn conv_forward_with<S: Simd, const PACKED: bool>(
+    s: S,
+    g: &ConvGeom,
+    xs: &[f32],
+    w: &[f32],
+    kpad: usize,
+    b: Option<&[f32]>,
+    ys: &mut [f32],
+) {
     let two = g.ow > S::LANES;
     let mut k0 = 0;
     while k0 < g.k {
@@ -174,16 +208,16 @@ fn conv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], b: Option<&[
         };
         for oy in 0..g.oh {
             match (kb, two) {
-                (8, true) => forward_rows::<S, 8, 2>(s, g, xs, w, b, ys, oy, k0),
-                (8, false) => forward_rows::<S, 8, 1>(s, g, xs, w, b, ys, oy, k0),
-                (6, true) => forward_rows::<S, 6, 2>(s, g, xs, w, b, ys, oy, k0),
-                (6, false) => forward_rows::<S, 6, 1>(s, g, xs, w, b, ys, oy, k0),
-                (4, true) => forward_rows::<S, 4, 2>(s, g, xs, w, b, ys, oy, k0),
-                (4, false) => forward_rows::<S, 4, 1>(s, g, xs, w, b, ys, oy, k0),
-                (2, true) => forward_rows::<S, 2, 2>(s, g, xs, w, b, ys, oy, k0),
-                (2, false) => forward_rows::<S, 2, 1>(s, g, xs, w, b, ys, oy, k0),
-                (_, true) => forward_rows::<S, 1, 2>(s, g, xs, w, b, ys, oy, k0),
-                (_, false) => forward_rows::<S, 1, 1>(s, g, xs, w, b, ys, oy, k0),
+                (8, true) => forward_rows::<S, 8, 2, PACKED>(s, g, xs, w, kpad, b, ys, oy, k0),
+                (8, false) => forward_rows::<S, 8, 1, PACKED>(s, g, xs, w, kpad, b, ys, oy, k0),
+                (6, true) => forward_rows::<S, 6, 2, PACKED>(s, g, xs, w, kpad, b, ys, oy, k0),
+                (6, false) => forward_rows::<S, 6, 1, PACKED>(s, g, xs, w, kpad, b, ys, oy, k0),
+                (4, true) => forward_rows::<S, 4, 2, PACKED>(s, g, xs, w, kpad, b, ys, oy, k0),
+                (4, false) => forward_rows::<S, 4, 1, PACKED>(s, g, xs, w, kpad, b, ys, oy, k0),
+                (2, true) => forward_rows::<S, 2, 2, PACKED>(s, g, xs, w, kpad, b, ys, oy, k0),
+                (2, false) => forward_rows::<S, 2, 1, PACKED>(s, g, xs, w, kpad, b, ys, oy, k0),
+                (_, true) => forward_rows::<S, 1, 2, PACKED>(s, g, xs, w, kpad, b, ys, oy, k0),
+                (_, false) => forward_rows::<S, 1, 1, PACKED>(s, g, xs, w, kpad, b, ys, oy, k0),
             }
         }
         k0 += kb;
@@ -192,11 +226,12 @@ fn conv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], b: Option<&[
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn forward_rows<S: Simd, const KB: usize, const J: usize>(
+fn forward_rows<S: Simd, const KB: usize, const J: usize, const PACKED: bool>(
     s: S,
     g: &ConvGeom,
     xs: &[f32],
     w: &[f32],
+    kpad: usize,
     b: Option<&[f32]>,
     ys: &mut [f32],
     oy: usize,
@@ -209,7 +244,7 @@ fn forward_rows<S: Simd, const KB: usize, const J: usize>(
         let valid = (g.ow - ox0).min(J * l);
         let mut acc: [[[S::V; J]; KB]; 1] =
             [core::array::from_fn(|kb| [s.splat(b.map_or(0.0, |b| b[k0 + kb])); J])];
-        accumulate_rows::<S, 1, KB, J>(s, g, xs, w, oy, k0, ox0, &mut acc);
+        accumulate_rows::<S, 1, KB, J, PACKED>(s, g, xs, w, kpad, oy, k0, ox0, &mut acc);
         for (kb, a) in acc[0].iter().enumerate() {
             let row = &mut ys[(k0 + kb) * pixels + oy * g.ow + ox0..];
             for (j, v) in a.iter().enumerate() {
@@ -239,6 +274,28 @@ fn conv_relu_pool_2x2<S: Simd>(
     ys: &mut [f32],
     argmax: Option<&mut [u8]>,
 ) {
+    if S::LANES > 1 && g.patch_len() * g.k <= CV_MAX_WEIGHTS {
+        let mut buf: PackBuf = [const { core::mem::MaybeUninit::uninit() }; CV_MAX_WEIGHTS];
+        let wt = pack_taps(g, w, g.k, &mut buf);
+        conv_relu_pool_2x2_with::<S, true>(s, g, p, act, xs, wt, b, ys, argmax)
+    } else {
+        conv_relu_pool_2x2_with::<S, false>(s, g, p, act, xs, w, b, ys, argmax)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn conv_relu_pool_2x2_with<S: Simd, const PACKED: bool>(
+    s: S,
+    g: &ConvGeom,
+    p: &PoolGeom,
+    act: Act,
+    xs: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    ys: &mut [f32],
+    argmax: Option<&mut [u8]>,
+) {
     let mut argmax = argmax;
     let mut k0 = 0;
     while k0 < g.k {
@@ -252,10 +309,10 @@ fn conv_relu_pool_2x2<S: Simd>(
         for py in 0..p.oh {
             let am = argmax.as_deref_mut();
             match kb {
-                6 => pool_rows::<S, 6>(s, g, p, act, xs, w, b, ys, am, py, k0),
-                4 => pool_rows::<S, 4>(s, g, p, act, xs, w, b, ys, am, py, k0),
-                2 => pool_rows::<S, 2>(s, g, p, act, xs, w, b, ys, am, py, k0),
-                _ => pool_rows::<S, 1>(s, g, p, act, xs, w, b, ys, am, py, k0),
+                6 => pool_rows::<S, 6, PACKED>(s, g, p, act, xs, w, b, ys, am, py, k0),
+                4 => pool_rows::<S, 4, PACKED>(s, g, p, act, xs, w, b, ys, am, py, k0),
+                2 => pool_rows::<S, 2, PACKED>(s, g, p, act, xs, w, b, ys, am, py, k0),
+                _ => pool_rows::<S, 1, PACKED>(s, g, p, act, xs, w, b, ys, am, py, k0),
             }
         }
         k0 += kb;
@@ -264,7 +321,7 @@ fn conv_relu_pool_2x2<S: Simd>(
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn pool_rows<S: Simd, const KB: usize>(
+fn pool_rows<S: Simd, const KB: usize, const PACKED: bool>(
     s: S,
     g: &ConvGeom,
     p: &PoolGeom,
@@ -285,7 +342,7 @@ fn pool_rows<S: Simd, const KB: usize>(
         let bias: [S::V; KB] = core::array::from_fn(|kb| s.splat(b.map_or(0.0, |b| b[k0 + kb])));
         // rows[0] and rows[1]: the window's top and bottom conv rows.
         let mut rows: [[[S::V; 2]; KB]; 2] = [core::array::from_fn(|kb| [bias[kb]; 2]); 2];
-        accumulate_rows::<S, 2, KB, 2>(s, g, xs, w, 2 * py, k0, 2 * px0, &mut rows);
+        accumulate_rows::<S, 2, KB, 2, PACKED>(s, g, xs, w, g.k, 2 * py, k0, 2 * px0, &mut rows);
         for kb in 0..KB {
             let (e0, o0) = s.deinterleave(rows[0][kb][0], rows[0][kb][1]);
             let (e1, o1) = s.deinterleave(rows[1][kb][0], rows[1][kb][1]);

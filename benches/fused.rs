@@ -25,7 +25,9 @@ cnn::network! {
 }
 
 fn input(len: usize) -> Vec<f32> {
-    (0..len).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect()
+    (0..len)
+        .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+        .collect()
 }
 
 macro_rules! pair {

@@ -29,7 +29,9 @@ cnn::network! {
 }
 
 fn digits(n: usize) -> Vec<f32> {
-    (0..n * 784).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect()
+    (0..n * 784)
+        .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+        .collect()
 }
 
 fn forward(c: &mut Criterion) {
@@ -39,7 +41,9 @@ fn forward(c: &mut Criterion) {
     let x1: [f32; 784] = digits(1).try_into().unwrap();
     let mut arena = classic::LeNet5Arena::new();
     g.throughput(Throughput::Elements(1));
-    g.bench_function(BenchmarkId::new("fused_1thread", 1), |b| b.iter(|| net.infer(black_box(&x1), &mut arena)));
+    g.bench_function(BenchmarkId::new("fused_1thread", 1), |b| {
+        b.iter(|| net.infer(black_box(&x1), &mut arena))
+    });
     let mut arena_u = LeNet5UnfusedArena::new();
     g.bench_function(BenchmarkId::new("unfused_1thread", 1), |b| {
         b.iter(|| unfused.infer(black_box(&x1), &mut arena_u))
@@ -49,9 +53,10 @@ fn forward(c: &mut Criterion) {
     g.throughput(Throughput::Elements(64));
     for threads in [1, 2] {
         cnn::set_threads(threads);
-        g.bench_function(BenchmarkId::new(format!("fused_{threads}threads"), 64), |b| {
-            b.iter(|| net.forward_batch(black_box(&x64), &mut y).unwrap())
-        });
+        g.bench_function(
+            BenchmarkId::new(format!("fused_{threads}threads"), 64),
+            |b| b.iter(|| net.forward_batch(black_box(&x64), &mut y).unwrap()),
+        );
     }
     g.finish();
 }
@@ -67,7 +72,11 @@ fn train_step(c: &mut Criterion) {
             let config = TrainConfig::default().threads(threads).quiet();
             let mut session = Trainer::new(config).session::<LeNet5>(batch).unwrap();
             g.bench_function(BenchmarkId::new(format!("{threads}threads"), batch), |b| {
-                b.iter(|| session.step(&mut net, black_box(&x), TargetRef::Classes(&labels), batch).unwrap())
+                b.iter(|| {
+                    session
+                        .step(&mut net, black_box(&x), TargetRef::Classes(&labels), batch)
+                        .unwrap()
+                })
             });
         }
     }

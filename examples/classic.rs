@@ -20,7 +20,9 @@ const _: () = assert!(Vgg16::PARAM_COUNT == 138_357_544 && Vgg16::MACS == 15_470
 
 /// A deterministic test image in [0, 1).
 fn image(len: usize) -> Vec<f32> {
-    (0..len).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect()
+    (0..len)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+        .collect()
 }
 
 fn top5(p: &[f32]) -> Vec<(usize, f32)> {
@@ -37,7 +39,11 @@ fn main() {
         let x: [f32; 784] = image(784).try_into().unwrap();
         let t = Instant::now();
         let p = net.predict(&x);
-        println!("LeNet-5 forward pass: {:?}, top classes {:?}\n", t.elapsed(), top5(&p));
+        println!(
+            "LeNet-5 forward pass: {:?}, top classes {:?}\n",
+            t.elapsed(),
+            top5(&p)
+        );
     }
     if matches!(which.as_str(), "all" | "alexnet") {
         println!("{}\n", AlexNet::summary());
@@ -45,7 +51,11 @@ fn main() {
         let x = image(AlexNet::INPUT_LEN);
         let t = Instant::now();
         let p = net.predict_batch(&x).expect("one whole sample");
-        println!("AlexNet forward pass: {:?}, top classes {:?}\n", t.elapsed(), top5(&p));
+        println!(
+            "AlexNet forward pass: {:?}, top classes {:?}\n",
+            t.elapsed(),
+            top5(&p)
+        );
     }
     if matches!(which.as_str(), "all" | "vgg16") {
         println!("{}\n", Vgg16::summary());
@@ -53,6 +63,10 @@ fn main() {
         let x = image(Vgg16::INPUT_LEN);
         let t = Instant::now();
         let p = net.predict_batch(&x).expect("one whole sample");
-        println!("VGG-16 forward pass: {:?}, top classes {:?}", t.elapsed(), top5(&p));
+        println!(
+            "VGG-16 forward pass: {:?}, top classes {:?}",
+            t.elapsed(),
+            top5(&p)
+        );
     }
 }

@@ -99,7 +99,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .batch_size(args.batch)
         .optimizer(Optimizer::sgd(args.lr, 0.9).with_weight_decay(args.weight_decay))
         .schedule(if args.decay_every > 0 {
-            Schedule::StepDecay { every: args.decay_every, gamma: args.gamma }
+            Schedule::StepDecay {
+                every: args.decay_every,
+                gamma: args.gamma,
+            }
         } else {
             Schedule::Constant
         })
@@ -124,7 +127,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum();
     let images = (train.len() * history.epochs.len()) as f64;
-    println!("training: {:.0} images/s over {} epochs", images / seconds, history.epochs.len());
+    println!(
+        "training: {:.0} images/s over {} epochs",
+        images / seconds,
+        history.epochs.len()
+    );
 
     let csv = args.out.join("curves.csv");
     let svg = args.out.join("curves.svg");

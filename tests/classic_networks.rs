@@ -17,11 +17,27 @@ const _: () = assert!(AlexNet::OUTPUT_SHAPE[0] == 1000);
 
 #[test]
 fn per_layer_tables_add_up() {
-    assert_eq!(LeNet5::LAYERS.iter().map(|l| l.params).sum::<usize>(), LeNet5::PARAM_COUNT);
-    assert_eq!(AlexNet::LAYERS.iter().map(|l| l.macs).sum::<u64>(), AlexNet::MACS);
-    assert_eq!(Vgg16::LAYERS.iter().filter(|l| l.kind == "conv").count(), 13);
-    assert_eq!(AlexNet::LAYERS.iter().filter(|l| l.kind == "dense").count(), 3);
-    let last = Vgg16::LAYERS.iter().rev().find(|l| l.kind == "max_pool").unwrap();
+    assert_eq!(
+        LeNet5::LAYERS.iter().map(|l| l.params).sum::<usize>(),
+        LeNet5::PARAM_COUNT
+    );
+    assert_eq!(
+        AlexNet::LAYERS.iter().map(|l| l.macs).sum::<u64>(),
+        AlexNet::MACS
+    );
+    assert_eq!(
+        Vgg16::LAYERS.iter().filter(|l| l.kind == "conv").count(),
+        13
+    );
+    assert_eq!(
+        AlexNet::LAYERS.iter().filter(|l| l.kind == "dense").count(),
+        3
+    );
+    let last = Vgg16::LAYERS
+        .iter()
+        .rev()
+        .find(|l| l.kind == "max_pool")
+        .unwrap();
     assert_eq!(last.output_shape, [512, 7, 7]);
 }
 
@@ -50,6 +66,10 @@ fn alexnet_and_vgg_plans_fuse_and_pick_algorithms() {
     let kernels: Vec<&str> = AlexNet::PLAN.iter().map(|s| s.kernel).collect();
     assert!(kernels[0].starts_with("conv→ReLU→max-pool"), "{kernels:?}");
     let vgg: Vec<&str> = Vgg16::PLAN.iter().map(|s| s.kernel).collect();
-    assert_eq!(vgg.iter().filter(|k| k.contains("max-pool")).count(), 5, "{vgg:?}");
+    assert_eq!(
+        vgg.iter().filter(|k| k.contains("max-pool")).count(),
+        5,
+        "{vgg:?}"
+    );
     assert!(vgg.iter().any(|k| k.contains("im2col")), "{vgg:?}");
 }

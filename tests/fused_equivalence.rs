@@ -100,7 +100,12 @@ fn compare<F: cnn::Network, U: cnn::Network>(seed: u64) {
     for level in simd::available_levels() {
         assert!(simd::force(level));
         for case in [Case::Random, Case::Ties, Case::AllNegative] {
-            let base = F::from_weight_vec(random_vec(F::PARAM_COUNT, seed + 1).iter().map(|v| v * 0.3).collect());
+            let base = F::from_weight_vec(
+                random_vec(F::PARAM_COUNT, seed + 1)
+                    .iter()
+                    .map(|v| v * 0.3)
+                    .collect(),
+            );
             let w = weights_for(&base, case);
             let fused = F::from_weight_vec(w.clone());
             let unfused = U::from_weight_vec(w);
@@ -110,7 +115,10 @@ fn compare<F: cnn::Network, U: cnn::Network>(seed: u64) {
             assert_close(&format!("{what}: outputs"), &yf, &yu, 1e-6, 1e-5);
             let (lf, gf) = grad::analytic(&fused, &x, &labels, Loss::CrossEntropy, 1);
             let (lu, gu) = grad::analytic(&unfused, &x, &labels, Loss::CrossEntropy, 1);
-            assert!((lf - lu).abs() <= 1e-5 * lu.abs().max(1.0), "{what}: loss {lf} vs {lu}");
+            assert!(
+                (lf - lu).abs() <= 1e-5 * lu.abs().max(1.0),
+                "{what}: loss {lf} vs {lu}"
+            );
             assert_close(&format!("{what}: gradients"), &gf, &gu, 1e-5, 1e-4);
             if matches!(case, Case::AllNegative) {
                 // Every ReLU is off: no gradient reaches the first conv.
@@ -145,7 +153,7 @@ fn gemm_algorithms() {
 #[test]
 fn weights_packed_in_scratch() {
     assert!(ScratchPackedFused::PLAN[0].kernel.contains("direct"));
-    assert!(ScratchPackedFused::SCRATCH_LEN >= 360 * 32);
+    const { assert!(ScratchPackedFused::SCRATCH_LEN >= 360 * 32) };
     compare::<ScratchPackedFused, ScratchPackedUnfused>(6);
 }
 
@@ -158,7 +166,7 @@ fn lenet_like() {
 fn fused_plans_really_fuse() {
     assert!(WideFused::PLAN[0].kernel.starts_with("conv→ReLU→max-pool"));
     assert!(WideUnfused::PLAN[0].kernel.starts_with("conv ("));
-    assert!(WideFused::ARENA_LEN < WideUnfused::ARENA_LEN);
+    const { assert!(WideFused::ARENA_LEN < WideUnfused::ARENA_LEN) };
 }
 
 #[test]

@@ -123,5 +123,10 @@ fn mlp_with_sigmoid_tanh_dropout_and_softmax() {
 
 #[test]
 fn lenet5_classic() {
-    run_with_step(&LeNet5::new(cnn::Init::Xavier, 4), 2, Loss::CrossEntropy, 3e-2);
+    run_with_step(
+        &LeNet5::new(cnn::Init::Xavier, 4),
+        2,
+        Loss::CrossEntropy,
+        3e-2,
+    );
 }

@@ -82,37 +82,62 @@ fn gradients_and_two_sgd_steps_match_pytorch() {
     let n = labels.len();
     for fuse in [true, false] {
         let w = reference_weights(&case, LeNet5::PARAMS, LeNet5::PARAM_COUNT);
-        let optimizer = Optimizer::Sgd { lr, momentum, weight_decay: wd, dampening: 0.0, nesterov: false };
+        let optimizer = Optimizer::Sgd {
+            lr,
+            momentum,
+            weight_decay: wd,
+            dampening: 0.0,
+            nesterov: false,
+        };
         for threads in [1, 2] {
-            let config = TrainConfig::default().optimizer(optimizer).threads(threads).loss(Loss::CrossEntropy);
+            let config = TrainConfig::default()
+                .optimizer(optimizer)
+                .threads(threads)
+                .loss(Loss::CrossEntropy);
             let what = format!("(fused {fuse}, {threads} threads)");
             if fuse {
                 let mut net = LeNet5::from_weights(w.clone()).unwrap();
                 let mut session = Trainer::new(config).session::<LeNet5>(n).unwrap();
-                let sum = session.compute_gradients(&net, case.get("x"), TargetRef::Classes(&labels), n);
+                let sum =
+                    session.compute_gradients(&net, case.get("x"), TargetRef::Classes(&labels), n);
                 case.check_in("loss", &what, &[(sum.loss / n as f64) as f32]);
                 for p in LeNet5::PARAMS {
-                    case.check_in(&format!("grad.{}", p.name), &what, &session.gradients()[p.range()]);
+                    case.check_in(
+                        &format!("grad.{}", p.name),
+                        &what,
+                        &session.gradients()[p.range()],
+                    );
                 }
                 // The reference applies the same gradient twice.
                 let grads = session.gradients().to_vec();
                 let mut state = cnn::train::OptimizerState::new(optimizer, LeNet5::PARAM_COUNT);
                 for _ in 0..2 {
-                    state.step(net.weights_mut(), &grads, lr, &[0..LeNet5::PARAM_COUNT]);
+                    state.step(
+                        net.weights_mut(),
+                        &grads,
+                        lr,
+                        std::slice::from_ref(&(0..LeNet5::PARAM_COUNT)),
+                    );
                 }
                 for p in LeNet5::PARAMS {
-                    case.check_in(&format!("after_2_sgd_steps.{}", p.name), &what, &net.weights()[p.range()]);
+                    case.check_in(
+                        &format!("after_2_sgd_steps.{}", p.name),
+                        &what,
+                        &net.weights()[p.range()],
+                    );
                 }
                 // A real step through the session moves the weights the
                 // way one optimizer step on the same gradient does.
                 let mut stepped = LeNet5::from_weights(w.clone()).unwrap();
-                session.step(&mut stepped, case.get("x"), TargetRef::Classes(&labels), n).unwrap();
+                session
+                    .step(&mut stepped, case.get("x"), TargetRef::Classes(&labels), n)
+                    .unwrap();
                 let mut once = LeNet5::from_weights(w.clone()).unwrap();
                 cnn::train::OptimizerState::new(optimizer, LeNet5::PARAM_COUNT).step(
                     once.weights_mut(),
                     session.gradients(),
                     lr,
-                    &[0..LeNet5::PARAM_COUNT],
+                    std::slice::from_ref(&(0..LeNet5::PARAM_COUNT)),
                 );
                 assert_eq!(stepped.weights(), once.weights(), "{what}");
             } else {
@@ -120,7 +145,11 @@ fn gradients_and_two_sgd_steps_match_pytorch() {
                 let mut session = Trainer::new(config).session::<LeNet5Unfused>(n).unwrap();
                 session.compute_gradients(&net, case.get("x"), TargetRef::Classes(&labels), n);
                 for p in LeNet5Unfused::PARAMS {
-                    case.check_in(&format!("grad.{}", p.name), &what, &session.gradients()[p.range()]);
+                    case.check_in(
+                        &format!("grad.{}", p.name),
+                        &what,
+                        &session.gradients()[p.range()],
+                    );
                 }
             }
         }

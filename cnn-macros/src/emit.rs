@@ -155,7 +155,10 @@ fn descriptors(net: &Network, plan: &Plan) -> Descriptors {
     let mut name_for = |step: &Step, prefix: &str, items: &mut Vec<TokenStream>| {
         let (ty, value) = descriptor(k, &step.op)?;
         // `KERNEL_` keeps these apart from the public constants (`PLAN`, ...).
-        let base = format!("{prefix}KERNEL_{}", net.nodes[step.nodes[0]].name.to_uppercase());
+        let base = format!(
+            "{prefix}KERNEL_{}",
+            net.nodes[step.nodes[0]].name.to_uppercase()
+        );
         let text = value.to_string();
         let mut name = base.clone();
         let mut i = 2;
@@ -769,12 +772,16 @@ fn kernel_forward(
     aux: TokenStream,
 ) -> TokenStream {
     match op {
-        StepOp::Conv { node, algo, pool, .. } => {
+        StepOp::Conv {
+            node, algo, pool, ..
+        } => {
             let (w, b, _, _) = params_of(plan, *node);
             // The algorithm's own entry point, so a binary links only the
             // kernels its network uses.
             let f = match (pool, algo) {
-                (Some(p), Algo::Direct) if p.sh >= p.kh && p.sw >= p.kw => quote!(fused::forward_direct_disjoint),
+                (Some(p), Algo::Direct) if p.sh >= p.kh && p.sw >= p.kw => {
+                    quote!(fused::forward_direct_disjoint)
+                }
                 (Some(_), Algo::Direct) => quote!(fused::forward_direct_plane),
                 (Some(_), _) => quote!(fused::forward_band),
                 (None, Algo::Direct) => quote!(conv::forward_direct),

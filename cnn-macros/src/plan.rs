@@ -71,12 +71,6 @@ pub struct Window {
 }
 
 impl Window {
-    pub fn out(&self) -> (usize, usize) {
-        (
-            (self.h + 2 * self.ph - self.kh) / self.sh + 1,
-            (self.w + 2 * self.pw - self.kw) / self.sw + 1,
-        )
-    }
     fn conv(s: &ConvSpec, input: Shape) -> Window {
         let Shape::Image { c, h, w } = input else {
             unreachable!("checked by the graph pass")

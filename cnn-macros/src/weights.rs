@@ -31,9 +31,13 @@ pub fn embed(
     plan: &Plan,
     diag: &mut Diagnostics,
 ) -> Option<Option<TokenStream>> {
-    let Some(lit) = &decl.options.weights else { return Some(None) };
+    let Some(lit) = &decl.options.weights else {
+        return Some(None);
+    };
     let relative = lit.value();
-    let base = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default();
+    let base = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let path = base.join(&relative);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -70,7 +74,10 @@ fn check(
     let file = match SafeTensors::deserialize(bytes) {
         Ok(f) => f,
         Err(e) => {
-            diag.error(lit, format!("`{shown}` is not a valid safetensors file: {e}"));
+            diag.error(
+                lit,
+                format!("`{shown}` is not a valid safetensors file: {e}"),
+            );
             return None;
         }
     };
@@ -107,17 +114,26 @@ fn check(
             );
             continue;
         }
-        for (v, chunk) in values[p.offset..p.offset + p.len].iter_mut().zip(tensor.data().chunks_exact(4)) {
+        for (v, chunk) in values[p.offset..p.offset + p.len]
+            .iter_mut()
+            .zip(tensor.data().chunks_exact(4))
+        {
             *v = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         }
     }
     let mut unknown: Vec<String> = file
         .names()
         .into_iter()
-        .filter(|n| !plan.params.iter().any(|p| &p.name == *n))
+        .filter(|n| !plan.params.iter().any(|p| p.name == **n))
         .map(|n| format!("`{n}`"))
         .collect();
-    if !unknown.is_empty() && !decl.options.ignore_unknown.as_ref().is_some_and(|b| b.value) {
+    if !unknown.is_empty()
+        && !decl
+            .options
+            .ignore_unknown
+            .as_ref()
+            .is_some_and(|b| b.value)
+    {
         unknown.sort();
         diag.error(
             lit,
@@ -132,7 +148,13 @@ fn check(
 }
 
 /// The `embedded()` constructor and its static.
-fn items(net: &Network, plan: &Plan, relative: &str, path: &std::path::Path, values: &[f32]) -> TokenStream {
+fn items(
+    net: &Network,
+    plan: &Plan,
+    relative: &str,
+    path: &std::path::Path,
+    values: &[f32],
+) -> TokenStream {
     let k = &net.krate;
     let name = &net.name;
     let static_name = format_ident!("__CNN_WEIGHTS_{}", name.to_string().to_uppercase());
@@ -168,8 +190,10 @@ mod tests {
     use safetensors::tensor::TensorView;
 
     fn file(tensors: &[(&str, Dtype, Vec<usize>)]) -> Vec<u8> {
-        let data: Vec<Vec<u8>> =
-            tensors.iter().map(|(_, d, s)| vec![0u8; s.iter().product::<usize>() * d.bitsize() / 8]).collect();
+        let data: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|(_, d, s)| vec![0u8; s.iter().product::<usize>() * d.bitsize() / 8])
+            .collect();
         let views: Vec<(&str, TensorView)> = tensors
             .iter()
             .zip(&data)
@@ -191,7 +215,15 @@ mod tests {
         let net = crate::graph::build(decl, &mut diag).unwrap();
         let plan = crate::plan::plan(&net);
         let lit = decl.options.weights.as_ref().unwrap();
-        let got = check(lit, "w.safetensors", &file(tensors), decl, &net, &plan, &mut diag);
+        let got = check(
+            lit,
+            "w.safetensors",
+            &file(tensors),
+            decl,
+            &net,
+            &plan,
+            &mut diag,
+        );
         assert_eq!(got.is_some(), diag.is_empty());
         diag.messages()
     }
@@ -231,7 +263,10 @@ mod tests {
     #[test]
     fn not_safetensors() {
         let mut diag = Diagnostics::default();
-        let inv = parse_invocation(quote! { #[cnn(weights = "w")] struct Net { input: [2], dense(1) } }, &mut diag);
+        let inv = parse_invocation(
+            quote! { #[cnn(weights = "w")] struct Net { input: [2], dense(1) } },
+            &mut diag,
+        );
         let decl = &inv.networks[0];
         let net = crate::graph::build(decl, &mut diag).unwrap();
         let plan = crate::plan::plan(&net);

@@ -63,7 +63,7 @@ pub fn predict<N: Network>(net: &N, inputs: &[f32]) -> Result<Vec<f32>, Error> {
 
 /// The number of samples in `inputs`, or an error if it is not whole.
 pub fn check_batch<N: Network>(inputs: &[f32]) -> Result<usize, Error> {
-    if N::INPUT_LEN == 0 || inputs.len() % N::INPUT_LEN != 0 {
+    if N::INPUT_LEN == 0 || !inputs.len().is_multiple_of(N::INPUT_LEN) {
         return Err(Error::BatchLength {
             network: N::NAME,
             what: "input",
@@ -101,7 +101,9 @@ fn run_chunk_in<N: Network>(
     arena: &mut Vec<f32>,
 ) {
     let layout = N::INFER;
-    let per = (CHUNK_FLOATS / layout.act_len.max(1)).clamp(1, 256).min(n.max(1));
+    let per = (CHUNK_FLOATS / layout.act_len.max(1))
+        .clamp(1, 256)
+        .min(n.max(1));
     let need = per * layout.act_len + layout.scratch_len;
     if arena.len() < need {
         arena.resize(need, 0.0);
@@ -112,11 +114,13 @@ fn run_chunk_in<N: Network>(
     let mut start = 0;
     while start < n {
         let m = per.min(n - start);
-        arena[m * i0..m * i1].copy_from_slice(&inputs[start * N::INPUT_LEN..(start + m) * N::INPUT_LEN]);
+        arena[m * i0..m * i1]
+            .copy_from_slice(&inputs[start * N::INPUT_LEN..(start + m) * N::INPUT_LEN]);
         // Offsets scale with the number of samples; the scratch is whatever
         // follows the first `m * act_len` floats.
         N::forward_arena(weights, arena, m);
-        outputs[start * N::OUTPUT_LEN..(start + m) * N::OUTPUT_LEN].copy_from_slice(&arena[m * o0..m * o1]);
+        outputs[start * N::OUTPUT_LEN..(start + m) * N::OUTPUT_LEN]
+            .copy_from_slice(&arena[m * o0..m * o1]);
         start += m;
     }
 }

@@ -117,6 +117,8 @@ pub fn param_grads(
 }
 
 #[cfg(all(test, feature = "std"))]
+// One-range arrays are how `carve` is called.
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
 

@@ -39,7 +39,16 @@ fn layout(rows: usize, cols: usize, transposed: bool) -> Layout {
 
 #[test]
 fn gemm_matches_naive_for_all_layouts_and_sizes() {
-    let sizes = [(1, 1, 1), (3, 5, 7), (8, 256, 48), (9, 257, 49), (17, 300, 95), (64, 576, 113), (97, 31, 200), (130, 513, 3)];
+    let sizes = [
+        (1, 1, 1),
+        (3, 5, 7),
+        (8, 256, 48),
+        (9, 257, 49),
+        (17, 300, 95),
+        (64, 576, 113),
+        (97, 31, 200),
+        (130, 513, 3),
+    ];
     each_level(|level| {
         for (si, &(m, k, n)) in sizes.iter().enumerate() {
             for ta in [false, true] {
@@ -49,14 +58,16 @@ fn gemm_matches_naive_for_all_layouts_and_sizes() {
                             let a = rand_vec(m * k, si as u64 * 7 + 1);
                             let b = rand_vec(k * n, si as u64 * 7 + 2);
                             let c0 = rand_vec(m * n, si as u64 * 7 + 3);
-                            let (la, lb, lc) = (layout(m, k, ta), layout(k, n, tb), layout(m, n, tc));
+                            let (la, lb, lc) =
+                                (layout(m, k, ta), layout(k, n, tb), layout(m, n, tc));
                             let mut c = c0.clone();
                             sgemm(&a, la, &b, lb, beta, &mut c, lc);
                             for i in 0..m {
                                 for j in 0..n {
                                     let mut want = beta as f64 * c0[i * lc.rs + j * lc.cs] as f64;
                                     for p in 0..k {
-                                        want += a[i * la.rs + p * la.cs] as f64 * b[p * lb.rs + j * lb.cs] as f64;
+                                        want += a[i * la.rs + p * la.cs] as f64
+                                            * b[p * lb.rs + j * lb.cs] as f64;
                                     }
                                     let got = c[i * lc.rs + j * lc.cs] as f64;
                                     assert!(
@@ -100,10 +111,22 @@ fn against_scalar(what: &str, tol: f32, mut f: impl FnMut() -> Vec<Vec<f32>>) {
 /// over a vector, odd sizes, padding, strides, 3x3 and 5x5 taps.
 fn conv_shapes() -> Vec<ConvGeom> {
     let mut v = Vec::new();
-    for &(c, h, w) in &[(1, 28, 28), (3, 9, 17), (6, 14, 14), (2, 7, 33), (4, 16, 16), (1, 5, 8)] {
+    for &(c, h, w) in &[
+        (1, 28, 28),
+        (3, 9, 17),
+        (6, 14, 14),
+        (2, 7, 33),
+        (4, 16, 16),
+        (1, 5, 8),
+    ] {
         for &k in &[1, 5, 6, 16, 20, 33] {
             for &(kh, kw) in &[(3, 3), (5, 5), (2, 3)] {
-                for &(s, p) in &[((1, 1), (0, 0)), ((1, 1), (1, 1)), ((2, 1), (2, 1)), ((2, 2), (1, 2))] {
+                for &(s, p) in &[
+                    ((1, 1), (0, 0)),
+                    ((1, 1), (1, 1)),
+                    ((2, 1), (2, 1)),
+                    ((2, 2), (1, 2)),
+                ] {
                     if h + 2 * p.0 >= kh && w + 2 * p.1 >= kw {
                         v.push(ConvGeom::new(c, h, w, k, (kh, kw), s, p));
                     }
@@ -122,14 +145,45 @@ fn direct_convolution_forward_and_backward() {
         let w = rand_vec(g.weight_len(), i as u64 + 11);
         let b = rand_vec(g.k, i as u64 + 12);
         let dy = rand_vec(n * g.out_len(), i as u64 + 13);
-        let layer = Conv { geom: g, algo: ConvAlgo::Direct, act: Act::Relu, pool: None, bias: true };
+        let layer = Conv {
+            geom: g,
+            algo: ConvAlgo::Direct,
+            act: Act::Relu,
+            pool: None,
+            bias: true,
+        };
         against_scalar(&format!("direct conv {g:?}"), 1e-4, || {
             let mut y = vec![0.0; n * g.out_len()];
             let mut mask = vec![0u8; y.len()];
-            ops::conv::forward(&layer, &x, &w, Some(&b), &mut y, Some(&mut mask), &mut [], n);
+            ops::conv::forward(
+                &layer,
+                &x,
+                &w,
+                Some(&b),
+                &mut y,
+                Some(&mut mask),
+                &mut [],
+                n,
+            );
             let mut d = dy.clone();
-            let (mut dx, mut dw, mut db) = (vec![0.0; n * g.in_len()], vec![0.0; g.weight_len()], vec![0.0; g.k]);
-            ops::conv::backward(&layer, &x, &w, None, Some(&mask), &mut d, Some(&mut dx), Some(&mut dw), Some(&mut db), &mut [], n);
+            let (mut dx, mut dw, mut db) = (
+                vec![0.0; n * g.in_len()],
+                vec![0.0; g.weight_len()],
+                vec![0.0; g.k],
+            );
+            ops::conv::backward(
+                &layer,
+                &x,
+                &w,
+                None,
+                Some(&mask),
+                &mut d,
+                Some(&mut dx),
+                Some(&mut dw),
+                Some(&mut db),
+                &mut [],
+                n,
+            );
             vec![y, dx, dw, db]
         });
     }
@@ -143,7 +197,13 @@ fn fused_convolution_pooling() {
                 continue;
             }
             let p = PoolGeom::new(g.k, g.oh, g.ow, (size, size), (stride, stride), (pad, pad));
-            let layer = Conv { geom: g, algo: ConvAlgo::Direct, act: Act::Relu, pool: Some(p), bias: true };
+            let layer = Conv {
+                geom: g,
+                algo: ConvAlgo::Direct,
+                act: Act::Relu,
+                pool: Some(p),
+                bias: true,
+            };
             let n = 2;
             let x = rand_vec(n * g.in_len(), i as u64 + 20);
             let w = rand_vec(g.weight_len(), i as u64 + 21);
@@ -154,10 +214,35 @@ fn fused_convolution_pooling() {
                 let mut scratch = vec![0.0; fs];
                 let mut y = vec![0.0; n * p.out_len()];
                 let mut am = vec![0u8; y.len()];
-                ops::conv::forward(&layer, &x, &w, Some(&b), &mut y, Some(&mut am), &mut scratch, n);
+                ops::conv::forward(
+                    &layer,
+                    &x,
+                    &w,
+                    Some(&b),
+                    &mut y,
+                    Some(&mut am),
+                    &mut scratch,
+                    n,
+                );
                 let mut d = dy.clone();
-                let (mut dx, mut dw, mut db) = (vec![0.0; n * g.in_len()], vec![0.0; g.weight_len()], vec![0.0; g.k]);
-                ops::conv::backward(&layer, &x, &w, None, Some(&am), &mut d, Some(&mut dx), Some(&mut dw), Some(&mut db), &mut scratch, n);
+                let (mut dx, mut dw, mut db) = (
+                    vec![0.0; n * g.in_len()],
+                    vec![0.0; g.weight_len()],
+                    vec![0.0; g.k],
+                );
+                ops::conv::backward(
+                    &layer,
+                    &x,
+                    &w,
+                    None,
+                    Some(&am),
+                    &mut d,
+                    Some(&mut dx),
+                    Some(&mut dw),
+                    Some(&mut db),
+                    &mut scratch,
+                    n,
+                );
                 vec![y, dx, dw, db]
             });
         }
@@ -166,11 +251,24 @@ fn fused_convolution_pooling() {
 
 #[test]
 fn dense_and_relu() {
-    for &(i, o, n) in &[(1, 1, 1), (7, 3, 4), (16, 8, 2), (17, 9, 3), (400, 120, 5), (33, 65, 1), (120, 84, 64)] {
+    for &(i, o, n) in &[
+        (1, 1, 1),
+        (7, 3, 4),
+        (16, 8, 2),
+        (17, 9, 3),
+        (400, 120, 5),
+        (33, 65, 1),
+        (120, 84, 64),
+    ] {
         let x = rand_vec(n * i, (i * o) as u64);
         let w = rand_vec(i * o, (i + o) as u64);
         let b = rand_vec(o, 3);
-        let layer = Dense { inputs: i, outputs: o, act: Act::Relu, bias: true };
+        let layer = Dense {
+            inputs: i,
+            outputs: o,
+            act: Act::Relu,
+            bias: true,
+        };
         against_scalar(&format!("dense {i}x{o} batch {n}"), 1e-4, || {
             let mut y = vec![0.0; n * o];
             ops::dense::forward(&layer, &x, &w, Some(&b), &mut y, None, n);

@@ -107,9 +107,9 @@ pub fn check<N: Network>(
             // ±h, one of the one-sided differences still sees a straight line.
             let estimates = [(up - down) / (2.0 * h), (up - mid) / h, (mid - down) / h];
             let analytic = grads[i] as f64;
-            let ok = estimates
-                .iter()
-                .any(|&e| (e - analytic).abs() <= 2e-4 + noise + 1e-2 * e.abs().max(analytic.abs()));
+            let ok = estimates.iter().any(|&e| {
+                (e - analytic).abs() <= 2e-4 + noise + 1e-2 * e.abs().max(analytic.abs())
+            });
             assert!(
                 ok,
                 "{}: {} [{}]: analytic {analytic:.6e}, numeric (central, forward, backward) {estimates:?}",

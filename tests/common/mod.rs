@@ -100,7 +100,9 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], abs: f32, rel: f32) {
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
         let excess = err - (abs + rel * w.abs());
-        if !(excess <= 0.0) && (excess > worst.1 || worst.1 == 0.0) {
+        // NaN anywhere fails too.
+        let fails = excess > 0.0 || excess.is_nan();
+        if fails && (excess > worst.1 || worst.1 == 0.0) {
             worst = (i, excess.max(f32::MIN_POSITIVE));
         }
     }

@@ -112,7 +112,10 @@ fn each_sample(
 ) {
     let g = &l.geom;
     let p = pool_of(l);
-    assert!(matches!(l.act, Act::Relu | Act::Identity), "only ReLU fuses with max-pool");
+    assert!(
+        matches!(l.act, Act::Relu | Act::Identity),
+        "only ReLU fuses with max-pool"
+    );
     check_len("fused conv input", x.len(), n * g.in_len());
     check_len("fused conv output", y.len(), n * p.out_len());
     check_len("fused conv scratch", scratch.len(), forward_scratch(l));
@@ -120,7 +123,9 @@ fn each_sample(
     for s in 0..n {
         let xs = &x[s * g.in_len()..][..g.in_len()];
         let ys = &mut y[s * p.out_len()..][..p.out_len()];
-        let am = argmax.as_deref_mut().map(|a| &mut a[s * p.out_len()..][..p.out_len()]);
+        let am = argmax
+            .as_deref_mut()
+            .map(|a| &mut a[s * p.out_len()..][..p.out_len()]);
         one(xs, ys, am, scratch);
     }
 }
@@ -139,7 +144,10 @@ pub fn forward_direct_disjoint(
 ) {
     let p = pool_of(l);
     let g = &l.geom;
-    assert!(matches!(l.act, Act::Relu | Act::Identity), "only ReLU fuses with max-pool");
+    assert!(
+        matches!(l.act, Act::Relu | Act::Identity),
+        "only ReLU fuses with max-pool"
+    );
     check_len("fused conv input", x.len(), n * g.in_len());
     check_len("fused conv output", y.len(), n * p.out_len());
     if let Some(a) = &argmax {
@@ -191,7 +199,8 @@ pub fn forward_band(
 pub(crate) fn finish(act: Act, best: f32, arg: u8) -> (f32, u8) {
     let v = act.apply(best);
     match act {
-        Act::Relu if !(v > 0.0) => (v, INACTIVE),
+        // Inactive unless positive (NaN included).
+        Act::Relu if v.is_nan() || v <= 0.0 => (v, INACTIVE),
         _ => (v, arg),
     }
 }
@@ -268,7 +277,15 @@ fn by_plane(
     let mut argmax = argmax;
     for k in 0..g.k {
         let bias = b.map(|b| &b[k..k + 1]);
-        simd::conv_direct(&one, xs, &w[k * g.patch_len()..][..g.patch_len()], bias, plane, &mut [], 1);
+        simd::conv_direct(
+            &one,
+            xs,
+            &w[k * g.patch_len()..][..g.patch_len()],
+            bias,
+            plane,
+            &mut [],
+            1,
+        );
         for py in 0..p.oh {
             for px in 0..p.ow {
                 let (best, arg) = window_max(p, py, px, |oy, ox| plane[oy * g.ow + ox]);

@@ -30,7 +30,6 @@ macro_rules! packed_taps {
     };
 }
 
-
 /// Adds the convolution of output rows `oy0..oy0+R`, channels
 /// `k0..k0+KB`, columns `ox0..ox0 + J*LANES` into `acc[r][kb][j]`. The rows
 /// share each input row's loads. Weights are `[k, c, kh, kw]`, or with
@@ -175,7 +174,14 @@ pub fn direct_pool<S: Simd>(
 /// SIMD, the weights are first packed tap-major on the stack so a tap's
 /// weights for all channels of a block sit together.
 #[inline(always)]
-fn conv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], w: &[f32], b: Option<&[f32]>, ys: &mut [f32]) {
+fn conv_forward<S: Simd>(
+    s: S,
+    g: &ConvGeom,
+    xs: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    ys: &mut [f32],
+) {
     if S::LANES > 1 && g.patch_len() * g.k <= CV_MAX_WEIGHTS {
         let mut buf: PackBuf = [const { core::mem::MaybeUninit::uninit() }; CV_MAX_WEIGHTS];
         let wt = pack_taps(g, w, g.k, &mut buf);
@@ -202,7 +208,10 @@ fn conv_forward_with<S: Simd, const PACKED: bool>(
         // Channels per block: as many as the registers hold (the match on
         // LANES is resolved at compile time).
         let kb = match S::LANES {
-            16 => [8, 6, 4, 2, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
+            16 => [8, 6, 4, 2, 1]
+                .into_iter()
+                .find(|&b| b <= left)
+                .unwrap_or(1),
             8 => [4, 2, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
             _ => [4, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
         };
@@ -242,8 +251,9 @@ fn forward_rows<S: Simd, const KB: usize, const J: usize, const PACKED: bool>(
     let mut ox0 = 0;
     while ox0 < g.ow {
         let valid = (g.ow - ox0).min(J * l);
-        let mut acc: [[[S::V; J]; KB]; 1] =
-            [core::array::from_fn(|kb| [s.splat(b.map_or(0.0, |b| b[k0 + kb])); J])];
+        let mut acc: [[[S::V; J]; KB]; 1] = [core::array::from_fn(|kb| {
+            [s.splat(b.map_or(0.0, |b| b[k0 + kb])); J]
+        })];
         accumulate_rows::<S, 1, KB, J, PACKED>(s, g, xs, w, kpad, oy, k0, ox0, &mut acc);
         for (kb, a) in acc[0].iter().enumerate() {
             let row = &mut ys[(k0 + kb) * pixels + oy * g.ow + ox0..];
@@ -343,9 +353,9 @@ fn pool_rows<S: Simd, const KB: usize, const PACKED: bool>(
         // rows[0] and rows[1]: the window's top and bottom conv rows.
         let mut rows: [[[S::V; 2]; KB]; 2] = [core::array::from_fn(|kb| [bias[kb]; 2]); 2];
         accumulate_rows::<S, 2, KB, 2, PACKED>(s, g, xs, w, g.k, 2 * py, k0, 2 * px0, &mut rows);
-        for kb in 0..KB {
-            let (e0, o0) = s.deinterleave(rows[0][kb][0], rows[0][kb][1]);
-            let (e1, o1) = s.deinterleave(rows[1][kb][0], rows[1][kb][1]);
+        for (kb, (top, bottom)) in rows[0].iter().zip(&rows[1]).enumerate() {
+            let (e0, o0) = s.deinterleave(top[0], top[1]);
+            let (e1, o1) = s.deinterleave(bottom[0], bottom[1]);
             let at = ((k0 + kb) * p.oh + py) * p.ow + px0;
             match argmax.as_deref_mut() {
                 None => {
@@ -364,7 +374,11 @@ fn pool_rows<S: Simd, const KB: usize, const PACKED: bool>(
                     s.store(&mut args, arg);
                     for (j, a) in args[..valid].iter().enumerate() {
                         let v = ys[at + j];
-                        am[at + j] = if act == Act::Relu && !(v > 0.0) { INACTIVE } else { *a as u8 };
+                        am[at + j] = if act == Act::Relu && (v.is_nan() || v <= 0.0) {
+                            INACTIVE
+                        } else {
+                            *a as u8
+                        };
                     }
                 }
             }
@@ -461,8 +475,9 @@ fn dw_taps<S: Simd, const KH: usize, const KW: usize, const T: usize>(
             let mut ox0 = 0;
             while ox0 < g.ow {
                 let valid = (g.ow - ox0).min(l);
-                let wins: [Window; KW] =
-                    core::array::from_fn(|kx| Window::new((ox0 + kx) as isize - g.pw as isize, g.w, l));
+                let wins: [Window; KW] = core::array::from_fn(|kx| {
+                    Window::new((ox0 + kx) as isize - g.pw as isize, g.w, l)
+                });
                 for oy in 0..g.oh {
                     let d = s.load_part(&dzk[oy * g.ow + ox0..], valid);
                     for ky in 0..KH {
@@ -498,7 +513,10 @@ pub fn conv_dx<S: Simd>(s: S, g: &ConvGeom, w: &[f32], dz: &[f32], dx: &mut [f32
     while c0 < g.c {
         let left = g.c - c0;
         let cb = match S::LANES {
-            16 => [8, 6, 4, 2, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
+            16 => [8, 6, 4, 2, 1]
+                .into_iter()
+                .find(|&b| b <= left)
+                .unwrap_or(1),
             8 => [6, 4, 2, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
             _ => [4, 1].into_iter().find(|&b| b <= left).unwrap_or(1),
         };
@@ -532,7 +550,7 @@ fn dx_block<S: Simd, const CB: usize>(
             for ky in 0..g.kh {
                 // Output row oy with oy*sh + ky - ph == iy.
                 let t = iy + g.ph;
-                if t < ky || (t - ky) % g.sh != 0 {
+                if t < ky || !(t - ky).is_multiple_of(g.sh) {
                     continue;
                 }
                 let oy = (t - ky) / g.sh;
@@ -576,10 +594,9 @@ pub fn dense_forward<S: Simd>(
     b: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    let n = if inputs == 0 {
-        y.len() / outputs.max(1)
-    } else {
-        x.len() / inputs
+    let n = match x.len().checked_div(inputs) {
+        Some(n) => n,
+        None => y.len() / outputs.max(1),
     };
     let mut i = 0;
     while i < n {
@@ -751,9 +768,29 @@ fn cv_block<S: Simd, const R: usize, const C: usize, const P: usize, const KV: u
     let plane_len = g.h * g.w;
     if interior {
         return if g.sw == 1 {
-            cv_interior::<S, R, C, P, KV, true>(s, g, xs, wt, kpad, bias, y0 as usize, x0 as usize, k0)
+            cv_interior::<S, R, C, P, KV, true>(
+                s,
+                g,
+                xs,
+                wt,
+                kpad,
+                bias,
+                y0 as usize,
+                x0 as usize,
+                k0,
+            )
         } else {
-            cv_interior::<S, R, C, P, KV, false>(s, g, xs, wt, kpad, bias, y0 as usize, x0 as usize, k0)
+            cv_interior::<S, R, C, P, KV, false>(
+                s,
+                g,
+                xs,
+                wt,
+                kpad,
+                bias,
+                y0 as usize,
+                x0 as usize,
+                k0,
+            )
         };
     }
     let mut acc = [*bias; P];
@@ -786,7 +823,14 @@ fn cv_block<S: Simd, const R: usize, const C: usize, const P: usize, const KV: u
 /// `SW1`: horizontal stride 1, so the pixels' offsets are constants.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn cv_interior<S: Simd, const R: usize, const C: usize, const P: usize, const KV: usize, const SW1: bool>(
+fn cv_interior<
+    S: Simd,
+    const R: usize,
+    const C: usize,
+    const P: usize,
+    const KV: usize,
+    const SW1: bool,
+>(
     s: S,
     g: &ConvGeom,
     xs: &[f32],
@@ -805,11 +849,14 @@ fn cv_interior<S: Simd, const R: usize, const C: usize, const P: usize, const KV
     let plane_len = g.h * g.w;
     let xs = &xs[..g.c * plane_len];
     // The largest input index the block reads; checked once here.
-    let last = (g.c - 1) * plane_len + (y0 + (R - 1) * g.sh + g.kh - 1) * g.w + x0 + (C - 1) * sw + g.kw - 1;
+    let last =
+        (g.c - 1) * plane_len + (y0 + (R - 1) * g.sh + g.kh - 1) * g.w + x0 + (C - 1) * sw + g.kw
+            - 1;
     assert!(last < xs.len() && (g.patch_len() - 1) * kpad + k0 + KV * l <= wt.len());
     for c in 0..g.c {
         for ky in 0..g.kh {
-            let rows: [usize; R] = core::array::from_fn(|r| c * plane_len + (y0 + r * g.sh + ky) * g.w + x0);
+            let rows: [usize; R] =
+                core::array::from_fn(|r| c * plane_len + (y0 + r * g.sh + ky) * g.w + x0);
             for kx in 0..g.kw {
                 let t = (c * g.kh + ky) * g.kw + kx;
                 let wv: [S::V; KV] = core::array::from_fn(|v| s.load(&wt[t * kpad + k0 + v * l..]));
@@ -832,7 +879,12 @@ fn cv_interior<S: Simd, const R: usize, const C: usize, const P: usize, const KV
 
 /// Bias vectors for channels `k0..`.
 #[inline(always)]
-fn bias_vectors<S: Simd, const KV: usize>(s: S, b: Option<&[f32]>, k: usize, k0: usize) -> [S::V; KV] {
+fn bias_vectors<S: Simd, const KV: usize>(
+    s: S,
+    b: Option<&[f32]>,
+    k: usize,
+    k0: usize,
+) -> [S::V; KV] {
     let l = S::LANES;
     core::array::from_fn(|v| match b {
         Some(b) => {
@@ -849,7 +901,15 @@ fn bias_vectors<S: Simd, const KV: usize>(s: S, b: Option<&[f32]>, k: usize, k0:
 
 /// `ys = conv(xs) + b`, channel-vectorised (see [`use_channel_vectors`]).
 #[inline(always)]
-fn cv_forward<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], wt: &[f32], kpad: usize, b: Option<&[f32]>, ys: &mut [f32]) {
+fn cv_forward<S: Simd>(
+    s: S,
+    g: &ConvGeom,
+    xs: &[f32],
+    wt: &[f32],
+    kpad: usize,
+    b: Option<&[f32]>,
+    ys: &mut [f32],
+) {
     let l = S::LANES;
     let mut k0 = 0;
     while k0 < g.k {
@@ -1001,11 +1061,19 @@ fn cv_pool_rows<S: Simd, const Q: usize, const C: usize, const P: usize, const K
             let acc = cv_block::<S, 2, C, P, KV>(s, g, xs, wt, kpad, &bias, 2 * py, 2 * px0, k0);
             for q in 0..n {
                 let at = py * p.ow + px0 + q;
-                let cells = [acc[2 * q], acc[2 * q + 1], acc[C + 2 * q], acc[C + 2 * q + 1]];
+                let cells = [
+                    acc[2 * q],
+                    acc[2 * q + 1],
+                    acc[C + 2 * q],
+                    acc[C + 2 * q + 1],
+                ];
                 match argmax.as_deref_mut() {
                     None => {
                         for v in 0..KV {
-                            let m = s.max_nan(s.max_nan(cells[0][v], cells[1][v]), s.max_nan(cells[2][v], cells[3][v]));
+                            let m = s.max_nan(
+                                s.max_nan(cells[0][v], cells[1][v]),
+                                s.max_nan(cells[2][v], cells[3][v]),
+                            );
                             let m = if act == Act::Relu { s.relu(m) } else { m };
                             s.store(&mut lanes[v * l..], m);
                         }
@@ -1027,7 +1095,11 @@ fn cv_pool_rows<S: Simd, const Q: usize, const C: usize, const P: usize, const K
                             let i = (k0 + j) * out_pixels + at;
                             let val = lanes[j];
                             ys[i] = val;
-                            am[i] = if act == Act::Relu && !(val > 0.0) { INACTIVE } else { args[j] as u8 };
+                            am[i] = if act == Act::Relu && (val.is_nan() || val <= 0.0) {
+                                INACTIVE
+                            } else {
+                                args[j] as u8
+                            };
                         }
                     }
                 }

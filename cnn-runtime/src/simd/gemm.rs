@@ -20,6 +20,7 @@ const MC: usize = 96;
 const NR_MAX: usize = 48;
 
 /// `c = a b + beta c`; `a` is `m x k`, `b` is `k x n`, `c` is `m x n`.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn gemm<S: Simd>(
     s: S,
@@ -104,7 +105,15 @@ fn scale(c: &mut [f32], lc: Layout, beta: f32) {
 
 /// Packs rows `i0..i0+mc`, columns `k0..k0+kc` of `a` as panels of `MR`
 /// rows: panel `q` holds `ap[q*MR*kc + p*MR + r] = a[i0 + q*MR + r, k0 + p]`.
-fn pack_a<const MR: usize>(a: &[f32], la: Layout, i0: usize, mc: usize, k0: usize, kc: usize, ap: &mut [f32]) {
+fn pack_a<const MR: usize>(
+    a: &[f32],
+    la: Layout,
+    i0: usize,
+    mc: usize,
+    k0: usize,
+    kc: usize,
+    ap: &mut [f32],
+) {
     for q in 0..mc.div_ceil(MR) {
         let panel = &mut ap[q * MR * kc..(q + 1) * MR * kc];
         let rows = MR.min(mc - q * MR);
@@ -133,7 +142,16 @@ fn pack_a<const MR: usize>(a: &[f32], la: Layout, i0: usize, mc: usize, k0: usiz
 /// Packs rows `k0..k0+kc`, columns `j0..j0+ncols` of `b` into `kc x nr`
 /// rows, zero-padded to `nr` columns.
 #[allow(clippy::too_many_arguments)]
-fn pack_b(b: &[f32], lb: Layout, k0: usize, kc: usize, j0: usize, ncols: usize, nr: usize, bp: &mut [f32]) {
+fn pack_b(
+    b: &[f32],
+    lb: Layout,
+    k0: usize,
+    kc: usize,
+    j0: usize,
+    ncols: usize,
+    nr: usize,
+    bp: &mut [f32],
+) {
     for (p, row) in bp[..kc * nr].chunks_exact_mut(nr).enumerate() {
         let base = (k0 + p) * lb.rs + j0 * lb.cs;
         for (j, v) in row.iter_mut().enumerate() {

@@ -91,7 +91,11 @@ mod tests {
     fn firmware_path_is_bit_identical_to_the_std_path() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/lenet5.safetensors");
         let loaded = LeNet5::from_safetensors(path).expect("the committed weights load");
-        assert_eq!(loaded.weights(), NET.weights(), "compiled-in weights equal the file's");
+        assert_eq!(
+            loaded.weights(),
+            NET.weights(),
+            "compiled-in weights equal the file's"
+        );
         for level in cnn::simd::available_levels() {
             assert!(cnn::simd::force(level));
             let mut batch = Vec::new();
@@ -119,7 +123,14 @@ mod tests {
     #[test]
     fn any_input_gives_an_output_without_panicking() {
         let mut arena = LeNet5Arena::new();
-        for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, -f32::MAX, 0.0] {
+        for v in [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            -f32::MAX,
+            0.0,
+        ] {
             *LeNet5::arena_input(&mut arena) = [v; 784];
             let p = NET.infer_in_place(&mut arena);
             if v.is_nan() {

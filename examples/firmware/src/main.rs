@@ -17,7 +17,13 @@ fn main() -> ! {
     for (i, (digit, &label)) in DIGITS.iter().zip(&LABELS).enumerate() {
         let (class, p) = classify(digit, &mut arena);
         correct += usize::from(class == usize::from(label));
-        hprintln!("digit {}: label {}, classified {} (p = {}‰)", i, label, class, (p * 1000.0) as u32);
+        hprintln!(
+            "digit {}: label {}, classified {} (p = {}‰)",
+            i,
+            label,
+            class,
+            (p * 1000.0) as u32
+        );
     }
     hprintln!("{}/{} digits classified correctly", correct, DIGITS.len());
     debug::exit(debug::EXIT_SUCCESS);

@@ -29,6 +29,35 @@
 //! println!("{}", LeNet5::summary());
 //! ```
 //!
+//! Training, on a toy problem (see `examples/lenet_mnist.rs` for MNIST):
+//!
+//! ```
+//! use cnn::train::{Optimizer, TrainConfig, Trainer};
+//!
+//! cnn::network! {
+//!     /// Which of two clusters a point belongs to.
+//!     struct Clusters { input: [2], hidden: dense(8), tanh, out: dense(2), softmax }
+//! }
+//!
+//! // Points around (1, 1) are class 0, around (-1, -1) class 1.
+//! let points: Vec<f32> = (0..64)
+//!     .flat_map(|i| {
+//!         let s = if i % 2 == 0 { 1.0 } else { -1.0 };
+//!         let d = (i as f32 * 0.37).sin() * 0.3;
+//!         [s + d, s - d]
+//!     })
+//!     .collect();
+//! let labels: Vec<usize> = (0..64).map(|i| i % 2).collect();
+//! let data = cnn::Dataset::classification(points, &[2], labels, 2)?;
+//!
+//! let mut net = Clusters::new(cnn::Init::Xavier, 1);
+//! let config = TrainConfig::default().epochs(20).batch_size(8).optimizer(Optimizer::sgd(0.1, 0.9)).quiet();
+//! let history = Trainer::new(config).fit(&mut net, &data, None)?;
+//! assert!(history.epochs.last().unwrap().train_loss < history.epochs[0].train_loss);
+//! assert_eq!(cnn::train::accuracy(&net, &data)?, 1.0);
+//! # Ok::<(), cnn::Error>(())
+//! ```
+//!
 //! The grammar is described in the README; the generated items on the
 //! network type are listed in [`network!`].
 #![cfg_attr(not(feature = "std"), no_std)]

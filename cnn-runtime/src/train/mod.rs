@@ -1,6 +1,9 @@
 //! Training: losses, optimizers, schedules and the trainer.
 //!
-//! ```no_run
+//! (Networks come from the `cnn` crate's `network!`, so this example is
+//! compiled and run there, in the `cnn` crate's documentation.)
+//!
+//! ```ignore
 //! # cnn::network! { struct Net { input: [4], dense(8), relu, dense(3), softmax } }
 //! use cnn::train::{Trainer, TrainConfig, Optimizer};
 //! # let train: cnn::Dataset = unimplemented!();

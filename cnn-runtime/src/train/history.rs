@@ -137,6 +137,9 @@ fn draw(h: &History, out: &mut String) -> Result<(), String> {
             .configure_mesh()
             .x_desc("epoch")
             .y_desc(name)
+            // Whole epochs only.
+            .x_labels(h.epochs.len().clamp(2, 20))
+            .x_label_formatter(&|x| format!("{}", x.round() as i64))
             .draw()
             .map_err(|e| err(&e))?;
         for (label, points, color) in [("training", train, &BLUE), ("validation", val, &RED)] {

@@ -393,6 +393,19 @@ pub fn conv_dw<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], dz: &[f32], dw: &mut [f3
     if g.sw != 1 {
         return crate::ops::conv::direct_dw_scalar(g, xs, dz, dw);
     }
+    // One vector of output channels: the gradient of each output pixel is
+    // one vector, multiplied by every tap's input value.
+    if S::LANES > 1
+        && g.k > S::LANES / 2
+        && g.k <= S::LANES
+        && g.out_pixels() * S::LANES <= CV_MAX_WEIGHTS
+    {
+        match (g.kh, g.kw) {
+            (5, 5) => return dw_channels::<S, 5, 5, 25>(s, g, xs, dz, dw),
+            (3, 3) => return dw_channels::<S, 3, 3, 9>(s, g, xs, dz, dw),
+            _ => {}
+        }
+    }
     // Every tap of a 3x3 or 5x5 kernel in registers: each gradient vector
     // is loaded once for all of them.
     if S::LANES > 1 {
@@ -448,6 +461,72 @@ fn dw_block<S: Simd, const KB: usize>(
                 for (kb, a) in acc.iter().enumerate() {
                     dw[(k0 + kb) * patch + (c * g.kh + ky) * g.kw + kx] += s.sum(*a);
                 }
+            }
+        }
+    }
+}
+
+/// [`conv_dw`] vectorised over output channels (at most one vector of
+/// them): the gradient is transposed to one vector per output pixel, and
+/// each input channel's `T = KH * KW` tap accumulators stay in registers.
+#[inline(always)]
+fn dw_channels<S: Simd, const KH: usize, const KW: usize, const T: usize>(
+    s: S,
+    g: &ConvGeom,
+    xs: &[f32],
+    dz: &[f32],
+    dw: &mut [f32],
+) {
+    use core::mem::MaybeUninit;
+    let l = S::LANES;
+    let pixels = g.oh * g.ow;
+    // dzt[p * l + k] = dz[k, p], zero for k >= g.k.
+    let mut buf: PackBuf = [const { MaybeUninit::uninit() }; CV_MAX_WEIGHTS];
+    let dzt = &mut buf[..pixels * l];
+    for (p, row) in dzt.chunks_exact_mut(l).enumerate() {
+        for (k, v) in row.iter_mut().enumerate() {
+            v.write(if k < g.k { dz[k * pixels + p] } else { 0.0 });
+        }
+    }
+    // SAFETY: every element of `buf[..pixels * l]` was written just above,
+    // and `MaybeUninit<f32>` has the layout of `f32`.
+    let dzt = unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<f32>(), pixels * l) };
+    let patch = g.c * T;
+    let mut lanes = [0.0f32; 16];
+    for c in 0..g.c {
+        let plane = &xs[c * g.h * g.w..(c + 1) * g.h * g.w];
+        let mut acc = [s.zero(); T];
+        for oy in 0..g.oh {
+            let y0 = (oy * g.sh) as isize - g.ph as isize;
+            let rows_inside = y0 >= 0 && y0 as usize + KH <= g.h;
+            for ox in 0..g.ow {
+                let d = s.load(&dzt[(oy * g.ow + ox) * l..]);
+                let x0 = (ox * g.sw) as isize - g.pw as isize;
+                if rows_inside && x0 >= 0 && x0 as usize + KW <= g.w {
+                    let base = y0 as usize * g.w + x0 as usize;
+                    for ky in 0..KH {
+                        let row = &plane[base + ky * g.w..base + ky * g.w + KW];
+                        for kx in 0..KW {
+                            acc[ky * KW + kx] = s.mul_add(s.splat(row[kx]), d, acc[ky * KW + kx]);
+                        }
+                    }
+                } else {
+                    for ky in 0..KH {
+                        for kx in 0..KW {
+                            let (iy, ix) = (y0 + ky as isize, x0 + kx as isize);
+                            if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                                let x = plane[iy as usize * g.w + ix as usize];
+                                acc[ky * KW + kx] = s.mul_add(s.splat(x), d, acc[ky * KW + kx]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (t, a) in acc.iter().enumerate() {
+            s.store(&mut lanes, *a);
+            for (k, &v) in lanes[..g.k].iter().enumerate() {
+                dw[k * patch + c * T + t] += v;
             }
         }
     }

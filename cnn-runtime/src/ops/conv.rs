@@ -258,7 +258,7 @@ pub(crate) fn backward_sample(
     let pixels = g.out_pixels();
     if let Some(db) = db {
         for k in 0..g.k {
-            db[k] += dz[k * pixels..][..pixels].iter().sum::<f32>();
+            db[k] += simd::sum(&dz[k * pixels..][..pixels]);
         }
     }
     match algo {

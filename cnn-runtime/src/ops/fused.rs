@@ -439,15 +439,27 @@ pub fn conv_max_pool_backward(
 /// Writes the conv-output gradient: `dy` at each window's winner, 0 elsewhere.
 fn scatter_to_conv(g: &ConvGeom, p: &PoolGeom, argmax: &[u8], dy: &[f32], dz: &mut [f32]) {
     dz.fill(0.0);
+    // The winner's offset from its window's corner, by index (no division
+    // in the loop).
+    let mut offset = [0isize; 256];
+    for (a, o) in offset.iter_mut().enumerate().take(p.kh * p.kw) {
+        *o = ((a / p.kw) * g.ow + a % p.kw) as isize;
+    }
     for k in 0..g.k {
+        let plane = &mut dz[k * g.oh * g.ow..(k + 1) * g.oh * g.ow];
+        let base = k * p.oh * p.ow;
         for py in 0..p.oh {
+            let top = (py * p.sh) as isize - p.ph as isize;
             for px in 0..p.ow {
-                let i = (k * p.oh + py) * p.ow + px;
-                if argmax[i] == INACTIVE {
+                let i = base + py * p.ow + px;
+                let a = argmax[i];
+                if a == INACTIVE {
                     continue;
                 }
-                let (oy, ox) = window_cell(p, py, px, argmax[i]);
-                dz[(k * g.oh + oy) * g.ow + ox] += dy[i];
+                let left = (px * p.sw) as isize - p.pw as isize;
+                // The winner lies inside the conv output, so this is >= 0.
+                let at = (top * g.ow as isize + left + offset[a as usize]) as usize;
+                plane[at] += dy[i];
             }
         }
     }

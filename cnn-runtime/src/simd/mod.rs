@@ -278,6 +278,11 @@ simd_kernel! {
 }
 
 simd_kernel! {
+    /// The sum of a slice (bias gradients).
+    pub fn sum(v: &[f32]) -> f32 => direct::sum;
+}
+
+simd_kernel! {
     /// `y = relu(y)` in place, NaN kept.
     pub fn relu_in_place(y: &mut [f32]) => direct::relu_in_place;
 }

@@ -679,15 +679,24 @@ pub fn dense_forward<S: Simd>(
     };
     let mut i = 0;
     while i < n {
-        let sb = if n - i >= 2 { 2 } else { 1 };
+        // Several samples share each weight load; every dot product is
+        // still summed alone, in the same order whatever the grouping.
+        let sb = match n - i {
+            r if r >= 4 && S::LANES > 1 => 4,
+            r if r >= 2 => 2,
+            _ => 1,
+        };
         let mut o = 0;
         while o < outputs {
-            let ob = match outputs - o {
-                r if r >= 8 => 8,
-                r if r >= 4 => 4,
+            let ob = match (outputs - o, sb) {
+                (r, 4) if r >= 4 => 4,
+                (r, 1 | 2) if r >= 8 => 8,
+                (r, _) if r >= 4 => 4,
                 _ => 1,
             };
             match (sb, ob) {
+                (4, 4) => dense_block::<S, 4, 4>(s, inputs, outputs, x, w, b, y, i, o),
+                (4, _) => dense_block::<S, 4, 1>(s, inputs, outputs, x, w, b, y, i, o),
                 (2, 8) => dense_block::<S, 2, 8>(s, inputs, outputs, x, w, b, y, i, o),
                 (2, 4) => dense_block::<S, 2, 4>(s, inputs, outputs, x, w, b, y, i, o),
                 (2, _) => dense_block::<S, 2, 1>(s, inputs, outputs, x, w, b, y, i, o),

@@ -254,3 +254,71 @@ fn softmax_probabilities() {
     ops::softmax::forward(10, case.get("logits"), &mut p, n);
     case.check("probs", &p);
 }
+
+#[test]
+fn batch_norm2d() {
+    use ops::batch_norm::{self, Moments};
+    let case = Case::load("batch_norm2d");
+    let xs = case.shape("x");
+    let (n, c, hw) = (xs[0], xs[1], xs[2] * xs[3]);
+    let momentum = case.attrs["momentum"].as_f64().unwrap() as f32;
+    let eps = case.attrs["eps"].as_f64().unwrap() as f32;
+    let (gamma, beta) = (case.get("gamma"), case.get("beta"));
+    let mut y = vec![0.0; n * c * hw];
+    let mut moments = vec![
+        Moments {
+            mean: 0.0,
+            inv_std: 0.0
+        };
+        c
+    ];
+    let mut rm = case.get("running_mean").to_vec();
+    let mut rv = case.get("running_var").to_vec();
+    batch_norm::forward_train(
+        c,
+        hw,
+        case.get("x"),
+        gamma,
+        beta,
+        &mut y,
+        &mut moments,
+        &mut rm,
+        &mut rv,
+        momentum,
+        eps,
+        n,
+    );
+    case.check("y_train", &y);
+    case.check("running_mean_after", &rm);
+    case.check("running_var_after", &rv);
+    let (mut dx, mut dg, mut db) = (vec![0.0; n * c * hw], vec![0.0; c], vec![0.0; c]);
+    batch_norm::backward(
+        c,
+        hw,
+        case.get("x"),
+        gamma,
+        &moments,
+        case.get("dy"),
+        &mut dx,
+        &mut dg,
+        &mut db,
+        n,
+    );
+    case.check("dx", &dx);
+    case.check("dgamma", &dg);
+    case.check("dbeta", &db);
+    // Inference with the running statistics given as inputs.
+    batch_norm::forward_eval(
+        c,
+        hw,
+        case.get("x"),
+        gamma,
+        beta,
+        case.get("running_mean"),
+        case.get("running_var"),
+        eps,
+        &mut y,
+        n,
+    );
+    case.check("y_eval", &y);
+}

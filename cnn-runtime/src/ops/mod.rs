@@ -10,6 +10,7 @@
 //! [`Conv`], [`Dense`]) that the `network!` macro emits with literal sizes.
 
 pub mod activation;
+pub mod batch_norm;
 pub mod conv;
 pub mod dense;
 pub mod dropout;

@@ -49,7 +49,12 @@ pub const fn forward_scratch(l: &Conv) -> usize {
 pub const fn backward_scratch(l: &Conv) -> usize {
     let g = &l.geom;
     match l.algo {
-        ConvAlgo::Direct => g.out_len(),
+        // The scattered conv gradient, then the input gradient channels-last
+        // and the weights tap-major (see `simd::sparse_dx`).
+        ConvAlgo::Direct => {
+            let cpad = g.c.div_ceil(16) * 16;
+            g.out_len() + g.h * g.w * cpad + g.k * g.kh * g.kw * cpad
+        }
         ConvAlgo::Im2col => g.out_len() + g.patch_len() * g.out_pixels(),
         ConvAlgo::Pointwise => g.out_len(),
     }
@@ -397,6 +402,16 @@ pub fn conv_max_pool_backward(
     check_len("fused conv argmax", argmax.len(), n * p.out_len());
     check_len("fused conv scratch", scratch.len(), backward_scratch(l));
     let (mut dx, mut dw, mut db) = (dx, dw, db);
+    // With SIMD, the input gradient of a direct layer comes from the
+    // winners alone (`simd::sparse_dx`), on weights packed once per call.
+    let lanes = simd::lanes();
+    let cpad = g.c.div_ceil(lanes) * lanes;
+    let sparse_dx = l.algo == ConvAlgo::Direct && lanes > 1 && dx.is_some();
+    let packed_len = if l.algo == ConvAlgo::Direct { g.k * g.kh * g.kw * g.c.div_ceil(16) * 16 } else { 0 };
+    let (scratch, packed) = scratch.split_at_mut(scratch.len() - packed_len);
+    if sparse_dx {
+        simd::pack_channels_last(g, w, cpad, packed);
+    }
     for s in 0..n {
         let xs = &x[s * g.in_len()..][..g.in_len()];
         let dys = &dy[s * p.out_len()..][..p.out_len()];
@@ -417,7 +432,17 @@ pub fn conv_max_pool_backward(
                 dw.as_deref_mut(),
                 db.as_deref_mut(),
             ),
-            ConvAlgo::Direct | ConvAlgo::Im2col | ConvAlgo::Pointwise => {
+            ConvAlgo::Direct => {
+                // Weight and bias gradients densely over the scattered
+                // gradient; the input gradient from the winners only.
+                let (dz, rest) = scratch.split_at_mut(g.out_len());
+                scatter_to_conv(g, &p, am, dys, dz);
+                backward_sample(g, l.algo, xs, w, dz, None, dw.as_deref_mut(), db.as_deref_mut(), rest);
+                if let Some(dxs) = dxs {
+                    simd::sparse_dx(g, &p, packed, am, dys, dxs, rest);
+                }
+            }
+            ConvAlgo::Im2col | ConvAlgo::Pointwise => {
                 let (dz, rest) = scratch.split_at_mut(g.out_len());
                 scatter_to_conv(g, &p, am, dys, dz);
                 backward_sample(

@@ -756,6 +756,81 @@ fn dense_block<S: Simd, const SB: usize, const OB: usize>(
     }
 }
 
+/// The input gradient of a fused conv → ReLU → max-pool layer from the
+/// pooled gradient `dy` and the argmax bytes: only each active window's
+/// winner carries a gradient, so each adds `dy * w[k, :, ky, kx]` to the
+/// `kh x kw` input cells it read, as vectors over input channels. `wc` is
+/// [`pack_channels_last`]'s layout; the gradient is accumulated
+/// channels-last in `dxc` (`h * w * cpad` floats) and then transposed.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn sparse_dx<S: Simd>(
+    s: S,
+    g: &ConvGeom,
+    p: &PoolGeom,
+    wc: &[f32],
+    argmax: &[u8],
+    dy: &[f32],
+    dx: &mut [f32],
+    dxc: &mut [f32],
+) {
+    let l = S::LANES;
+    let cpad = g.c.next_multiple_of(l);
+    let taps = g.kh * g.kw;
+    let dxc = &mut dxc[..g.h * g.w * cpad];
+    dxc.fill(0.0);
+    let vectors = cpad / l;
+    for k in 0..g.k {
+        for py in 0..p.oh {
+            for px in 0..p.ow {
+                let i = (k * p.oh + py) * p.ow + px;
+                let a = argmax[i];
+                if a == INACTIVE {
+                    continue;
+                }
+                let gv = s.splat(dy[i]);
+                let (oy, ox) = crate::ops::pool::window_cell(p, py, px, a);
+                let (ky0, ky1) = crate::ops::fused::kernel_range(g.h, oy * g.sh, g.ph, g.kh);
+                let (kx0, kx1) = crate::ops::fused::kernel_range(g.w, ox * g.sw, g.pw, g.kw);
+                for ky in ky0..ky1 {
+                    let iy = oy * g.sh + ky - g.ph;
+                    for kx in kx0..kx1 {
+                        let ix = ox * g.sw + kx - g.pw;
+                        let cell = &mut dxc[(iy * g.w + ix) * cpad..(iy * g.w + ix + 1) * cpad];
+                        let wt = &wc[(k * taps + ky * g.kw + kx) * cpad..][..cpad];
+                        for v in 0..vectors {
+                            let acc = s.mul_add(gv, s.load(&wt[v * l..]), s.load(&cell[v * l..]));
+                            s.store(&mut cell[v * l..], acc);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for c in 0..g.c {
+        let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for (j, d) in plane.iter_mut().enumerate() {
+            *d = dxc[j * cpad + c];
+        }
+    }
+}
+
+/// Packs `w` (`[k, c, kh, kw]`) as `wc[((k * kh + ky) * kw + kx) * cpad + c]`,
+/// zero-padded to `cpad` input channels, for [`sparse_dx`].
+pub fn pack_channels_last(g: &ConvGeom, w: &[f32], cpad: usize, wc: &mut [f32]) {
+    let taps = g.kh * g.kw;
+    let wc = &mut wc[..g.k * taps * cpad];
+    wc.fill(0.0);
+    for k in 0..g.k {
+        for c in 0..g.c {
+            let src = &w[(k * g.c + c) * taps..(k * g.c + c + 1) * taps];
+            for (t, &v) in src.iter().enumerate() {
+                wc[(k * taps + t) * cpad + c] = v;
+            }
+        }
+    }
+}
+
 /// The sum of `v`, in vector-wide partial sums.
 #[inline(always)]
 pub fn sum<S: Simd>(s: S, v: &[f32]) -> f32 {

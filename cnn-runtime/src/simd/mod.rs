@@ -25,7 +25,7 @@ pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 mod direct;
-pub use direct::CV_MAX_WEIGHTS;
+pub use direct::{pack_channels_last, CV_MAX_WEIGHTS};
 mod gemm;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
@@ -160,6 +160,16 @@ pub fn best_available() -> Level {
         .unwrap_or(Level::Scalar)
 }
 
+/// Lanes of a vector at the current level (1 for scalar).
+pub fn lanes() -> usize {
+    match level() {
+        Level::Scalar => 1,
+        Level::Neon => 4,
+        Level::Avx2 => 8,
+        Level::Avx512 => 16,
+    }
+}
+
 /// Forces the kernels onto `level` (for tests and comparisons).
 ///
 /// Returns `false`, and changes nothing, if the machine cannot run it.
@@ -275,6 +285,21 @@ simd_kernel! {
         scratch: &mut [f32],
         n: usize,
     ) => direct::direct_pool;
+}
+
+simd_kernel! {
+    /// The input gradient of a fused direct conv → ReLU → max-pool layer
+    /// from its winners only; `wc` packed by [`pack_channels_last`] with
+    /// the input channels rounded up to the current level's lanes.
+    pub fn sparse_dx(
+        g: &ConvGeom,
+        p: &PoolGeom,
+        wc: &[f32],
+        argmax: &[u8],
+        dy: &[f32],
+        dx: &mut [f32],
+        dxc: &mut [f32],
+    ) => direct::sparse_dx;
 }
 
 simd_kernel! {

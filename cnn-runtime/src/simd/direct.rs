@@ -779,7 +779,11 @@ pub fn sparse_dx<S: Simd>(
     let taps = g.kh * g.kw;
     let dxc = &mut dxc[..g.h * g.w * cpad];
     dxc.fill(0.0);
-    let vectors = cpad / l;
+    // The winner's offset in its window, by index (no division in the loop).
+    let mut cell = [(0usize, 0usize); 256];
+    for (a, c) in cell.iter_mut().enumerate().take(p.kh * p.kw) {
+        *c = (a / p.kw, a % p.kw);
+    }
     for k in 0..g.k {
         for py in 0..p.oh {
             for px in 0..p.ow {
@@ -789,19 +793,20 @@ pub fn sparse_dx<S: Simd>(
                     continue;
                 }
                 let gv = s.splat(dy[i]);
-                let (oy, ox) = crate::ops::pool::window_cell(p, py, px, a);
+                let (dy0, dx0) = cell[a as usize];
+                let (oy, ox) = (py * p.sh + dy0 - p.ph, px * p.sw + dx0 - p.pw);
                 let (ky0, ky1) = crate::ops::fused::kernel_range(g.h, oy * g.sh, g.ph, g.kh);
                 let (kx0, kx1) = crate::ops::fused::kernel_range(g.w, ox * g.sw, g.pw, g.kw);
+                // The cells a kernel row touches are adjacent, channels-last.
+                let len = (kx1 - kx0) * cpad;
                 for ky in ky0..ky1 {
                     let iy = oy * g.sh + ky - g.ph;
-                    for kx in kx0..kx1 {
-                        let ix = ox * g.sw + kx - g.pw;
-                        let cell = &mut dxc[(iy * g.w + ix) * cpad..(iy * g.w + ix + 1) * cpad];
-                        let wt = &wc[(k * taps + ky * g.kw + kx) * cpad..][..cpad];
-                        for v in 0..vectors {
-                            let acc = s.mul_add(gv, s.load(&wt[v * l..]), s.load(&cell[v * l..]));
-                            s.store(&mut cell[v * l..], acc);
-                        }
+                    let at = (iy * g.w + ox * g.sw + kx0 - g.pw) * cpad;
+                    let cells = &mut dxc[at..at + len];
+                    let wrow = &wc[(k * taps + ky * g.kw + kx0) * cpad..][..len];
+                    for (c, wv) in cells.chunks_exact_mut(l).zip(wrow.chunks_exact(l)) {
+                        let acc = s.mul_add(gv, s.load(wv), s.load(c));
+                        s.store(c, acc);
                     }
                 }
             }

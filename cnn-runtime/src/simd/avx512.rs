@@ -66,14 +66,11 @@ impl Simd for Avx512 {
     #[inline(always)]
     fn load_window(self, row: &[f32], w: Window) -> __m512 {
         assert!(row.len() >= w.len);
-        if w.lo >= w.hi {
-            return self.zero();
-        }
-        let m = mask(w.hi) & !mask(w.lo);
         // Masked-off lanes are never read, so the pointer may point
-        // outside the row; lanes lo..hi lie inside it (Window::new).
+        // outside the row; lanes lo..hi (the bits set) lie inside it
+        // (Window::new). With no bit set nothing is read.
         let p = row.as_ptr().wrapping_offset(w.start);
-        unsafe { _mm512_maskz_loadu_ps(m, p) }
+        unsafe { _mm512_maskz_loadu_ps(w.bits as __mmask16, p) }
     }
     #[inline(always)]
     fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {

@@ -19,6 +19,8 @@ pub struct Window {
     pub lo: usize,
     /// One past the last lane inside the row.
     pub hi: usize,
+    /// Bit `j` set for each lane `j` inside the row.
+    pub bits: u32,
 }
 
 impl Window {
@@ -27,12 +29,9 @@ impl Window {
     pub fn new(start: isize, len: usize, lanes: usize) -> Window {
         let lo = (-start).clamp(0, lanes as isize) as usize;
         let hi = (len as isize - start).clamp(0, lanes as isize) as usize;
-        Window {
-            start,
-            len,
-            lo,
-            hi: hi.max(lo),
-        }
+        let hi = hi.max(lo);
+        let below = |n: usize| if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
+        Window { start, len, lo, hi, bits: below(hi) & !below(lo) }
     }
 }
 

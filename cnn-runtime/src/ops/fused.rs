@@ -407,7 +407,11 @@ pub fn conv_max_pool_backward(
     let lanes = simd::lanes();
     let cpad = g.c.div_ceil(lanes) * lanes;
     let sparse_dx = l.algo == ConvAlgo::Direct && lanes > 1 && dx.is_some();
-    let packed_len = if l.algo == ConvAlgo::Direct { g.k * g.kh * g.kw * g.c.div_ceil(16) * 16 } else { 0 };
+    let packed_len = if l.algo == ConvAlgo::Direct {
+        g.k * g.kh * g.kw * g.c.div_ceil(16) * 16
+    } else {
+        0
+    };
     let (scratch, packed) = scratch.split_at_mut(scratch.len() - packed_len);
     if sparse_dx {
         simd::pack_channels_last(g, w, cpad, packed);
@@ -437,7 +441,17 @@ pub fn conv_max_pool_backward(
                 // gradient; the input gradient from the winners only.
                 let (dz, rest) = scratch.split_at_mut(g.out_len());
                 scatter_to_conv(g, &p, am, dys, dz);
-                backward_sample(g, l.algo, xs, w, dz, None, dw.as_deref_mut(), db.as_deref_mut(), rest);
+                backward_sample(
+                    g,
+                    l.algo,
+                    xs,
+                    w,
+                    dz,
+                    None,
+                    dw.as_deref_mut(),
+                    db.as_deref_mut(),
+                    rest,
+                );
                 if let Some(dxs) = dxs {
                     simd::sparse_dx(g, &p, packed, am, dys, dxs, rest);
                 }

@@ -31,7 +31,13 @@ impl Window {
         let hi = (len as isize - start).clamp(0, lanes as isize) as usize;
         let hi = hi.max(lo);
         let below = |n: usize| if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
-        Window { start, len, lo, hi, bits: below(hi) & !below(lo) }
+        Window {
+            start,
+            len,
+            lo,
+            hi,
+            bits: below(hi) & !below(lo),
+        }
     }
 }
 

@@ -81,7 +81,9 @@ pub use cnn_runtime::*;
 /// Generated on `Name` (see the README for the full table): the constants
 /// `INPUT_SHAPE`, `INPUT_LEN`, `OUTPUT_SHAPE`, `OUTPUT_LEN`, `PARAM_COUNT`,
 /// `WEIGHT_BYTES`, `MACS`, `ARENA_LEN`, `ARENA_BYTES`, `LAYERS`, `PARAMS`,
-/// `PLAN`; `summary()`; `infer` / `infer_with` / `predict` (no heap);
+/// `PLAN`; `summary()`; `infer` / `infer_with` / `arena_input` /
+/// `infer_in_place` / `predict` (no heap); `embedded()` with the `weights`
+/// option;
 /// with the `std` feature `new`, `zeros`, `from_weights`, `load_safetensors`,
 /// `save_safetensors`, `predict_batch`, `forward_batch` and an
 /// implementation of [`Network`], which the trainer uses.

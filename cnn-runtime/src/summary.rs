@@ -240,11 +240,15 @@ impl fmt::Display for Summary {
         writeln!(f, "Non-trainable params: 0 (0 B)")?;
         writeln!(f, "MACs per sample: {}", Thousands(self.macs))?;
         writeln!(f, "{RULE}")?;
+        let calls = self
+            .plan
+            .iter()
+            .filter(|s| !s.kernel.starts_with("none"))
+            .count();
         writeln!(
             f,
-            "Inference plan ({}): {} kernel calls",
+            "Inference plan ({}): {calls} kernel calls",
             if self.fused { "fused" } else { "unfused" },
-            self.plan.len()
         )?;
         for step in self.plan {
             let in_place = step.input == step.output;

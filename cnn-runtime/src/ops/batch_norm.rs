@@ -41,7 +41,13 @@ pub fn forward_train(
     for ch in 0..c {
         let values = || (0..n).flat_map(move |s| x[(s * c + ch) * hw..][..hw].iter().copied());
         let mean = values().map(f64::from).sum::<f64>() / count;
-        let var = values().map(|v| (f64::from(v) - mean).powi(2)).sum::<f64>() / count;
+        let var = values()
+            .map(|v| {
+                let d = f64::from(v) - mean;
+                d * d
+            })
+            .sum::<f64>()
+            / count;
         let inv_std = 1.0 / math::sqrt(var as f32 + eps);
         let mean = mean as f32;
         moments[ch] = Moments { mean, inv_std };

@@ -5,7 +5,7 @@ use core::arch::aarch64::*;
 use super::vector::{Simd, Window};
 
 /// NEON, part of every aarch64 CPU.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Neon(());
 
 impl Neon {

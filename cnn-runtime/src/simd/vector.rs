@@ -19,7 +19,8 @@ pub struct Window {
     pub lo: usize,
     /// One past the last lane inside the row.
     pub hi: usize,
-    /// Bit `j` set for each lane `j` inside the row.
+    /// Bit `j` set for each lane `j` inside the row (the AVX-512 lane mask).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub bits: u32,
 }
 

@@ -88,6 +88,27 @@ mod tests {
     }
 
     #[test]
+    fn compiled_in_network_is_accurate_on_all_held_out_digits() {
+        // The firmware's own preprocessing (8-bit pixels through
+        // `standardize`) on every held-out digit of the bundled subset: the
+        // eight compiled-in digits are a small sample of this.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist");
+        let test = cnn::data::mnist::load(std::path::Path::new(dir), "t2k").unwrap();
+        let labels = test.labels().unwrap();
+        let mut arena = LeNet5Arena::new();
+        let mut correct = 0;
+        for (i, &label) in labels.iter().enumerate() {
+            let mut pixels = [0u8; 784];
+            for (p, &x) in pixels.iter_mut().zip(test.input(i)) {
+                *p = (x * 255.0).round() as u8;
+            }
+            correct += usize::from(classify(&pixels, &mut arena).0 == label);
+        }
+        let accuracy = correct as f64 / labels.len() as f64;
+        assert!(accuracy >= 0.975, "{correct}/{} correct", labels.len());
+    }
+
+    #[test]
     fn firmware_path_is_bit_identical_to_the_std_path() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/lenet5.safetensors");
         let loaded = LeNet5::from_safetensors(path).expect("the committed weights load");

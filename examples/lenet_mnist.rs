@@ -13,6 +13,26 @@
 //! deviation; weights start from PyTorch's default initialisation. It writes
 //! the learning curves (CSV and SVG) and the trained weights (safetensors,
 //! with PyTorch names) to `runs/lenet_mnist/`.
+//!
+//! `--validation F` trains on the rest of the training digits and reports
+//! the accuracy on a random fraction F of them instead (the held-out digits
+//! are not read). The defaults were chosen that way, never on the test
+//! digits: mean validation accuracy with `--validation 0.125 --threads 1`
+//! (1,000 of the 8,000 training digits held back, the split and the
+//! initialisation both drawn from `--seed`):
+//!
+//! | lr, then ×0.1 at epoch 5 | weight decay | seeds | validation accuracy |
+//! | --- | --- | --- | --- |
+//! | 0.01 | 5e-4 | 1–4 | 97.72% |
+//! | 0.01 | 1e-3 | 1–4 | 97.80% |
+//! | 0.03 | 5e-4 | 1–10 | 97.83% |
+//! | **0.03** | **1e-3** | 1–10 | **97.91%** |
+//! | 0.05 | 5e-4 | 1–4 | 97.27% |
+//! | 0.05 | 1e-3 | 1–4 | 97.42% |
+//! | 0.01, constant | 1e-3 | 1–4 | 97.58% |
+//!
+//! The seed-to-seed spread (0.2–0.5 points) is as large as most of these
+//! gaps; only 0.05 is clearly worse.
 
 #[path = "nets/classic.rs"]
 mod classic;
@@ -32,6 +52,7 @@ struct Args {
     decay_every: usize,
     gamma: f32,
     weight_decay: f32,
+    validation: f32,
     out: PathBuf,
 }
 
@@ -45,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         decay_every: 5,
         gamma: 0.1,
         weight_decay: 1e-3,
+        validation: 0.0,
         out: "runs/lenet_mnist".into(),
     };
     let mut it = std::env::args().skip(1);
@@ -60,11 +82,12 @@ fn parse_args() -> Result<Args, String> {
             "--decay-every" => a.decay_every = value()?.parse().map_err(|e| bad(&e))?,
             "--gamma" => a.gamma = value()?.parse().map_err(|e| bad(&e))?,
             "--weight-decay" => a.weight_decay = value()?.parse().map_err(|e| bad(&e))?,
+            "--validation" => a.validation = value()?.parse().map_err(|e| bad(&e))?,
             "--out" => a.out = value()?.into(),
             "-h" | "--help" => {
                 println!(
                     "usage: lenet_mnist [--epochs N] [--batch N] [--lr X] [--decay-every N] [--gamma X] \
-                     [--weight-decay X] [--threads N] [--seed N] [--out DIR]"
+                     [--weight-decay X] [--threads N] [--seed N] [--validation F] [--out DIR]"
                 );
                 std::process::exit(0);
             }
@@ -77,13 +100,22 @@ fn parse_args() -> Result<Args, String> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-    let mut train = mnist::load(&data, "train")?;
-    let mut test = mnist::load(&data, "t2k")?;
+    let train = mnist::load(&data, "train")?;
+    // With `--validation F`, a fraction F of the training digits stands in
+    // for the held-out ones, which are then not read at all: settings are
+    // compared on that split, never on the test digits.
+    let (mut train, mut test, held_out) = if args.validation > 0.0 {
+        let (train, validation) = train.split(args.validation, args.seed)?;
+        (train, validation, "validation")
+    } else {
+        let test = mnist::load(&data, "t2k")?;
+        (train, test, "test")
+    };
     let scaler = Standardizer::fit(&train)?;
     scaler.apply(&mut train)?;
     scaler.apply(&mut test)?;
     println!(
-        "MNIST subset: {} training and {} held-out digits (mean {:.4}, std {:.4})",
+        "MNIST subset: {} training and {} {held_out} digits (mean {:.4}, std {:.4})",
         train.len(),
         test.len(),
         scaler.mean[0],
@@ -140,6 +172,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     net.save_safetensors(&weights)?;
     println!("learning curves: {} and {}", csv.display(), svg.display());
     println!("weights: {}", weights.display());
-    println!("test accuracy: {:.2}%", 100.0 * accuracy(&net, &test)?);
+    println!(
+        "{held_out} accuracy: {:.2}%",
+        100.0 * accuracy(&net, &test)?
+    );
     Ok(())
 }

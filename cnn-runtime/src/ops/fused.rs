@@ -51,9 +51,15 @@ pub const fn backward_scratch(l: &Conv) -> usize {
     match l.algo {
         // The scattered conv gradient, then the input gradient channels-last
         // and the weights tap-major (see `simd::sparse_dx`).
+        // With a sparse weight gradient (`simd::sparse_dw`), the input
+        // zero-padded channels-last and the gradient tap-major too.
         ConvAlgo::Direct => {
             let cpad = g.c.div_ceil(16) * 16;
-            g.out_len() + g.h * g.w * cpad + g.k * g.kh * g.kw * cpad
+            g.out_len()
+                + g.h * g.w * cpad
+                + g.k * g.kh * g.kw * cpad
+                + (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * cpad
+                + g.k * g.kh * g.kw * cpad
         }
         ConvAlgo::Im2col => g.out_len() + g.patch_len() * g.out_pixels(),
         ConvAlgo::Pointwise => g.out_len(),
@@ -416,6 +422,24 @@ pub fn conv_max_pool_backward(
     if sparse_dx {
         simd::pack_channels_last(g, w, cpad, packed);
     }
+    // The weight gradient from the winners only, where that is faster.
+    let sparse_dw = l.algo == ConvAlgo::Direct && dw.is_some() && simd::sparse_dw_suits(g, lanes);
+    let cpad16 = g.c.div_ceil(16) * 16;
+    let (scratch, dwc) = if l.algo == ConvAlgo::Direct {
+        let at = scratch.len() - g.k * g.kh * g.kw * cpad16;
+        scratch.split_at_mut(at)
+    } else {
+        (scratch, &mut [][..])
+    };
+    let (scratch, xpad) = if l.algo == ConvAlgo::Direct {
+        let at = scratch.len() - (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * cpad16;
+        scratch.split_at_mut(at)
+    } else {
+        (scratch, &mut [][..])
+    };
+    if sparse_dw {
+        dwc.fill(0.0);
+    }
     for s in 0..n {
         let xs = &x[s * g.in_len()..][..g.in_len()];
         let dys = &dy[s * p.out_len()..][..p.out_len()];
@@ -437,21 +461,26 @@ pub fn conv_max_pool_backward(
                 db.as_deref_mut(),
             ),
             ConvAlgo::Direct => {
-                // Weight and bias gradients densely over the scattered
-                // gradient; the input gradient from the winners only.
+                // Weight and bias gradients from the winners only where a
+                // sparse kernel suits the shape, else densely over the
+                // scattered gradient; the input gradient from the winners.
                 let (dz, rest) = scratch.split_at_mut(g.out_len());
-                scatter_to_conv(g, &p, am, dys, dz);
-                backward_sample(
-                    g,
-                    l.algo,
-                    xs,
-                    w,
-                    dz,
-                    None,
-                    dw.as_deref_mut(),
-                    db.as_deref_mut(),
-                    rest,
-                );
+                if sparse_dw {
+                    simd::sparse_dw(g, &p, xs, am, dys, dwc, db.as_deref_mut(), xpad);
+                } else {
+                    scatter_to_conv(g, &p, am, dys, dz);
+                    backward_sample(
+                        g,
+                        l.algo,
+                        xs,
+                        w,
+                        dz,
+                        None,
+                        dw.as_deref_mut(),
+                        db.as_deref_mut(),
+                        rest,
+                    );
+                }
                 if let Some(dxs) = dxs {
                     simd::sparse_dx(g, &p, packed, am, dys, dxs, rest);
                 }
@@ -472,6 +501,9 @@ pub fn conv_max_pool_backward(
                 );
             }
         }
+    }
+    if let (true, Some(dw)) = (sparse_dw, dw) {
+        simd::add_channels_last_dw(g, lanes, dwc, dw);
     }
 }
 
@@ -506,8 +538,10 @@ fn scatter_to_conv(g: &ConvGeom, p: &PoolGeom, argmax: &[u8], dy: &[f32], dz: &m
 
 /// Sparse backward of the direct fused kernel without SIMD: only the
 /// winning conv output of each active window carries a gradient. (With
-/// SIMD the gradient is scattered to the conv grid and the vectorised
-/// dense kernels run, which is faster despite the extra work.)
+/// SIMD, `simd::sparse_dx` and `simd::sparse_dw` do the same from the
+/// winners in vectors over input channels where those fill a vector well;
+/// elsewhere the gradient is scattered to the conv grid and the dense
+/// vectorised kernels run, which is faster despite the extra work.)
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward_sparse_scalar(
     g: &ConvGeom,

@@ -779,6 +779,26 @@ pub fn sparse_dx<S: Simd>(
     let taps = g.kh * g.kw;
     let dxc = &mut dxc[..g.h * g.w * cpad];
     dxc.fill(0.0);
+    // LeNet-style layers (stride-1 5x5 or 3x3 kernel, 2x2 pool, input
+    // channels in one vector): the winners of one pooled position, across
+    // all output channels, touch only a (KH+1)x(KW+1) block of cells, which
+    // is accumulated in registers and written once.
+    let banded = g.sh == 1
+        && g.sw == 1
+        && cpad == l
+        && (p.kh, p.kw, p.sh, p.sw, p.ph, p.pw) == (2, 2, 2, 2, 0, 0);
+    if banded && (g.kh, g.kw) == (5, 5) {
+        if l >= 16 {
+            sparse_dx_banded::<S, 5, 5, 3>(s, g, p, wc, argmax, dy, dxc, &[0, 3]);
+        } else {
+            sparse_dx_banded::<S, 5, 5, 2>(s, g, p, wc, argmax, dy, dxc, &[0, 2, 4]);
+        }
+        return channels_last_to_planes(g, cpad, dxc, dx);
+    }
+    if banded && (g.kh, g.kw) == (3, 3) {
+        sparse_dx_banded::<S, 3, 3, 2>(s, g, p, wc, argmax, dy, dxc, &[0, 2]);
+        return channels_last_to_planes(g, cpad, dxc, dx);
+    }
     // The winner's offset in its window, by index (no division in the loop).
     let mut cell = [(0usize, 0usize); 256];
     for (a, c) in cell.iter_mut().enumerate().take(p.kh * p.kw) {
@@ -812,10 +832,148 @@ pub fn sparse_dx<S: Simd>(
             }
         }
     }
+    channels_last_to_planes(g, cpad, dxc, dx);
+}
+
+/// `dx[c][j] = dxc[j * cpad + c]`.
+#[inline(always)]
+fn channels_last_to_planes(g: &ConvGeom, cpad: usize, dxc: &[f32], dx: &mut [f32]) {
     for c in 0..g.c {
         let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
         for (j, d) in plane.iter_mut().enumerate() {
             *d = dxc[j * cpad + c];
+        }
+    }
+}
+
+/// Accumulators of one band of the register block in [`sparse_dx_banded`]
+/// (at most `RB * (KW + 1)` are used).
+const BAND_CELLS: usize = 24;
+
+/// [`sparse_dx`] for a stride-1 `KH x KW` kernel under a 2x2 stride-2 pool
+/// with the input channels in one vector (`cpad == LANES`). For each pooled
+/// position, the winners of every output channel fall in its 2x2 window, so
+/// their kernels cover a `(KH+1) x (KW+1)` block of input cells. The block
+/// is accumulated in registers, `RB` rows at a time (the bands start at
+/// `bands`), and then added to `dxc`, so each winner costs `KH * KW`
+/// register FMAs and no memory round trip.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn sparse_dx_banded<S: Simd, const KH: usize, const KW: usize, const RB: usize>(
+    s: S,
+    g: &ConvGeom,
+    p: &PoolGeom,
+    wc: &[f32],
+    argmax: &[u8],
+    dy: &[f32],
+    dxc: &mut [f32],
+    bands: &[usize],
+) {
+    debug_assert!(RB * (KW + 1) <= BAND_CELLS);
+    let plane = p.oh * p.ow;
+    for py in 0..p.oh {
+        for px in 0..p.ow {
+            let iy0 = (2 * py) as isize - g.ph as isize;
+            let ix0 = (2 * px) as isize - g.pw as isize;
+            let i0 = py * p.ow + px;
+            for &r0 in bands {
+                match r0 {
+                    0 => {
+                        dx_band::<S, KH, KW, RB, 0>(s, g, wc, argmax, dy, plane, i0, dxc, iy0, ix0)
+                    }
+                    2 => {
+                        dx_band::<S, KH, KW, RB, 2>(s, g, wc, argmax, dy, plane, i0, dxc, iy0, ix0)
+                    }
+                    3 => {
+                        dx_band::<S, KH, KW, RB, 3>(s, g, wc, argmax, dy, plane, i0, dxc, iy0, ix0)
+                    }
+                    4 => {
+                        dx_band::<S, KH, KW, RB, 4>(s, g, wc, argmax, dy, plane, i0, dxc, iy0, ix0)
+                    }
+                    _ => unreachable!("band start {r0}"),
+                }
+            }
+        }
+    }
+}
+
+/// Rows `R0..R0 + RB` of [`sparse_dx_banded`]'s block for the pooled
+/// position `i0` of every output channel; `(iy0, ix0)` is the block's
+/// top-left input cell (possibly in the padding, whose cells are dropped).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dx_band<S: Simd, const KH: usize, const KW: usize, const RB: usize, const R0: usize>(
+    s: S,
+    g: &ConvGeom,
+    wc: &[f32],
+    argmax: &[u8],
+    dy: &[f32],
+    plane: usize,
+    i0: usize,
+    dxc: &mut [f32],
+    iy0: isize,
+    ix0: isize,
+) {
+    let l = S::LANES;
+    let mut acc = [s.zero(); BAND_CELLS];
+    for k in 0..g.k {
+        let i = k * plane + i0;
+        let a = argmax[i];
+        if a == INACTIVE {
+            continue;
+        }
+        let gv = s.splat(dy[i]);
+        let wk = &wc[k * KH * KW * l..][..KH * KW * l];
+        match a {
+            0 => band_taps::<S, KH, KW, RB, R0, 0, 0>(s, &mut acc, gv, wk),
+            1 => band_taps::<S, KH, KW, RB, R0, 0, 1>(s, &mut acc, gv, wk),
+            2 => band_taps::<S, KH, KW, RB, R0, 1, 0>(s, &mut acc, gv, wk),
+            _ => band_taps::<S, KH, KW, RB, R0, 1, 1>(s, &mut acc, gv, wk),
+        }
+    }
+    for r in 0..RB {
+        let iy = iy0 + (R0 + r) as isize;
+        if R0 + r > KH || iy < 0 || iy >= g.h as isize {
+            continue;
+        }
+        for c in 0..=KW {
+            let ix = ix0 + c as isize;
+            if ix < 0 || ix >= g.w as isize {
+                continue;
+            }
+            let cell = &mut dxc[(iy as usize * g.w + ix as usize) * l..][..l];
+            let v = s.add(s.load(cell), acc[r * (KW + 1) + c]);
+            s.store(cell, v);
+        }
+    }
+}
+
+/// Adds one winner's kernel taps (`wk`, channels-last) times `gv` to the
+/// band's accumulators; the winner sits at `(DY, DX)` in its 2x2 window.
+#[inline(always)]
+fn band_taps<
+    S: Simd,
+    const KH: usize,
+    const KW: usize,
+    const RB: usize,
+    const R0: usize,
+    const DY: usize,
+    const DX: usize,
+>(
+    s: S,
+    acc: &mut [S::V; BAND_CELLS],
+    gv: S::V,
+    wk: &[f32],
+) {
+    let l = S::LANES;
+    for ky in 0..KH {
+        let r = DY + ky;
+        if r < R0 || r >= R0 + RB {
+            continue;
+        }
+        for kx in 0..KW {
+            let j = (r - R0) * (KW + 1) + DX + kx;
+            acc[j] = s.mul_add(gv, s.load(&wk[(ky * KW + kx) * l..]), acc[j]);
         }
     }
 }
@@ -1294,6 +1452,176 @@ fn cv_pool_rows<S: Simd, const Q: usize, const C: usize, const P: usize, const K
                 }
             }
             px0 += Q;
+        }
+    }
+}
+
+/// Whether [`sparse_dw`] suits a fused direct layer at `lanes` lanes: a
+/// 5x5 or 3x3 kernel and the input channels in one vector, filling more
+/// than a quarter of it (with fewer channels, most lanes would be empty and
+/// the dense kernels over the scattered gradient are faster).
+pub const fn sparse_dw_suits(g: &ConvGeom, lanes: usize) -> bool {
+    let taps_fit = matches!((g.kh, g.kw), (5, 5) | (3, 3));
+    lanes > 1 && taps_fit && g.c * 4 > lanes && g.c <= lanes
+}
+
+/// Weight and bias gradients of one sample of a fused direct conv → ReLU →
+/// max-pool layer from the winners alone: only the winning conv output of
+/// each active window has a gradient, so the others are never visited.
+/// For layers where [`sparse_dw_suits`] at this level's lanes: one
+/// accumulator per tap, a vector over input channels, fed from `xpad`, the
+/// input zero-padded channels-last (`(h + 2 ph) * (w + 2 pw) * lanes`).
+/// The weight gradient is added channels-last to `dwc`
+/// (`k * kh * kw * lanes`, see [`add_channels_last_dw`]); `db` directly.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn sparse_dw<S: Simd>(
+    s: S,
+    g: &ConvGeom,
+    p: &PoolGeom,
+    xs: &[f32],
+    argmax: &[u8],
+    dy: &[f32],
+    dwc: &mut [f32],
+    db: Option<&mut [f32]>,
+    xpad: &mut [f32],
+) {
+    if let Some(db) = db {
+        let plane = p.oh * p.ow;
+        for (k, d) in db.iter_mut().enumerate().take(g.k) {
+            let am = &argmax[k * plane..][..plane];
+            let dk = &dy[k * plane..][..plane];
+            *d += am
+                .iter()
+                .zip(dk)
+                .filter(|(&a, _)| a != INACTIVE)
+                .map(|(_, &v)| v)
+                .sum::<f32>();
+        }
+    }
+    pad_channels_last(g, S::LANES, xs, xpad);
+    // All taps in registers where there are enough of them (32 with
+    // AVX-512), else two kernel rows at a time.
+    match (g.kh, S::LANES >= 16) {
+        (5, true) => dw_taps_cl::<S, 5, 5, 5>(s, g, p, argmax, dy, dwc, xpad, &[0]),
+        (5, false) => dw_taps_cl::<S, 5, 5, 2>(s, g, p, argmax, dy, dwc, xpad, &[0, 2, 4]),
+        _ => dw_taps_cl::<S, 3, 3, 3>(s, g, p, argmax, dy, dwc, xpad, &[0]),
+    }
+}
+
+/// The conv output cell each in-window index `a` of `p` points at, relative
+/// to the window's top-left corner.
+#[inline(always)]
+fn window_cells(p: &PoolGeom) -> [(usize, usize); 256] {
+    let mut cell = [(0usize, 0usize); 256];
+    for (a, c) in cell.iter_mut().enumerate().take(p.kh * p.kw) {
+        *c = (a / p.kw, a % p.kw);
+    }
+    cell
+}
+
+/// Copies `xs` (`[c, h, w]`) to `xpad`, channels-last and zero-padded:
+/// `xpad[((y + ph) * (w + 2 pw) + x + pw) * cpad + c] = xs[c][y][x]`.
+#[inline(always)]
+fn pad_channels_last(g: &ConvGeom, cpad: usize, xs: &[f32], xpad: &mut [f32]) {
+    let wp = g.w + 2 * g.pw;
+    let xpad = &mut xpad[..(g.h + 2 * g.ph) * wp * cpad];
+    xpad.fill(0.0);
+    for c in 0..g.c {
+        for y in 0..g.h {
+            let src = &xs[(c * g.h + y) * g.w..][..g.w];
+            let dst = &mut xpad[((y + g.ph) * wp + g.pw) * cpad..];
+            for (x, &v) in src.iter().enumerate() {
+                dst[x * cpad + c] = v;
+            }
+        }
+    }
+}
+
+/// [`sparse_dw`]'s kernel: for each winner, one FMA per tap, the taps
+/// of `RB` kernel rows (starting at each of `bands`) in registers.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dw_taps_cl<S: Simd, const KH: usize, const KW: usize, const RB: usize>(
+    s: S,
+    g: &ConvGeom,
+    p: &PoolGeom,
+    argmax: &[u8],
+    dy: &[f32],
+    dwc: &mut [f32],
+    xpad: &[f32],
+    bands: &[usize],
+) {
+    for &r0 in bands {
+        match r0 {
+            0 => dw_band_cl::<S, KH, KW, RB, 0>(s, g, p, argmax, dy, dwc, xpad),
+            2 => dw_band_cl::<S, KH, KW, RB, 2>(s, g, p, argmax, dy, dwc, xpad),
+            4 => dw_band_cl::<S, KH, KW, RB, 4>(s, g, p, argmax, dy, dwc, xpad),
+            _ => unreachable!("band start {r0}"),
+        }
+    }
+}
+
+/// Kernel rows `R0..min(R0 + RB, KH)` of [`dw_taps_cl`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dw_band_cl<S: Simd, const KH: usize, const KW: usize, const RB: usize, const R0: usize>(
+    s: S,
+    g: &ConvGeom,
+    p: &PoolGeom,
+    argmax: &[u8],
+    dy: &[f32],
+    dwc: &mut [f32],
+    xpad: &[f32],
+) {
+    let l = S::LANES;
+    let wp = g.w + 2 * g.pw;
+    let cell = window_cells(p);
+    let plane = p.oh * p.ow;
+    for k in 0..g.k {
+        let mut acc = [s.zero(); 25];
+        for py in 0..p.oh {
+            for px in 0..p.ow {
+                let i = k * plane + py * p.ow + px;
+                let a = argmax[i];
+                if a == INACTIVE {
+                    continue;
+                }
+                let gv = s.splat(dy[i]);
+                let (dy0, dx0) = cell[a as usize];
+                let (oy, ox) = (py * p.sh + dy0 - p.ph, px * p.sw + dx0 - p.pw);
+                // The patch's top-left cell in the padded input.
+                let at = (oy * g.sh * wp + ox * g.sw) * l;
+                let patch = &xpad[at..];
+                for ky in R0..(R0 + RB).min(KH) {
+                    for kx in 0..KW {
+                        let j = (ky - R0) * KW + kx;
+                        let xv = s.load(&patch[(ky * wp + kx) * l..]);
+                        acc[j] = s.mul_add(gv, xv, acc[j]);
+                    }
+                }
+            }
+        }
+        for ky in R0..(R0 + RB).min(KH) {
+            for kx in 0..KW {
+                let cell = &mut dwc[((k * KH + ky) * KW + kx) * l..][..l];
+                let v = s.add(s.load(cell), acc[(ky - R0) * KW + kx]);
+                s.store(cell, v);
+            }
+        }
+    }
+}
+
+/// `dw[k][c][t] += dwc[(k * taps + t) * cpad + c]`: [`sparse_dw`]'s
+/// channels-last weight gradient in PyTorch's layout.
+pub fn add_channels_last_dw(g: &ConvGeom, cpad: usize, dwc: &[f32], dw: &mut [f32]) {
+    let taps = g.kh * g.kw;
+    for k in 0..g.k {
+        for c in 0..g.c {
+            let row = &mut dw[(k * g.c + c) * taps..][..taps];
+            for (t, d) in row.iter_mut().enumerate() {
+                *d += dwc[(k * taps + t) * cpad + c];
+            }
         }
     }
 }

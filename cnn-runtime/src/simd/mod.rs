@@ -25,7 +25,7 @@ pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 mod direct;
-pub use direct::{pack_channels_last, CV_MAX_WEIGHTS};
+pub use direct::{add_channels_last_dw, pack_channels_last, sparse_dw_suits, CV_MAX_WEIGHTS};
 mod gemm;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
@@ -300,6 +300,24 @@ simd_kernel! {
         dx: &mut [f32],
         dxc: &mut [f32],
     ) => direct::sparse_dx;
+}
+
+simd_kernel! {
+    /// The weight and bias gradients of one sample of a fused direct conv →
+    /// ReLU → max-pool layer from its winners only, for layers where
+    /// [`sparse_dw_suits`] at the current level's [`lanes`]; the weight
+    /// gradient accumulates channels-last in `dwc`
+    /// (see [`add_channels_last_dw`]).
+    pub fn sparse_dw(
+        g: &ConvGeom,
+        p: &PoolGeom,
+        xs: &[f32],
+        argmax: &[u8],
+        dy: &[f32],
+        dwc: &mut [f32],
+        db: Option<&mut [f32]>,
+        xpad: &mut [f32],
+    ) => direct::sparse_dw;
 }
 
 simd_kernel! {

@@ -786,6 +786,7 @@ pub fn sparse_dx<S: Simd>(
     let banded = g.sh == 1
         && g.sw == 1
         && cpad == l
+        && g.k <= MAX_BANDED_K
         && (p.kh, p.kw, p.sh, p.sw, p.ph, p.pw) == (2, 2, 2, 2, 0, 0);
     if banded && (g.kh, g.kw) == (5, 5) {
         if l >= 16 {
@@ -871,25 +872,35 @@ fn sparse_dx_banded<S: Simd, const KH: usize, const KW: usize, const RB: usize>(
 ) {
     debug_assert!(RB * (KW + 1) <= BAND_CELLS);
     let plane = p.oh * p.ow;
+    // The output channels whose winner sits in each cell of the window (and
+    // a fifth list for inactive outputs), filled without branches so that a
+    // random winner does not cost a mispredicted jump.
+    let mut ks = [[0u16; MAX_BANDED_K]; 5];
+    let mut gs = [[0f32; MAX_BANDED_K]; 5];
     for py in 0..p.oh {
         for px in 0..p.ow {
             let iy0 = (2 * py) as isize - g.ph as isize;
             let ix0 = (2 * px) as isize - g.pw as isize;
             let i0 = py * p.ow + px;
+            let mut n = [0usize; 5];
+            for k in 0..g.k {
+                let i = k * plane + i0;
+                let q = usize::from(argmax[i]).min(4);
+                ks[q][n[q]] = k as u16;
+                gs[q][n[q]] = dy[i];
+                n[q] += 1;
+            }
+            let win = Winners {
+                ks: &ks,
+                gs: &gs,
+                n,
+            };
             for &r0 in bands {
                 match r0 {
-                    0 => {
-                        dx_band::<S, KH, KW, RB, 0>(s, g, wc, argmax, dy, plane, i0, dxc, iy0, ix0)
-                    }
-                    2 => {
-                        dx_band::<S, KH, KW, RB, 2>(s, g, wc, argmax, dy, plane, i0, dxc, iy0, ix0)
-                    }
-                    3 => {
-                        dx_band::<S, KH, KW, RB, 3>(s, g, wc, argmax, dy, plane, i0, dxc, iy0, ix0)
-                    }
-                    4 => {
-                        dx_band::<S, KH, KW, RB, 4>(s, g, wc, argmax, dy, plane, i0, dxc, iy0, ix0)
-                    }
+                    0 => dx_band::<S, KH, KW, RB, 0>(s, g, wc, &win, dxc, iy0, ix0),
+                    2 => dx_band::<S, KH, KW, RB, 2>(s, g, wc, &win, dxc, iy0, ix0),
+                    3 => dx_band::<S, KH, KW, RB, 3>(s, g, wc, &win, dxc, iy0, ix0),
+                    4 => dx_band::<S, KH, KW, RB, 4>(s, g, wc, &win, dxc, iy0, ix0),
                     _ => unreachable!("band start {r0}"),
                 }
             }
@@ -897,40 +908,37 @@ fn sparse_dx_banded<S: Simd, const KH: usize, const KW: usize, const RB: usize>(
     }
 }
 
-/// Rows `R0..R0 + RB` of [`sparse_dx_banded`]'s block for the pooled
-/// position `i0` of every output channel; `(iy0, ix0)` is the block's
-/// top-left input cell (possibly in the padding, whose cells are dropped).
+/// The most output channels [`sparse_dx_banded`] takes.
+const MAX_BANDED_K: usize = 256;
+
+/// One pooled position's winners: `ks[q][..n[q]]` are the output channels
+/// whose winner is cell `q` of the 2x2 window, `gs` their gradients.
+struct Winners<'a> {
+    ks: &'a [[u16; MAX_BANDED_K]; 5],
+    gs: &'a [[f32; MAX_BANDED_K]; 5],
+    n: [usize; 5],
+}
+
+/// Rows `R0..R0 + RB` of [`sparse_dx_banded`]'s block; `(iy0, ix0)` is the
+/// block's top-left input cell (possibly in the padding, whose cells are
+/// dropped).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn dx_band<S: Simd, const KH: usize, const KW: usize, const RB: usize, const R0: usize>(
     s: S,
     g: &ConvGeom,
     wc: &[f32],
-    argmax: &[u8],
-    dy: &[f32],
-    plane: usize,
-    i0: usize,
+    win: &Winners,
     dxc: &mut [f32],
     iy0: isize,
     ix0: isize,
 ) {
     let l = S::LANES;
     let mut acc = [s.zero(); BAND_CELLS];
-    for k in 0..g.k {
-        let i = k * plane + i0;
-        let a = argmax[i];
-        if a == INACTIVE {
-            continue;
-        }
-        let gv = s.splat(dy[i]);
-        let wk = &wc[k * KH * KW * l..][..KH * KW * l];
-        match a {
-            0 => band_taps::<S, KH, KW, RB, R0, 0, 0>(s, &mut acc, gv, wk),
-            1 => band_taps::<S, KH, KW, RB, R0, 0, 1>(s, &mut acc, gv, wk),
-            2 => band_taps::<S, KH, KW, RB, R0, 1, 0>(s, &mut acc, gv, wk),
-            _ => band_taps::<S, KH, KW, RB, R0, 1, 1>(s, &mut acc, gv, wk),
-        }
-    }
+    dx_cell::<S, KH, KW, RB, R0, 0, 0>(s, &mut acc, win, 0, wc);
+    dx_cell::<S, KH, KW, RB, R0, 0, 1>(s, &mut acc, win, 1, wc);
+    dx_cell::<S, KH, KW, RB, R0, 1, 0>(s, &mut acc, win, 2, wc);
+    dx_cell::<S, KH, KW, RB, R0, 1, 1>(s, &mut acc, win, 3, wc);
     for r in 0..RB {
         let iy = iy0 + (R0 + r) as isize;
         if R0 + r > KH || iy < 0 || iy >= g.h as isize {
@@ -945,6 +953,35 @@ fn dx_band<S: Simd, const KH: usize, const KW: usize, const RB: usize, const R0:
             let v = s.add(s.load(cell), acc[r * (KW + 1) + c]);
             s.store(cell, v);
         }
+    }
+}
+
+/// The winners in cell `q = DY * 2 + DX` of the window, into the band.
+#[inline(always)]
+fn dx_cell<
+    S: Simd,
+    const KH: usize,
+    const KW: usize,
+    const RB: usize,
+    const R0: usize,
+    const DY: usize,
+    const DX: usize,
+>(
+    s: S,
+    acc: &mut [S::V; BAND_CELLS],
+    win: &Winners,
+    q: usize,
+    wc: &[f32],
+) {
+    // Kernel rows DY + ky outside this band contribute nothing here.
+    if DY + KH <= R0 || DY >= R0 + RB {
+        return;
+    }
+    let l = S::LANES;
+    let n = win.n[q];
+    for (&k, &gv) in win.ks[q][..n].iter().zip(&win.gs[q][..n]) {
+        let wk = &wc[usize::from(k) * KH * KW * l..][..KH * KW * l];
+        band_taps::<S, KH, KW, RB, R0, DY, DX>(s, acc, s.splat(gv), wk);
     }
 }
 
@@ -1552,62 +1589,82 @@ fn dw_taps_cl<S: Simd, const KH: usize, const KW: usize, const RB: usize>(
     xpad: &[f32],
     bands: &[usize],
 ) {
-    for &r0 in bands {
-        match r0 {
-            0 => dw_band_cl::<S, KH, KW, RB, 0>(s, g, p, argmax, dy, dwc, xpad),
-            2 => dw_band_cl::<S, KH, KW, RB, 2>(s, g, p, argmax, dy, dwc, xpad),
-            4 => dw_band_cl::<S, KH, KW, RB, 4>(s, g, p, argmax, dy, dwc, xpad),
-            _ => unreachable!("band start {r0}"),
-        }
-    }
-}
-
-/// Kernel rows `R0..min(R0 + RB, KH)` of [`dw_taps_cl`].
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn dw_band_cl<S: Simd, const KH: usize, const KW: usize, const RB: usize, const R0: usize>(
-    s: S,
-    g: &ConvGeom,
-    p: &PoolGeom,
-    argmax: &[u8],
-    dy: &[f32],
-    dwc: &mut [f32],
-    xpad: &[f32],
-) {
     let l = S::LANES;
     let wp = g.w + 2 * g.pw;
     let cell = window_cells(p);
     let plane = p.oh * p.ow;
+    // Each output channel's active winners, as patch offsets into `xpad`
+    // and gradients, listed without branches (`WINNER_CHUNK` at a time).
+    let mut at = [0usize; WINNER_CHUNK];
+    let mut gs = [0f32; WINNER_CHUNK];
     for k in 0..g.k {
-        let mut acc = [s.zero(); 25];
-        for py in 0..p.oh {
-            for px in 0..p.ow {
-                let i = k * plane + py * p.ow + px;
+        let mut start = 0;
+        while start < plane {
+            let end = (start + WINNER_CHUNK).min(plane);
+            let mut n = 0;
+            for j in start..end {
+                let i = k * plane + j;
                 let a = argmax[i];
-                if a == INACTIVE {
-                    continue;
-                }
-                let gv = s.splat(dy[i]);
-                let (dy0, dx0) = cell[a as usize];
-                let (oy, ox) = (py * p.sh + dy0 - p.ph, px * p.sw + dx0 - p.pw);
-                // The patch's top-left cell in the padded input.
-                let at = (oy * g.sh * wp + ox * g.sw) * l;
-                let patch = &xpad[at..];
-                for ky in R0..(R0 + RB).min(KH) {
-                    for kx in 0..KW {
-                        let j = (ky - R0) * KW + kx;
-                        let xv = s.load(&patch[(ky * wp + kx) * l..]);
-                        acc[j] = s.mul_add(gv, xv, acc[j]);
-                    }
+                let (dy0, dx0) = cell[usize::from(a)];
+                let (py, px) = (j / p.ow, j % p.ow);
+                // Wrapping: an inactive output's (meaningless) cell may lie
+                // in the pool's padding; it is overwritten, never read.
+                let oy = (py * p.sh + dy0).wrapping_sub(p.ph);
+                let ox = (px * p.sw + dx0).wrapping_sub(p.pw);
+                at[n] = oy
+                    .wrapping_mul(g.sh * wp)
+                    .wrapping_add(ox.wrapping_mul(g.sw))
+                    .wrapping_mul(l);
+                gs[n] = dy[i];
+                n += usize::from(a != INACTIVE);
+            }
+            for &r0 in bands {
+                match r0 {
+                    0 => dw_band_cl::<S, KH, KW, RB, 0>(s, wp, k, &at[..n], &gs[..n], dwc, xpad),
+                    2 => dw_band_cl::<S, KH, KW, RB, 2>(s, wp, k, &at[..n], &gs[..n], dwc, xpad),
+                    4 => dw_band_cl::<S, KH, KW, RB, 4>(s, wp, k, &at[..n], &gs[..n], dwc, xpad),
+                    _ => unreachable!("band start {r0}"),
                 }
             }
+            start = end;
         }
+    }
+}
+
+/// Winners [`dw_taps_cl`] lists at a time.
+const WINNER_CHUNK: usize = 256;
+
+/// Kernel rows `R0..min(R0 + RB, KH)` of [`dw_taps_cl`] for output channel
+/// `k`: the winners' patches start at offsets `at` of `xpad`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dw_band_cl<S: Simd, const KH: usize, const KW: usize, const RB: usize, const R0: usize>(
+    s: S,
+    wp: usize,
+    k: usize,
+    at: &[usize],
+    gs: &[f32],
+    dwc: &mut [f32],
+    xpad: &[f32],
+) {
+    let l = S::LANES;
+    let mut acc = [s.zero(); 25];
+    for (&at, &gv) in at.iter().zip(gs) {
+        let gv = s.splat(gv);
+        let patch = &xpad[at..];
         for ky in R0..(R0 + RB).min(KH) {
             for kx in 0..KW {
-                let cell = &mut dwc[((k * KH + ky) * KW + kx) * l..][..l];
-                let v = s.add(s.load(cell), acc[(ky - R0) * KW + kx]);
-                s.store(cell, v);
+                let j = (ky - R0) * KW + kx;
+                let xv = s.load(&patch[(ky * wp + kx) * l..]);
+                acc[j] = s.mul_add(gv, xv, acc[j]);
             }
+        }
+    }
+    for ky in R0..(R0 + RB).min(KH) {
+        for kx in 0..KW {
+            let cell = &mut dwc[((k * KH + ky) * KW + kx) * l..][..l];
+            let v = s.add(s.load(cell), acc[(ky - R0) * KW + kx]);
+            s.store(cell, v);
         }
     }
 }

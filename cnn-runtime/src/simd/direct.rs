@@ -374,11 +374,7 @@ fn pool_rows<S: Simd, const KB: usize, const PACKED: bool>(
                     s.store(&mut args, arg);
                     for (j, a) in args[..valid].iter().enumerate() {
                         let v = ys[at + j];
-                        am[at + j] = if act == Act::Relu && (v.is_nan() || v <= 0.0) {
-                            INACTIVE
-                        } else {
-                            *a as u8
-                        };
+                        am[at + j] = arg_byte(act, v, *a);
                     }
                 }
             }
@@ -1479,11 +1475,7 @@ fn cv_pool_rows<S: Simd, const Q: usize, const C: usize, const P: usize, const K
                             let i = (k0 + j) * out_pixels + at;
                             let val = lanes[j];
                             ys[i] = val;
-                            am[i] = if act == Act::Relu && (val.is_nan() || val <= 0.0) {
-                                INACTIVE
-                            } else {
-                                args[j] as u8
-                            };
+                            am[i] = arg_byte(act, val, args[j]);
                         }
                     }
                 }
@@ -1491,6 +1483,17 @@ fn cv_pool_rows<S: Simd, const Q: usize, const C: usize, const P: usize, const K
             px0 += Q;
         }
     }
+}
+
+/// The argmax byte of a pooled output `v` whose window cell `arg` won:
+/// [`INACTIVE`] unless the ReLU passes it (positive; NaN is inactive).
+/// Computed with a mask rather than a branch, which would mispredict on
+/// every random sign.
+#[inline(always)]
+fn arg_byte(act: Act, v: f32, arg: f32) -> u8 {
+    const _: () = assert!(INACTIVE == u8::MAX);
+    let inactive = act == Act::Relu && (v.is_nan() || v <= 0.0);
+    (arg as u8) | u8::from(inactive).wrapping_neg()
 }
 
 /// Whether [`sparse_dw`] suits a fused direct layer at `lanes` lanes: a

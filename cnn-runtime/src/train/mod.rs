@@ -160,7 +160,9 @@ impl TrainConfig {
         self.seed = seed;
         self
     }
-    /// Sets the number of threads (0 = one per core).
+    /// Sets the number of threads (0 = one per core). A session's threads
+    /// live as long as the session; between steps they poll for the next
+    /// one for up to 200 µs, then sleep.
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
         self

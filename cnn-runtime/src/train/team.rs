@@ -13,8 +13,10 @@
 //! jobs).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 /// A helper's part of a job: called with the shared value and the part index.
@@ -35,7 +37,29 @@ struct Shared<S> {
     state: Mutex<State<S>>,
     start: Condvar,
     done: Condvar,
+    /// Copies of `generation` and `pending` (written under the lock), which
+    /// a waiting thread polls for a moment before it sleeps on a condition
+    /// variable: between the steps of a training loop, the next job comes
+    /// sooner than a sleeping thread could be woken.
+    generation: AtomicU64,
+    pending: AtomicUsize,
     data: S,
+}
+
+/// How long a thread polls before it sleeps.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// Polls `ready` for up to [`SPIN`].
+fn spin_until(ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        if start.elapsed() > SPIN {
+            return;
+        }
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+    }
 }
 
 impl<S> Shared<S> {
@@ -66,6 +90,8 @@ impl<S: Send + Sync + 'static> Team<S> {
             }),
             start: Condvar::new(),
             done: Condvar::new(),
+            generation: AtomicU64::new(0),
+            pending: AtomicUsize::new(0),
             data,
         });
         let handles = (1..=helpers)
@@ -100,6 +126,10 @@ impl<S: Send + Sync + 'static> Team<S> {
             s.generation += 1;
             s.job = Some(job);
             s.pending = self.handles.len();
+            self.shared.pending.store(s.pending, Ordering::Release);
+            self.shared
+                .generation
+                .store(s.generation, Ordering::Release);
         }
         self.shared.start.notify_all();
 
@@ -109,6 +139,7 @@ impl<S: Send + Sync + 'static> Team<S> {
         struct Wait<'a, S>(&'a Shared<S>);
         impl<S> Drop for Wait<'_, S> {
             fn drop(&mut self) {
+                spin_until(|| self.0.pending.load(Ordering::Acquire) == 0);
                 let mut s = self.0.lock();
                 while s.pending > 0 {
                     s = self.0.done.wait(s).unwrap_or_else(|e| e.into_inner());
@@ -130,6 +161,7 @@ impl<S: Send + Sync + 'static> Team<S> {
 fn helper<S>(shared: &Shared<S>, part: usize) {
     let mut seen = 0;
     loop {
+        spin_until(|| shared.generation.load(Ordering::Acquire) != seen);
         let job = {
             let mut s = shared.lock();
             while s.generation == seen && !s.exit {
@@ -148,6 +180,7 @@ fn helper<S>(shared: &Shared<S>, part: usize) {
         let mut s = shared.lock();
         s.panicked |= !ok;
         s.pending -= 1;
+        shared.pending.store(s.pending, Ordering::Release);
         if s.pending == 0 {
             shared.done.notify_one();
         }

@@ -3,9 +3,9 @@
 //!
 //! The macro is a pipeline of passes, each in its own module and each unit
 //! tested on `proc_macro2` token streams without the compiler:
-//! [`parse`] (grammar → AST with spans), [`graph`] (DAG, shape inference,
-//! semantic checks), [`plan`] (fusion, parameter layout, memory plans),
-//! [`weights`] (compile-time safetensors), [`emit`] (the generated Rust).
+//! `parse` (grammar → AST with spans), `graph` (DAG, shape inference,
+//! semantic checks), `plan` (fusion, parameter layout, memory plans),
+//! `weights` (compile-time safetensors), `emit` (the generated Rust).
 
 use proc_macro::TokenStream;
 

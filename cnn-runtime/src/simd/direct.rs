@@ -1016,7 +1016,7 @@ fn band_taps<
 }
 
 /// Packs `w` (`[k, c, kh, kw]`) as `wc[((k * kh + ky) * kw + kx) * cpad + c]`,
-/// zero-padded to `cpad` input channels, for [`sparse_dx`].
+/// zero-padded to `cpad` input channels, for [`sparse_dx`](super::sparse_dx).
 pub fn pack_channels_last(g: &ConvGeom, w: &[f32], cpad: usize, wc: &mut [f32]) {
     let taps = g.kh * g.kw;
     let wc = &mut wc[..g.k * taps * cpad];
@@ -1500,7 +1500,7 @@ fn arg_byte(act: Act, v: f32, arg: f32) -> u8 {
     (arg as u8) | u8::from(inactive).wrapping_neg()
 }
 
-/// Whether [`sparse_dw`] suits a fused direct layer at `lanes` lanes: a
+/// Whether [`sparse_dw`](super::sparse_dw) suits a fused direct layer at `lanes` lanes: a
 /// 5x5 or 3x3 kernel and the input channels in one vector, filling more
 /// than a quarter of it (with fewer channels, most lanes would be empty and
 /// the dense kernels over the scattered gradient are faster).
@@ -1676,7 +1676,7 @@ fn dw_band_cl<S: Simd, const KH: usize, const KW: usize, const RB: usize, const 
     }
 }
 
-/// `dw[k][c][t] += dwc[(k * taps + t) * cpad + c]`: [`sparse_dw`]'s
+/// `dw[k][c][t] += dwc[(k * taps + t) * cpad + c]`: [`sparse_dw`](super::sparse_dw)'s
 /// channels-last weight gradient in PyTorch's layout.
 pub fn add_channels_last_dw(g: &ConvGeom, cpad: usize, dwc: &[f32], dw: &mut [f32]) {
     let taps = g.kh * g.kw;

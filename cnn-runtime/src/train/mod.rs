@@ -260,7 +260,7 @@ impl Shared {
     }
 }
 
-/// Trains a network: step by step ([`Trainer::step`]) or whole runs
+/// Trains a network: step by step (a [`Session`] from [`Trainer::session`]) or whole runs
 /// ([`Trainer::fit`]).
 pub struct Trainer {
     config: TrainConfig,

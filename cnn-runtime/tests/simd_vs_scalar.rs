@@ -153,40 +153,58 @@ fn direct_convolution_forward_and_backward() {
             bias: true,
         };
         against_scalar(&format!("direct conv {g:?}"), 1e-4, || {
-            let mut y = vec![0.0; n * g.out_len()];
-            let mut mask = vec![0u8; y.len()];
-            ops::conv::forward(
-                &layer,
-                &x,
-                &w,
-                Some(&b),
-                &mut y,
-                Some(&mut mask),
-                &mut [],
-                n,
-            );
-            let mut d = dy.clone();
-            let (mut dx, mut dw, mut db) = (
-                vec![0.0; n * g.in_len()],
-                vec![0.0; g.weight_len()],
-                vec![0.0; g.k],
-            );
-            ops::conv::backward(
-                &layer,
-                &x,
-                &w,
-                None,
-                Some(&mask),
-                &mut d,
-                Some(&mut dx),
-                Some(&mut dw),
-                Some(&mut db),
-                &mut [],
-                n,
-            );
-            vec![y, dx, dw, db]
+            forward_backward(&layer, &x, &w, &b, &dy, n, 0)
         });
     }
+}
+
+/// The layer's output and its input, weight and bias gradients for `n`
+/// samples, at the current level (the forward pass keeps what the backward
+/// pass needs).
+fn forward_backward(
+    layer: &Conv,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    dy: &[f32],
+    n: usize,
+    scratch_len: usize,
+) -> Vec<Vec<f32>> {
+    let g = layer.geom;
+    let out_len = layer.pool.map_or(g.out_len(), |p| p.out_len());
+    let mut scratch = vec![0.0; scratch_len];
+    let mut y = vec![0.0; n * out_len];
+    let mut aux = vec![0u8; y.len()];
+    ops::conv::forward(
+        layer,
+        x,
+        w,
+        Some(b),
+        &mut y,
+        Some(&mut aux),
+        &mut scratch,
+        n,
+    );
+    let mut d = dy.to_vec();
+    let (mut dx, mut dw, mut db) = (
+        vec![0.0; n * g.in_len()],
+        vec![0.0; g.weight_len()],
+        vec![0.0; g.k],
+    );
+    ops::conv::backward(
+        layer,
+        x,
+        w,
+        None,
+        Some(&aux),
+        &mut d,
+        Some(&mut dx),
+        Some(&mut dw),
+        Some(&mut db),
+        &mut scratch,
+        n,
+    );
+    vec![y, dx, dw, db]
 }
 
 #[test]
@@ -211,39 +229,7 @@ fn fused_convolution_pooling() {
             let dy = rand_vec(n * p.out_len(), i as u64 + 23);
             let fs = ops::conv::forward_scratch(&layer).max(ops::conv::backward_scratch(&layer));
             against_scalar(&format!("fused {g:?} {p:?}"), 1e-4, || {
-                let mut scratch = vec![0.0; fs];
-                let mut y = vec![0.0; n * p.out_len()];
-                let mut am = vec![0u8; y.len()];
-                ops::conv::forward(
-                    &layer,
-                    &x,
-                    &w,
-                    Some(&b),
-                    &mut y,
-                    Some(&mut am),
-                    &mut scratch,
-                    n,
-                );
-                let mut d = dy.clone();
-                let (mut dx, mut dw, mut db) = (
-                    vec![0.0; n * g.in_len()],
-                    vec![0.0; g.weight_len()],
-                    vec![0.0; g.k],
-                );
-                ops::conv::backward(
-                    &layer,
-                    &x,
-                    &w,
-                    None,
-                    Some(&am),
-                    &mut d,
-                    Some(&mut dx),
-                    Some(&mut dw),
-                    Some(&mut db),
-                    &mut scratch,
-                    n,
-                );
-                vec![y, dx, dw, db]
+                forward_backward(&layer, &x, &w, &b, &dy, n, fs)
             });
         }
     }

@@ -49,21 +49,33 @@ pub const fn forward_scratch(l: &Conv) -> usize {
 pub const fn backward_scratch(l: &Conv) -> usize {
     let g = &l.geom;
     match l.algo {
-        // The scattered conv gradient, then the input gradient channels-last
-        // and the weights tap-major (see `simd::sparse_dx`).
-        // With a sparse weight gradient (`simd::sparse_dw`), the input
-        // zero-padded channels-last and the gradient tap-major too.
+        // The scattered conv gradient and the input gradient channels-last
+        // (see `simd::sparse_dx`), then the tail of `direct_tail`.
         ConvAlgo::Direct => {
-            let cpad = g.c.div_ceil(16) * 16;
-            g.out_len()
-                + g.h * g.w * cpad
-                + g.k * g.kh * g.kw * cpad
-                + (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * cpad
-                + g.k * g.kh * g.kw * cpad
+            let (taps, padded) = direct_tail(g);
+            g.out_len() + g.h * g.w * channels16(g) + 2 * taps + padded
         }
         ConvAlgo::Im2col => g.out_len() + g.patch_len() * g.out_pixels(),
         ConvAlgo::Pointwise => g.out_len(),
     }
+}
+
+/// Input channels rounded up to the widest vector (16 lanes).
+const fn channels16(g: &ConvGeom) -> usize {
+    g.c.div_ceil(16) * 16
+}
+
+/// The two lengths of the tail of a direct layer's backward scratch: one
+/// tap-major array over padded input channels (`k * kh * kw * cpad`), used
+/// twice (the weights packed for `simd::sparse_dx`, and the weight gradient
+/// of `simd::sparse_dw`), and the input zero-padded channels-last for
+/// `simd::sparse_dw`.
+const fn direct_tail(g: &ConvGeom) -> (usize, usize) {
+    let cpad = channels16(g);
+    (
+        g.k * g.kh * g.kw * cpad,
+        (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * cpad,
+    )
 }
 
 /// Forward pass of conv → act → max-pool for `n` samples: `x` is
@@ -413,30 +425,19 @@ pub fn conv_max_pool_backward(
     let lanes = simd::lanes();
     let cpad = g.c.div_ceil(lanes) * lanes;
     let sparse_dx = l.algo == ConvAlgo::Direct && lanes > 1 && dx.is_some();
-    let packed_len = if l.algo == ConvAlgo::Direct {
-        g.k * g.kh * g.kw * g.c.div_ceil(16) * 16
+    let (taps_len, padded_len) = if l.algo == ConvAlgo::Direct {
+        direct_tail(g)
     } else {
-        0
+        (0, 0)
     };
-    let (scratch, packed) = scratch.split_at_mut(scratch.len() - packed_len);
+    let (scratch, packed) = scratch.split_at_mut(scratch.len() - taps_len);
     if sparse_dx {
         simd::pack_channels_last(g, w, cpad, packed);
     }
     // The weight gradient from the winners only, where that is faster.
     let sparse_dw = l.algo == ConvAlgo::Direct && dw.is_some() && simd::sparse_dw_suits(g, lanes);
-    let cpad16 = g.c.div_ceil(16) * 16;
-    let (scratch, dwc) = if l.algo == ConvAlgo::Direct {
-        let at = scratch.len() - g.k * g.kh * g.kw * cpad16;
-        scratch.split_at_mut(at)
-    } else {
-        (scratch, &mut [][..])
-    };
-    let (scratch, xpad) = if l.algo == ConvAlgo::Direct {
-        let at = scratch.len() - (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * cpad16;
-        scratch.split_at_mut(at)
-    } else {
-        (scratch, &mut [][..])
-    };
+    let (scratch, dwc) = scratch.split_at_mut(scratch.len() - taps_len);
+    let (scratch, xpad) = scratch.split_at_mut(scratch.len() - padded_len);
     if sparse_dw {
         dwc.fill(0.0);
     }

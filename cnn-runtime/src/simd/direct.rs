@@ -801,10 +801,7 @@ pub fn sparse_dx<S: Simd>(
         return channels_last_to_planes(g, cpad, dxc, dx);
     }
     // The winner's offset in its window, by index (no division in the loop).
-    let mut cell = [(0usize, 0usize); 256];
-    for (a, c) in cell.iter_mut().enumerate().take(p.kh * p.kw) {
-        *c = (a / p.kw, a % p.kw);
-    }
+    let cell = window_cells(p);
     for k in 0..g.k {
         for py in 0..p.oh {
             for px in 0..p.ow {
@@ -1502,8 +1499,8 @@ fn arg_byte(act: Act, v: f32, arg: f32) -> u8 {
 
 /// Whether [`sparse_dw`](super::sparse_dw) suits a fused direct layer at `lanes` lanes: a
 /// 5x5 or 3x3 kernel and the input channels in one vector, filling more
-/// than a quarter of it (with fewer channels, most lanes would be empty and
-/// the dense kernels over the scattered gradient are faster).
+/// than a quarter of it (with fewer channels most lanes of each FMA would
+/// be empty; such layers use the dense kernels over the scattered gradient).
 pub const fn sparse_dw_suits(g: &ConvGeom, lanes: usize) -> bool {
     let taps_fit = matches!((g.kh, g.kw), (5, 5) | (3, 3));
     lanes > 1 && taps_fit && g.c * 4 > lanes && g.c <= lanes
@@ -1609,11 +1606,11 @@ fn dw_taps_cl<S: Simd, const KH: usize, const KW: usize, const RB: usize>(
         while start < plane {
             let end = (start + WINNER_CHUNK).min(plane);
             let mut n = 0;
+            let (mut py, mut px) = (start / p.ow, start % p.ow);
             for j in start..end {
                 let i = k * plane + j;
                 let a = argmax[i];
                 let (dy0, dx0) = cell[usize::from(a)];
-                let (py, px) = (j / p.ow, j % p.ow);
                 // Wrapping: an inactive output's (meaningless) cell may lie
                 // in the pool's padding; it is overwritten, never read.
                 let oy = (py * p.sh + dy0).wrapping_sub(p.ph);
@@ -1624,6 +1621,10 @@ fn dw_taps_cl<S: Simd, const KH: usize, const KW: usize, const RB: usize>(
                     .wrapping_mul(l);
                 gs[n] = dy[i];
                 n += usize::from(a != INACTIVE);
+                px += 1;
+                if px == p.ow {
+                    (py, px) = (py + 1, 0);
+                }
             }
             for &r0 in bands {
                 match r0 {

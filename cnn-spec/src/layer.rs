@@ -1,0 +1,255 @@
+//! Layer descriptors and the choice of convolution algorithm and kernel.
+
+use crate::tuning::{CV_MAX_PACKED, FEW_INPUT_CHANNELS};
+use crate::{Act, ConvGeom, PoolGeom, MAX_LANES};
+
+/// How a convolution is computed; [`choose_algo`] picks it from the shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvAlgo {
+    /// Direct loops: for few input channels, where a GEMM tile would be
+    /// mostly empty, and for layers whose packed weights stay in cache.
+    Direct,
+    /// im2col then GEMM: for wide layers.
+    Im2col,
+    /// 1x1 kernel, stride 1, no padding: a plain GEMM on the input.
+    Pointwise,
+}
+
+/// The convolution algorithm for a layer of geometry `g` (one group's).
+///
+/// - 1x1, stride 1, no padding: [`ConvAlgo::Pointwise`], a plain GEMM on
+///   the input;
+/// - few input channels (at most [`FEW_INPUT_CHANNELS`]: LeNet's first
+///   layers, the RGB input of VGG and AlexNet): [`ConvAlgo::Direct`], where
+///   a GEMM tile would be mostly empty;
+/// - at least a vector of output channels ([`MAX_LANES`]) and packed
+///   weights that stay in cache (at most [`CV_MAX_PACKED`] floats with the
+///   output channels rounded up to [`MAX_LANES`], e.g. a 64→64 3x3 layer):
+///   [`ConvAlgo::Direct`] vectorised over output channels, which needs no
+///   im2col;
+/// - otherwise [`ConvAlgo::Im2col`].
+///
+/// ```
+/// use cnn_spec::{choose_algo, ConvAlgo, ConvGeom};
+/// let lenet_conv1 = ConvGeom::new(1, 28, 28, 6, (5, 5), (1, 1), (2, 2));
+/// assert_eq!(choose_algo(&lenet_conv1), ConvAlgo::Direct);
+/// let wide = ConvGeom::new(256, 14, 14, 256, (3, 3), (1, 1), (1, 1));
+/// assert_eq!(choose_algo(&wide), ConvAlgo::Im2col);
+/// ```
+pub const fn choose_algo(g: &ConvGeom) -> ConvAlgo {
+    let packed = g.patch_len() * g.k.div_ceil(MAX_LANES) * MAX_LANES;
+    if g.is_pointwise() {
+        ConvAlgo::Pointwise
+    } else if g.c <= FEW_INPUT_CHANNELS || (g.k >= MAX_LANES && packed <= CV_MAX_PACKED) {
+        ConvAlgo::Direct
+    } else {
+        ConvAlgo::Im2col
+    }
+}
+
+/// The runtime kernel that computes a convolution layer's forward pass
+/// ([`Conv::kernel`]); each has its own entry point in `cnn_runtime::ops`
+/// ([`ConvKernel::entry_point`]), so a binary links only the kernels its
+/// network uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvKernel {
+    /// Direct convolution, no pool.
+    Direct,
+    /// im2col and GEMM, no pool.
+    Im2col,
+    /// 1x1 GEMM, no pool.
+    Pointwise,
+    /// Direct convolution fused with a max-pool whose windows are disjoint:
+    /// each window's conv values are computed and reduced on the spot.
+    FusedDirectDisjoint,
+    /// Direct convolution fused with an overlapping max-pool: one output
+    /// channel at a time through a scratch plane.
+    FusedDirectPlane,
+    /// im2col or 1x1 GEMM fused with a max-pool: the conv rows a pooled row
+    /// needs go through a scratch band.
+    FusedBand,
+}
+
+impl ConvKernel {
+    /// The path of the kernel's entry point below `cnn_runtime::ops`.
+    pub const fn entry_point(self) -> &'static str {
+        match self {
+            ConvKernel::Direct => "conv::forward_direct",
+            ConvKernel::Im2col => "conv::forward_im2col",
+            ConvKernel::Pointwise => "conv::forward_pointwise",
+            ConvKernel::FusedDirectDisjoint => "fused::forward_direct_disjoint",
+            ConvKernel::FusedDirectPlane => "fused::forward_direct_plane",
+            ConvKernel::FusedBand => "fused::forward_band",
+        }
+    }
+
+    /// Whether the kernel fuses a max-pool.
+    pub const fn is_fused(self) -> bool {
+        matches!(
+            self,
+            ConvKernel::FusedDirectDisjoint | ConvKernel::FusedDirectPlane | ConvKernel::FusedBand
+        )
+    }
+}
+
+/// A convolution layer as the generated code describes it: geometry,
+/// algorithm, fused activation, an optional fused max-pool, and groups.
+///
+/// With `groups > 1` (PyTorch's grouped convolution) the input channels are
+/// split into `groups` contiguous blocks and the output channels likewise;
+/// output block `i` is the convolution of input block `i` with weight
+/// block `i`. [`Conv::geom`] and [`Conv::pool`] describe one group
+/// (`geom.c = C / groups`, `geom.k = K / groups`); the whole layer has
+/// weights `[K, C / groups, kh, kw]` and bias `[K]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv {
+    /// The geometry of one group's convolution.
+    pub geom: ConvGeom,
+    /// How it is computed.
+    pub algo: ConvAlgo,
+    /// Activation applied to the convolution's output.
+    pub act: Act,
+    /// A max-pool fused after the activation (only with `Act::Relu` or
+    /// `Act::Identity`) over one group's output channels (`c = geom.k`):
+    /// the conv output is never stored.
+    pub pool: Option<PoolGeom>,
+    /// Whether the layer has a bias.
+    pub bias: bool,
+    /// Number of groups (1 for an ordinary convolution).
+    pub groups: usize,
+}
+
+impl Conv {
+    /// The kernel that computes the layer's forward pass.
+    pub const fn kernel(&self) -> ConvKernel {
+        match (self.pool, self.algo) {
+            (None, ConvAlgo::Direct) => ConvKernel::Direct,
+            (None, ConvAlgo::Im2col) => ConvKernel::Im2col,
+            (None, ConvAlgo::Pointwise) => ConvKernel::Pointwise,
+            (Some(p), ConvAlgo::Direct) => {
+                if p.is_disjoint() {
+                    ConvKernel::FusedDirectDisjoint
+                } else {
+                    ConvKernel::FusedDirectPlane
+                }
+            }
+            (Some(_), ConvAlgo::Im2col | ConvAlgo::Pointwise) => ConvKernel::FusedBand,
+        }
+    }
+    /// Floats in one output sample of one group (after the fused pool, if any).
+    pub const fn group_out_len(&self) -> usize {
+        match self.pool {
+            Some(p) => p.out_len(),
+            None => self.geom.out_len(),
+        }
+    }
+    /// Floats in one input sample: `groups * geom.in_len()`.
+    pub const fn in_len(&self) -> usize {
+        self.groups * self.geom.in_len()
+    }
+    /// Floats in one output sample (after the fused pool, if any), all groups.
+    pub const fn out_len(&self) -> usize {
+        self.groups * self.group_out_len()
+    }
+    /// Number of weights (without bias), all groups: `[K, C / groups, kh, kw]`.
+    pub const fn weight_len(&self) -> usize {
+        self.groups * self.geom.weight_len()
+    }
+    /// Input channels of the whole layer.
+    pub const fn in_channels(&self) -> usize {
+        self.groups * self.geom.c
+    }
+    /// Output channels of the whole layer (and the bias length).
+    pub const fn out_channels(&self) -> usize {
+        self.groups * self.geom.k
+    }
+    /// Multiply-accumulates of one sample's forward pass.
+    pub const fn macs(&self) -> usize {
+        self.groups * self.geom.out_len() * self.geom.patch_len()
+    }
+}
+
+/// A fully connected layer: `y = act(W x + b)`, `W` is `[outputs, inputs]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dense {
+    /// Inputs per sample.
+    pub inputs: usize,
+    /// Outputs per sample.
+    pub outputs: usize,
+    /// Activation applied to the output.
+    pub act: Act,
+    /// Whether the layer has a bias.
+    pub bias: bool,
+}
+
+impl Dense {
+    /// Number of weights (without bias).
+    pub const fn weight_len(&self) -> usize {
+        self.inputs * self.outputs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(g: ConvGeom, pool: Option<PoolGeom>) -> Conv {
+        Conv {
+            geom: g,
+            algo: choose_algo(&g),
+            act: Act::Relu,
+            pool,
+            bias: true,
+            groups: 1,
+        }
+    }
+
+    #[test]
+    fn algorithms_by_shape() {
+        let g = |c, k, kernel, pad| ConvGeom::new(c, 14, 14, k, kernel, (1, 1), pad);
+        assert_eq!(choose_algo(&g(1, 6, (5, 5), (2, 2))), ConvAlgo::Direct);
+        assert_eq!(choose_algo(&g(8, 4, (3, 3), (1, 1))), ConvAlgo::Direct);
+        assert_eq!(choose_algo(&g(9, 8, (3, 3), (1, 1))), ConvAlgo::Im2col);
+        assert_eq!(choose_algo(&g(64, 64, (3, 3), (1, 1))), ConvAlgo::Direct);
+        assert_eq!(choose_algo(&g(128, 128, (3, 3), (1, 1))), ConvAlgo::Im2col);
+        assert_eq!(choose_algo(&g(64, 32, (1, 1), (0, 0))), ConvAlgo::Pointwise);
+        assert_eq!(choose_algo(&g(1, 6, (1, 1), (1, 1))), ConvAlgo::Direct);
+    }
+
+    #[test]
+    fn kernels_by_layer() {
+        let g = ConvGeom::new(3, 12, 12, 8, (3, 3), (1, 1), (1, 1));
+        let disjoint = PoolGeom::new(8, 12, 12, (2, 2), (2, 2), (0, 0));
+        let overlapping = PoolGeom::new(8, 12, 12, (3, 3), (2, 2), (1, 1));
+        assert_eq!(conv(g, None).kernel(), ConvKernel::Direct);
+        assert_eq!(
+            conv(g, Some(disjoint)).kernel(),
+            ConvKernel::FusedDirectDisjoint
+        );
+        assert_eq!(
+            conv(g, Some(overlapping)).kernel(),
+            ConvKernel::FusedDirectPlane
+        );
+        let gemm = Conv {
+            algo: ConvAlgo::Im2col,
+            ..conv(g, Some(disjoint))
+        };
+        assert_eq!(gemm.kernel(), ConvKernel::FusedBand);
+        assert!(gemm.kernel().is_fused() && !ConvKernel::Im2col.is_fused());
+        assert_eq!(gemm.kernel().entry_point(), "fused::forward_band");
+    }
+
+    #[test]
+    fn grouped_lengths() {
+        let g = ConvGeom::new(2, 6, 6, 3, (3, 3), (1, 1), (1, 1));
+        let l = Conv {
+            groups: 4,
+            ..conv(g, None)
+        };
+        assert_eq!(l.in_len(), 8 * 36);
+        assert_eq!(l.out_len(), 12 * 36);
+        assert_eq!(l.weight_len(), 12 * 2 * 9);
+        assert_eq!((l.in_channels(), l.out_channels()), (8, 12));
+        assert_eq!(l.macs(), 12 * 36 * 2 * 9);
+    }
+}

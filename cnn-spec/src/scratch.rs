@@ -1,0 +1,110 @@
+//! Scratch memory (floats) the convolution kernels need for one call,
+//! independent of the number of samples. A grouped layer runs one group at
+//! a time through the same scratch, so the sizes are one group's.
+//!
+//! | kernel | forward | backward |
+//! | --- | --- | --- |
+//! | direct | [`direct_pack_len`] | 0 |
+//! | im2col | `c*kh*kw * oh*ow` (the columns) | the same |
+//! | pointwise | 0 | 0 |
+//! | fused, direct, disjoint windows | [`direct_pack_len`] | [`fused_backward_scratch`] |
+//! | fused, direct, overlapping windows | one conv plane, `oh*ow` | the same |
+//! | fused, im2col | the columns and a band of `k * pool.kh * ow` | `k*oh*ow` and the columns |
+//! | fused, pointwise | a band of `k * pool.kh * ow` | `k*oh*ow` |
+
+use crate::tuning::{CV_MAX_PACKED, CV_MAX_WEIGHTS};
+use crate::{Conv, ConvAlgo, ConvGeom, ConvKernel, MAX_LANES};
+
+/// Scratch floats a direct convolution needs for its packed weights when
+/// they do not fit the kernel's stack buffer ([`CV_MAX_WEIGHTS`]) but stay
+/// within [`CV_MAX_PACKED`]; 0 otherwise (for small layers such as LeNet's,
+/// so heap-free arenas stay small).
+pub const fn direct_pack_len(g: &ConvGeom) -> usize {
+    let len = g.patch_len() * padded_out_channels(g);
+    if len > CV_MAX_WEIGHTS && len <= CV_MAX_PACKED {
+        len
+    } else {
+        0
+    }
+}
+
+/// Output channels rounded up to the widest vector ([`MAX_LANES`]).
+pub const fn padded_out_channels(g: &ConvGeom) -> usize {
+    g.k.div_ceil(MAX_LANES) * MAX_LANES
+}
+
+/// Input channels rounded up to the widest vector ([`MAX_LANES`]).
+pub const fn padded_in_channels(g: &ConvGeom) -> usize {
+    g.c.div_ceil(MAX_LANES) * MAX_LANES
+}
+
+/// The two arrays at the end of a fused direct layer's backward scratch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirectTail {
+    /// One tap-major array over padded input channels
+    /// (`k * kh * kw * cpad`), used twice: the weights packed channels-last
+    /// for the sparse input gradient, and the channels-last weight gradient
+    /// of the sparse weight gradient.
+    pub taps: usize,
+    /// The input zero-padded channels-last for the sparse weight gradient:
+    /// `(h + 2 ph) * (w + 2 pw) * cpad`.
+    pub padded: usize,
+}
+
+/// The tail of a fused direct layer's backward scratch ([`DirectTail`]),
+/// with the input channels padded to [`padded_in_channels`].
+pub const fn direct_tail(g: &ConvGeom) -> DirectTail {
+    let cpad = padded_in_channels(g);
+    DirectTail {
+        taps: g.k * g.kh * g.kw * cpad,
+        padded: (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * cpad,
+    }
+}
+
+/// Scratch floats the forward pass of layer `l` needs for one call.
+pub const fn forward_scratch(l: &Conv) -> usize {
+    let g = &l.geom;
+    match l.kernel() {
+        ConvKernel::Direct | ConvKernel::FusedDirectDisjoint => direct_pack_len(g),
+        ConvKernel::Im2col => g.patch_len() * g.out_pixels(),
+        ConvKernel::Pointwise => 0,
+        ConvKernel::FusedDirectPlane => g.out_pixels(),
+        ConvKernel::FusedBand => {
+            let band = match l.pool {
+                Some(p) => g.k * p.kh * g.ow,
+                None => 0,
+            };
+            match l.algo {
+                ConvAlgo::Im2col => g.patch_len() * g.out_pixels() + band,
+                _ => band,
+            }
+        }
+    }
+}
+
+/// Scratch floats the backward pass of layer `l` needs for one call.
+pub const fn backward_scratch(l: &Conv) -> usize {
+    if l.pool.is_some() {
+        return fused_backward_scratch(l);
+    }
+    match l.algo {
+        ConvAlgo::Im2col => l.geom.patch_len() * l.geom.out_pixels(),
+        ConvAlgo::Direct | ConvAlgo::Pointwise => 0,
+    }
+}
+
+/// Scratch floats the backward pass of a layer with a fused max-pool needs:
+/// the conv-output gradient (`k * oh * ow`), then for the direct algorithm
+/// the input gradient channels-last (`h * w * cpad`) and the
+/// [`DirectTail`], for im2col the columns.
+pub const fn fused_backward_scratch(l: &Conv) -> usize {
+    let g = &l.geom;
+    match l.algo {
+        ConvAlgo::Direct => {
+            let tail = direct_tail(g);
+            g.out_len() + g.h * g.w * padded_in_channels(g) + 2 * tail.taps + tail.padded
+        }
+        ConvAlgo::Im2col => g.out_len() + g.patch_len() * g.out_pixels(),
+        ConvAlgo::Pointwise => g.out_len(),
+    }
+}

@@ -1,7 +1,9 @@
 //! Layer descriptors and the choice of convolution algorithm and kernel.
 
+use crate::act::Act;
+use crate::geom::{ConvGeom, PoolGeom};
+use crate::limits::MAX_LANES;
 use crate::tuning::{CV_MAX_PACKED, FEW_INPUT_CHANNELS};
-use crate::{Act, ConvGeom, PoolGeom, MAX_LANES};
 
 /// How a convolution is computed; [`choose_algo`] picks it from the shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

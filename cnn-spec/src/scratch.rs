@@ -12,8 +12,10 @@
 //! | fused, im2col | the columns and a band of `k * pool.kh * ow` | `k*oh*ow` and the columns |
 //! | fused, pointwise | a band of `k * pool.kh * ow` | `k*oh*ow` |
 
+use crate::geom::ConvGeom;
+use crate::layer::{Conv, ConvAlgo, ConvKernel};
+use crate::limits::MAX_LANES;
 use crate::tuning::{CV_MAX_PACKED, CV_MAX_WEIGHTS};
-use crate::{Conv, ConvAlgo, ConvGeom, ConvKernel, MAX_LANES};
 
 /// Scratch floats a direct convolution needs for its packed weights when
 /// they do not fit the kernel's stack buffer ([`CV_MAX_WEIGHTS`]) but stay

@@ -13,6 +13,8 @@
 
 use core::time::Duration;
 
+use crate::limits::MAX_LANES;
+
 // ---- convolution algorithm --------------------------------------------------
 
 /// Layers with at most this many input channels run the direct convolution
@@ -217,7 +219,7 @@ pub const fn gemm_tile(lanes: usize) -> (usize, usize) {
 }
 
 /// Widest column panel of the GEMM (floats): the AVX-512 tile's.
-pub const GEMM_NR_MAX: usize = gemm_tile(crate::MAX_LANES).1 * crate::MAX_LANES;
+pub const GEMM_NR_MAX: usize = gemm_tile(MAX_LANES).1 * MAX_LANES;
 
 // ---- threads and memory -----------------------------------------------------
 

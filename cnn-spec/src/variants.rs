@@ -3,8 +3,8 @@
 //! 16 for AVX-512). The runtime's SIMD kernels call these with their
 //! level's lane count, a constant, so each choice folds away.
 
+use crate::geom::{ConvGeom, PoolGeom};
 use crate::tuning::{CV_MAX_PACKED, CV_MAX_WEIGHTS, MAX_BANDED_K};
-use crate::{ConvGeom, PoolGeom};
 
 /// Whether a layer runs on the channel-vectorised direct kernels (vectors
 /// over output channels, weights packed tap-major): at least one full

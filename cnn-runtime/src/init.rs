@@ -4,7 +4,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 
-use crate::ParamInfo;
+use crate::summary::ParamInfo;
 
 /// How to initialise a network's parameters.
 ///

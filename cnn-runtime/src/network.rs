@@ -4,7 +4,8 @@
 
 use std::vec::Vec;
 
-use crate::{Error, LayerInfo, ParamInfo, Summary};
+use crate::error::Error;
+use crate::summary::{LayerInfo, ParamInfo, Summary};
 
 /// The final activation that a loss absorbs during training: with
 /// cross-entropy a trailing softmax (and with binary cross-entropy a
@@ -194,7 +195,6 @@ pub trait Network: Sized + Send + Sync {
 
     /// Backward pass after [`Network::forward_train`] on the same arena:
     /// adds the parameter gradients into `grads`. `dlogits` is overwritten.
-    #[allow(clippy::too_many_arguments)]
     fn backward(
         weights: &[f32],
         x: &[f32],

@@ -13,8 +13,8 @@ use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
-use super::{shape_string, Dataset, Targets};
-use crate::Error;
+use super::dataset::{shape_string, Dataset, Targets};
+use crate::error::Error;
 
 /// The values of an IDX file, in the file's element type.
 #[derive(Clone, Debug, PartialEq)]
@@ -394,8 +394,8 @@ pub mod mnist {
     use std::path::{Path, PathBuf};
 
     use super::load_idx;
-    use crate::data::Dataset;
-    use crate::Error;
+    use crate::data::dataset::Dataset;
+    use crate::error::Error;
 
     /// MNIST has ten classes, the digits 0-9.
     pub const CLASSES: usize = 10;

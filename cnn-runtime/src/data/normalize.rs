@@ -4,8 +4,8 @@
 //! zeros rather than NaN. Statistics are accumulated in `f64`; standard
 //! deviations are population ones (divided by `n`, not `n - 1`).
 
-use super::{shape_string, Dataset};
-use crate::Error;
+use super::dataset::{shape_string, Dataset};
+use crate::error::Error;
 
 /// Added to every standard deviation before dividing.
 pub const EPSILON: f64 = 1e-8;

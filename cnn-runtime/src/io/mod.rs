@@ -5,7 +5,7 @@ pub mod safetensors;
 use std::io::Write;
 use std::path::Path;
 
-use crate::Error;
+use crate::error::Error;
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same
 /// directory, flushed to disk, then renamed over `path`. A crash at any

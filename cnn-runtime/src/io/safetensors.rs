@@ -10,7 +10,8 @@ use std::vec::Vec;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::{Error, ParamInfo};
+use crate::error::Error;
+use crate::summary::ParamInfo;
 
 /// Options for loading weights.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::vec::Vec;
 
 use plotters::prelude::*;
 
-use crate::Error;
+use crate::error::Error;
 
 /// One epoch's figures.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,7 +4,9 @@
 
 mod common;
 
-use cnn::ops::{self, Act, Conv, ConvAlgo, ConvGeom, Dense, PoolGeom};
+use cnn::ops::{
+    self, Act, Backward, Conv, ConvAlgo, ConvGeom, Dense, Forward, Grads, Params, PoolGeom,
+};
 use cnn::simd::{self, Level};
 use common::Case;
 use std::sync::Mutex;
@@ -42,6 +44,7 @@ fn conv_case(name: &str) {
                 act: Act::Identity,
                 pool: None,
                 bias: true,
+                groups: 1,
             };
             let what = format!("{level:?} {algo:?}");
             let mut scratch = vec![
@@ -52,13 +55,17 @@ fn conv_case(name: &str) {
             let mut y = vec![0.0; n * geom.out_len()];
             ops::conv::forward(
                 &layer,
-                case.get("x"),
-                case.get("weight"),
-                Some(case.get("bias")),
-                &mut y,
-                None,
+                Params {
+                    weight: case.get("weight"),
+                    bias: Some(case.get("bias")),
+                },
+                Forward {
+                    x: case.get("x"),
+                    y: &mut y,
+                    aux: None,
+                    n,
+                },
                 &mut scratch,
-                n,
             );
             case.check_in("y", &what, &y);
             let mut dy = case.get("dy").to_vec();
@@ -67,16 +74,20 @@ fn conv_case(name: &str) {
             let mut db = vec![0.0; k];
             ops::conv::backward(
                 &layer,
-                case.get("x"),
                 case.get("weight"),
-                None,
-                None,
-                &mut dy,
-                Some(&mut dx),
-                Some(&mut dw),
-                Some(&mut db),
+                Backward {
+                    x: case.get("x"),
+                    y: None,
+                    aux: None,
+                    dy: &mut dy,
+                    dx: Some(&mut dx),
+                    n,
+                },
+                Grads {
+                    weight: Some(&mut dw),
+                    bias: Some(&mut db),
+                },
                 &mut scratch,
-                n,
             );
             case.check_in("dx", &what, &dx);
             case.check_in("dweight", &what, &dw);
@@ -208,27 +219,35 @@ fn dense_case(name: &str) {
         let mut y = vec![0.0; n * o];
         ops::dense::forward(
             &layer,
-            case.get("x"),
-            case.get("weight"),
-            Some(case.get("bias")),
-            &mut y,
-            None,
-            n,
+            Params {
+                weight: case.get("weight"),
+                bias: Some(case.get("bias")),
+            },
+            Forward {
+                x: case.get("x"),
+                y: &mut y,
+                aux: None,
+                n,
+            },
         );
         case.check_in("y", &format!("{level:?}"), &y);
         let mut dy = case.get("dy").to_vec();
         let (mut dx, mut dw, mut db) = (vec![f32::NAN; n * i], vec![0.0; o * i], vec![0.0; o]);
         ops::dense::backward(
             &layer,
-            case.get("x"),
             case.get("weight"),
-            None,
-            None,
-            &mut dy,
-            Some(&mut dx),
-            Some(&mut dw),
-            Some(&mut db),
-            n,
+            Backward {
+                x: case.get("x"),
+                y: None,
+                aux: None,
+                dy: &mut dy,
+                dx: Some(&mut dx),
+                n,
+            },
+            Grads {
+                weight: Some(&mut dw),
+                bias: Some(&mut db),
+            },
         );
         case.check_in("dx", &format!("{level:?}"), &dx);
         case.check_in("dweight", &format!("{level:?}"), &dw);
@@ -257,7 +276,7 @@ fn softmax_probabilities() {
 
 #[test]
 fn batch_norm2d() {
-    use ops::batch_norm::{self, Moments};
+    use ops::batch_norm::{self, Affine, BatchNorm, Gradients, Moments, Running, RunningMut};
     let case = Case::load("batch_norm2d");
     let xs = case.shape("x");
     let (n, c, hw) = (xs[0], xs[1], xs[2] * xs[3]);
@@ -274,18 +293,22 @@ fn batch_norm2d() {
     ];
     let mut rm = case.get("running_mean").to_vec();
     let mut rv = case.get("running_var").to_vec();
-    batch_norm::forward_train(
-        c,
+    let layer = BatchNorm {
+        channels: c,
         hw,
+        eps,
+        momentum,
+    };
+    batch_norm::forward_train(
+        &layer,
+        Affine { gamma, beta },
         case.get("x"),
-        gamma,
-        beta,
         &mut y,
         &mut moments,
-        &mut rm,
-        &mut rv,
-        momentum,
-        eps,
+        RunningMut {
+            mean: &mut rm,
+            var: &mut rv,
+        },
         n,
     );
     case.check("y_train", &y);
@@ -293,15 +316,16 @@ fn batch_norm2d() {
     case.check("running_var_after", &rv);
     let (mut dx, mut dg, mut db) = (vec![0.0; n * c * hw], vec![0.0; c], vec![0.0; c]);
     batch_norm::backward(
-        c,
-        hw,
-        case.get("x"),
+        &layer,
         gamma,
         &moments,
+        case.get("x"),
         case.get("dy"),
-        &mut dx,
-        &mut dg,
-        &mut db,
+        Gradients {
+            dx: &mut dx,
+            dgamma: &mut dg,
+            dbeta: &mut db,
+        },
         n,
     );
     case.check("dx", &dx);
@@ -309,14 +333,13 @@ fn batch_norm2d() {
     case.check("dbeta", &db);
     // Inference with the running statistics given as inputs.
     batch_norm::forward_eval(
-        c,
-        hw,
+        &layer,
+        Affine { gamma, beta },
+        Running {
+            mean: case.get("running_mean"),
+            var: case.get("running_var"),
+        },
         case.get("x"),
-        gamma,
-        beta,
-        case.get("running_mean"),
-        case.get("running_var"),
-        eps,
         &mut y,
         n,
     );

@@ -23,8 +23,8 @@ use syn::Ident;
 use crate::graph::{Network, Shape};
 use crate::plan::{Act, Algo, Head, Loc, Plan, Region, Step, StepOp, TrainStepIo, Window};
 
-/// Arenas up to this size live on the stack in `predict`.
-const STACK_ARENA_BYTES: usize = 256 * 1024;
+// Arenas up to this size live on the stack in `predict`.
+use cnn_spec::tuning::STACK_ARENA_BYTES;
 
 fn lit(n: usize) -> Literal {
     Literal::usize_unsuffixed(n)
@@ -117,6 +117,7 @@ fn descriptor(k: &TokenStream, op: &StepOp) -> Option<(TokenStream, TokenStream)
                     act: #act,
                     pool: #pool,
                     bias: #bias,
+                    groups: 1,
                 }),
             ))
         }
@@ -761,6 +762,45 @@ fn inference_body(net: &Network, plan: &Plan, names: &[Option<Ident>]) -> TokenS
     quote!(#(#out)*)
 }
 
+/// A conv step as the runtime describes it (for its kernel choice).
+fn conv_spec(
+    geom: &Window,
+    out_channels: usize,
+    algo: Algo,
+    act: Act,
+    pool: &Option<Window>,
+    bias: bool,
+) -> cnn_spec::Conv {
+    let g = cnn_spec::ConvGeom::new(
+        geom.c,
+        geom.h,
+        geom.w,
+        out_channels,
+        (geom.kh, geom.kw),
+        (geom.sh, geom.sw),
+        (geom.ph, geom.pw),
+    );
+    let pool = pool
+        .map(|p| cnn_spec::PoolGeom::new(p.c, p.h, p.w, (p.kh, p.kw), (p.sh, p.sw), (p.ph, p.pw)));
+    cnn_spec::Conv {
+        geom: g,
+        algo: match algo {
+            Algo::Direct => cnn_spec::ConvAlgo::Direct,
+            Algo::Im2col => cnn_spec::ConvAlgo::Im2col,
+            Algo::Pointwise => cnn_spec::ConvAlgo::Pointwise,
+        },
+        act: match act {
+            Act::Identity => cnn_spec::Act::Identity,
+            Act::Relu => cnn_spec::Act::Relu,
+            Act::Sigmoid => cnn_spec::Act::Sigmoid,
+            Act::Tanh => cnn_spec::Act::Tanh,
+        },
+        pool,
+        bias,
+        groups: 1,
+    }
+}
+
 /// The forward kernel call of a non-elementwise step.
 fn kernel_forward(
     k: &TokenStream,
@@ -773,26 +813,40 @@ fn kernel_forward(
 ) -> TokenStream {
     match op {
         StepOp::Conv {
-            node, algo, pool, ..
+            node,
+            geom,
+            out_channels,
+            algo,
+            act,
+            pool,
+            bias,
         } => {
             let (w, b, _, _) = params_of(plan, *node);
-            // The algorithm's own entry point, so a binary links only the
+            // The kernel's own entry point, so a binary links only the
             // kernels its network uses.
-            let f = match (pool, algo) {
-                (Some(p), Algo::Direct) if p.sh >= p.kh && p.sw >= p.kw => {
-                    quote!(fused::forward_direct_disjoint)
-                }
-                (Some(_), Algo::Direct) => quote!(fused::forward_direct_plane),
-                (Some(_), _) => quote!(fused::forward_band),
-                (None, Algo::Direct) => quote!(conv::forward_direct),
-                (None, Algo::Im2col) => quote!(conv::forward_im2col),
-                (None, Algo::Pointwise) => quote!(conv::forward_pointwise),
-            };
-            quote!(#k::ops::#f(&Self::#desc, #x, #w, #b, #y, #aux, &mut *scratch, n);)
+            let f: TokenStream = conv_spec(geom, *out_channels, *algo, *act, pool, *bias)
+                .kernel()
+                .entry_point()
+                .parse()
+                .expect("a runtime path");
+            quote! {
+                #k::ops::#f(
+                    &Self::#desc,
+                    #k::ops::Params { weight: #w, bias: #b },
+                    #k::ops::Forward { x: #x, y: #y, aux: #aux, n },
+                    &mut *scratch,
+                );
+            }
         }
         StepOp::Dense { node, .. } => {
             let (w, b, _, _) = params_of(plan, *node);
-            quote!(#k::ops::dense::forward(&Self::#desc, #x, #w, #b, #y, #aux, n);)
+            quote! {
+                #k::ops::dense::forward(
+                    &Self::#desc,
+                    #k::ops::Params { weight: #w, bias: #b },
+                    #k::ops::Forward { x: #x, y: #y, aux: #aux, n },
+                );
+            }
         }
         StepOp::MaxPool(_) => quote!(#k::ops::pool::max_forward(&Self::#desc, #x, #y, #aux, n);),
         StepOp::AvgPool(_) => quote!(#k::ops::pool::avg_forward(&Self::#desc, #x, #y, n);),
@@ -956,15 +1010,17 @@ fn backward_step(
             };
             let aux = aux_ref(io.aux);
             let grads = quote!(let (dw, db) = #k::__private::param_grads(grads, #wr, #br, ctx.trainable[#layer]););
+            let io = quote!(#k::ops::Backward { x: #x, y: #y, aux: #aux, dy: #dy, dx: #dx, n });
+            let g = quote!(#k::ops::Grads { weight: dw, bias: db });
             if is_conv {
                 quote! {
                     #grads
-                    #k::ops::conv::backward(&Self::#desc, #x, #w, #y, #aux, #dy, #dx, dw, db, &mut *scratch, n);
+                    #k::ops::conv::backward(&Self::#desc, #w, #io, #g, &mut *scratch);
                 }
             } else {
                 quote! {
                     #grads
-                    #k::ops::dense::backward(&Self::#desc, #x, #w, #y, #aux, #dy, #dx, dw, db, n);
+                    #k::ops::dense::backward(&Self::#desc, #w, #io, #g);
                 }
             }
         }

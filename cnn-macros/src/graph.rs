@@ -114,7 +114,7 @@ const MAX_LAYER_LEN: usize = 1 << 34;
 const MAX_LAYER_MACS: usize = 1 << 50;
 
 /// Largest max-pooling window: the argmax of a window is kept in one byte.
-pub const MAX_POOL_WINDOW: usize = 255;
+pub use cnn_spec::MAX_POOL_WINDOW;
 
 impl Op {
     /// The grammar's name for the op (`conv`, `max_pool`, ...).

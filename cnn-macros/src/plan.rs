@@ -335,27 +335,22 @@ fn layout_params(net: &Network) -> (Vec<ParamSlot>, Vec<NodeParams>, usize) {
     (params, node_params, offset)
 }
 
-/// The convolution algorithm for a layer's shape.
-///
-/// - 1x1, stride 1, no padding: a plain GEMM on the input.
-/// - few input channels (LeNet's first layers, the RGB input of VGG and
-///   AlexNet): direct convolution, where a GEMM tile would be mostly empty;
-/// - at least a vector of output channels and packed weights that stay in
-///   cache (at most `CV_MAX_PACKED` floats with the channels rounded up to
-///   16, e.g. a 64→64 3x3 layer): direct convolution vectorised over output
-///   channels, which needs no im2col;
-/// - otherwise im2col and GEMM.
+/// The convolution algorithm for a layer's shape: `cnn_spec::choose_algo`,
+/// the rule the runtime's kernels are built around.
 pub fn choose_algo(g: &Window, out_channels: usize) -> Algo {
-    /// Mirrors `cnn_runtime::ops::conv::CV_MAX_PACKED`.
-    const CV_MAX_PACKED: usize = 65536;
-    let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
-    let packed = g.c * g.kh * g.kw * out_channels.div_ceil(16) * 16;
-    if pointwise {
-        Algo::Pointwise
-    } else if g.c <= 8 || (out_channels >= 16 && packed <= CV_MAX_PACKED) {
-        Algo::Direct
-    } else {
-        Algo::Im2col
+    let geom = cnn_spec::ConvGeom::new(
+        g.c,
+        g.h,
+        g.w,
+        out_channels,
+        (g.kh, g.kw),
+        (g.sh, g.sw),
+        (g.ph, g.pw),
+    );
+    match cnn_spec::choose_algo(&geom) {
+        cnn_spec::ConvAlgo::Direct => Algo::Direct,
+        cnn_spec::ConvAlgo::Im2col => Algo::Im2col,
+        cnn_spec::ConvAlgo::Pointwise => Algo::Pointwise,
     }
 }
 

@@ -2,15 +2,11 @@
 
 use std::vec::Vec;
 
+use crate::error::Error;
 use crate::network::Network;
-use crate::{parallel, Error};
+use crate::parallel;
 
-/// Below this many multiply-accumulates per thread, splitting a batch over
-/// threads costs more than it saves.
-const MIN_MACS_PER_THREAD: u64 = 4_000_000;
-
-/// Arena budget (floats) for one sub-batch, so activations stay in cache.
-const CHUNK_FLOATS: usize = 1 << 16;
+use cnn_spec::tuning::{CHUNK_FLOATS, MAX_CHUNK_SAMPLES, MIN_MACS_PER_THREAD};
 
 /// Runs `net` on every sample of `inputs` (`[n, INPUT_SHAPE...]`), writing
 /// `outputs` (`[n, OUTPUT_SHAPE...]`).
@@ -102,7 +98,7 @@ fn run_chunk_in<N: Network>(
 ) {
     let layout = N::INFER;
     let per = (CHUNK_FLOATS / layout.act_len.max(1))
-        .clamp(1, 256)
+        .clamp(1, MAX_CHUNK_SAMPLES)
         .min(n.max(1));
     let need = per * layout.act_len + layout.scratch_len;
     if arena.len() < need {

@@ -9,7 +9,6 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-pub mod math;
 pub mod ops;
 pub mod simd;
 pub mod summary;
@@ -17,6 +16,10 @@ mod weights;
 
 #[doc(hidden)]
 pub mod private;
+
+/// Scalar math that `core` lacks (`exp`, `ln`, `sqrt`), bit-identical with
+/// and without `std`.
+pub use cnn_spec::math;
 
 pub use summary::{LayerInfo, ParamInfo, PlanStep, Summary};
 pub use weights::{Aligned, Arena, Weights};

@@ -84,7 +84,9 @@ fn gemm_matches_naive_for_all_layouts_and_sizes() {
     });
 }
 
-use cnn_runtime::ops::{self, Act, Conv, ConvAlgo, ConvGeom, Dense, PoolGeom};
+use cnn_runtime::ops::{
+    self, Act, Backward, Conv, ConvAlgo, ConvGeom, Dense, Forward, Grads, Params, PoolGeom,
+};
 
 /// Runs `f` at the scalar level and at every other level, comparing
 /// each output vector with the scalar one.
@@ -151,6 +153,7 @@ fn direct_convolution_forward_and_backward() {
             act: Act::Relu,
             pool: None,
             bias: true,
+            groups: 1,
         };
         against_scalar(&format!("direct conv {g:?}"), 1e-4, || {
             forward_backward(&layer, &x, &w, &b, &dy, n, 0)
@@ -177,13 +180,17 @@ fn forward_backward(
     let mut aux = vec![0u8; y.len()];
     ops::conv::forward(
         layer,
-        x,
-        w,
-        Some(b),
-        &mut y,
-        Some(&mut aux),
+        Params {
+            weight: w,
+            bias: Some(b),
+        },
+        Forward {
+            x,
+            y: &mut y,
+            aux: Some(&mut aux),
+            n,
+        },
         &mut scratch,
-        n,
     );
     let mut d = dy.to_vec();
     let (mut dx, mut dw, mut db) = (
@@ -193,16 +200,20 @@ fn forward_backward(
     );
     ops::conv::backward(
         layer,
-        x,
         w,
-        None,
-        Some(&aux),
-        &mut d,
-        Some(&mut dx),
-        Some(&mut dw),
-        Some(&mut db),
+        Backward {
+            x,
+            y: None,
+            aux: Some(&aux),
+            dy: &mut d,
+            dx: Some(&mut dx),
+            n,
+        },
+        Grads {
+            weight: Some(&mut dw),
+            bias: Some(&mut db),
+        },
         &mut scratch,
-        n,
     );
     vec![y, dx, dw, db]
 }
@@ -221,6 +232,7 @@ fn fused_convolution_pooling() {
                 act: Act::Relu,
                 pool: Some(p),
                 bias: true,
+                groups: 1,
             };
             let n = 2;
             let x = rand_vec(n * g.in_len(), i as u64 + 20);
@@ -257,7 +269,17 @@ fn dense_and_relu() {
         };
         against_scalar(&format!("dense {i}x{o} batch {n}"), 1e-4, || {
             let mut y = vec![0.0; n * o];
-            ops::dense::forward(&layer, &x, &w, Some(&b), &mut y, None, n);
+            let p = Params {
+                weight: &w,
+                bias: Some(&b),
+            };
+            let io = Forward {
+                x: &x,
+                y: &mut y,
+                aux: None,
+                n,
+            };
+            ops::dense::forward(&layer, p, io);
             vec![y]
         });
     }

@@ -2,7 +2,7 @@
 //! numeric (central differences), for the gradient-check tests.
 
 use cnn::network::{Network, StepContext, TrainBuffers};
-use cnn::train::{Loss, TargetRef};
+use cnn::train::{LogitsRef, Loss, TargetRef};
 
 /// The mean loss over the batch and its gradient with respect to every
 /// parameter, through the generated training passes.
@@ -30,10 +30,8 @@ pub fn analytic<N: Network>(
     );
     let sum = loss.forward_backward(
         N::HEAD,
-        &logits,
+        LogitsRef { z: &logits, n, len },
         TargetRef::Classes(labels),
-        n,
-        len,
         1.0 / n as f32,
         &mut dlogits,
     );
@@ -62,10 +60,8 @@ pub fn loss_at<N: Network>(w: &[f32], x: &[f32], labels: &[usize], loss: Loss, s
     N::forward_train(w, x, &mut logits, n, buffers.arena::<N>(n), &ctx);
     loss.forward_backward(
         N::HEAD,
-        &logits,
+        LogitsRef { z: &logits, n, len },
         TargetRef::Classes(labels),
-        n,
-        len,
         1.0,
         &mut scratch,
     )

@@ -6,7 +6,8 @@
 //!
 //! ReLU keeps NaN: `relu(NaN) = NaN`, never a silent 0.
 
-use super::Act;
+use cnn_spec::{sigmoid, tanh, Act};
+
 use crate::simd;
 
 /// `y = act(y)` in place; for ReLU, `mask[i] = (y[i] > 0)` when given.
@@ -14,8 +15,8 @@ pub fn forward_in_place(act: Act, y: &mut [f32], mask: Option<&mut [u8]>) {
     match act {
         Act::Identity => {}
         Act::Relu => simd::relu_in_place(y),
-        Act::Sigmoid => y.iter_mut().for_each(|v| *v = super::sigmoid(*v)),
-        Act::Tanh => y.iter_mut().for_each(|v| *v = super::tanh(*v)),
+        Act::Sigmoid => y.iter_mut().for_each(|v| *v = sigmoid(*v)),
+        Act::Tanh => y.iter_mut().for_each(|v| *v = tanh(*v)),
     }
     if let (Act::Relu, Some(mask)) = (act, mask) {
         write_mask(y, mask);

@@ -8,7 +8,59 @@
 //! These are the kernels; `network!` does not offer a `batch_norm` layer
 //! yet (its batch statistics span every thread's share of a batch).
 
-use crate::math;
+use cnn_spec::math;
+
+/// A batch-norm layer over NCHW activations.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNorm {
+    /// Channels (`C`).
+    pub channels: usize,
+    /// Values per channel of one sample (`H * W`).
+    pub hw: usize,
+    /// Added to the variance before the square root.
+    pub eps: f32,
+    /// How far the running statistics move towards each batch's.
+    pub momentum: f32,
+}
+
+/// The learned scale and shift, `[channels]` each.
+#[derive(Clone, Copy, Debug)]
+pub struct Affine<'a> {
+    /// Scale.
+    pub gamma: &'a [f32],
+    /// Shift.
+    pub beta: &'a [f32],
+}
+
+/// Running statistics, `[channels]` each (buffers: saved, not trained).
+#[derive(Clone, Copy, Debug)]
+pub struct Running<'a> {
+    /// Running mean.
+    pub mean: &'a [f32],
+    /// Running (unbiased) variance.
+    pub var: &'a [f32],
+}
+
+/// Running statistics a training forward pass updates.
+#[derive(Debug)]
+pub struct RunningMut<'a> {
+    /// Running mean.
+    pub mean: &'a mut [f32],
+    /// Running (unbiased) variance.
+    pub var: &'a mut [f32],
+}
+
+/// What [`backward`] produces: the input gradient (written) and the scale
+/// and shift gradients (added into).
+#[derive(Debug)]
+pub struct Gradients<'a> {
+    /// Input gradient, `[n, channels, hw]`.
+    pub dx: &'a mut [f32],
+    /// Scale gradient, `[channels]`.
+    pub dgamma: &'a mut [f32],
+    /// Shift gradient, `[channels]`.
+    pub dbeta: &'a mut [f32],
+}
 
 /// Per-channel statistics of a training forward pass, for the backward pass.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -19,24 +71,25 @@ pub struct Moments {
     pub inv_std: f32,
 }
 
-/// Training forward pass of `n` samples of `c` channels of `hw` values:
+/// Training forward pass of `n` samples (`x`, `y`: `[n, channels, hw]`):
 /// normalises with the batch statistics, writes them to `moments` and
-/// updates `running_mean`, `running_var`.
-#[allow(clippy::too_many_arguments)]
+/// updates the running statistics.
 pub fn forward_train(
-    c: usize,
-    hw: usize,
+    l: &BatchNorm,
+    p: Affine,
     x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
     y: &mut [f32],
     moments: &mut [Moments],
-    running_mean: &mut [f32],
-    running_var: &mut [f32],
-    momentum: f32,
-    eps: f32,
+    running: RunningMut,
     n: usize,
 ) {
+    let (c, hw) = (l.channels, l.hw);
+    let Affine { gamma, beta } = p;
+    let RunningMut {
+        mean: running_mean,
+        var: running_var,
+    } = running;
+    let (momentum, eps) = (l.momentum, l.eps);
     let count = (n * hw) as f64;
     for ch in 0..c {
         let values = || (0..n).flat_map(move |s| x[(s * c + ch) * hw..][..hw].iter().copied());
@@ -67,20 +120,22 @@ pub fn forward_train(
     }
 }
 
-/// Inference: normalises with the running statistics.
-#[allow(clippy::too_many_arguments)]
+/// Inference: normalises `x` into `y` (`[n, channels, hw]`) with the
+/// running statistics.
 pub fn forward_eval(
-    c: usize,
-    hw: usize,
+    l: &BatchNorm,
+    p: Affine,
+    running: Running,
     x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    running_mean: &[f32],
-    running_var: &[f32],
-    eps: f32,
     y: &mut [f32],
     n: usize,
 ) {
+    let (c, hw, eps) = (l.channels, l.hw, l.eps);
+    let Affine { gamma, beta } = p;
+    let Running {
+        mean: running_mean,
+        var: running_var,
+    } = running;
     for ch in 0..c {
         let scale = gamma[ch] / math::sqrt(running_var[ch] + eps);
         let shift = beta[ch] - running_mean[ch] * scale;
@@ -96,19 +151,17 @@ pub fn forward_eval(
 /// Backward pass of [`forward_train`]: with `xhat = (x - mean) inv_std`,
 /// `dbeta = sum dy`, `dgamma = sum dy xhat` (added), and
 /// `dx = gamma inv_std (dy - mean(dy) - xhat mean(dy xhat))` (written).
-#[allow(clippy::too_many_arguments)]
 pub fn backward(
-    c: usize,
-    hw: usize,
-    x: &[f32],
+    l: &BatchNorm,
     gamma: &[f32],
     moments: &[Moments],
+    x: &[f32],
     dy: &[f32],
-    dx: &mut [f32],
-    dgamma: &mut [f32],
-    dbeta: &mut [f32],
+    grads: Gradients,
     n: usize,
 ) {
+    let (c, hw) = (l.channels, l.hw);
+    let Gradients { dx, dgamma, dbeta } = grads;
     let count = (n * hw) as f32;
     for ch in 0..c {
         let Moments { mean, inv_std } = moments[ch];

@@ -8,57 +8,51 @@
 //! Backward, with `dz = dy * act'`: `db += sum_s dz`, `dw += dz^T x`,
 //! `dx = dz w`.
 
+use cnn_spec::Dense;
+
+use super::activation;
+use super::args::{check_len, Backward, Forward, Grads, Params};
 use super::gemm::{sgemm, Layout};
-use super::{check_len, Dense};
 use crate::simd;
 
-/// Forward pass of `n` samples: `x` is `[n, inputs]`, `y` is `[n, outputs]`.
-/// `mask` receives the ReLU mask when training.
-pub fn forward(
-    l: &Dense,
-    x: &[f32],
-    w: &[f32],
-    b: Option<&[f32]>,
-    y: &mut [f32],
-    mask: Option<&mut [u8]>,
-    n: usize,
-) {
+/// Forward pass of `n` samples: `io.x` is `[n, inputs]`, `io.y`
+/// `[n, outputs]`; `io.aux` receives the ReLU mask when training.
+pub fn forward(l: &Dense, p: Params, io: Forward) {
+    let Forward { x, y, aux, n } = io;
     check_len("dense input", x.len(), n * l.inputs);
     check_len("dense output", y.len(), n * l.outputs);
-    check_len("dense weight", w.len(), l.inputs * l.outputs);
+    check_len("dense weight", p.weight.len(), l.weight_len());
     let y = &mut y[..n * l.outputs];
-    simd::dense_forward(l.inputs, l.outputs, &x[..n * l.inputs], w, b, y);
-    super::activation::forward_in_place(l.act, y, mask);
+    simd::dense_forward(l.inputs, l.outputs, &x[..n * l.inputs], p.weight, p.bias, y);
+    activation::forward_in_place(l.act, y, aux);
 }
 
-/// Backward pass of `n` samples. `dy` is overwritten with the gradient
-/// before the activation; `y`/`mask` are what [`forward`] kept.
-#[allow(clippy::too_many_arguments)]
-pub fn backward(
-    l: &Dense,
-    x: &[f32],
-    w: &[f32],
-    y: Option<&[f32]>,
-    mask: Option<&[u8]>,
-    dy: &mut [f32],
-    dx: Option<&mut [f32]>,
-    dw: Option<&mut [f32]>,
-    db: Option<&mut [f32]>,
-    n: usize,
-) {
+/// Backward pass of `n` samples: `w` is the weights; `io.dy` is
+/// overwritten with the gradient before the activation; `io.y` and
+/// `io.aux` are what [`forward`] kept (output for sigmoid and tanh, mask
+/// for ReLU). Adds into `g`; writes `io.dx`.
+pub fn backward(l: &Dense, w: &[f32], io: Backward, g: Grads) {
+    let Backward {
+        x,
+        y,
+        aux,
+        dy,
+        dx,
+        n,
+    } = io;
     check_len("dense input", x.len(), n * l.inputs);
     check_len("dense output gradient", dy.len(), n * l.outputs);
     let (i, o) = (l.inputs, l.outputs);
     let dz = &mut dy[..n * o];
-    super::activation::backward_in_place(l.act, y, mask, dz);
-    if let Some(db) = db {
+    activation::backward_in_place(l.act, y, aux, dz);
+    if let Some(db) = g.bias {
         for s in 0..n {
             for (acc, &g) in db[..o].iter_mut().zip(&dz[s * o..][..o]) {
                 *acc += g;
             }
         }
     }
-    if let Some(dw) = dw {
+    if let Some(dw) = g.weight {
         // dw [o x i] += dz^T [o x n] * x [n x i]
         sgemm(
             dz,

@@ -6,47 +6,9 @@
 //! general-purpose BLAS such as `matrixmultiply` allocates its packing
 //! buffers on every call).
 
-/// A matrix view: `rows x cols` with element `(i, j)` at `i * rs + j * cs`.
-#[derive(Clone, Copy, Debug)]
-pub struct Layout {
-    /// Rows.
-    pub rows: usize,
-    /// Columns.
-    pub cols: usize,
-    /// Distance between rows.
-    pub rs: usize,
-    /// Distance between columns.
-    pub cs: usize,
-}
+pub use crate::simd::Layout;
 
-impl Layout {
-    /// Row-major, contiguous.
-    pub const fn row_major(rows: usize, cols: usize) -> Self {
-        Layout {
-            rows,
-            cols,
-            rs: cols,
-            cs: 1,
-        }
-    }
-    /// The transpose of a row-major `cols x rows` matrix.
-    pub const fn transposed(rows: usize, cols: usize) -> Self {
-        Layout {
-            rows,
-            cols,
-            rs: 1,
-            cs: rows,
-        }
-    }
-    /// One past the largest index the view touches (0 when empty).
-    const fn extent(&self) -> usize {
-        if self.rows == 0 || self.cols == 0 {
-            0
-        } else {
-            (self.rows - 1) * self.rs + (self.cols - 1) * self.cs + 1
-        }
-    }
-}
+use crate::simd::{self, Matrix, MatrixMut};
 
 /// `c = a b + beta c`, where `a` is `m x k`, `b` is `k x n`, `c` is `m x n`.
 ///
@@ -66,7 +28,21 @@ pub fn sgemm(a: &[f32], la: Layout, b: &[f32], lb: Layout, beta: f32, c: &mut [f
     if la.rows == 0 || lb.cols == 0 {
         return;
     }
-    crate::simd::gemm(a, la, b, lb, beta, c, lc);
+    simd::gemm(
+        Matrix {
+            data: a,
+            layout: la,
+        },
+        Matrix {
+            data: b,
+            layout: lb,
+        },
+        beta,
+        MatrixMut {
+            data: c,
+            layout: lc,
+        },
+    );
 }
 
 #[cfg(test)]

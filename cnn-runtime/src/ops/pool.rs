@@ -8,7 +8,10 @@
 //! Average pooling divides by the full window, padded cells included
 //! (PyTorch's `count_include_pad = True`).
 
-use super::{check_len, PoolGeom};
+use cnn_spec::PoolGeom;
+
+use super::args::check_len;
+use crate::simd::scalar::pool::window_max;
 
 /// `y = max_pool(x)` for `n` samples, `[n, c, h, w] -> [n, c, oh, ow]`.
 /// With `argmax`, records the winning cell of each window.
@@ -33,45 +36,6 @@ pub fn max_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], argmax: Option<&mut [
     }
 }
 
-/// The maximum of window `(oy, ox)` and its index inside the window.
-/// `at(iy, ix)` reads an input cell (only cells inside the input are read).
-#[inline(always)]
-pub(crate) fn window_max(
-    g: &PoolGeom,
-    oy: usize,
-    ox: usize,
-    mut at: impl FnMut(usize, usize) -> f32,
-) -> (f32, u8) {
-    let mut best = f32::NEG_INFINITY;
-    let mut arg = u8::MAX;
-    for dy in 0..g.kh {
-        let iy = (oy * g.sh + dy).wrapping_sub(g.ph);
-        if iy >= g.h {
-            continue;
-        }
-        for dx in 0..g.kw {
-            let ix = (ox * g.sw + dx).wrapping_sub(g.pw);
-            if ix >= g.w {
-                continue;
-            }
-            let v = at(iy, ix);
-            // NaN wins and stays: `v > NaN` is false for every later v.
-            if v > best || v.is_nan() && !best.is_nan() || arg == u8::MAX {
-                best = v;
-                arg = (dy * g.kw + dx) as u8;
-            }
-        }
-    }
-    (best, arg)
-}
-
-/// Input cell `(iy, ix)` of window `(oy, ox)` at in-window index `a`.
-#[inline(always)]
-pub(crate) fn window_cell(g: &PoolGeom, oy: usize, ox: usize, a: u8) -> (usize, usize) {
-    let (dy, dx) = (a as usize / g.kw, a as usize % g.kw);
-    (oy * g.sh + dy - g.ph, ox * g.sw + dx - g.pw)
-}
-
 /// `dx = max_pool'(dy)`: each output's gradient goes to its window's winner.
 pub fn max_backward(g: &PoolGeom, argmax: &[u8], dy: &[f32], dx: &mut [f32], n: usize) {
     check_len("max_pool input gradient", dx.len(), n * g.in_len());
@@ -83,7 +47,7 @@ pub fn max_backward(g: &PoolGeom, argmax: &[u8], dy: &[f32], dx: &mut [f32], n: 
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
                     let i = base + oy * g.ow + ox;
-                    let (iy, ix) = window_cell(g, oy, ox, argmax[i]);
+                    let (iy, ix) = g.window_cell(oy, ox, argmax[i]);
                     plane[iy * g.w + ix] += dy[i];
                 }
             }

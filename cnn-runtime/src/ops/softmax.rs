@@ -4,7 +4,7 @@
 //! `dx = y * (dy - sum(dy * y))`. With cross-entropy the trainer skips this
 //! layer and uses the combined gradient `p - onehot` (see `train::Loss`).
 
-use crate::math;
+use cnn_spec::math;
 
 /// `y = softmax(x)` for each of the `n` rows of `classes` values.
 /// A NaN anywhere in a row makes the whole row NaN.

@@ -2,58 +2,43 @@
 //! strided views, with no heap allocation (packing buffers live on the
 //! stack), so inference and training steps stay allocation-free.
 //!
-//! Blocking: `k` in blocks of [`KC`]; `m` in chunks of up to [`MC`] rows
-//! whose `A` block is packed once (panels of `MR` rows, zero-padded); `n`
-//! in panels of `NR = NV * LANES` columns, read in place when `B`'s rows
-//! are contiguous and the panel is whole, packed otherwise. The
+//! Blocking: `k` in blocks of `GEMM_KC`; `m` in chunks of up to `GEMM_MC`
+//! rows whose `A` block is packed once (panels of `MR` rows, zero-padded);
+//! `n` in panels of `NR = NV * LANES` columns, read in place when `B`'s
+//! rows are contiguous and the panel is whole, packed otherwise. The
 //! micro-kernel keeps an `MR x NR` tile in registers over a whole `k`
-//! block and only then touches `C` (the first block applies `beta`).
+//! block and only then touches `C` (the first block applies `beta`). The
+//! sizes are in `cnn_spec::tuning`.
 
+use cnn_spec::tuning::{gemm_tile, GEMM_KC as KC, GEMM_MC as MC, GEMM_NR_MAX as NR_MAX};
+
+use super::args::{Layout, Matrix, MatrixMut};
 use super::vector::Simd;
-use crate::ops::gemm::Layout;
-
-/// Depth of a `k` block.
-const KC: usize = 256;
-/// Rows of `A` packed at once (a multiple of every `MR`).
-const MC: usize = 96;
-/// Widest column panel (AVX-512: 3 x 16).
-const NR_MAX: usize = 48;
 
 /// `c = a b + beta c`; `a` is `m x k`, `b` is `k x n`, `c` is `m x n`.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub fn gemm<S: Simd>(
-    s: S,
-    a: &[f32],
-    la: Layout,
-    b: &[f32],
-    lb: Layout,
-    beta: f32,
-    c: &mut [f32],
-    lc: Layout,
-) {
-    match S::LANES {
-        // 8 x 48: 24 accumulators of the 32 registers.
-        16 => gemm_tiles::<S, 8, 3>(s, a, la, b, lb, beta, c, lc),
-        // 6 x 16: 12 accumulators of the 16 registers.
-        8 => gemm_tiles::<S, 6, 2>(s, a, la, b, lb, beta, c, lc),
-        4 => gemm_tiles::<S, 6, 2>(s, a, la, b, lb, beta, c, lc),
-        _ => gemm_tiles::<S, 4, 2>(s, a, la, b, lb, beta, c, lc),
+pub fn gemm<S: Simd>(s: S, a: Matrix, b: Matrix, beta: f32, c: MatrixMut) {
+    match gemm_tile(S::LANES) {
+        (8, 3) => gemm_tiles::<S, 8, 3>(s, a, b, beta, c),
+        (6, 2) => gemm_tiles::<S, 6, 2>(s, a, b, beta, c),
+        (4, 2) => gemm_tiles::<S, 4, 2>(s, a, b, beta, c),
+        (mr, nv) => unreachable!("a GEMM tile of {mr} rows by {nv} vectors"),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
     s: S,
-    a: &[f32],
-    la: Layout,
-    b: &[f32],
-    lb: Layout,
+    a: Matrix,
+    b: Matrix,
     beta: f32,
-    c: &mut [f32],
-    lc: Layout,
+    c: MatrixMut,
 ) {
+    let (la, lb) = (a.layout, b.layout);
+    let MatrixMut {
+        data: c,
+        layout: lc,
+    } = c;
     let (m, k, n) = (la.rows, la.cols, lb.cols);
     if k == 0 {
         scale(c, lc, beta);
@@ -68,14 +53,14 @@ fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
         let first = k0 == 0;
         for i0 in (0..m).step_by(chunk) {
             let mc = chunk.min(m - i0);
-            pack_a::<MR>(a, la, i0, mc, k0, kc, &mut apack);
+            pack_a::<MR>(a, (i0, mc), (k0, kc), &mut apack);
             for j0 in (0..n).step_by(nr) {
                 let ncols = nr.min(n - j0);
                 // B's panel in place when its rows are contiguous and whole.
                 let (panel, prs): (&[f32], usize) = if lb.cs == 1 && ncols == nr {
-                    (&b[k0 * lb.rs + j0..], lb.rs)
+                    (&b.data[k0 * lb.rs + j0..], lb.rs)
                 } else {
-                    pack_b(b, lb, k0, kc, j0, ncols, nr, &mut bpack);
+                    pack_b(b, (k0, kc), (j0, ncols), nr, &mut bpack);
                     (&bpack[..], nr)
                 };
                 for r0 in (0..mc).step_by(MR) {
@@ -83,11 +68,27 @@ fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
                     let ap = &apack[r0 * kc..(r0 + MR) * kc];
                     let tile = micro::<S, MR, NV>(s, kc, ap, panel, prs);
                     let beta = if first { beta } else { 1.0 };
-                    update::<S, MR, NV>(s, &tile, c, lc, i0 + r0, rows, j0, ncols, beta);
+                    let at = TileAt {
+                        i0: i0 + r0,
+                        rows,
+                        j0,
+                        ncols,
+                    };
+                    update::<S, MR, NV>(s, &tile, c, lc, at, beta);
                 }
             }
         }
     }
+}
+
+/// Where a tile goes in `C`: rows `i0..i0 + rows`, columns `j0..j0 + ncols`
+/// (its valid part).
+#[derive(Clone, Copy)]
+struct TileAt {
+    i0: usize,
+    rows: usize,
+    j0: usize,
+    ncols: usize,
 }
 
 /// `c *= beta` (`beta == 0` clears, so NaN in `c` does not survive).
@@ -106,14 +107,12 @@ fn scale(c: &mut [f32], lc: Layout, beta: f32) {
 /// Packs rows `i0..i0+mc`, columns `k0..k0+kc` of `a` as panels of `MR`
 /// rows: panel `q` holds `ap[q*MR*kc + p*MR + r] = a[i0 + q*MR + r, k0 + p]`.
 fn pack_a<const MR: usize>(
-    a: &[f32],
-    la: Layout,
-    i0: usize,
-    mc: usize,
-    k0: usize,
-    kc: usize,
+    a: Matrix,
+    (i0, mc): (usize, usize),
+    (k0, kc): (usize, usize),
     ap: &mut [f32],
 ) {
+    let (la, a) = (a.layout, a.data);
     for q in 0..mc.div_ceil(MR) {
         let panel = &mut ap[q * MR * kc..(q + 1) * MR * kc];
         let rows = MR.min(mc - q * MR);
@@ -141,17 +140,14 @@ fn pack_a<const MR: usize>(
 
 /// Packs rows `k0..k0+kc`, columns `j0..j0+ncols` of `b` into `kc x nr`
 /// rows, zero-padded to `nr` columns.
-#[allow(clippy::too_many_arguments)]
 fn pack_b(
-    b: &[f32],
-    lb: Layout,
-    k0: usize,
-    kc: usize,
-    j0: usize,
-    ncols: usize,
+    b: Matrix,
+    (k0, kc): (usize, usize),
+    (j0, ncols): (usize, usize),
     nr: usize,
     bp: &mut [f32],
 ) {
+    let (lb, b) = (b.layout, b.data);
     for (p, row) in bp[..kc * nr].chunks_exact_mut(nr).enumerate() {
         let base = (k0 + p) * lb.rs + j0 * lb.cs;
         for (j, v) in row.iter_mut().enumerate() {
@@ -185,21 +181,22 @@ fn micro<S: Simd, const MR: usize, const NV: usize>(
     acc
 }
 
-/// Writes a tile into `c`: `c = beta c + tile` for its `rows x ncols`
-/// valid part.
-#[allow(clippy::too_many_arguments)]
+/// Writes a tile into `c`: `c = beta c + tile` for its valid part.
 #[inline(always)]
 fn update<S: Simd, const MR: usize, const NV: usize>(
     s: S,
     tile: &[[S::V; NV]; MR],
     c: &mut [f32],
     lc: Layout,
-    i0: usize,
-    rows: usize,
-    j0: usize,
-    ncols: usize,
+    at: TileAt,
     beta: f32,
 ) {
+    let TileAt {
+        i0,
+        rows,
+        j0,
+        ncols,
+    } = at;
     let l = S::LANES;
     for (r, t) in tile.iter().enumerate().take(rows) {
         let base = (i0 + r) * lc.rs + j0 * lc.cs;

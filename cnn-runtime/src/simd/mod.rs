@@ -5,7 +5,7 @@
 //! | [`Level::Avx512`] | `avx512` | x86-64 with AVX-512F (detected at run time with `std`) |
 //! | [`Level::Avx2`] | `avx2` | x86-64 with AVX2 and FMA |
 //! | [`Level::Neon`] | `neon` | aarch64 (NEON is part of the baseline) |
-//! | [`Level::Scalar`] | [`Scalar`] | everywhere; the reference the others are tested against |
+//! | [`Level::Scalar`] | [`scalar`] | everywhere; the reference the others are tested against |
 //!
 //! The best level the machine has is used unless one is forced with
 //! [`force`] or, with `std`, the `CNN_SIMD` environment variable
@@ -18,20 +18,27 @@
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use crate::ops::{Act, ConvGeom, PoolGeom};
+use cnn_spec::ConvGeom;
 
+mod args;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
-mod direct;
-pub use direct::{add_channels_last_dw, pack_channels_last, sparse_dw_suits, CV_MAX_WEIGHTS};
+mod conv;
+mod dense;
 mod gemm;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
+mod reduce;
+pub mod scalar;
 mod vector;
 
-pub use vector::Scalar;
+pub use args::{ConvGrads, Filter, FusedPool, Layout, Matrix, MatrixMut, PooledGrad, PooledOut};
+pub use cnn_spec::tuning::CV_MAX_WEIGHTS;
+pub use cnn_spec::variants::sparse_dw_suits;
+pub use conv::{add_channels_last_dw, pack_channels_last};
+pub use scalar::Scalar;
 
 /// An instruction-set level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -197,7 +204,6 @@ pub fn available_levels() -> impl Iterator<Item = Level> {
 macro_rules! simd_kernel {
     ($(#[$meta:meta])* pub fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? => $kernel:path;) => {
         $(#[$meta])*
-        #[allow(clippy::too_many_arguments)]
         pub fn $name($($arg: $ty),*) $(-> $ret)? {
             match level() {
                 #[cfg(target_arch = "x86_64")]
@@ -236,70 +242,63 @@ macro_rules! simd_kernel {
 }
 
 simd_kernel! {
-    /// `c = a b + beta c` (see [`crate::ops::gemm::sgemm`]).
-    pub fn gemm(
-        a: &[f32],
-        la: crate::ops::gemm::Layout,
-        b: &[f32],
-        lb: crate::ops::gemm::Layout,
-        beta: f32,
-        c: &mut [f32],
-        lc: crate::ops::gemm::Layout,
-    ) => gemm::gemm;
+    /// `c = a b + beta c`: `a` is `m x k`, `b` is `k x n`, `c` is `m x n`,
+    /// each with its own layout (see `ops::gemm::sgemm`, which checks them).
+    pub fn gemm(a: Matrix, b: Matrix, beta: f32, c: MatrixMut) => gemm::gemm;
 }
 
 simd_kernel! {
-    /// `y = conv(x) + b` for `n` samples by direct convolution.
+    /// `y = conv(x) + b` for `n` samples by direct convolution: `x` is
+    /// `[n, c, h, w]`, `y` `[n, k, oh, ow]`. `scratch` holds the packed
+    /// weights of layers too large for the stack
+    /// (`cnn_spec::scratch::direct_pack_len`).
     pub fn conv_direct(
-        g: &ConvGeom,
+        f: Filter,
         x: &[f32],
-        w: &[f32],
-        b: Option<&[f32]>,
         y: &mut [f32],
         scratch: &mut [f32],
         n: usize,
-    ) => direct::direct_forward;
+    ) => conv::direct_forward;
 }
 
 simd_kernel! {
-    /// `dw += dz (*) xs` for the direct convolution of one sample.
-    pub fn conv_direct_dw(g: &ConvGeom, xs: &[f32], dz: &[f32], dw: &mut [f32]) => direct::conv_dw;
+    /// `dw += dz (*) xs` for the direct convolution of one sample: `xs` is
+    /// `[c, h, w]`, `dz` `[k, oh, ow]`, `dw` `[k, c, kh, kw]`.
+    pub fn conv_direct_dw(g: &ConvGeom, xs: &[f32], dz: &[f32], dw: &mut [f32]) => conv::conv_dw;
 }
 
 simd_kernel! {
-    /// `dx = w^T (*) dz` for the direct convolution of one sample.
-    pub fn conv_direct_dx(g: &ConvGeom, w: &[f32], dz: &[f32], dx: &mut [f32]) => direct::conv_dx;
+    /// `dx = w^T (*) dz` for the direct convolution of one sample: `w` is
+    /// `[k, c, kh, kw]`, `dz` `[k, oh, ow]`, `dx` `[c, h, w]` (written).
+    pub fn conv_direct_dx(g: &ConvGeom, w: &[f32], dz: &[f32], dx: &mut [f32]) => conv::conv_dx;
 }
 
 simd_kernel! {
-    /// Fused conv → act → max-pool of `n` samples, disjoint windows.
+    /// Fused conv → act → max-pool of `n` samples (`x` `[n, c, h, w]`),
+    /// disjoint windows; `scratch` as for [`conv_direct`].
     pub fn conv_relu_pool_direct(
-        g: &ConvGeom,
-        p: &PoolGeom,
-        act: Act,
+        f: Filter,
+        pool: FusedPool,
         x: &[f32],
-        w: &[f32],
-        b: Option<&[f32]>,
-        y: &mut [f32],
-        argmax: Option<&mut [u8]>,
+        out: PooledOut,
         scratch: &mut [f32],
         n: usize,
-    ) => direct::direct_pool;
+    ) => conv::direct_pool;
 }
 
 simd_kernel! {
-    /// The input gradient of a fused direct conv → ReLU → max-pool layer
-    /// from its winners only; `wc` packed by [`pack_channels_last`] with
-    /// the input channels rounded up to the current level's lanes.
+    /// The input gradient `dx` (`[c, h, w]`, written) of one sample of a
+    /// fused direct conv → ReLU → max-pool layer from its winners only;
+    /// `wc` packed by [`pack_channels_last`] with the input channels
+    /// rounded up to the current level's [`lanes`], `dxc` scratch of
+    /// `h * w * cpad` floats.
     pub fn sparse_dx(
         g: &ConvGeom,
-        p: &PoolGeom,
+        pg: PooledGrad,
         wc: &[f32],
-        argmax: &[u8],
-        dy: &[f32],
         dx: &mut [f32],
         dxc: &mut [f32],
-    ) => direct::sparse_dx;
+    ) => conv::sparse_dx;
 }
 
 simd_kernel! {
@@ -307,31 +306,30 @@ simd_kernel! {
     /// ReLU → max-pool layer from its winners only, for layers where
     /// [`sparse_dw_suits`] at the current level's [`lanes`]; the weight
     /// gradient accumulates channels-last in `dwc`
-    /// (see [`add_channels_last_dw`]).
+    /// (see [`add_channels_last_dw`]), `xpad` is scratch.
     pub fn sparse_dw(
         g: &ConvGeom,
-        p: &PoolGeom,
+        pg: PooledGrad,
         xs: &[f32],
-        argmax: &[u8],
-        dy: &[f32],
         dwc: &mut [f32],
         db: Option<&mut [f32]>,
         xpad: &mut [f32],
-    ) => direct::sparse_dw;
+    ) => conv::sparse_dw;
 }
 
 simd_kernel! {
     /// The sum of a slice (bias gradients).
-    pub fn sum(v: &[f32]) -> f32 => direct::sum;
+    pub fn sum(v: &[f32]) -> f32 => reduce::sum;
 }
 
 simd_kernel! {
     /// `y = relu(y)` in place, NaN kept.
-    pub fn relu_in_place(y: &mut [f32]) => direct::relu_in_place;
+    pub fn relu_in_place(y: &mut [f32]) => reduce::relu_in_place;
 }
 
 simd_kernel! {
-    /// `y[s, o] = b[o] + dot(w[o], x[s])` for every sample `s` in `x`.
+    /// `y[s, o] = b[o] + dot(w[o], x[s])` for every sample `s` in `x`
+    /// (`[n, inputs]`); `w` is `[outputs, inputs]`, `y` `[n, outputs]`.
     pub fn dense_forward(
         inputs: usize,
         outputs: usize,
@@ -339,5 +337,5 @@ simd_kernel! {
         w: &[f32],
         b: Option<&[f32]>,
         y: &mut [f32],
-    ) => direct::dense_forward;
+    ) => dense::dense_forward;
 }

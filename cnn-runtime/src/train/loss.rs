@@ -11,9 +11,10 @@
 //! Reduction is the mean, as in PyTorch: over samples for cross-entropy,
 //! over every value for the other two.
 
-use crate::math;
+use cnn_spec::{math, sigmoid};
+
 use crate::network::Head;
-use crate::ops::{sigmoid, softmax};
+use crate::ops::softmax;
 
 /// A training objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -50,6 +51,17 @@ impl<'a> TargetRef<'a> {
     }
 }
 
+/// The logits of some samples: `n` samples of `len` values, back to back.
+#[derive(Clone, Copy, Debug)]
+pub struct LogitsRef<'a> {
+    /// `[n, len]` values (at least).
+    pub z: &'a [f32],
+    /// Samples.
+    pub n: usize,
+    /// Values per sample.
+    pub len: usize,
+}
+
 /// What one call of [`Loss::evaluate`] measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LossSum {
@@ -76,24 +88,22 @@ impl Loss {
         }
     }
 
-    /// The loss of `n` samples of `len` logits `z`, and its gradient
-    /// `dz` scaled by `scale` (1 / batch size for a batch mean).
-    #[allow(clippy::too_many_arguments)]
+    /// The loss of the samples of `logits`, and its gradient `dz` (the
+    /// logits' layout) scaled by `scale` (1 / batch size for a batch mean).
     pub fn forward_backward(
         self,
         head: Head,
-        z: &[f32],
+        logits: LogitsRef<'_>,
         targets: TargetRef<'_>,
-        n: usize,
-        len: usize,
         scale: f32,
         dz: &mut [f32],
     ) -> LossSum {
+        let LogitsRef { z, n, len } = logits;
         let mut total = LossSum::default();
         for s in 0..n {
             let zs = &z[s * len..][..len];
             let ds = &mut dz[s * len..][..len];
-            let (loss, correct) = self.sample(head, zs, targets, s, len, scale, ds);
+            let (loss, correct) = self.sample(head, zs, targets, s, scale, ds);
             total.loss += loss as f64;
             total.correct += usize::from(correct);
         }
@@ -133,26 +143,26 @@ impl Loss {
                     &logits
                 }
             };
-            let (loss, correct) = self.sample(head, zs, targets, s, len, 1.0, &mut scratch);
+            let (loss, correct) = self.sample(head, zs, targets, s, 1.0, &mut scratch);
             total.loss += loss as f64;
             total.correct += usize::from(correct);
         }
         total
     }
 
-    /// Loss and correctness of one sample. `buf` (`len` values) receives
-    /// the gradient, scaled by `scale`; it is scratch when only the loss is wanted.
-    #[allow(clippy::too_many_arguments)]
+    /// Loss and correctness of sample `s`, whose logits are `z` (all of
+    /// them: `len = z.len()`). `buf` (`len` values) receives the gradient,
+    /// scaled by `scale`; it is scratch when only the loss is wanted.
     fn sample(
         self,
         head: Head,
         z: &[f32],
         targets: TargetRef<'_>,
         s: usize,
-        len: usize,
         scale: f32,
         buf: &mut [f32],
     ) -> (f32, bool) {
+        let len = z.len();
         let t = |j: usize| targets.value(s, j, len);
         let correct = match targets {
             TargetRef::Classes(labels) => argmax(z) == labels[s],
@@ -267,12 +277,15 @@ mod tests {
     fn cross_entropy_gradient_is_p_minus_onehot() {
         let z = [1.0f32, 2.0, 0.5];
         let mut dz = [0.0; 3];
+        let logits = LogitsRef {
+            z: &z,
+            n: 1,
+            len: 3,
+        };
         let r = Loss::CrossEntropy.forward_backward(
             Head::Softmax,
-            &z,
+            logits,
             TargetRef::Classes(&[1]),
-            1,
-            3,
             1.0,
             &mut dz,
         );
@@ -298,13 +311,23 @@ mod tests {
                 }
                 let targets = TargetRef::Values(&t);
                 let mut dz = [0.0; 4];
-                loss.forward_backward(head, &z, targets, 1, 4, 1.0, &mut dz);
+                let logits = LogitsRef {
+                    z: &z,
+                    n: 1,
+                    len: 4,
+                };
+                loss.forward_backward(head, logits, targets, 1.0, &mut dz);
                 for j in 0..4 {
                     let f = |d: f32| {
                         let mut zz = z;
                         zz[j] += d;
                         let mut scratch = [0.0; 4];
-                        loss.forward_backward(head, &zz, targets, 1, 4, 1.0, &mut scratch)
+                        let logits = LogitsRef {
+                            z: &zz,
+                            n: 1,
+                            len: 4,
+                        };
+                        loss.forward_backward(head, logits, targets, 1.0, &mut scratch)
                             .loss
                     };
                     let numeric = (f(1e-3) - f(-1e-3)) / 2e-3;
@@ -324,12 +347,15 @@ mod tests {
         let mut p = [0.0; 3];
         softmax::row(&z, &mut p);
         let mut dz = [0.0; 3];
+        let logits = LogitsRef {
+            z: &z,
+            n: 1,
+            len: 3,
+        };
         let train = Loss::CrossEntropy.forward_backward(
             Head::Softmax,
-            &z,
+            logits,
             TargetRef::Classes(&[2]),
-            1,
-            3,
             1.0,
             &mut dz,
         );

@@ -16,7 +16,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use cnn_spec::tuning::{TEAM_POLL, TEAM_POLL_SPINS};
 use std::vec::Vec;
 
 /// A helper's part of a job: called with the shared value and the part index.
@@ -46,17 +48,14 @@ struct Shared<S> {
     data: S,
 }
 
-/// How long a thread polls before it sleeps.
-const SPIN: Duration = Duration::from_micros(200);
-
-/// Polls `ready` for up to [`SPIN`].
+/// Polls `ready` for up to [`TEAM_POLL`].
 fn spin_until(ready: impl Fn() -> bool) {
     let start = Instant::now();
     while !ready() {
-        if start.elapsed() > SPIN {
+        if start.elapsed() > TEAM_POLL {
             return;
         }
-        for _ in 0..32 {
+        for _ in 0..TEAM_POLL_SPINS {
             std::hint::spin_loop();
         }
     }

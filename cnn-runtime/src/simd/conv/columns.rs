@@ -1,0 +1,171 @@
+//! Direct convolution vectorised along output columns (horizontal stride
+//! 1), register-blocked over `KB` output channels and `J` vectors of
+//! columns, so each input vector loaded feeds `KB` fused multiply-adds.
+//! Zero padding is handled by masked loads ([`Window`]); no padded copy of
+//! the input is made.
+//!
+//! Every output value is accumulated in the order `kx, c, ky` starting
+//! from its bias, by the same routine ([`accumulate_rows`]) in the unfused
+//! kernel here and the fused kernel (`super::pool`), so both give
+//! bit-identical convolution values.
+
+use cnn_spec::tuning::column_channel_blocks;
+use cnn_spec::variants::pack_column_weights;
+
+use super::ctx::{block_for, ConvCtx};
+use super::pack::{pack_buf, pack_taps};
+use crate::simd::args::Filter;
+use crate::simd::vector::{Simd, Window};
+
+/// Adds the convolution of output rows `oy0..oy0+R`, channels
+/// `k0..k0+KB`, columns `ox0..ox0 + J*LANES` into `acc[r][kb][j]`. The rows
+/// share each input row's loads. Weights are `[k, c, kh, kw]`, or with
+/// `PACKED` tap-major (see [`ConvCtx::w`]).
+#[inline(always)]
+pub fn accumulate_rows<
+    S: Simd,
+    const R: usize,
+    const KB: usize,
+    const J: usize,
+    const PACKED: bool,
+>(
+    s: S,
+    cx: &ConvCtx,
+    oy0: usize,
+    k0: usize,
+    ox0: usize,
+    acc: &mut [[[S::V; J]; KB]; R],
+) {
+    let (g, xs, w, kpad) = (cx.g, cx.xs, cx.w, cx.kpad);
+    let l = S::LANES;
+    let patch = g.c * g.kh * g.kw;
+    // Input rows the R output rows read, clipped to the image.
+    let top = oy0 * g.sh;
+    let iy0 = top.saturating_sub(g.ph);
+    let iy1 = ((oy0 + R - 1) * g.sh + g.kh).saturating_sub(g.ph).min(g.h);
+    for kx in 0..g.kw {
+        let wins: [Window; J] = core::array::from_fn(|j| {
+            Window::new((ox0 + j * l + kx) as isize - g.pw as isize, g.w, l)
+        });
+        for c in 0..g.c {
+            for iy in iy0..iy1 {
+                let row = &xs[(c * g.h + iy) * g.w..][..g.w];
+                let xv: [S::V; J] = core::array::from_fn(|j| s.load_window(row, wins[j]));
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    // Row r reads input row iy through kernel row ky.
+                    let base = (oy0 + r) * g.sh;
+                    let t = iy + g.ph;
+                    if t < base || t - base >= g.kh {
+                        continue;
+                    }
+                    let widx = (c * g.kh + (t - base)) * g.kw + kx;
+                    if PACKED {
+                        // The KB channels' weights of this tap are adjacent.
+                        let wk = &w[widx * kpad + k0..widx * kpad + k0 + KB];
+                        for (kb, a) in acc_r.iter_mut().enumerate() {
+                            let wv = s.splat(wk[kb]);
+                            for j in 0..J {
+                                a[j] = s.mul_add(wv, xv[j], a[j]);
+                            }
+                        }
+                    } else {
+                        for (kb, a) in acc_r.iter_mut().enumerate() {
+                            let wv = s.splat(w[(k0 + kb) * patch + widx]);
+                            for j in 0..J {
+                                a[j] = s.mul_add(wv, xv[j], a[j]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `ys = conv(xs) + b` for one sample, column-vectorised (stride 1 along
+/// rows). With SIMD, the weights are first packed tap-major on the stack
+/// so a tap's weights for all channels of a block sit together.
+#[inline(always)]
+pub fn conv_forward<S: Simd>(s: S, f: Filter, xs: &[f32], ys: &mut [f32]) {
+    let g = f.g;
+    if pack_column_weights(g, S::LANES) {
+        let mut buf = pack_buf();
+        let wt = pack_taps(g, f.w, g.k, &mut buf);
+        let cx = ConvCtx {
+            g,
+            xs,
+            w: wt,
+            kpad: g.k,
+            b: f.b,
+        };
+        conv_forward_with::<S, true>(s, &cx, ys)
+    } else {
+        let cx = ConvCtx {
+            g,
+            xs,
+            w: f.w,
+            kpad: g.k,
+            b: f.b,
+        };
+        conv_forward_with::<S, false>(s, &cx, ys)
+    }
+}
+
+#[inline(always)]
+fn conv_forward_with<S: Simd, const PACKED: bool>(s: S, cx: &ConvCtx, ys: &mut [f32]) {
+    let g = cx.g;
+    let two = g.ow > S::LANES;
+    let mut k0 = 0;
+    while k0 < g.k {
+        // Channels per block: as many as the registers hold (the table is
+        // resolved at compile time).
+        let kb = block_for(column_channel_blocks(S::LANES), g.k - k0);
+        for oy in 0..g.oh {
+            match (kb, two) {
+                (8, true) => forward_rows::<S, 8, 2, PACKED>(s, cx, ys, oy, k0),
+                (8, false) => forward_rows::<S, 8, 1, PACKED>(s, cx, ys, oy, k0),
+                (6, true) => forward_rows::<S, 6, 2, PACKED>(s, cx, ys, oy, k0),
+                (6, false) => forward_rows::<S, 6, 1, PACKED>(s, cx, ys, oy, k0),
+                (4, true) => forward_rows::<S, 4, 2, PACKED>(s, cx, ys, oy, k0),
+                (4, false) => forward_rows::<S, 4, 1, PACKED>(s, cx, ys, oy, k0),
+                (2, true) => forward_rows::<S, 2, 2, PACKED>(s, cx, ys, oy, k0),
+                (2, false) => forward_rows::<S, 2, 1, PACKED>(s, cx, ys, oy, k0),
+                (1, true) => forward_rows::<S, 1, 2, PACKED>(s, cx, ys, oy, k0),
+                (1, false) => forward_rows::<S, 1, 1, PACKED>(s, cx, ys, oy, k0),
+                _ => unreachable!("a block of {kb} channels"),
+            }
+        }
+        k0 += kb;
+    }
+}
+
+/// Output row `oy` of channels `k0..k0 + KB`, `J` vectors of columns at a
+/// time.
+#[inline(always)]
+fn forward_rows<S: Simd, const KB: usize, const J: usize, const PACKED: bool>(
+    s: S,
+    cx: &ConvCtx,
+    ys: &mut [f32],
+    oy: usize,
+    k0: usize,
+) {
+    let g = cx.g;
+    let l = S::LANES;
+    let pixels = g.oh * g.ow;
+    let mut ox0 = 0;
+    while ox0 < g.ow {
+        let valid = (g.ow - ox0).min(J * l);
+        let mut acc: [[[S::V; J]; KB]; 1] =
+            [core::array::from_fn(|kb| [s.splat(cx.bias(k0 + kb)); J])];
+        accumulate_rows::<S, 1, KB, J, PACKED>(s, cx, oy, k0, ox0, &mut acc);
+        for (kb, a) in acc[0].iter().enumerate() {
+            let row = &mut ys[(k0 + kb) * pixels + oy * g.ow + ox0..];
+            for (j, v) in a.iter().enumerate() {
+                if j * l < valid {
+                    s.store_part(&mut row[j * l..], valid - j * l, *v);
+                }
+            }
+        }
+        ox0 += J * l;
+    }
+}

@@ -366,7 +366,7 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
                 if sparse_dw {
                     simd::sparse_dw(g, pg, xs, dwc, db.as_deref_mut(), xpad);
                 } else {
-                    scatter_to_conv(g, pg, dz);
+                    scatter_to_conv(g, &p, pg.argmax, pg.dy, dz);
                     let grads = ConvGrads {
                         dx: None,
                         dw: dw.as_deref_mut(),
@@ -380,7 +380,7 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
             }
             ConvAlgo::Im2col | ConvAlgo::Pointwise => {
                 let (dz, rest) = scratch.split_at_mut(g.out_len());
-                scatter_to_conv(g, pg, dz);
+                scatter_to_conv(g, &p, pg.argmax, pg.dy, dz);
                 let grads = ConvGrads {
                     dx: dxs,
                     dw: dw.as_deref_mut(),
@@ -395,9 +395,9 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
     }
 }
 
-/// Writes the conv-output gradient: `dy` at each window's winner, 0 elsewhere.
-fn scatter_to_conv(g: &ConvGeom, pg: PooledGrad, dz: &mut [f32]) {
-    let p = pg.p;
+/// Writes the conv-output gradient `dz` (`[k, oh, ow]`): the pooled
+/// gradient `dy` at each window's winner (`argmax`), 0 elsewhere.
+fn scatter_to_conv(g: &ConvGeom, p: &PoolGeom, argmax: &[u8], dy: &[f32], dz: &mut [f32]) {
     dz.fill(0.0);
     // The winner's offset from its window's corner, by index (no division
     // in the loop).
@@ -412,14 +412,14 @@ fn scatter_to_conv(g: &ConvGeom, pg: PooledGrad, dz: &mut [f32]) {
             let top = (py * p.sh) as isize - p.ph as isize;
             for px in 0..p.ow {
                 let i = base + py * p.ow + px;
-                let a = pg.argmax[i];
+                let a = argmax[i];
                 if a == INACTIVE {
                     continue;
                 }
                 let left = (px * p.sw) as isize - p.pw as isize;
                 // The winner lies inside the conv output, so this is >= 0.
                 let at = (top * g.ow as isize + left + offset[a as usize]) as usize;
-                plane[at] += pg.dy[i];
+                plane[at] += dy[i];
             }
         }
     }

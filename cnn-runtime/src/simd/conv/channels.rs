@@ -25,7 +25,7 @@ pub fn cv_block<S: Simd, const R: usize, const C: usize, const P: usize, const K
     ox0: usize,
     k0: usize,
 ) -> [[S::V; KV]; P] {
-    let (g, xs, wt, kpad) = (cx.g, cx.xs, cx.w, cx.kpad);
+    let (g, xs, wt, kpad) = (&cx.g, cx.xs, cx.w, cx.kpad);
     let l = S::LANES;
     let last = g.ow - 1;
     let col = |c: usize| (ox0 + c).min(last);
@@ -90,7 +90,7 @@ fn cv_interior<
     (y0, x0): (usize, usize),
     k0: usize,
 ) -> [[S::V; KV]; P] {
-    let (g, wt, kpad) = (cx.g, cx.w, cx.kpad);
+    let (g, wt, kpad) = (&cx.g, cx.w, cx.kpad);
     let l = S::LANES;
     let sw = if SW1 { 1 } else { g.sw };
     // Its own accumulators, only ever indexed by constants once the loops
@@ -152,7 +152,7 @@ pub fn bias_vectors<S: Simd, const KV: usize>(
 /// `ys = conv(xs) + b` for one sample (`cx.w` packed tap-major).
 #[inline(always)]
 pub fn cv_forward<S: Simd>(s: S, cx: &ConvCtx, ys: &mut [f32]) {
-    let g = cx.g;
+    let g = &cx.g;
     let l = S::LANES;
     let mut k0 = 0;
     while k0 < g.k {
@@ -179,7 +179,7 @@ fn cv_rows<S: Simd, const P: usize, const KV: usize>(
     ys: &mut [f32],
     k0: usize,
 ) {
-    let g = cx.g;
+    let g = &cx.g;
     let bias = bias_vectors::<S, KV>(s, cx.b, g.k, k0);
     for oy in 0..g.oh {
         let mut ox0 = 0;
@@ -214,7 +214,7 @@ fn cv_store<S: Simd, const P: usize, const KV: usize>(
     (oy, ox0): (usize, usize),
     k0: usize,
 ) {
-    let g = cx.g;
+    let g = &cx.g;
     let l = S::LANES;
     let pixels = g.oh * g.ow;
     let acc = cv_block::<S, 1, P, P, KV>(s, cx, bias, oy, ox0, k0);

@@ -3,11 +3,13 @@
 
 use cnn_spec::{ConvGeom, PoolGeom, MAX_POOL_WINDOW};
 
-/// The loop invariants of a direct convolution of one sample.
+/// The loop invariants of a direct convolution of one sample. The
+/// geometry is a copy, so the compiler knows that no store of the kernel
+/// changes it and keeps its fields in registers.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvCtx<'a> {
     /// The geometry.
-    pub g: &'a ConvGeom,
+    pub g: ConvGeom,
     /// The sample's input, `[c, h, w]`.
     pub xs: &'a [f32],
     /// The weights: `[k, c, kh, kw]`, or packed tap-major

@@ -49,7 +49,10 @@ pub fn direct_forward<S: Simd>(
     scratch: &mut [f32],
     n: usize,
 ) {
-    let g = f.g;
+    // A copy of the geometry, which no store of the kernel can change.
+    let geom = *f.g;
+    let g = &geom;
+    let f = Filter { g, ..f };
     let (il, ol) = (g.in_len(), g.out_len());
     let (x, y) = (&x[..n * il], &mut y[..n * ol]);
     if use_channel_vectors(g, S::LANES) {
@@ -58,7 +61,7 @@ pub fn direct_forward<S: Simd>(
         let wt = packed_taps(g, f.w, kpad, &mut buf, scratch);
         for (xs, ys) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)) {
             let cx = ConvCtx {
-                g,
+                g: *g,
                 xs,
                 w: wt,
                 kpad,
@@ -95,7 +98,11 @@ pub fn direct_pool<S: Simd>(
     argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
 ) {
-    let (g, p) = (f.g, pool.p);
+    // Copies of the geometry, which no store of the kernel can change.
+    let (geom, pgeom) = (*f.g, *pool.p);
+    let (g, p) = (&geom, &pgeom);
+    let f = Filter { g, ..f };
+    let pool = FusedPool { p, ..pool };
     let (il, ol) = (g.in_len(), p.out_len());
     let n = x.len() / il;
     let (x, y) = (&x[..n * il], &mut y[..n * ol]);
@@ -108,7 +115,7 @@ pub fn direct_pool<S: Simd>(
         for (i, (xs, ys)) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)).enumerate() {
             let am = argmax.as_deref_mut().map(|a| &mut a[i * ol..(i + 1) * ol]);
             let cx = ConvCtx {
-                g,
+                g: *g,
                 xs,
                 w: wt,
                 kpad,

@@ -24,6 +24,9 @@ pub fn sparse_dw<S: Simd>(
     db: Option<&mut [f32]>,
     xpad: &mut [f32],
 ) {
+    // A copy of the pool's geometry, which no store of the kernel can change.
+    let pgeom = *pg.p;
+    let pg = PooledGrad { p: &pgeom, ..pg };
     if let Some(db) = db {
         let plane = pg.p.oh * pg.p.ow;
         for (k, d) in db.iter_mut().enumerate().take(g.k) {

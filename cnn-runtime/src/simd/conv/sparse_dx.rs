@@ -25,7 +25,9 @@ pub fn sparse_dx<S: Simd>(
     dx: &mut [f32],
     dxc: &mut [f32],
 ) {
-    let p = pg.p;
+    // A copy of the pool's geometry, which no store of the kernel can change.
+    let pgeom = *pg.p;
+    let (p, pg) = (&pgeom, PooledGrad { p: &pgeom, ..pg });
     let l = S::LANES;
     let cpad = g.c.next_multiple_of(l);
     let taps = g.kh * g.kw;

@@ -25,7 +25,7 @@ use super::conv_sample::{backward_sample, conv_sample};
 pub use super::conv_sample::{col2im, im2col};
 use super::fused;
 use super::groups::{self, ForwardFn, InferFn};
-use crate::simd::{self, ConvGrads, Filter};
+use crate::simd::{self, ConvGrads, ConvWeights};
 
 /// Forward pass of `n` samples: `io.x` is `[n, C, H, W]`, `io.y`
 /// `[n, K, OH, OW]` (or the pooled shape when `l.pool` is set); `io.aux`
@@ -115,12 +115,11 @@ fn unfused<const TRAIN: bool>(
     check_len("conv scratch", scratch.len(), forward_scratch(l));
     if algo == ConvAlgo::Direct {
         // The direct kernels take the whole batch (packing once).
-        let f = Filter {
-            g,
+        let params = ConvWeights {
             w: p.weight,
             b: p.bias,
         };
-        simd::conv_direct(f, x, y, scratch, n);
+        simd::conv_direct(g, params, x, y, scratch, n);
     } else {
         for s in 0..n {
             let xs = &x[s * g.in_len()..][..g.in_len()];

@@ -8,7 +8,7 @@ use cnn_spec::{valid_range, ConvAlgo, ConvGeom};
 
 use super::args::Params;
 use super::gemm::{sgemm, Layout};
-use crate::simd::{self, ConvGrads, Filter};
+use crate::simd::{self, ConvGrads, ConvWeights};
 
 /// `ys = conv(xs) + b` for one sample: `xs` is `[c, h, w]`, `ys`
 /// `[k, oh, ow]`. `scratch` holds the im2col columns (im2col) or the packed
@@ -24,7 +24,7 @@ pub(crate) fn conv_sample(
     let (w, b) = (p.weight, p.bias);
     let pixels = g.out_pixels();
     if algo == ConvAlgo::Direct {
-        return simd::conv_direct(Filter { g, w, b }, xs, ys, scratch, 1);
+        return simd::conv_direct(g, ConvWeights { w, b }, xs, ys, scratch, 1);
     }
     for k in 0..g.k {
         let bias = b.map_or(0.0, |b| b[k]);

@@ -32,7 +32,7 @@ use super::conv_sample::{backward_sample, im2col};
 use super::gemm::{sgemm, Layout};
 use super::groups::{self, ForwardFn, InferFn};
 use crate::simd::scalar::pool::{backward_sparse, finish, window_max};
-use crate::simd::{self, ConvGrads, Filter, FusedPool, PooledGrad};
+use crate::simd::{self, ConvGrads, ConvWeights, PooledGrad};
 
 const fn pool_of(l: &Conv) -> PoolGeom {
     match l.pool {
@@ -168,18 +168,13 @@ fn direct_disjoint<const TRAIN: bool>(l: &Conv, p: Params, io: Forward, scratch:
         check_len("fused conv argmax", a.len(), io.n * pool.out_len());
     }
     check_len("fused conv scratch", scratch.len(), direct_pack_len(g));
-    let f = Filter {
-        g,
+    let params = ConvWeights {
         w: p.weight,
         b: p.bias,
     };
-    let fp = FusedPool {
-        p: &pool,
-        act: l.act,
-    };
     // The direct kernels take the whole batch (packing weights once).
     let x = &io.x[..io.n * g.in_len()];
-    simd::conv_relu_pool_direct(f, fp, x, io.y, argmax, scratch);
+    simd::conv_relu_pool_direct(l, params, x, io.y, argmax, scratch);
 }
 
 /// [`forward_direct_plane`] of one group: one conv channel at a time in a
@@ -192,12 +187,11 @@ fn direct_plane<const TRAIN: bool>(l: &Conv, p: Params, io: Forward, scratch: &m
     each_sample::<TRAIN>(l, io, scratch, |xs, ys, mut argmax, scratch| {
         let plane = &mut scratch[..g.out_pixels()];
         for k in 0..g.k {
-            let f = Filter {
-                g: &one,
+            let params = ConvWeights {
                 w: &p.weight[k * g.patch_len()..][..g.patch_len()],
                 b: p.bias.map(|b| &b[k..k + 1]),
             };
-            simd::conv_direct(f, xs, plane, &mut [], 1);
+            simd::conv_direct(&one, params, xs, plane, &mut [], 1);
             pool_channel(
                 &pool,
                 l.act,
@@ -341,7 +335,6 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
     for s in 0..n {
         let xs = &x[s * g.in_len()..][..g.in_len()];
         let pg = PooledGrad {
-            p: &p,
             argmax: &argmax[s * p.out_len()..][..p.out_len()],
             dy: &dy[s * p.out_len()..][..p.out_len()],
         };
@@ -356,7 +349,7 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
                     dw: dw.as_deref_mut(),
                     db: db.as_deref_mut(),
                 };
-                backward_sparse(g, pg, xs, w, grads)
+                backward_sparse(g, &p, pg, xs, w, grads)
             }
             ConvAlgo::Direct => {
                 // Weight and bias gradients from the winners only where a
@@ -364,7 +357,7 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
                 // scattered gradient; the input gradient from the winners.
                 let (dz, rest) = scratch.split_at_mut(g.out_len());
                 if sparse_dw {
-                    simd::sparse_dw(g, pg, xs, dwc, db.as_deref_mut(), xpad);
+                    simd::sparse_dw(l, pg, xs, dwc, db.as_deref_mut(), xpad);
                 } else {
                     scatter_to_conv(g, &p, pg.argmax, pg.dy, dz);
                     let grads = ConvGrads {
@@ -375,7 +368,7 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
                     backward_sample(g, l.algo, xs, w, dz, grads, rest);
                 }
                 if let Some(dxs) = dxs {
-                    simd::sparse_dx(g, pg, packed, dxs, rest);
+                    simd::sparse_dx(l, pg, packed, dxs, rest);
                 }
             }
             ConvAlgo::Im2col | ConvAlgo::Pointwise => {

@@ -1,7 +1,9 @@
 //! The arguments the SIMD kernels take, grouped by what they describe.
-//! Only read-only values are grouped: every buffer a kernel writes is an
-//! argument of its own, so that the compiler knows it overlaps nothing
-//! else (an `&mut` slice inside a struct would not tell it).
+//! At the dispatch functions (the boundary of each level's compiled
+//! kernel) only read-only slices are grouped: every buffer a kernel writes
+//! and the geometry it reads are arguments of their own, so that the
+//! compiler knows they overlap nothing else and keeps the geometry in
+//! registers (a reference inside a struct would not tell it).
 
 use cnn_spec::{Act, ConvGeom, PoolGeom};
 
@@ -56,6 +58,15 @@ pub struct Matrix<'a> {
     pub layout: Layout,
 }
 
+/// A convolution's weights and bias.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvWeights<'a> {
+    /// Weights, `[k, c, kh, kw]`.
+    pub w: &'a [f32],
+    /// Bias, `[k]`, if any.
+    pub b: Option<&'a [f32]>,
+}
+
 /// A convolution's parameters as the direct kernels read them.
 #[derive(Clone, Copy, Debug)]
 pub struct Filter<'a> {
@@ -81,8 +92,6 @@ pub struct FusedPool<'a> {
 /// max-pool layer, and where each pooled value came from.
 #[derive(Clone, Copy, Debug)]
 pub struct PooledGrad<'a> {
-    /// The pool's geometry.
-    pub p: &'a PoolGeom,
     /// Argmax bytes the forward pass kept, `[k, p.oh, p.ow]`.
     pub argmax: &'a [u8],
     /// The gradient of the pooled output, `[k, p.oh, p.ow]`.

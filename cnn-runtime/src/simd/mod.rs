@@ -18,7 +18,7 @@
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use cnn_spec::ConvGeom;
+use cnn_spec::{Conv, ConvGeom};
 
 mod args;
 #[cfg(target_arch = "x86_64")]
@@ -34,7 +34,7 @@ mod reduce;
 pub mod scalar;
 mod vector;
 
-pub use args::{ConvGrads, Filter, FusedPool, Layout, Matrix, PooledGrad};
+pub use args::{ConvGrads, ConvWeights, Filter, FusedPool, Layout, Matrix, PooledGrad};
 pub use cnn_spec::tuning::CV_MAX_WEIGHTS;
 pub use cnn_spec::variants::sparse_dw_suits;
 pub use conv::{add_channels_last_dw, pack_channels_last};
@@ -253,7 +253,8 @@ simd_kernel! {
     /// weights of layers too large for the stack
     /// (`cnn_spec::scratch::direct_pack_len`).
     pub fn conv_direct(
-        f: Filter,
+        g: &ConvGeom,
+        p: ConvWeights,
         x: &[f32],
         y: &mut [f32],
         scratch: &mut [f32],
@@ -274,13 +275,14 @@ simd_kernel! {
 }
 
 simd_kernel! {
-    /// Fused conv → act → max-pool with disjoint windows of the samples of
-    /// `x` (exactly `[n, c, h, w]`) into `y` (`[n, k, p.oh, p.ow]`) and,
-    /// when given, their argmax bytes (same shape: the winning cell of each
-    /// window, or `cnn_spec::INACTIVE`); `scratch` as for [`conv_direct`].
+    /// Fused conv → act → max-pool of layer `l` (one group; disjoint
+    /// windows) of the samples of `x` (exactly `[n, c, h, w]`) into `y`
+    /// (`[n, k, p.oh, p.ow]`) and, when given, their argmax bytes (same
+    /// shape: the winning cell of each window, or `cnn_spec::INACTIVE`);
+    /// `scratch` as for [`conv_direct`].
     pub fn conv_relu_pool_direct(
-        f: Filter,
-        pool: FusedPool,
+        l: &Conv,
+        p: ConvWeights,
         x: &[f32],
         y: &mut [f32],
         argmax: Option<&mut [u8]>,
@@ -295,8 +297,8 @@ simd_kernel! {
     /// rounded up to the current level's [`lanes`], `dxc` scratch of
     /// `h * w * cpad` floats.
     pub fn sparse_dx(
-        g: &ConvGeom,
-        pg: PooledGrad,
+        l: &Conv,
+        grad: PooledGrad,
         wc: &[f32],
         dx: &mut [f32],
         dxc: &mut [f32],
@@ -310,8 +312,8 @@ simd_kernel! {
     /// gradient accumulates channels-last in `dwc`
     /// (see [`add_channels_last_dw`]), `xpad` is scratch.
     pub fn sparse_dw(
-        g: &ConvGeom,
-        pg: PooledGrad,
+        l: &Conv,
+        grad: PooledGrad,
         xs: &[f32],
         dwc: &mut [f32],
         db: Option<&mut [f32]>,

@@ -25,7 +25,7 @@ pub fn cv_block<S: Simd, const R: usize, const C: usize, const P: usize, const K
     ox0: usize,
     k0: usize,
 ) -> [[S::V; KV]; P] {
-    let (g, xs, wt, kpad) = (&cx.g, cx.xs, cx.w, cx.kpad);
+    let (g, xs, wt, kpad) = (cx.g, cx.xs, cx.w, cx.kpad);
     let l = S::LANES;
     let last = g.ow - 1;
     let col = |c: usize| (ox0 + c).min(last);
@@ -90,7 +90,7 @@ fn cv_interior<
     (y0, x0): (usize, usize),
     k0: usize,
 ) -> [[S::V; KV]; P] {
-    let (g, wt, kpad) = (&cx.g, cx.w, cx.kpad);
+    let (g, wt, kpad) = (cx.g, cx.w, cx.kpad);
     let l = S::LANES;
     let sw = if SW1 { 1 } else { g.sw };
     // Its own accumulators, only ever indexed by constants once the loops
@@ -103,24 +103,31 @@ fn cv_interior<
         (g.c - 1) * plane_len + (y0 + (R - 1) * g.sh + g.kh - 1) * g.w + x0 + (C - 1) * sw + g.kw
             - 1;
     assert!(last < xs.len() && (g.patch_len() - 1) * kpad + k0 + KV * l <= wt.len());
-    for c in 0..g.c {
-        for ky in 0..g.kh {
-            let rows: [usize; R] =
-                core::array::from_fn(|r| c * plane_len + (y0 + r * g.sh + ky) * g.w + x0);
-            for kx in 0..g.kw {
-                let t = (c * g.kh + ky) * g.kw + kx;
-                let wv: [S::V; KV] = core::array::from_fn(|v| s.load(&wt[t * kpad + k0 + v * l..]));
-                for r in 0..R {
-                    for cc in 0..C {
-                        let i = rows[r] + kx + cc * sw;
-                        // SAFETY: i <= `last`, checked against xs.len()
-                        // above: r < R, ky < kh, kx < kw, cc < C.
-                        let xb = s.splat(unsafe { *xs.get_unchecked(i) });
-                        for v in 0..KV {
-                            acc[r * C + cc][v] = s.mul_add(xb, wv[v], acc[r * C + cc][v]);
-                        }
-                    }
+    // One loop over the taps `t = (c, ky, kx)` in order (the packed
+    // weights' order), so the accumulators stay in registers across all of
+    // them; `off` is the tap's offset in the input from a window's corner.
+    let rows: [usize; R] = core::array::from_fn(|r| (y0 + r * g.sh) * g.w + x0);
+    let (row_step, plane_step) = (g.w - g.kw, plane_len - g.kh * g.w);
+    let (mut off, mut kx, mut ky) = (0, 0, 0);
+    for t in 0..g.patch_len() {
+        let wv: [S::V; KV] = core::array::from_fn(|v| s.load(&wt[t * kpad + k0 + v * l..]));
+        for r in 0..R {
+            for cc in 0..C {
+                let i = rows[r] + off + cc * sw;
+                // SAFETY: i <= `last`, checked against xs.len() above:
+                // r < R, cc < C, and `off` is the offset of a tap
+                // (c < g.c, ky < kh, kx < kw).
+                let xb = s.splat(unsafe { *xs.get_unchecked(i) });
+                for v in 0..KV {
+                    acc[r * C + cc][v] = s.mul_add(xb, wv[v], acc[r * C + cc][v]);
                 }
+            }
+        }
+        (off, kx) = (off + 1, kx + 1);
+        if kx == g.kw {
+            (off, kx, ky) = (off + row_step, 0, ky + 1);
+            if ky == g.kh {
+                (off, ky) = (off + plane_step, 0);
             }
         }
     }
@@ -152,7 +159,7 @@ pub fn bias_vectors<S: Simd, const KV: usize>(
 /// `ys = conv(xs) + b` for one sample (`cx.w` packed tap-major).
 #[inline(always)]
 pub fn cv_forward<S: Simd>(s: S, cx: &ConvCtx, ys: &mut [f32]) {
-    let g = &cx.g;
+    let g = cx.g;
     let l = S::LANES;
     let mut k0 = 0;
     while k0 < g.k {
@@ -179,7 +186,7 @@ fn cv_rows<S: Simd, const P: usize, const KV: usize>(
     ys: &mut [f32],
     k0: usize,
 ) {
-    let g = &cx.g;
+    let g = cx.g;
     let bias = bias_vectors::<S, KV>(s, cx.b, g.k, k0);
     for oy in 0..g.oh {
         let mut ox0 = 0;
@@ -214,7 +221,7 @@ fn cv_store<S: Simd, const P: usize, const KV: usize>(
     (oy, ox0): (usize, usize),
     k0: usize,
 ) {
-    let g = &cx.g;
+    let g = cx.g;
     let l = S::LANES;
     let pixels = g.oh * g.ow;
     let acc = cv_block::<S, 1, P, P, KV>(s, cx, bias, oy, ox0, k0);

@@ -36,7 +36,7 @@ pub fn accumulate_rows<
     ox0: usize,
     acc: &mut [[[S::V; J]; KB]; R],
 ) {
-    let (g, xs, w, kpad) = (&cx.g, cx.xs, cx.w, cx.kpad);
+    let (g, xs, w, kpad) = (cx.g, cx.xs, cx.w, cx.kpad);
     let l = S::LANES;
     let patch = g.c * g.kh * g.kw;
     // Input rows the R output rows read, clipped to the image.
@@ -92,7 +92,7 @@ pub fn conv_forward<S: Simd>(s: S, f: Filter, xs: &[f32], ys: &mut [f32]) {
         let mut buf = pack_buf();
         let wt = pack_taps(g, f.w, g.k, &mut buf);
         let cx = ConvCtx {
-            g: *g,
+            g,
             xs,
             w: wt,
             kpad: g.k,
@@ -101,7 +101,7 @@ pub fn conv_forward<S: Simd>(s: S, f: Filter, xs: &[f32], ys: &mut [f32]) {
         conv_forward_with::<S, true>(s, &cx, ys)
     } else {
         let cx = ConvCtx {
-            g: *g,
+            g,
             xs,
             w: f.w,
             kpad: g.k,
@@ -113,7 +113,7 @@ pub fn conv_forward<S: Simd>(s: S, f: Filter, xs: &[f32], ys: &mut [f32]) {
 
 #[inline(always)]
 fn conv_forward_with<S: Simd, const PACKED: bool>(s: S, cx: &ConvCtx, ys: &mut [f32]) {
-    let g = &cx.g;
+    let g = cx.g;
     let two = g.ow > S::LANES;
     let mut k0 = 0;
     while k0 < g.k {
@@ -149,7 +149,7 @@ fn forward_rows<S: Simd, const KB: usize, const J: usize, const PACKED: bool>(
     oy: usize,
     k0: usize,
 ) {
-    let g = &cx.g;
+    let g = cx.g;
     let l = S::LANES;
     let pixels = g.oh * g.ow;
     let mut ox0 = 0;

@@ -1,15 +1,13 @@
 //! What the direct-convolution kernels share: the loop invariants of one
 //! sample, block-size choice and the window-cell table.
 
-use cnn_spec::{ConvGeom, PoolGeom, MAX_POOL_WINDOW};
+use cnn_spec::{Conv, ConvGeom, PoolGeom, MAX_POOL_WINDOW};
 
-/// The loop invariants of a direct convolution of one sample. The
-/// geometry is a copy, so the compiler knows that no store of the kernel
-/// changes it and keeps its fields in registers.
+/// The loop invariants of a direct convolution of one sample.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvCtx<'a> {
     /// The geometry.
-    pub g: ConvGeom,
+    pub g: &'a ConvGeom,
     /// The sample's input, `[c, h, w]`.
     pub xs: &'a [f32],
     /// The weights: `[k, c, kh, kw]`, or packed tap-major
@@ -45,4 +43,13 @@ pub fn window_cells(p: &PoolGeom) -> [(usize, usize); MAX_POOL_WINDOW + 1] {
         *c = (a / p.kw, a % p.kw);
     }
     cell
+}
+
+/// The pool of a fused layer.
+#[inline(always)]
+pub fn pool_of(l: &Conv) -> &PoolGeom {
+    match &l.pool {
+        Some(p) => p,
+        None => panic!("a fused conv layer needs a pool"),
+    }
 }

@@ -29,10 +29,12 @@ pub use sparse_dx::sparse_dx;
 
 use cnn_spec::variants::use_channel_vectors;
 
-use crate::simd::args::{Filter, FusedPool};
+use cnn_spec::{Conv, ConvGeom};
+
+use crate::simd::args::{ConvWeights, Filter, FusedPool};
 use crate::simd::scalar;
 use crate::simd::vector::Simd;
-use ctx::ConvCtx;
+use ctx::{pool_of, ConvCtx};
 use pack::{pack_buf, packed_taps};
 
 /// `y = conv(x) + b` for `n` samples (`x` `[n, c, h, w]`, `y`
@@ -43,16 +45,14 @@ use pack::{pack_buf, packed_taps};
 #[inline(always)]
 pub fn direct_forward<S: Simd>(
     s: S,
-    f: Filter,
+    g: &ConvGeom,
+    p: ConvWeights,
     x: &[f32],
     y: &mut [f32],
     scratch: &mut [f32],
     n: usize,
 ) {
-    // A copy of the geometry, which no store of the kernel can change.
-    let geom = *f.g;
-    let g = &geom;
-    let f = Filter { g, ..f };
+    let f = Filter { g, w: p.w, b: p.b };
     let (il, ol) = (g.in_len(), g.out_len());
     let (x, y) = (&x[..n * il], &mut y[..n * ol]);
     if use_channel_vectors(g, S::LANES) {
@@ -61,7 +61,7 @@ pub fn direct_forward<S: Simd>(
         let wt = packed_taps(g, f.w, kpad, &mut buf, scratch);
         for (xs, ys) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)) {
             let cx = ConvCtx {
-                g: *g,
+                g,
                 xs,
                 w: wt,
                 kpad,
@@ -91,18 +91,20 @@ pub fn direct_forward<S: Simd>(
 #[inline(always)]
 pub fn direct_pool<S: Simd>(
     s: S,
-    f: Filter,
-    pool: FusedPool,
+    l: &Conv,
+    params: ConvWeights,
     x: &[f32],
     y: &mut [f32],
     argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
 ) {
-    // Copies of the geometry, which no store of the kernel can change.
-    let (geom, pgeom) = (*f.g, *pool.p);
-    let (g, p) = (&geom, &pgeom);
-    let f = Filter { g, ..f };
-    let pool = FusedPool { p, ..pool };
+    let (g, p) = (&l.geom, pool_of(l));
+    let f = Filter {
+        g,
+        w: params.w,
+        b: params.b,
+    };
+    let pool = FusedPool { p, act: l.act };
     let (il, ol) = (g.in_len(), p.out_len());
     let n = x.len() / il;
     let (x, y) = (&x[..n * il], &mut y[..n * ol]);
@@ -115,7 +117,7 @@ pub fn direct_pool<S: Simd>(
         for (i, (xs, ys)) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)).enumerate() {
             let am = argmax.as_deref_mut().map(|a| &mut a[i * ol..(i + 1) * ol]);
             let cx = ConvCtx {
-                g: *g,
+                g,
                 xs,
                 w: wt,
                 kpad,

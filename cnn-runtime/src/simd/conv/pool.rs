@@ -34,7 +34,7 @@ pub fn conv_relu_pool_2x2<S: Simd>(
         let mut buf = pack_buf();
         let wt = pack_taps(g, f.w, g.k, &mut buf);
         let cx = ConvCtx {
-            g: *g,
+            g,
             xs,
             w: wt,
             kpad: g.k,
@@ -43,7 +43,7 @@ pub fn conv_relu_pool_2x2<S: Simd>(
         column_blocks::<S, true>(s, &cx, pool, ys, argmax)
     } else {
         let cx = ConvCtx {
-            g: *g,
+            g,
             xs,
             w: f.w,
             kpad: g.k,
@@ -61,7 +61,7 @@ fn column_blocks<S: Simd, const PACKED: bool>(
     ys: &mut [f32],
     mut argmax: Option<&mut [u8]>,
 ) {
-    let g = &cx.g;
+    let g = cx.g;
     let mut k0 = 0;
     while k0 < g.k {
         // 2 rows x KB channels x 2 vectors of accumulators in registers,
@@ -141,7 +141,7 @@ pub fn cv_relu_pool_2x2<S: Simd>(
     ys: &mut [f32],
     mut argmax: Option<&mut [u8]>,
 ) {
-    let g = &cx.g;
+    let g = cx.g;
     let l = S::LANES;
     let mut k0 = 0;
     while k0 < g.k {
@@ -171,7 +171,7 @@ fn cv_windows<S: Simd, const Q: usize, const C: usize, const P: usize, const KV:
     mut argmax: Option<&mut [u8]>,
     k0: usize,
 ) {
-    let (g, p, act) = (&cx.g, pool.p, pool.act);
+    let (g, p, act) = (cx.g, pool.p, pool.act);
     let l = S::LANES;
     let out_pixels = p.oh * p.ow;
     let bias = bias_vectors::<S, KV>(s, cx.b, g.k, k0);

@@ -4,9 +4,9 @@
 //! over input channels, fed from the input zero-padded channels-last.
 
 use cnn_spec::tuning::{sparse_dw_band_rows, WINNER_CHUNK};
-use cnn_spec::{ConvGeom, INACTIVE};
+use cnn_spec::{Conv, ConvGeom, PoolGeom, INACTIVE};
 
-use super::ctx::window_cells;
+use super::ctx::{pool_of, window_cells};
 use crate::simd::args::PooledGrad;
 use crate::simd::vector::Simd;
 
@@ -17,21 +17,19 @@ use crate::simd::vector::Simd;
 #[inline(always)]
 pub fn sparse_dw<S: Simd>(
     s: S,
-    g: &ConvGeom,
-    pg: PooledGrad,
+    layer: &Conv,
+    grad: PooledGrad,
     xs: &[f32],
     dwc: &mut [f32],
     db: Option<&mut [f32]>,
     xpad: &mut [f32],
 ) {
-    // A copy of the pool's geometry, which no store of the kernel can change.
-    let pgeom = *pg.p;
-    let pg = PooledGrad { p: &pgeom, ..pg };
+    let (g, p) = (&layer.geom, pool_of(layer));
     if let Some(db) = db {
-        let plane = pg.p.oh * pg.p.ow;
+        let plane = p.oh * p.ow;
         for (k, d) in db.iter_mut().enumerate().take(g.k) {
-            let am = &pg.argmax[k * plane..][..plane];
-            let dk = &pg.dy[k * plane..][..plane];
+            let am = &grad.argmax[k * plane..][..plane];
+            let dk = &grad.dy[k * plane..][..plane];
             *d += am
                 .iter()
                 .zip(dk)
@@ -42,9 +40,9 @@ pub fn sparse_dw<S: Simd>(
     }
     pad_channels_last(g, S::LANES, xs, xpad);
     match (g.kh, sparse_dw_band_rows(S::LANES, g.kh)) {
-        (5, 5) => taps_by_winner::<S, 5, 5, 5>(s, g, pg, dwc, xpad),
-        (5, 2) => taps_by_winner::<S, 5, 5, 2>(s, g, pg, dwc, xpad),
-        (3, 3) => taps_by_winner::<S, 3, 3, 3>(s, g, pg, dwc, xpad),
+        (5, 5) => taps_by_winner::<S, 5, 5, 5>(s, g, p, grad, dwc, xpad),
+        (5, 2) => taps_by_winner::<S, 5, 5, 2>(s, g, p, grad, dwc, xpad),
+        (3, 3) => taps_by_winner::<S, 3, 3, 3>(s, g, p, grad, dwc, xpad),
         (kh, rows) => unreachable!("bands of {rows} rows of a {kh}-row kernel"),
     }
 }
@@ -73,11 +71,11 @@ fn pad_channels_last(g: &ConvGeom, cpad: usize, xs: &[f32], xpad: &mut [f32]) {
 fn taps_by_winner<S: Simd, const KH: usize, const KW: usize, const RB: usize>(
     s: S,
     g: &ConvGeom,
-    pg: PooledGrad,
+    p: &PoolGeom,
+    grad: PooledGrad,
     dwc: &mut [f32],
     xpad: &[f32],
 ) {
-    let p = pg.p;
     let l = S::LANES;
     let wp = g.w + 2 * g.pw;
     let cell = window_cells(p);
@@ -94,7 +92,7 @@ fn taps_by_winner<S: Simd, const KH: usize, const KW: usize, const RB: usize>(
             let (mut py, mut px) = (start / p.ow, start % p.ow);
             for j in start..end {
                 let i = k * plane + j;
-                let a = pg.argmax[i];
+                let a = grad.argmax[i];
                 let (dy0, dx0) = cell[usize::from(a)];
                 // Wrapping: an inactive output's (meaningless) cell may lie
                 // in the pool's padding; it is overwritten, never read.
@@ -104,7 +102,7 @@ fn taps_by_winner<S: Simd, const KH: usize, const KW: usize, const RB: usize>(
                     .wrapping_mul(g.sh * wp)
                     .wrapping_add(ox.wrapping_mul(g.sw))
                     .wrapping_mul(l);
-                gs[n] = pg.dy[i];
+                gs[n] = grad.dy[i];
                 n += usize::from(a != INACTIVE);
                 px += 1;
                 if px == p.ow {

@@ -6,9 +6,9 @@
 
 use cnn_spec::tuning::{sparse_dx_band_rows, BAND_CELLS, MAX_BANDED_K};
 use cnn_spec::variants::sparse_dx_banded;
-use cnn_spec::{kernel_range, ConvGeom, INACTIVE};
+use cnn_spec::{kernel_range, Conv, ConvGeom, PoolGeom, INACTIVE};
 
-use super::ctx::window_cells;
+use super::ctx::{pool_of, window_cells};
 use crate::simd::args::PooledGrad;
 use crate::simd::vector::Simd;
 
@@ -19,15 +19,13 @@ use crate::simd::vector::Simd;
 #[inline(always)]
 pub fn sparse_dx<S: Simd>(
     s: S,
-    g: &ConvGeom,
-    pg: PooledGrad,
+    layer: &Conv,
+    grad: PooledGrad,
     wc: &[f32],
     dx: &mut [f32],
     dxc: &mut [f32],
 ) {
-    // A copy of the pool's geometry, which no store of the kernel can change.
-    let pgeom = *pg.p;
-    let (p, pg) = (&pgeom, PooledGrad { p: &pgeom, ..pg });
+    let (g, p) = (&layer.geom, pool_of(layer));
     let l = S::LANES;
     let cpad = g.c.next_multiple_of(l);
     let taps = g.kh * g.kw;
@@ -39,9 +37,9 @@ pub fn sparse_dx<S: Simd>(
     // is accumulated in registers and written once.
     if sparse_dx_banded(g, p, l) {
         match (g.kh, sparse_dx_band_rows(l, g.kh)) {
-            (5, 3) => banded::<S, 5, 5, 3>(s, g, pg, wc, dxc),
-            (5, 2) => banded::<S, 5, 5, 2>(s, g, pg, wc, dxc),
-            (3, 2) => banded::<S, 3, 3, 2>(s, g, pg, wc, dxc),
+            (5, 3) => banded::<S, 5, 5, 3>(s, g, p, grad, wc, dxc),
+            (5, 2) => banded::<S, 5, 5, 2>(s, g, p, grad, wc, dxc),
+            (3, 2) => banded::<S, 3, 3, 2>(s, g, p, grad, wc, dxc),
             (kh, rows) => unreachable!("bands of {rows} rows of a {kh}-row kernel"),
         }
         return channels_last_to_planes(g, cpad, dxc, dx);
@@ -52,11 +50,11 @@ pub fn sparse_dx<S: Simd>(
         for py in 0..p.oh {
             for px in 0..p.ow {
                 let i = (k * p.oh + py) * p.ow + px;
-                let a = pg.argmax[i];
+                let a = grad.argmax[i];
                 if a == INACTIVE {
                     continue;
                 }
-                let gv = s.splat(pg.dy[i]);
+                let gv = s.splat(grad.dy[i]);
                 let (dy0, dx0) = cell[a as usize];
                 let (oy, ox) = (py * p.sh + dy0 - p.ph, px * p.sw + dx0 - p.pw);
                 let (ky0, ky1) = kernel_range(g.h, oy * g.sh, g.ph, g.kh);
@@ -101,12 +99,12 @@ fn channels_last_to_planes(g: &ConvGeom, cpad: usize, dxc: &[f32], dx: &mut [f32
 fn banded<S: Simd, const KH: usize, const KW: usize, const RB: usize>(
     s: S,
     g: &ConvGeom,
-    pg: PooledGrad,
+    p: &PoolGeom,
+    grad: PooledGrad,
     wc: &[f32],
     dxc: &mut [f32],
 ) {
     const { assert!(RB * (KW + 1) <= BAND_CELLS) };
-    let p = pg.p;
     let plane = p.oh * p.ow;
     // The output channels whose winner sits in each cell of the window (and
     // a fifth list for inactive outputs), filled without branches so that a
@@ -121,9 +119,9 @@ fn banded<S: Simd, const KH: usize, const KW: usize, const RB: usize>(
             let mut n = [0usize; 5];
             for k in 0..g.k {
                 let i = k * plane + i0;
-                let q = usize::from(pg.argmax[i]).min(4);
+                let q = usize::from(grad.argmax[i]).min(4);
                 ks[q][n[q]] = k as u16;
-                gs[q][n[q]] = pg.dy[i];
+                gs[q][n[q]] = grad.dy[i];
                 n[q] += 1;
             }
             let win = Winners {

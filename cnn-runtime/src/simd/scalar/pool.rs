@@ -106,8 +106,14 @@ fn conv_at(g: &ConvGeom, xs: &[f32], wk: &[f32], bias: f32, oy: usize, ox: usize
 /// layer: only the winning conv output of each active window carries a
 /// gradient, so only those are visited. `xs` is the sample's input, `w`
 /// the weights `[k, c, kh, kw]`.
-pub fn backward_sparse(g: &ConvGeom, pg: PooledGrad, xs: &[f32], w: &[f32], grads: ConvGrads) {
-    let p = pg.p;
+pub fn backward_sparse(
+    g: &ConvGeom,
+    p: &PoolGeom,
+    grad: PooledGrad,
+    xs: &[f32],
+    w: &[f32],
+    grads: ConvGrads,
+) {
     let ConvGrads {
         mut dx,
         mut dw,
@@ -120,11 +126,11 @@ pub fn backward_sparse(g: &ConvGeom, pg: PooledGrad, xs: &[f32], w: &[f32], grad
         for py in 0..p.oh {
             for px in 0..p.ow {
                 let i = (k * p.oh + py) * p.ow + px;
-                if pg.argmax[i] == INACTIVE {
+                if grad.argmax[i] == INACTIVE {
                     continue;
                 }
-                let gv = pg.dy[i];
-                let (oy, ox) = p.window_cell(py, px, pg.argmax[i]);
+                let gv = grad.dy[i];
+                let (oy, ox) = p.window_cell(py, px, grad.argmax[i]);
                 if let Some(db) = db.as_deref_mut() {
                     db[k] += gv;
                 }

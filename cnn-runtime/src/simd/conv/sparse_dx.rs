@@ -42,7 +42,8 @@ pub fn sparse_dx<S: Simd>(
             (3, 2) => banded::<S, 3, 3, 2>(s, g, p, grad, wc, dxc),
             (kh, rows) => unreachable!("bands of {rows} rows of a {kh}-row kernel"),
         }
-        return channels_last_to_planes(g, cpad, dxc, dx);
+        // The input channels fill one vector: `cpad == l`, a constant.
+        return channels_last_to_planes(g, l, dxc, dx);
     }
     // The winner's offset in its window, by index (no division in the loop).
     let cell = window_cells(p);

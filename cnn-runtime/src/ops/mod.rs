@@ -16,6 +16,7 @@ pub mod dense;
 pub mod dropout;
 pub mod fused;
 pub mod gemm;
+pub mod lrn;
 pub mod pool;
 pub mod softmax;
 

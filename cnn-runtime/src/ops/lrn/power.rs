@@ -2,11 +2,12 @@
 //!
 //! The row loops call branch-free versions of `1/sqrt`, `ln` and `exp` that
 //! are accurate on a domain of ordinary values (see the tests for the
-//! bounds) and that the compiler vectorises; a row with any value outside that domain (zero,
-//! subnormal, infinite, negative, NaN, or a power that would leave the f32
-//! range) is computed element by element with [`crate::math`]'s functions,
+//! bounds) and that the compiler vectorises. Values outside that domain
+//! (zero, subnormal, infinite, negative, NaN, or a power that would leave
+//! the f32 range) are then redone one by one with [`crate::math`]'s
 //! `exp(-beta ln(s))`, which gives `inf` for `s = 0`, `0` for `s = inf`,
-//! NaN for `s < 0` or NaN, and handles subnormal `s`.
+//! NaN for `s < 0` or NaN, and handles subnormal `s`. Each result depends
+//! on its own `s` only, never on the other values of its row.
 
 use crate::math;
 use core::f32::consts::{LN_2, LOG2_E, SQRT_2};
@@ -44,9 +45,70 @@ impl Power {
         }
     }
 
-    /// `s^(-beta)` of one value, any value.
+    /// `s^(-beta)` of one value, any value: the value [`Power::inv_row`]
+    /// gives it.
     #[inline]
     pub(super) fn inv(self, s: f32) -> f32 {
+        let (lo, hi) = self.domain();
+        if s >= lo && s <= hi {
+            self.fast(s)
+        } else {
+            self.exact(s)
+        }
+    }
+
+    /// `out[i] = s[i]^(-beta)`: the fast functions in loops that vectorise,
+    /// then the exact path for the values outside their domain, if any.
+    pub(super) fn inv_row(self, s: &[f32], out: &mut [f32]) {
+        let out = &mut out[..s.len()];
+        // One loop per kind, each with its function inlined.
+        match self {
+            Power::One => zip_map(s, out, |v| Power::One.fast(v)),
+            Power::Half => zip_map(s, out, |v| Power::Half.fast(v)),
+            Power::ThreeQuarters => zip_map(s, out, |v| Power::ThreeQuarters.fast(v)),
+            Power::General { beta, .. } => zip_map(s, out, |v| exp_normal(-beta * ln_normal(v))),
+        }
+        let (lo, hi) = self.domain();
+        // NaN fails both comparisons.
+        let ordinary = s.iter().fold(true, |ok, &v| ok & (v >= lo) & (v <= hi));
+        if !ordinary {
+            for (o, &v) in out.iter_mut().zip(s) {
+                if !(v >= lo && v <= hi) {
+                    *o = self.exact(v);
+                }
+            }
+        }
+    }
+
+    /// The values of `s` where [`Power::fast`] holds.
+    #[inline(always)]
+    fn domain(self) -> (f32, f32) {
+        match self {
+            Power::One => (f32::NEG_INFINITY, f32::INFINITY),
+            Power::Half | Power::ThreeQuarters => (f32::MIN_POSITIVE, f32::MAX),
+            Power::General { lo, hi, .. } => (lo, hi),
+        }
+    }
+
+    /// `s^(-beta)` for `s` in [`Power::domain`]; garbage (but no panic)
+    /// elsewhere.
+    #[inline(always)]
+    fn fast(self, s: f32) -> f32 {
+        match self {
+            Power::One => 1.0 / s,
+            Power::Half => rsqrt_normal(s),
+            Power::ThreeQuarters => {
+                let r = rsqrt_normal(s);
+                // r sqrt(r); r r could be subnormal.
+                r * (r * rsqrt_normal(r))
+            }
+            Power::General { beta, .. } => exp_normal(-beta * ln_normal(s)),
+        }
+    }
+
+    /// `s^(-beta)` of any value with [`crate::math`]: `inf` for `s = 0`,
+    /// `0` for `s = inf`, NaN for `s < 0` or NaN, subnormal `s` exact.
+    fn exact(self, s: f32) -> f32 {
         let beta = match self {
             Power::One => return 1.0 / s,
             Power::Half => 0.5,
@@ -54,31 +116,6 @@ impl Power {
             Power::General { beta, .. } => beta,
         };
         math::exp(-beta * math::ln(s))
-    }
-
-    /// `out[i] = s[i]^(-beta)`.
-    pub(super) fn inv_row(self, s: &[f32], out: &mut [f32]) {
-        let out = &mut out[..s.len()];
-        let (lo, hi) = match self {
-            Power::One => return zip_map(s, out, |v| 1.0 / v),
-            Power::Half | Power::ThreeQuarters => (f32::MIN_POSITIVE, f32::MAX),
-            Power::General { lo, hi, .. } => (lo, hi),
-        };
-        // NaN fails both comparisons.
-        let ordinary = s.iter().fold(true, |ok, &v| ok & (v >= lo) & (v <= hi));
-        if !ordinary {
-            return zip_map(s, out, |v| self.inv(v));
-        }
-        match self {
-            Power::One => unreachable!(),
-            Power::Half => zip_map(s, out, rsqrt_normal),
-            Power::ThreeQuarters => zip_map(s, out, |v| {
-                let r = rsqrt_normal(v);
-                // r sqrt(r); r r could be subnormal.
-                r * (r * rsqrt_normal(r))
-            }),
-            Power::General { beta, .. } => zip_map(s, out, |v| exp_normal(-beta * ln_normal(v))),
-        }
     }
 }
 
@@ -93,7 +130,7 @@ fn zip_map(s: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
 /// (relative error below 3.5e-2) and three Newton steps.
 #[inline(always)]
 fn rsqrt_normal(x: f32) -> f32 {
-    let mut r = f32::from_bits(0x5f37_5a86 - (x.to_bits() >> 1));
+    let mut r = f32::from_bits(0x5f37_5a86u32.wrapping_sub(x.to_bits() >> 1));
     for _ in 0..3 {
         // (x r) r stays normal for every normal x.
         let t = x * r * r;
@@ -135,7 +172,7 @@ fn exp_normal(x: f32) -> f32 {
         + 1.666_666_5e-1)
         * r
         + 0.5;
-    (p * r2 + r + 1.0) * f32::from_bits(((k + 127) as u32) << 23)
+    (p * r2 + r + 1.0) * f32::from_bits((k.wrapping_add(127) as u32) << 23)
 }
 
 #[cfg(all(test, feature = "std"))]
@@ -191,6 +228,10 @@ mod tests {
             let mut out = [0.0; 6];
             p.inv_row(&s, &mut out);
             assert!((out[0] - 2.0f32.powf(-beta)).abs() < 1e-6, "beta {beta}");
+            // The ordinary value is computed as in a row without the others.
+            let mut alone = [0.0];
+            p.inv_row(&s[..1], &mut alone);
+            assert_eq!((out[0], p.inv(2.0)), (alone[0], alone[0]), "beta {beta}");
             assert_eq!(out[1], f32::INFINITY, "beta {beta}");
             assert_eq!(out[2], 0.0, "beta {beta}");
             assert!(out[4].is_nan(), "beta {beta}");

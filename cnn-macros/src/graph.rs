@@ -1,12 +1,13 @@
-//! Pass 2: the layer graph, shape inference and every semantic check.
+//! Pass 2: the value graph, shape inference and every semantic check.
 //!
-//! The graph is a DAG: node 0 is the network input and every other node
-//! lists the nodes it reads. Declarations are chains today, so each layer
-//! reads the one before it; the passes after this one only rely on the
-//! `inputs` lists and the topological order of `nodes`.
+//! Values are the tensors of one sample: value 0 is the network's input,
+//! and every node (a layer) reads the values listed in its `inputs` and
+//! produces one value. Nodes are in topological order. The passes after
+//! this one work on values and their consumers, never on list positions.
+//! A declaration's layers form a chain today; the graph does not assume it.
 
-use std::collections::HashMap;
-use std::fmt;
+use std::collections::HashSet;
+use std::rc::Rc;
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
@@ -14,177 +15,35 @@ use syn::ext::IdentExt;
 use syn::Ident;
 
 use crate::args::ArgReader;
-use crate::diag::Diagnostics;
-use crate::parse::{LayerDecl, NetworkDecl, Value};
+use crate::ast::{LayerDecl, NetworkDecl, Value};
+use crate::diag::{closest, Diagnostics};
+use crate::layers::{self, Layer};
+use crate::shape::Shape;
 
-/// The shape of one sample's activations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shape {
-    /// An image: channels, height, width.
-    Image { c: usize, h: usize, w: usize },
-    /// A vector.
-    Flat(usize),
-}
-
-impl Shape {
-    pub fn len(&self) -> usize {
-        match *self {
-            Shape::Image { c, h, w } => c * h * w,
-            Shape::Flat(n) => n,
-        }
-    }
-
-    pub fn dims(&self) -> Vec<usize> {
-        match *self {
-            Shape::Image { c, h, w } => vec![c, h, w],
-            Shape::Flat(n) => vec![n],
-        }
-    }
-}
-
-impl fmt::Display for Shape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Shape::Image { c, h, w } => write!(f, "{c}x{h}x{w}"),
-            Shape::Flat(n) => write!(f, "[{n}]"),
-        }
-    }
-}
-
-/// A convolution: `out` output channels, kernel `kh x kw`, stride, zero padding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvSpec {
-    pub out: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub sh: usize,
-    pub sw: usize,
-    pub ph: usize,
-    pub pw: usize,
-    pub bias: bool,
-}
-
-/// A pooling window: size, stride, padding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolSpec {
-    pub kh: usize,
-    pub kw: usize,
-    pub sh: usize,
-    pub sw: usize,
-    pub ph: usize,
-    pub pw: usize,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Op {
-    Input,
-    Conv(ConvSpec),
-    Dense { out: usize, bias: bool },
-    MaxPool(PoolSpec),
-    AvgPool(PoolSpec),
-    GlobalAvgPool,
-    Flatten,
-    Relu,
-    Sigmoid,
-    Tanh,
-    Softmax,
-    Dropout(f32),
-}
-
-/// Layer kinds the grammar accepts, with the type name the summary shows.
-pub const LAYER_KINDS: &[(&str, &str)] = &[
-    ("conv", "Conv2D"),
-    ("dense", "Dense"),
-    ("max_pool", "MaxPool2D"),
-    ("avg_pool", "AvgPool2D"),
-    ("global_avg_pool", "GlobalAvgPool2D"),
-    ("flatten", "Flatten"),
-    ("relu", "ReLU"),
-    ("sigmoid", "Sigmoid"),
-    ("tanh", "Tanh"),
-    ("softmax", "Softmax"),
-    ("dropout", "Dropout"),
-];
-
-/// Largest parameter count or output length of one layer.
-const MAX_LAYER_LEN: usize = 1 << 34;
-
-/// Most multiply-accumulates of one layer, so that the network's total
-/// cannot overflow a `u64`.
-const MAX_LAYER_MACS: usize = 1 << 50;
-
-/// Largest max-pooling window: the argmax of a window is kept in one byte.
-pub use cnn_spec::MAX_POOL_WINDOW;
-
-impl Op {
-    /// The grammar's name for the op (`conv`, `max_pool`, ...).
-    pub fn keyword(&self) -> &'static str {
-        match self {
-            Op::Input => "input",
-            Op::Conv(_) => "conv",
-            Op::Dense { .. } => "dense",
-            Op::MaxPool(_) => "max_pool",
-            Op::AvgPool(_) => "avg_pool",
-            Op::GlobalAvgPool => "global_avg_pool",
-            Op::Flatten => "flatten",
-            Op::Relu => "relu",
-            Op::Sigmoid => "sigmoid",
-            Op::Tanh => "tanh",
-            Op::Softmax => "softmax",
-            Op::Dropout(_) => "dropout",
-        }
-    }
-
-    /// The type name shown in summaries (`Conv2D`, `MaxPool2D`, ...).
-    pub fn type_name(&self) -> &'static str {
-        LAYER_KINDS
-            .iter()
-            .find(|(k, _)| *k == self.keyword())
-            .map(|(_, t)| *t)
-            .unwrap_or("Input")
-    }
-}
+pub type ValueId = usize;
+pub type NodeId = usize;
 
 /// One layer of the graph.
+#[derive(Debug)]
 pub struct Node {
     pub name: String,
-    pub op: Op,
-    /// Nodes this one reads (empty for the input).
-    pub inputs: Vec<usize>,
-    pub in_shape: Shape,
-    pub out_shape: Shape,
+    pub layer: Rc<dyn Layer>,
+    /// The values it reads.
+    pub inputs: Vec<ValueId>,
+    /// The value it produces.
+    pub output: ValueId,
     /// The layer's tokens, for errors spanned on it.
-    #[allow(dead_code)] // for the weights pass's errors
     pub tokens: TokenStream,
 }
 
-impl Node {
-    /// Parameters: (weight shape, bias length) for conv and dense layers.
-    pub fn param_shapes(&self) -> Option<(Vec<usize>, Option<usize>)> {
-        match (self.op, self.in_shape) {
-            (Op::Conv(c), Shape::Image { c: cin, .. }) => {
-                Some((vec![c.out, cin, c.kh, c.kw], c.bias.then_some(c.out)))
-            }
-            (Op::Dense { out, bias }, Shape::Flat(n)) => Some((vec![out, n], bias.then_some(out))),
-            _ => None,
-        }
-    }
-
-    pub fn param_count(&self) -> usize {
-        self.param_shapes()
-            .map(|(w, b)| w.iter().product::<usize>() + b.unwrap_or(0))
-            .unwrap_or(0)
-    }
-
-    /// Multiply-accumulates of one forward pass for one sample.
-    pub fn macs(&self) -> u64 {
-        match (self.op, self.in_shape) {
-            (Op::Conv(c), Shape::Image { c: cin, .. }) => (self.out_shape.len() as u64)
-                .saturating_mul((cin as u64).saturating_mul((c.kh * c.kw) as u64)),
-            (Op::Dense { out, .. }, Shape::Flat(n)) => (n as u64).saturating_mul(out as u64),
-            _ => 0,
-        }
-    }
+/// One value: a tensor per sample.
+#[derive(Clone, Debug)]
+pub struct ValueInfo {
+    pub shape: Shape,
+    /// The node producing it (`None` for the network's input).
+    pub producer: Option<NodeId>,
+    /// The nodes reading it, in order.
+    pub consumers: Vec<NodeId>,
 }
 
 /// A checked network: its declaration data and its graph.
@@ -193,28 +52,72 @@ pub struct Network {
     pub vis: syn::Visibility,
     pub name: Ident,
     pub fuse: bool,
-    #[allow(dead_code)] // read by the weights pass
-    pub weights: Option<syn::LitStr>,
     pub krate: TokenStream,
     pub nodes: Vec<Node>,
+    pub values: Vec<ValueInfo>,
+    /// The value the network returns.
+    pub output: ValueId,
 }
+
+/// The network's input value.
+pub const INPUT: ValueId = 0;
 
 impl Network {
     pub fn input(&self) -> Shape {
-        self.nodes[0].out_shape
+        self.values[INPUT].shape
     }
 
     pub fn output(&self) -> Shape {
-        self.nodes
-            .last()
-            .map(|n| n.out_shape)
-            .unwrap_or(self.input())
+        self.values[self.output].shape
+    }
+
+    /// The shape node `i` reads (its first input).
+    pub fn in_shape(&self, i: NodeId) -> Shape {
+        self.values[self.nodes[i].inputs[0]].shape
+    }
+
+    /// The shape node `i` produces.
+    pub fn out_shape(&self, i: NodeId) -> Shape {
+        self.values[self.nodes[i].output].shape
+    }
+
+    /// Parameter count of node `i`.
+    pub fn param_count(&self, i: NodeId) -> usize {
+        self.nodes[i]
+            .layer
+            .params(self.in_shape(i))
+            .iter()
+            .map(|p| p.shape.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Multiply-accumulates of node `i` for one sample.
+    pub fn macs(&self, i: NodeId) -> u64 {
+        self.nodes[i]
+            .layer
+            .macs(self.in_shape(i), self.out_shape(i))
     }
 }
 
-/// Builds and checks the graph of one declaration. Returns `None` when it
-/// has errors (all recorded in `diag`).
-pub fn build(decl: &NetworkDecl, diag: &mut Diagnostics) -> Option<Network> {
+/// What is known of a declaration that has errors, so that the stub the
+/// macro emits in its place still has the right input and output sizes
+/// where they can be told.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Partial {
+    pub input: Option<Shape>,
+    pub output: Option<Shape>,
+}
+
+/// Largest parameter count or output length of one layer.
+pub const MAX_LAYER_LEN: usize = 1 << 34;
+
+/// Most multiply-accumulates of one layer, so that the network's total
+/// cannot overflow a `u64`.
+pub const MAX_LAYER_MACS: usize = 1 << 50;
+
+/// Builds and checks the graph of one declaration. On errors (all recorded
+/// in `diag`) returns what is known of its shapes instead.
+pub fn build(decl: &NetworkDecl, diag: &mut Diagnostics) -> Result<Network, Partial> {
     let errors_before = diag.len();
     let input = check_input(decl, diag);
     if decl.layers.is_empty() {
@@ -228,53 +131,59 @@ pub fn build(decl: &NetworkDecl, diag: &mut Diagnostics) -> Option<Network> {
     }
     let (names, name_errors) = assign_names(&decl.layers);
 
-    let mut nodes = vec![Node {
-        name: "input".into(),
-        op: Op::Input,
-        inputs: vec![],
-        in_shape: input.unwrap_or(Shape::Flat(0)),
-        out_shape: input.unwrap_or(Shape::Flat(0)),
-        tokens: decl
-            .input
-            .as_ref()
-            .map(|i| i.tokens.clone())
-            .unwrap_or_default(),
+    let mut values = vec![ValueInfo {
+        shape: input.unwrap_or(Shape::Flat(0)),
+        producer: None,
+        consumers: Vec::new(),
     }];
-    // The shape flowing into the next layer; `None` once a layer failed, so
-    // one mistake does not cascade into errors about every later layer.
+    let mut nodes: Vec<Node> = Vec::new();
+    // The value flowing into the next layer and its shape; the shape is
+    // `None` once a layer failed, so that one mistake does not cascade into
+    // errors about every later layer.
+    let mut current = INPUT;
     let mut shape = input;
+    // The shape the stub would have, inferred past errors where possible.
+    let mut stub_shape = input;
     for ((layer, name), name_error) in decl.layers.iter().zip(&names).zip(name_errors) {
         if let Some(error) = name_error {
             diag.push(error);
         }
-        let Some(op) = read_op(layer, name, diag) else {
+        let Some(op) = read_layer(layer, name, diag) else {
             // A layer whose output shape does not depend on its arguments
             // (`relu(3)`, `dropout(1.5)`) still lets the later layers be
             // checked; after any other broken layer the shape is unknown.
-            shape = shape.and_then(|s| {
-                let stand_in = match layer.kind.to_string().as_str() {
-                    "relu" | "sigmoid" | "tanh" | "dropout" => Op::Relu,
-                    "softmax" => Op::Softmax,
-                    "flatten" => Op::Flatten,
-                    "global_avg_pool" => Op::GlobalAvgPool,
-                    _ => return None,
-                };
-                infer_shape(&stand_in, s, name).ok()
-            });
+            let stand_in = layers::find(&layer.kind.to_string()).and_then(|k| k.stand_in);
+            let infer = |s: Option<Shape>| {
+                s.zip(stand_in)
+                    .and_then(|(s, make)| make().infer(s, name).ok())
+            };
+            shape = infer(shape);
+            stub_shape = infer(stub_shape);
             continue;
         };
+        stub_shape = match stub_shape {
+            Some(s) => op.infer(s, name).ok(),
+            None => op.output_without_input(),
+        };
         let Some(in_shape) = shape else { continue };
-        match infer_shape(&op, in_shape, name) {
+        match op.infer(in_shape, name) {
             Ok(out_shape) => {
-                let inputs = vec![nodes.len() - 1];
+                let id = nodes.len();
+                values[current].consumers.push(id);
+                values.push(ValueInfo {
+                    shape: out_shape,
+                    producer: Some(id),
+                    consumers: Vec::new(),
+                });
+                let output = values.len() - 1;
                 nodes.push(Node {
                     name: name.clone(),
-                    op,
-                    inputs,
-                    in_shape,
-                    out_shape,
+                    layer: Rc::from(op),
+                    inputs: vec![current],
+                    output,
                     tokens: layer.tokens.clone(),
                 });
+                current = output;
                 shape = Some(out_shape);
             }
             Err(message) => {
@@ -284,27 +193,31 @@ pub fn build(decl: &NetworkDecl, diag: &mut Diagnostics) -> Option<Network> {
         }
     }
     if diag.len() > errors_before {
-        return None;
+        return Err(Partial {
+            input,
+            output: stub_shape,
+        });
     }
     debug_assert!(
-        nodes
+        nodes.iter().enumerate().all(|(i, n)| n
+            .inputs
             .iter()
-            .enumerate()
-            .all(|(i, n)| n.inputs.iter().all(|&j| j < i)),
+            .all(|&v| values[v].producer.is_none_or(|p| p < i))),
         "nodes are in topological order"
     );
     let krate = match &decl.options.krate {
         Some(path) => path.to_token_stream(),
         None => quote!(::cnn),
     };
-    Some(Network {
+    Ok(Network {
         attrs: decl.attrs.clone(),
         vis: decl.vis.clone(),
         name: decl.name.clone(),
         fuse: decl.options.fuse.as_ref().map(|b| b.value).unwrap_or(true),
-        weights: decl.options.weights.clone(),
         krate,
         nodes,
+        values,
+        output: current,
     })
 }
 
@@ -379,24 +292,22 @@ fn check_input(decl: &NetworkDecl, diag: &mut Diagnostics) -> Option<Shape> {
 /// Also returns, for each layer, the error about its name if it has one
 /// (reported with the layer's other errors, so that they come in order).
 fn assign_names(layers: &[LayerDecl]) -> (Vec<String>, Vec<Option<syn::Error>>) {
-    let mut taken: HashMap<String, ()> = HashMap::new();
+    let mut taken: HashSet<String> = HashSet::new();
     let mut errors = Vec::new();
     for layer in layers {
-        let mut error = None;
-        if let Some(name) = &layer.name {
+        let error = layer.name.as_ref().and_then(|name| {
             // `r#type` is the layer `type`.
             let s = name.unraw().to_string();
-            if taken.insert(s.clone(), ()).is_some() {
-                error = Some(format!(
-                    "duplicate layer name `{s}`: every layer needs its own name"
-                ));
-            }
-            errors.push(error.map(|message| syn::Error::new_spanned(name, message)));
-        } else {
-            errors.push(None);
-        }
+            (!taken.insert(s.clone())).then(|| {
+                syn::Error::new_spanned(
+                    name,
+                    format!("duplicate layer name `{s}`: every layer needs its own name"),
+                )
+            })
+        });
+        errors.push(error);
     }
-    let mut counters: HashMap<String, usize> = HashMap::new();
+    let mut counters = std::collections::HashMap::<String, usize>::new();
     let names = layers
         .iter()
         .map(|layer| match &layer.name {
@@ -407,8 +318,7 @@ fn assign_names(layers: &[LayerDecl]) -> (Vec<String>, Vec<Option<syn::Error>>) 
                 loop {
                     *counter += 1;
                     let candidate = format!("{kind}{counter}");
-                    if !taken.contains_key(&candidate) {
-                        taken.insert(candidate.clone(), ());
+                    if taken.insert(candidate.clone()) {
                         break candidate;
                     }
                 }
@@ -418,238 +328,27 @@ fn assign_names(layers: &[LayerDecl]) -> (Vec<String>, Vec<Option<syn::Error>>) 
     (names, errors)
 }
 
-/// Reads a layer's kind and arguments into an `Op`.
-fn read_op(layer: &LayerDecl, name: &str, diag: &mut Diagnostics) -> Option<Op> {
-    let kind = layer.kind.to_string();
-    let Some(&(keyword, _)) = LAYER_KINDS.iter().find(|(k, _)| *k == kind) else {
-        let expected: Vec<&str> = LAYER_KINDS.iter().map(|(k, _)| *k).collect();
-        let hint = closest(&kind, &expected)
+/// Reads a layer's kind and arguments.
+fn read_layer(layer: &LayerDecl, name: &str, diag: &mut Diagnostics) -> Option<Box<dyn Layer>> {
+    let kind_name = layer.kind.to_string();
+    let Some(kind) = layers::find(&kind_name) else {
+        let expected = layers::keywords();
+        let hint = closest(&kind_name, &expected)
             .map(|s| format!("; did you mean `{s}`?"))
             .unwrap_or_default();
         diag.error(
             &layer.kind,
             format!(
-                "unknown layer `{kind}`{hint} (layers: {})",
+                "unknown layer `{kind_name}`{hint} (layers: {})",
                 expected.join(", ")
             ),
         );
         return None;
     };
-    let mut args = ArgReader::new(layer, name, keyword, diag);
-    let op = match keyword {
-        "conv" => {
-            let out = args.uint("channels", Some(0), None, 1);
-            let kernel = args.pair("kernel", Some(1), None, 1);
-            let stride = args.pair("stride", None, Some((1, 1)), 1);
-            let pad = args.pair("pad", None, Some((0, 0)), 0);
-            let bias = args.bool("bias", true);
-            match (out, kernel, stride, pad, bias) {
-                (Some(out), Some((kh, kw)), Some((sh, sw)), Some((ph, pw)), Some(bias)) => {
-                    Some(Op::Conv(ConvSpec {
-                        out,
-                        kh,
-                        kw,
-                        sh,
-                        sw,
-                        ph,
-                        pw,
-                        bias,
-                    }))
-                }
-                _ => None,
-            }
-        }
-        "dense" => {
-            let out = args.uint("units", Some(0), None, 1);
-            let bias = args.bool("bias", true);
-            match (out, bias) {
-                (Some(out), Some(bias)) => Some(Op::Dense { out, bias }),
-                _ => None,
-            }
-        }
-        "max_pool" | "avg_pool" => {
-            let size = args.pair("size", Some(0), None, 1);
-            let stride = args.pair("stride", None, size, 1);
-            let pad = args.pair("pad", None, Some((0, 0)), 0);
-            match (size, stride, pad) {
-                (Some((kh, kw)), Some((sh, sw)), Some((ph, pw))) => {
-                    let spec = PoolSpec {
-                        kh,
-                        kw,
-                        sh,
-                        sw,
-                        ph,
-                        pw,
-                    };
-                    Some(if keyword == "max_pool" {
-                        Op::MaxPool(spec)
-                    } else {
-                        Op::AvgPool(spec)
-                    })
-                }
-                _ => None,
-            }
-        }
-        "dropout" => args.probability("p", Some(0)).map(Op::Dropout),
-        "global_avg_pool" => Some(Op::GlobalAvgPool),
-        "flatten" => Some(Op::Flatten),
-        "relu" => Some(Op::Relu),
-        "sigmoid" => Some(Op::Sigmoid),
-        "tanh" => Some(Op::Tanh),
-        "softmax" => Some(Op::Softmax),
-        _ => unreachable!("every keyword in LAYER_KINDS is handled"),
-    };
+    let mut args = ArgReader::new(layer, name, kind.keyword, &kind.schema, diag);
+    let op = (kind.read)(&mut args);
     let args_ok = args.finish();
     op.filter(|_| args_ok)
-}
-
-/// Output shape of `op` on `input`, or the error message.
-fn infer_shape(op: &Op, input: Shape, name: &str) -> Result<Shape, String> {
-    let image = |what: &str| {
-        match input {
-        Shape::Image { c, h, w } => Ok((c, h, w)),
-        Shape::Flat(n) => Err(format!(
-            "{name}: {what} needs an image input [C, H, W], but its input is the flat vector [{n}]; \
-             image layers cannot follow `flatten`"
-        )),
-    }
-    };
-    let padded = |n: usize, p: usize| n.saturating_add(p.saturating_mul(2));
-    let pad_text = |ph: usize, pw: usize| {
-        if ph == pw {
-            format!("padding {ph}")
-        } else {
-            format!("padding {ph}x{pw}")
-        }
-    };
-    match *op {
-        Op::Input => Ok(input),
-        Op::Conv(s) => {
-            let (c, h, w) = image("conv")?;
-            if padded(h, s.ph) < s.kh || padded(w, s.pw) < s.kw {
-                return Err(format!(
-                    "{name}: kernel {}x{} does not fit its {c}x{h}x{w} input ({})",
-                    s.kh,
-                    s.kw,
-                    pad_text(s.ph, s.pw)
-                ));
-            }
-            let (oh, ow) = window_out(h, w, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw);
-            let fan_in = c.checked_mul(s.kh).and_then(|n| n.checked_mul(s.kw));
-            let params = fan_in.and_then(|n| n.checked_mul(s.out));
-            let out_len = oh.checked_mul(ow).and_then(|n| n.checked_mul(s.out));
-            let macs = out_len.zip(fan_in).and_then(|(n, f)| n.checked_mul(f));
-            if params.is_none_or(|p| p > MAX_LAYER_LEN)
-                || out_len.is_none_or(|n| n > MAX_LAYER_LEN)
-                || macs.is_none_or(|m| m > MAX_LAYER_MACS)
-            {
-                return Err(format!(
-                    "{name}: the layer is too large: {} channels of {oh}x{ow} from a {}x{} kernel \
-                     over {c} channels",
-                    s.out, s.kh, s.kw
-                ));
-            }
-            Ok(Shape::Image {
-                c: s.out,
-                h: oh,
-                w: ow,
-            })
-        }
-        Op::MaxPool(s) | Op::AvgPool(s) => {
-            let what = op.keyword();
-            let (c, h, w) = image(what)?;
-            if s.ph.saturating_mul(2) > s.kh || s.pw.saturating_mul(2) > s.kw {
-                return Err(format!(
-                    "{name}: {what} padding {}x{} is more than half its {}x{} window",
-                    s.ph, s.pw, s.kh, s.kw
-                ));
-            }
-            if padded(h, s.ph) < s.kh || padded(w, s.pw) < s.kw {
-                return Err(format!(
-                    "{name}: {what} window {}x{} does not fit its {c}x{h}x{w} input ({})",
-                    s.kh,
-                    s.kw,
-                    pad_text(s.ph, s.pw)
-                ));
-            }
-            if matches!(op, Op::MaxPool(_)) && s.kh.saturating_mul(s.kw) > MAX_POOL_WINDOW {
-                return Err(format!(
-                    "{name}: max_pool window {}x{} has {} cells; at most {MAX_POOL_WINDOW} are supported",
-                    s.kh,
-                    s.kw,
-                    s.kh * s.kw
-                ));
-            }
-            let (oh, ow) = window_out(h, w, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw);
-            Ok(Shape::Image { c, h: oh, w: ow })
-        }
-        Op::GlobalAvgPool => {
-            let (c, _, _) = image("global_avg_pool")?;
-            Ok(Shape::Image { c, h: 1, w: 1 })
-        }
-        Op::Flatten => Ok(Shape::Flat(input.len())),
-        Op::Dense { out, .. } => match input {
-            Shape::Flat(n) => {
-                if n.checked_mul(out).is_none_or(|p| p > MAX_LAYER_LEN) {
-                    return Err(format!("{name}: the layer is too large ({out} units)"));
-                }
-                Ok(Shape::Flat(out))
-            }
-            Shape::Image { .. } => Err(format!(
-                "{name}: dense needs a flat input, but its input is the image {input}; \
-                 add `flatten` before it"
-            )),
-        },
-        Op::Softmax => match input {
-            Shape::Flat(n) => Ok(Shape::Flat(n)),
-            Shape::Image { .. } => Err(format!(
-                "{name}: softmax needs a flat input, but its input is the image {input}; \
-                 add `flatten` before it"
-            )),
-        },
-        Op::Relu | Op::Sigmoid | Op::Tanh | Op::Dropout(_) => Ok(input),
-    }
-}
-
-/// Output size of a sliding window (PyTorch's rule, rounding down).
-#[allow(clippy::too_many_arguments)]
-fn window_out(
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    sh: usize,
-    sw: usize,
-    ph: usize,
-    pw: usize,
-) -> (usize, usize) {
-    let padded = |n: usize, p: usize| n.saturating_add(p.saturating_mul(2));
-    ((padded(h, ph) - kh) / sh + 1, (padded(w, pw) - kw) / sw + 1)
-}
-
-/// The candidate closest to `word` by edit distance, if it is close.
-pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -660,7 +359,7 @@ mod tests {
     fn build_one(ts: TokenStream) -> (Option<Network>, Vec<String>) {
         let mut diag = Diagnostics::default();
         let inv = parse_invocation(ts, &mut diag);
-        let net = build(&inv.networks[0], &mut diag);
+        let net = build(&inv.networks[0], &mut diag).ok();
         (net, diag.messages())
     }
 
@@ -680,7 +379,7 @@ mod tests {
         });
         assert!(errors.is_empty(), "{errors:?}");
         let net = net.unwrap();
-        let shapes: Vec<String> = net.nodes.iter().map(|n| n.out_shape.to_string()).collect();
+        let shapes: Vec<String> = net.values.iter().map(|v| v.shape.to_string()).collect();
         assert_eq!(
             shapes,
             [
@@ -688,14 +387,21 @@ mod tests {
                 "[400]", "[120]", "[120]", "[84]", "[84]", "[10]", "[10]"
             ]
         );
-        let params: usize = net.nodes.iter().map(Node::param_count).sum();
-        let macs: u64 = net.nodes.iter().map(Node::macs).sum();
+        let params: usize = (0..net.nodes.len()).map(|i| net.param_count(i)).sum();
+        let macs: u64 = (0..net.nodes.len()).map(|i| net.macs(i)).sum();
         assert_eq!(params, 61_706);
         assert_eq!(macs, 416_520);
         let names: Vec<&str> = net.nodes.iter().map(|n| n.name.as_str()).collect();
-        assert_eq!(names[2], "relu1");
-        assert_eq!(names[3], "max_pool1");
-        assert_eq!(names[13], "softmax1");
+        assert_eq!(names[1], "relu1");
+        assert_eq!(names[2], "max_pool1");
+        assert_eq!(names[12], "softmax1");
+        // A chain: each node reads the value the one before produced.
+        for (i, node) in net.nodes.iter().enumerate() {
+            assert_eq!(node.inputs, [i]);
+            assert_eq!(node.output, i + 1);
+            assert_eq!(net.values[i].consumers, [i]);
+        }
+        assert_eq!(net.output, 13);
     }
 
     #[test]
@@ -705,7 +411,7 @@ mod tests {
         });
         assert!(errors.is_empty());
         let names: Vec<String> = net.unwrap().nodes.iter().map(|n| n.name.clone()).collect();
-        assert_eq!(names, ["input", "relu2", "relu1", "relu3"]);
+        assert_eq!(names, ["relu2", "relu1", "relu3"]);
     }
 
     #[test]
@@ -763,10 +469,15 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         let net = net.unwrap();
         assert_eq!(
-            net.nodes.iter().map(Node::param_count).sum::<usize>(),
+            (0..net.nodes.len())
+                .map(|i| net.param_count(i))
+                .sum::<usize>(),
             61_100_840
         );
-        assert_eq!(net.nodes.iter().map(Node::macs).sum::<u64>(), 714_188_480);
+        assert_eq!(
+            (0..net.nodes.len()).map(|i| net.macs(i)).sum::<u64>(),
+            714_188_480
+        );
     }
 
     fn errors_of(ts: TokenStream) -> Vec<String> {
@@ -882,7 +593,7 @@ mod tests {
     fn raw_layer_names_and_names_like_constants() {
         let (net, errors) = build_one(quote! { struct A { input: [4], r#type: dense(2) } });
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(net.unwrap().nodes[1].name, "type");
+        assert_eq!(net.unwrap().nodes[0].name, "type");
         // Names that read like the generated constants are fine.
         let errors = errors_of(quote! { struct A { input: [4], Params: dense(2), plan: relu } });
         assert!(errors.is_empty(), "{errors:?}");

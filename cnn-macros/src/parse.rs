@@ -16,101 +16,11 @@
 use proc_macro2::{Delimiter, Punct, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
-use syn::{Attribute, Ident, Lit, LitStr, Token, Visibility};
+use syn::{Attribute, Ident, Lit, Token, Visibility};
 
-use crate::diag::Diagnostics;
-use crate::graph::{closest, LAYER_KINDS};
-
-/// Everything inside one `network! { ... }`.
-pub struct Invocation {
-    pub networks: Vec<NetworkDecl>,
-}
-
-/// One `struct Name { ... }` declaration.
-pub struct NetworkDecl {
-    /// Attributes passed through to the generated struct (doc comments, derives, ...).
-    pub attrs: Vec<Attribute>,
-    /// The contents of `#[cnn(...)]` attributes.
-    pub options: NetworkOptions,
-    pub vis: Visibility,
-    pub name: Ident,
-    /// The `input: [...]` declaration, if any.
-    pub input: Option<InputDecl>,
-    pub layers: Vec<LayerDecl>,
-    /// Span of the braces, for errors about the body as a whole.
-    pub body_span: Span,
-}
-
-/// Options given in `#[cnn(...)]` on a network.
-#[derive(Default)]
-pub struct NetworkOptions {
-    /// `fuse = false` turns the fusion pass off.
-    pub fuse: Option<syn::LitBool>,
-    /// `weights = "file.safetensors"` compiles the weights into the binary.
-    pub weights: Option<LitStr>,
-    /// `crate = path` names the facade crate (default `::cnn`).
-    pub krate: Option<syn::Path>,
-    /// `ignore_unknown = true` skips tensors of the weights file that the
-    /// network does not have.
-    pub ignore_unknown: Option<syn::LitBool>,
-}
-
-/// `input: [C, H, W]` or `input: [N]`.
-pub struct InputDecl {
-    pub dims: Vec<Value>,
-    pub tokens: TokenStream,
-}
-
-/// One layer: `name: kind(args)`, `kind(args)` or `kind`.
-pub struct LayerDecl {
-    pub name: Option<Ident>,
-    pub kind: Ident,
-    pub args: Vec<Arg>,
-    /// Every token of the layer, for errors spanned on the whole layer.
-    pub tokens: TokenStream,
-}
-
-/// One argument: positional `6` or named `kernel = 5`.
-pub struct Arg {
-    pub name: Option<Ident>,
-    pub value: Value,
-    pub tokens: TokenStream,
-}
-
-/// An argument value.
-#[derive(Clone)]
-pub enum Value {
-    Int(syn::LitInt),
-    Float(syn::LitFloat),
-    Bool(syn::LitBool),
-    Str(LitStr),
-    Ident(Ident),
-    /// A negative number: `-1`.
-    Negative(TokenStream),
-    /// `(a, b)` or `[a, b]`.
-    Tuple(Vec<Value>, TokenStream),
-}
-
-impl Value {
-    pub fn tokens(&self) -> TokenStream {
-        match self {
-            Value::Int(v) => v.to_token_stream(),
-            Value::Float(v) => v.to_token_stream(),
-            Value::Bool(v) => v.to_token_stream(),
-            Value::Str(v) => v.to_token_stream(),
-            Value::Ident(v) => v.to_token_stream(),
-            Value::Negative(t) | Value::Tuple(_, t) => t.clone(),
-        }
-    }
-
-    /// The value as the user wrote it, for error messages.
-    pub fn text(&self) -> String {
-        match self {
-            Value::Str(s) => format!("{:?}", s.value()),
-            _ => self.tokens().to_string().replace(" ", ""),
-        }
-    }
-}
+use crate::ast::{Arg, InputDecl, Invocation, LayerDecl, NetworkDecl, NetworkOptions, Value};
+use crate::diag::{closest, Diagnostics};
+use crate::layers;
 
 /// Parses a whole invocation. Syntax errors are recorded in `diag`; the
 /// declarations that could be read are returned for the later passes.
@@ -482,7 +392,7 @@ fn parse_item(tokens: TokenStream) -> syn::Result<Item> {
         extra => (None, extra),
     };
     if let Some(next) = extra.first() {
-        let known = LAYER_KINDS.iter().any(|(k, _)| kind == k);
+        let known = layers::find(&kind.to_string()).is_some();
         let message = match next {
             // `conv1 conv(...)`: a name without its colon.
             TokenTree::Ident(next) if name.is_none() && group.is_none() && !known => format!(

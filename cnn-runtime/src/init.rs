@@ -4,7 +4,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 
-use crate::summary::ParamInfo;
+use crate::summary::{BufferInit, ParamInfo, ParamRole};
 
 /// How to initialise a network's parameters.
 ///
@@ -30,7 +30,8 @@ pub enum Init {
     /// He/Kaiming normal: weights from `N(0, 2 / fan_in)`, biases zero.
     /// Suits ReLU.
     He,
-    /// Everything zero.
+    /// Every weight and bias zero (scales, shifts and buffers start at
+    /// their usual values: one, zero, and the buffer's own).
     Zeros,
 }
 
@@ -43,7 +44,15 @@ pub fn initialize(weights: &mut [f32], params: &[ParamInfo], init: Init, seed: u
 }
 
 /// Fills one tensor; `index` is its position in the network's `PARAMS`.
+/// What is drawn depends on the tensor's role: weights by `init`, biases
+/// by `init`'s bias rule, scales start at one, shifts at zero, buffers at
+/// their own starting value.
 pub fn initialize_tensor(out: &mut [f32], p: &ParamInfo, index: usize, init: Init, seed: u64) {
+    match p.role {
+        ParamRole::Weight | ParamRole::Bias => {}
+        ParamRole::Scale | ParamRole::Buffer(BufferInit::Ones) => return out.fill(1.0),
+        ParamRole::Shift | ParamRole::Buffer(BufferInit::Zeros) => return out.fill(0.0),
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(crate::ops::dropout::splitmix64(
         seed ^ (index as u64).wrapping_mul(0xA076_1D64_78BD_642F),
     ));

@@ -21,13 +21,71 @@ pub struct LayerInfo {
     pub step: usize,
 }
 
-/// A weight or bias tensor in the network's parameter buffer.
+/// What a parameter tensor is for. Initialisation, freezing, the
+/// optimizer and the weight files go by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamRole {
+    /// Multiplies the input (conv and dense weights): initialised by the
+    /// chosen [`Init`](crate::Init), trained.
+    Weight,
+    /// Added to the output: zero (or PyTorch's uniform with
+    /// `Init::PyTorch`), trained.
+    Bias,
+    /// A learned per-channel scale (batch normalisation's weight): one,
+    /// trained.
+    Scale,
+    /// A learned per-channel shift (batch normalisation's bias): zero,
+    /// trained.
+    Shift,
+    /// State the forward pass keeps, saved and loaded with the weights but
+    /// never trained (a running mean or variance), starting at `init`.
+    Buffer(BufferInit),
+}
+
+/// The starting value of a [`ParamRole::Buffer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufferInit {
+    /// All zeros (a running mean).
+    Zeros,
+    /// All ones (a running variance).
+    Ones,
+}
+
+impl ParamRole {
+    /// Whether the optimizer updates tensors of this role.
+    pub const fn is_trained(self) -> bool {
+        !matches!(self, ParamRole::Buffer(_))
+    }
+}
+
+/// How a tensor's values are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtype {
+    /// 32-bit floats.
+    F32,
+}
+
+impl Dtype {
+    /// The safetensors name of the type.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "F32",
+        }
+    }
+}
+
+/// A tensor in the network's parameter buffer: a weight, a bias, or a
+/// buffer such as a running mean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParamInfo {
     /// PyTorch `state_dict` name: `conv1.weight`, `fc1.bias`, ...
     pub name: &'static str,
     /// Index of the owning layer in the network's `LAYERS` table.
     pub layer: usize,
+    /// What the tensor is for.
+    pub role: ParamRole,
+    /// How its values are stored.
+    pub dtype: Dtype,
     /// PyTorch layout: conv `[out, in, kh, kw]`, dense `[out, in]`, bias `[out]`.
     pub shape: &'static [usize],
     /// Offset in the parameter buffer.
@@ -43,7 +101,7 @@ pub struct ParamInfo {
 impl ParamInfo {
     /// Whether this is a bias vector.
     pub fn is_bias(&self) -> bool {
-        self.shape.len() == 1
+        self.role == ParamRole::Bias
     }
     /// The `offset..offset + len` range in the parameter buffer.
     pub fn range(&self) -> core::ops::Range<usize> {
@@ -74,6 +132,8 @@ pub struct Summary {
     pub input_shape: &'static [usize],
     /// The layers.
     pub layers: &'static [LayerInfo],
+    /// The parameter tensors.
+    pub tensors: &'static [ParamInfo],
     /// The kernel calls of single-sample inference.
     pub plan: &'static [PlanStep],
     /// Total parameters.
@@ -224,20 +284,25 @@ impl fmt::Display for Summary {
             }
         }
         writeln!(f, "{DOUBLE}")?;
-        let bytes = self.params as u64 * 4;
-        writeln!(
-            f,
-            "Total params: {} ({})",
-            Thousands(self.params as u64),
-            Bytes(bytes)
-        )?;
-        writeln!(
-            f,
-            "Trainable params: {} ({})",
-            Thousands(self.params as u64),
-            Bytes(bytes)
-        )?;
-        writeln!(f, "Non-trainable params: 0 (0 B)")?;
+        let trained: u64 = self
+            .tensors
+            .iter()
+            .filter(|t| t.role.is_trained())
+            .map(|t| t.len as u64)
+            .sum();
+        let counts = [
+            ("Total", self.params as u64),
+            ("Trainable", trained),
+            ("Non-trainable", self.params as u64 - trained),
+        ];
+        for (what, count) in counts {
+            writeln!(
+                f,
+                "{what} params: {} ({})",
+                Thousands(count),
+                Bytes(count * 4)
+            )?;
+        }
         writeln!(f, "MACs per sample: {}", Thousands(self.macs))?;
         writeln!(f, "{RULE}")?;
         let calls = self

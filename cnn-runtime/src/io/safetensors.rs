@@ -30,6 +30,13 @@ impl LoadOptions {
     }
 }
 
+/// The file's type of a tensor.
+fn stored_as(p: &ParamInfo) -> Dtype {
+    match p.dtype {
+        crate::summary::Dtype::F32 => Dtype::F32,
+    }
+}
+
 /// Reads the parameters in `params` from `path` into a new buffer of
 /// `total` values. Nothing is modified on error: the caller swaps the
 /// buffer in only when this returns `Ok`.
@@ -80,7 +87,7 @@ pub fn read(
             tensor: p.name.into(),
             expected: p.shape.to_vec(),
         })?;
-        if tensor.dtype() != Dtype::F32 {
+        if tensor.dtype() != stored_as(p) {
             return Err(Error::DtypeMismatch {
                 path: path.into(),
                 tensor: p.name.into(),
@@ -122,7 +129,7 @@ pub fn to_bytes(path: &Path, params: &[ParamInfo], weights: &[f32]) -> Result<Ve
         .iter()
         .zip(params)
         .map(|((name, bytes), p)| {
-            TensorView::new(Dtype::F32, p.shape.to_vec(), bytes).map(|v| (name.as_str(), v))
+            TensorView::new(stored_as(p), p.shape.to_vec(), bytes).map(|v| (name.as_str(), v))
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Safetensors {

@@ -49,7 +49,7 @@
 
 mod power;
 
-use super::check_len;
+use super::args::check_len;
 use power::Power;
 
 /// Pixels per chunk: each chunk keeps one f64 window sum per pixel.

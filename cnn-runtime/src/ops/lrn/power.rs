@@ -4,12 +4,12 @@
 //! are accurate on a domain of ordinary values (see the tests for the
 //! bounds) and that the compiler vectorises. Values outside that domain
 //! (zero, subnormal, infinite, negative, NaN, or a power that would leave
-//! the f32 range) are then redone one by one with [`crate::math`]'s
+//! the f32 range) are then redone one by one with [`cnn_spec::math`]'s
 //! `exp(-beta ln(s))`, which gives `inf` for `s = 0`, `0` for `s = inf`,
 //! NaN for `s < 0` or NaN, and handles subnormal `s`. Each result depends
 //! on its own `s` only, never on the other values of its row.
 
-use crate::math;
+use cnn_spec::math;
 use core::f32::consts::{LN_2, LOG2_E, SQRT_2};
 
 /// How `s^(-beta)` is computed, chosen once per kernel call.
@@ -106,7 +106,7 @@ impl Power {
         }
     }
 
-    /// `s^(-beta)` of any value with [`crate::math`]: `inf` for `s = 0`,
+    /// `s^(-beta)` of any value with [`cnn_spec::math`]: `inf` for `s = 0`,
     /// `0` for `s = inf`, NaN for `s < 0` or NaN, subnormal `s` exact.
     fn exact(self, s: f32) -> f32 {
         let beta = match self {

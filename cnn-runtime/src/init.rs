@@ -86,3 +86,46 @@ fn fill_normal(out: &mut [f32], std: f32, rng: &mut ChaCha8Rng) {
         _ => out.fill(0.0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::Dtype;
+
+    fn tensor(role: ParamRole, offset: usize, len: usize) -> ParamInfo {
+        ParamInfo {
+            name: "t",
+            layer: 0,
+            role,
+            dtype: Dtype::F32,
+            shape: &[],
+            offset,
+            len,
+            fan_in: 9,
+            fan_out: 9,
+        }
+    }
+
+    #[test]
+    fn each_role_starts_as_it_should() {
+        let params = [
+            tensor(ParamRole::Weight, 0, 64),
+            tensor(ParamRole::Bias, 64, 4),
+            tensor(ParamRole::Scale, 68, 4),
+            tensor(ParamRole::Shift, 72, 4),
+            tensor(ParamRole::Buffer(BufferInit::Zeros), 76, 4),
+            tensor(ParamRole::Buffer(BufferInit::Ones), 80, 4),
+        ];
+        for init in [Init::He, Init::Xavier, Init::PyTorch, Init::Zeros] {
+            let mut w = [f32::NAN; 84];
+            initialize(&mut w, &params, init, 7);
+            let weight_set = w[..64].iter().any(|&v| v != 0.0);
+            assert_eq!(weight_set, init != Init::Zeros, "{init:?}");
+            let bias_set = w[64..68].iter().any(|&v| v != 0.0);
+            assert_eq!(bias_set, init == Init::PyTorch, "{init:?}");
+            assert_eq!(w[68..72], [1.0; 4], "scales start at one with {init:?}");
+            assert_eq!(w[72..80], [0.0; 8], "shifts and means start at zero");
+            assert_eq!(w[80..84], [1.0; 4], "variances start at one");
+        }
+    }
+}

@@ -20,6 +20,7 @@ use super::team;
 use crate::error::Error;
 use crate::network::{Network, StepContext, TrainBuffers};
 use crate::parallel;
+use crate::summary::ParamInfo;
 
 /// One thread's buffers.
 struct Worker {
@@ -125,11 +126,7 @@ impl<N: Network> Session<N> {
         for &i in &convs[..config.freeze_first_convs] {
             trainable[i] = false;
         }
-        let ranges: Vec<Range<usize>> = N::PARAMS
-            .iter()
-            .filter(|p| trainable[p.layer])
-            .map(|p| p.range())
-            .collect();
+        let ranges = trained_ranges(N::PARAMS, &trainable);
         if ranges.is_empty() && N::PARAM_COUNT > 0 {
             return Err(cfg(format!(
                 "every layer of {} is frozen: nothing would train",
@@ -382,4 +379,53 @@ fn helper_part<N: Network>(shared: &Shared, t: usize) {
         TargetRef::Classes(&input.labels)
     };
     part::<N>(shared, input.job, t, &input.weights, &input.x, targets);
+}
+
+/// The parts of the parameter buffer the optimizer updates: the tensors of
+/// trainable layers, except buffers (running statistics), which are saved
+/// with the weights but never trained.
+fn trained_ranges(params: &[ParamInfo], trainable: &[bool]) -> Vec<Range<usize>> {
+    params
+        .iter()
+        .filter(|p| trainable[p.layer] && p.role.is_trained())
+        .map(|p| p.range())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trained_ranges;
+    use crate::summary::{BufferInit, Dtype, ParamInfo, ParamRole};
+
+    fn tensor(layer: usize, role: ParamRole, offset: usize, len: usize) -> ParamInfo {
+        ParamInfo {
+            name: "t",
+            layer,
+            role,
+            dtype: Dtype::F32,
+            shape: &[],
+            offset,
+            len,
+            fan_in: 1,
+            fan_out: 1,
+        }
+    }
+
+    #[test]
+    fn buffers_and_frozen_layers_do_not_train() {
+        let params = [
+            tensor(0, ParamRole::Weight, 0, 4),
+            tensor(0, ParamRole::Bias, 4, 2),
+            tensor(1, ParamRole::Scale, 6, 2),
+            tensor(1, ParamRole::Shift, 8, 2),
+            tensor(1, ParamRole::Buffer(BufferInit::Zeros), 10, 2),
+            tensor(1, ParamRole::Buffer(BufferInit::Ones), 12, 2),
+            tensor(2, ParamRole::Weight, 14, 3),
+        ];
+        assert_eq!(
+            trained_ranges(&params, &[true, true, true]),
+            [0..4, 4..6, 6..8, 8..10, 14..17]
+        );
+        assert_eq!(trained_ranges(&params, &[false, true, false]), [6..8, 8..10]);
+    }
 }

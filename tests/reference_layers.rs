@@ -31,7 +31,9 @@ fn conv_case(name: &str) {
     let (k, kh, kw) = (ws[0], ws[2], ws[3]);
     let stride = case.attr_pair("stride");
     let pad = case.attr_pair("padding");
-    let geom = ConvGeom::new(c, h, w, k, (kh, kw), stride, pad);
+    // Grouped cases: the geometry is one group's.
+    let groups = case.attrs["groups"].as_u64().unwrap_or(1) as usize;
+    let geom = ConvGeom::new(c / groups, h, w, k / groups, (kh, kw), stride, pad);
     let mut algos = vec![ConvAlgo::Direct, ConvAlgo::Im2col];
     if kh == 1 && kw == 1 && stride == (1, 1) && pad == (0, 0) {
         algos.push(ConvAlgo::Pointwise);
@@ -44,7 +46,7 @@ fn conv_case(name: &str) {
                 act: Act::Identity,
                 pool: None,
                 bias: true,
-                groups: 1,
+                groups,
             };
             let what = format!("{level:?} {algo:?}");
             let mut scratch = vec![
@@ -52,7 +54,7 @@ fn conv_case(name: &str) {
                 ops::conv::forward_scratch(&layer)
                     .max(ops::conv::backward_scratch(&layer))
             ];
-            let mut y = vec![0.0; n * geom.out_len()];
+            let mut y = vec![0.0; n * layer.out_len()];
             ops::conv::forward(
                 &layer,
                 Params {
@@ -69,8 +71,8 @@ fn conv_case(name: &str) {
             );
             case.check_in("y", &what, &y);
             let mut dy = case.get("dy").to_vec();
-            let mut dx = vec![f32::NAN; n * geom.in_len()];
-            let mut dw = vec![0.0; geom.weight_len()];
+            let mut dx = vec![f32::NAN; n * layer.in_len()];
+            let mut dw = vec![0.0; layer.weight_len()];
             let mut db = vec![0.0; k];
             ops::conv::backward(
                 &layer,
@@ -94,6 +96,16 @@ fn conv_case(name: &str) {
             case.check_in("dbias", &what, &db);
         }
     });
+}
+
+#[test]
+fn conv2d_groups2() {
+    conv_case("conv2d_groups2");
+}
+
+#[test]
+fn conv2d_groups2_alexnet_s2() {
+    conv_case("conv2d_groups2_alexnet_s2");
 }
 
 #[test]

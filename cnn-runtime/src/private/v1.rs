@@ -70,27 +70,28 @@ pub fn carve<T, const R: usize, const W: usize>(
     reads: [Region; R],
     writes: [Region; W],
 ) -> ([&[T]; R], [&mut [T]; W]) {
-    let (reads, writes) = split(buf, reads.map(|r| r.scaled(n)), writes.map(|r| r.scaled(n)));
-    (reads.map(|r| &*r), writes)
+    split(buf, reads.map(|r| r.scaled(n)), writes.map(|r| r.scaled(n)))
 }
 
-/// The disjoint `ranges` of `buf`, mutably, in the order given. Panics if
-/// two overlap.
+/// The disjoint `reads` and `writes` ranges of `buf`. Panics if two overlap.
 fn split<'a, T, const R: usize, const W: usize>(
     buf: &'a mut [T],
     reads: [Range<usize>; R],
     writes: [Range<usize>; W],
-) -> ([&'a mut [T]; R], [&'a mut [T]; W]) {
-    const MAX: usize = 8;
-    assert!(R + W <= MAX, "at most {MAX} regions at once");
+) -> ([&'a [T]; R], [&'a mut [T]; W]) {
     // Visit every range by start offset, splitting the rest of the buffer.
-    let mut order: [(usize, usize, usize); MAX] = [(usize::MAX, 0, 0); MAX];
-    for (i, r) in reads.iter().chain(writes.iter()).enumerate() {
+    let mut order: [(usize, usize, usize); 8] = [(usize::MAX, 0, 0); 8];
+    assert!(R + W <= 8, "at most 8 regions at once");
+    for (i, r) in reads.iter().enumerate() {
         order[i] = (r.start, r.end, i);
+    }
+    for (i, r) in writes.iter().enumerate() {
+        order[R + i] = (r.start, r.end, R + i);
     }
     let order = &mut order[..R + W];
     order.sort_unstable();
-    let mut parts: [Option<&'a mut [T]>; MAX] = core::array::from_fn(|_| None);
+    let mut read_out: [Option<&'a [T]>; R] = [None; R];
+    let mut write_out: [Option<&'a mut [T]>; W] = core::array::from_fn(|_| None);
     let mut rest = buf;
     let mut consumed = 0;
     for &(start, end, slot) in order.iter() {
@@ -102,12 +103,16 @@ fn split<'a, T, const R: usize, const W: usize>(
         let (part, tail) = tail.split_at_mut(end - start);
         rest = tail;
         consumed = end;
-        parts[slot] = Some(part);
+        if slot < R {
+            read_out[slot] = Some(part);
+        } else {
+            write_out[slot - R] = Some(part);
+        }
     }
-    let mut parts = parts.into_iter().map(|p| p.unwrap_or_default());
-    let reads = core::array::from_fn(|_| parts.next().unwrap_or_default());
-    let writes = core::array::from_fn(|_| parts.next().unwrap_or_default());
-    (reads, writes)
+    (
+        read_out.map(|p| p.unwrap_or(&[])),
+        write_out.map(|p| p.unwrap_or(&mut [])),
+    )
 }
 
 /// The gradient slices of one layer's tensors (`ranges` into the network's

@@ -426,6 +426,9 @@ mod tests {
             trained_ranges(&params, &[true, true, true]),
             [0..4, 4..6, 6..8, 8..10, 14..17]
         );
-        assert_eq!(trained_ranges(&params, &[false, true, false]), [6..8, 8..10]);
+        assert_eq!(
+            trained_ranges(&params, &[false, true, false]),
+            [6..8, 8..10]
+        );
     }
 }

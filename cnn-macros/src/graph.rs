@@ -16,7 +16,7 @@ use syn::Ident;
 
 use crate::args::ArgReader;
 use crate::ast::{LayerDecl, NetworkDecl, Value};
-use crate::diag::{closest, Diagnostics};
+use crate::diag::Diagnostics;
 use crate::layers::{self, Layer};
 use crate::shape::Shape;
 
@@ -313,7 +313,10 @@ fn assign_names(layers: &[LayerDecl]) -> (Vec<String>, Vec<Option<syn::Error>>) 
         .map(|layer| match &layer.name {
             Some(name) => name.unraw().to_string(),
             None => {
-                let kind = layer.kind.to_string();
+                // Automatic names use the canonical keyword, whatever the
+                // spelling (`linear` and `fc` make `dense1`).
+                let spelt = layer.kind.to_string();
+                let kind = layers::find(&spelt).map_or(spelt, |k| k.keyword.to_string());
                 let counter = counters.entry(kind.clone()).or_insert(0);
                 loop {
                     *counter += 1;
@@ -333,7 +336,7 @@ fn read_layer(layer: &LayerDecl, name: &str, diag: &mut Diagnostics) -> Option<B
     let kind_name = layer.kind.to_string();
     let Some(kind) = layers::find(&kind_name) else {
         let expected = layers::keywords();
-        let hint = closest(&kind_name, &expected)
+        let hint = layers::suggestion(&kind_name)
             .map(|s| format!("; did you mean `{s}`?"))
             .unwrap_or_default();
         diag.error(
@@ -405,6 +408,48 @@ mod tests {
     }
 
     #[test]
+    fn pytorch_keras_and_caffe_spellings_are_aliases() {
+        let canonical = build_one(quote! {
+            struct A { input: [3, 16, 16], conv(6, kernel = 5), relu, max_pool(2), conv(4, kernel = 3),
+                       avg_pool(2), global_avg_pool, flatten, dense(8), tanh, dropout(0.5), dense(4), softmax }
+        });
+        for ts in [
+            quote! {
+                struct A { input: [3, 16, 16], conv2d(6, kernel = 5), ReLU, MaxPool2d(2), Conv2D(4, kernel = 3),
+                           avg_pool2d(2), GlobalAveragePooling2D, Flatten, linear(8), Tanh, Dropout(0.5), fc(4), Softmax }
+            },
+            quote! {
+                struct A { input: [3, 16, 16], Convolution(6, kernel = 5), relu, maxpool(2), convolution(4, kernel = 3),
+                           AveragePooling2D(2), global_avg_pool, flatten, InnerProduct(8), TanH, dropout(0.5), inner_product(4), softmax }
+            },
+        ] {
+            let (net, errors) = build_one(ts);
+            assert!(errors.is_empty(), "{errors:?}");
+            let (net, canonical) = (net.unwrap(), canonical.0.as_ref().unwrap());
+            let kinds = |n: &Network| -> Vec<(String, &'static str)> {
+                n.nodes
+                    .iter()
+                    .map(|x| (x.name.clone(), x.layer.keyword()))
+                    .collect()
+            };
+            // The same layers with the same automatic names (`dense1`, not `linear1`).
+            assert_eq!(kinds(&net), kinds(canonical));
+        }
+    }
+
+    #[test]
+    fn misspellings_are_matched_against_keywords_and_aliases() {
+        let errors = errors_of(quote! { struct A { input: [3, 8, 8], maxpol(2) } });
+        assert!(errors[0].contains("did you mean `max_pool`?"), "{errors:?}");
+        let errors = errors_of(quote! { struct A { input: [3, 8, 8], Conv2DD(2, kernel = 3) } });
+        assert!(errors[0].contains("did you mean `conv`?"), "{errors:?}");
+        let errors = errors_of(quote! { struct A { input: [8], lineer(2) } });
+        assert!(errors[0].contains("did you mean `dense`?"), "{errors:?}");
+        let errors = errors_of(quote! { struct A { input: [8], frobnicate } });
+        assert!(!errors[0].contains("did you mean"), "{errors:?}");
+    }
+
+    #[test]
     fn automatic_names_skip_explicit_ones() {
         let (net, errors) = build_one(quote! {
             struct A { input: [4], relu2: relu, relu, relu }
@@ -443,11 +488,8 @@ mod tests {
 
     #[test]
     fn suggestions_for_typos() {
-        assert_eq!(
-            closest("maxpool", &["max_pool", "avg_pool", "conv"]),
-            Some("max_pool")
-        );
-        assert_eq!(closest("xyzzy", &["max_pool", "conv"]), None);
+        assert_eq!(layers::suggestion("maxpoll"), Some("max_pool"));
+        assert_eq!(layers::suggestion("xyzzy"), None);
     }
 
     #[test]

@@ -253,37 +253,97 @@ impl<const N: usize> fmt::Write for FixedBuf<N> {
     }
 }
 
-const RULE: &str =
-    "____________________________________________________________________________________";
-const DOUBLE: &str =
-    "====================================================================================";
+/// Characters `args` formats to (up to 64).
+fn text_len(args: fmt::Arguments<'_>) -> usize {
+    let mut buf = FixedBuf::<64>::new();
+    // A formatting error only truncates the measure.
+    let _ = fmt::write(&mut buf, args);
+    buf.as_str().chars().count()
+}
+
+/// `len` copies of `c` on a line of their own.
+fn rule(f: &mut fmt::Formatter<'_>, c: char, len: usize) -> fmt::Result {
+    for _ in 0..len {
+        fmt::Write::write_char(f, c)?;
+    }
+    writeln!(f)
+}
+
+/// Column widths: at least Keras' (30, 24 and 32 characters), wider when
+/// an entry needs it, so that columns never run into each other.
+struct Widths {
+    label: usize,
+    shape: usize,
+    layers: usize,
+    kernel: usize,
+}
+
+impl Widths {
+    fn of(s: &Summary) -> Widths {
+        let widest = |lens: &mut dyn Iterator<Item = usize>, least: usize| {
+            lens.map(|n| n + 2).max().unwrap_or(0).max(least)
+        };
+        Widths {
+            label: widest(
+                &mut s
+                    .layers
+                    .iter()
+                    .map(|l| text_len(format_args!("{} ({})", l.name, l.type_name))),
+                30,
+            ),
+            shape: widest(
+                &mut s
+                    .layers
+                    .iter()
+                    .map(|l| text_len(format_args!("{}", ShapeText(l.output_shape)))),
+                24,
+            ),
+            layers: widest(&mut s.plan.iter().map(|p| p.layers.chars().count()), 30),
+            kernel: widest(&mut s.plan.iter().map(|p| p.kernel.chars().count()), 32),
+        }
+    }
+
+    /// The length of the layer table's lines (84 at Keras' widths).
+    fn table(&self) -> usize {
+        self.label + self.shape + 12 + 17 + 1
+    }
+}
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = Widths::of(self);
+        let line = w.table();
         writeln!(f, "Model: \"{}\"", self.name)?;
-        writeln!(f, "{RULE}")?;
+        rule(f, '_', line)?;
         writeln!(
             f,
-            " {:<30}{:<24}{:>12}{:>17}",
-            "Layer (type)", "Output Shape", "Param #", "MACs"
+            " {:<label$}{:<shape$}{:>12}{:>17}",
+            "Layer (type)",
+            "Output Shape",
+            "Param #",
+            "MACs",
+            label = w.label,
+            shape = w.shape
         )?;
-        writeln!(f, "{DOUBLE}")?;
+        rule(f, '=', line)?;
         for (i, l) in self.layers.iter().enumerate() {
             let mut label = FixedBuf::<64>::new();
             fmt::write(&mut label, format_args!("{} ({})", l.name, l.type_name))?;
             writeln!(
                 f,
-                " {:<30}{:<24}{:>12}{:>17}",
+                " {:<label$}{:<shape$}{:>12}{:>17}",
                 label.as_str(),
                 ShapeText(l.output_shape),
                 Thousands(l.params as u64),
-                Thousands(l.macs)
+                Thousands(l.macs),
+                label = w.label,
+                shape = w.shape
             )?;
             if i + 1 < self.layers.len() {
                 writeln!(f)?;
             }
         }
-        writeln!(f, "{DOUBLE}")?;
+        rule(f, '=', line)?;
         let trained: u64 = self
             .tensors
             .iter()
@@ -304,7 +364,7 @@ impl fmt::Display for Summary {
             )?;
         }
         writeln!(f, "MACs per sample: {}", Thousands(self.macs))?;
-        writeln!(f, "{RULE}")?;
+        rule(f, '_', line)?;
         let calls = self
             .plan
             .iter()
@@ -332,7 +392,15 @@ impl fmt::Display for Summary {
                     ),
                 )?;
             }
-            writeln!(f, " {:<30}{:<32}{}", step.layers, step.kernel, io.as_str())?;
+            writeln!(
+                f,
+                " {:<layers$}{:<kernel$}{}",
+                step.layers,
+                step.kernel,
+                io.as_str(),
+                layers = w.layers,
+                kernel = w.kernel
+            )?;
         }
         writeln!(
             f,
@@ -341,7 +409,10 @@ impl fmt::Display for Summary {
             Thousands(self.activation_floats as u64),
             Thousands(self.scratch_floats as u64)
         )?;
-        write!(f, "{RULE}")
+        for _ in 0..line {
+            fmt::Write::write_char(f, '_')?;
+        }
+        Ok(())
     }
 }
 
@@ -364,5 +435,46 @@ mod tests {
         assert_eq!(ShapeText(&[6, 28, 28]).to_string(), "(None, 6, 28, 28)");
         assert_eq!(Bytes(246_824).to_string(), "241.04 KB");
         assert_eq!(Bytes(12).to_string(), "12 B");
+    }
+
+    #[test]
+    fn columns_never_run_into_each_other() {
+        const LAYERS: &[LayerInfo] = &[LayerInfo {
+            name: "a_rather_long_layer_name_of_forty_chars",
+            kind: "conv",
+            type_name: "Conv2D",
+            output_shape: &[512, 1024, 1024],
+            params: 1,
+            macs: 1,
+            step: 0,
+        }];
+        const PLAN: &[PlanStep] = &[PlanStep {
+            layers: "block5_conv3 + block5_relu3 + block5_pool",
+            kernel: "conv→ReLU→max-pool (im2col+GEMM, 2 groups)",
+            input: (154_587, 254_587),
+            output: (0, 25_088),
+        }];
+        let s = Summary {
+            name: "Long",
+            input_shape: &[3, 224, 224],
+            layers: LAYERS,
+            tensors: &[],
+            plan: PLAN,
+            params: 1,
+            macs: 1,
+            fused: true,
+            activation_floats: 1,
+            scratch_floats: 0,
+        };
+        let text = s.to_string();
+        let row = text.lines().find(|l| l.contains("a_rather_long")).unwrap();
+        assert!(row.contains("(Conv2D)  (None, 512"), "{row}");
+        let step = text.lines().find(|l| l.contains("block5_conv3")).unwrap();
+        assert!(step.contains("block5_pool  conv"), "{step}");
+        assert!(step.contains("groups)  [154587..254587)"), "{step}");
+        // The rules are as long as the widened table.
+        let rule = text.lines().find(|l| l.starts_with("____")).unwrap();
+        let header = text.lines().find(|l| l.contains("Layer (type)")).unwrap();
+        assert_eq!(rule.chars().count(), header.chars().count());
     }
 }

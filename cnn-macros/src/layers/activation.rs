@@ -14,6 +14,7 @@ use crate::shape::Shape;
 
 pub const RELU: Kind = Kind {
     keyword: "relu",
+    aliases: &["ReLU"],
     schema: Schema::NONE,
     read: |_| Some(relu()),
     stand_in: Some(relu),
@@ -21,6 +22,7 @@ pub const RELU: Kind = Kind {
 
 pub const SIGMOID: Kind = Kind {
     keyword: "sigmoid",
+    aliases: &["Sigmoid"],
     schema: Schema::NONE,
     read: |_| Some(sigmoid()),
     stand_in: Some(sigmoid),
@@ -28,6 +30,7 @@ pub const SIGMOID: Kind = Kind {
 
 pub const TANH: Kind = Kind {
     keyword: "tanh",
+    aliases: &["Tanh", "TanH"],
     schema: Schema::NONE,
     read: |_| Some(tanh()),
     stand_in: Some(tanh),

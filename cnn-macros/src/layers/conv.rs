@@ -22,6 +22,7 @@ use crate::shape::Shape;
 
 pub const KIND: Kind = Kind {
     keyword: "conv",
+    aliases: &["conv2d", "Conv2d", "Conv2D", "convolution", "Convolution"],
     schema: Schema {
         args: &["channels", "kernel", "stride", "pad", "bias", "groups"],
         positional: 2,

@@ -19,6 +19,15 @@ use crate::shape::Shape;
 
 pub const KIND: Kind = Kind {
     keyword: "dense",
+    aliases: &[
+        "fc",
+        "linear",
+        "Linear",
+        "Dense",
+        "inner_product",
+        "InnerProduct",
+        "fully_connected",
+    ],
     schema: Schema {
         args: &["units", "bias"],
         positional: 1,

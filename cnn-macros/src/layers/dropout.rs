@@ -14,6 +14,7 @@ use crate::shape::Shape;
 
 pub const KIND: Kind = Kind {
     keyword: "dropout",
+    aliases: &["Dropout"],
     schema: Schema {
         args: &["p"],
         positional: 1,

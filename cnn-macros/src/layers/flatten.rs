@@ -10,6 +10,7 @@ use crate::shape::Shape;
 
 pub const KIND: Kind = Kind {
     keyword: "flatten",
+    aliases: &["Flatten"],
     schema: Schema::NONE,
     read: |_| Some(Box::new(Flatten)),
     stand_in: Some(|| Box::new(Flatten)),

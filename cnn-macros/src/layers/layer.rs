@@ -14,6 +14,9 @@ use crate::shape::Shape;
 pub struct Kind {
     /// The keyword (`conv`).
     pub keyword: &'static str,
+    /// Other spellings of the keyword, from PyTorch, Keras and Caffe
+    /// (`conv2d`, `Conv2D`, `Convolution`).
+    pub aliases: &'static [&'static str],
     /// The arguments it takes.
     pub schema: Schema,
     /// Reads the arguments (errors go to the reader's diagnostics).

@@ -15,6 +15,7 @@ use crate::shape::Shape;
 
 pub const KIND: Kind = Kind {
     keyword: "lrn",
+    aliases: &["LRN", "local_response_norm", "LocalResponseNorm"],
     schema: Schema {
         args: &["size", "alpha", "beta", "k"],
         positional: 1,

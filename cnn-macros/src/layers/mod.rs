@@ -36,12 +36,29 @@ pub const KINDS: &[Kind] = &[
     lrn::KIND,
 ];
 
-/// The kind called `keyword`.
+/// The kind called `keyword`, or one of its aliases.
 pub fn find(keyword: &str) -> Option<&'static Kind> {
-    KINDS.iter().find(|k| k.keyword == keyword)
+    KINDS
+        .iter()
+        .find(|k| k.keyword == keyword || k.aliases.contains(&keyword))
 }
 
-/// Every keyword, for "unknown layer" messages and suggestions.
+/// Every keyword, for "unknown layer" messages.
 pub fn keywords() -> Vec<&'static str> {
     KINDS.iter().map(|k| k.keyword).collect()
+}
+
+/// The keyword a misspelt layer kind is closest to: by its keywords and
+/// aliases, each alias standing for its keyword.
+pub fn suggestion(word: &str) -> Option<&'static str> {
+    let spellings: Vec<&str> = KINDS
+        .iter()
+        .flat_map(|k| std::iter::once(k.keyword).chain(k.aliases.iter().copied()))
+        .collect();
+    // Case does not make a spelling: `maxPool2D` is close to `MaxPool2D`.
+    let lower: Vec<String> = spellings.iter().map(|s| s.to_lowercase()).collect();
+    let lower_refs: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let best = crate::diag::closest(&word.to_lowercase(), &lower_refs)?;
+    let i = lower_refs.iter().position(|s| *s == best)?;
+    find(spellings[i]).map(|k| k.keyword)
 }

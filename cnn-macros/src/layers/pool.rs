@@ -21,6 +21,15 @@ const WINDOW_ARGS: Schema = Schema {
 
 pub const MAX_POOL: Kind = Kind {
     keyword: "max_pool",
+    aliases: &[
+        "maxpool",
+        "max_pool2d",
+        "maxpool2d",
+        "MaxPool2d",
+        "MaxPool2D",
+        "MaxPooling2D",
+        "max_pooling2d",
+    ],
     schema: WINDOW_ARGS,
     read: |args| Some(Box::new(MaxPool(read_window(args)?))),
     stand_in: None,
@@ -28,6 +37,15 @@ pub const MAX_POOL: Kind = Kind {
 
 pub const AVG_POOL: Kind = Kind {
     keyword: "avg_pool",
+    aliases: &[
+        "avgpool",
+        "avg_pool2d",
+        "avgpool2d",
+        "AvgPool2d",
+        "AvgPool2D",
+        "AveragePooling2D",
+        "average_pooling2d",
+    ],
     schema: WINDOW_ARGS,
     read: |args| Some(Box::new(AvgPool::Window(read_window(args)?))),
     stand_in: None,
@@ -35,6 +53,12 @@ pub const AVG_POOL: Kind = Kind {
 
 pub const GLOBAL_AVG_POOL: Kind = Kind {
     keyword: "global_avg_pool",
+    aliases: &[
+        "global_average_pooling2d",
+        "GlobalAveragePooling2D",
+        "GlobalAvgPool2D",
+        "global_avg_pool2d",
+    ],
     schema: Schema::NONE,
     read: |_| Some(Box::new(AvgPool::Global)),
     stand_in: Some(|| Box::new(AvgPool::Global)),

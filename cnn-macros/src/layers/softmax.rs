@@ -13,6 +13,7 @@ use crate::shape::Shape;
 
 pub const KIND: Kind = Kind {
     keyword: "softmax",
+    aliases: &["Softmax"],
     schema: Schema::NONE,
     read: |_| Some(Box::new(Softmax)),
     stand_in: Some(|| Box::new(Softmax)),

@@ -52,11 +52,13 @@ impl Act {
 
     /// Whether the backward pass needs the layer's output values (sigmoid,
     /// tanh) rather than a one-byte mask (ReLU) or nothing (identity).
+    #[inline]
     pub const fn needs_output(self) -> bool {
         matches!(self, Act::Sigmoid | Act::Tanh)
     }
 
     /// Whether the backward pass needs a one-byte mask per output.
+    #[inline]
     pub const fn needs_mask(self) -> bool {
         matches!(self, Act::Relu)
     }

@@ -10,6 +10,7 @@
 /// assert_eq!(cnn_spec::out_size(28, 5, 1, 2), 28);
 /// assert_eq!(cnn_spec::out_size(28, 2, 2, 0), 14);
 /// ```
+#[inline]
 pub const fn out_size(len: usize, k: usize, s: usize, p: usize) -> usize {
     (len + 2 * p - k) / s + 1
 }
@@ -82,6 +83,7 @@ pub struct ConvGeom {
 
 impl ConvGeom {
     /// A geometry with the output size derived from the others.
+    #[inline]
     pub const fn new(
         c: usize,
         h: usize,
@@ -107,27 +109,33 @@ impl ConvGeom {
         }
     }
     /// Floats in one input sample.
+    #[inline]
     pub const fn in_len(&self) -> usize {
         self.c * self.h * self.w
     }
     /// Floats in one output sample.
+    #[inline]
     pub const fn out_len(&self) -> usize {
         self.k * self.oh * self.ow
     }
     /// Number of weights (without bias).
+    #[inline]
     pub const fn weight_len(&self) -> usize {
         self.k * self.c * self.kh * self.kw
     }
     /// Length of one im2col column: `c * kh * kw`.
+    #[inline]
     pub const fn patch_len(&self) -> usize {
         self.c * self.kh * self.kw
     }
     /// Output pixels per channel.
+    #[inline]
     pub const fn out_pixels(&self) -> usize {
         self.oh * self.ow
     }
     /// Whether the kernel is 1x1 with stride 1 and no padding: the
     /// convolution is then a matrix product on the input as it is.
+    #[inline]
     pub const fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
     }
@@ -164,6 +172,7 @@ pub struct PoolGeom {
 
 impl PoolGeom {
     /// A geometry with the output size derived from the others.
+    #[inline]
     pub const fn new(
         c: usize,
         h: usize,
@@ -187,18 +196,22 @@ impl PoolGeom {
         }
     }
     /// Floats in one input sample.
+    #[inline]
     pub const fn in_len(&self) -> usize {
         self.c * self.h * self.w
     }
     /// Floats in one output sample.
+    #[inline]
     pub const fn out_len(&self) -> usize {
         self.c * self.oh * self.ow
     }
     /// Whether windows never share a cell (stride at least the window).
+    #[inline]
     pub const fn is_disjoint(&self) -> bool {
         self.sh >= self.kh && self.sw >= self.kw
     }
     /// Whether this is the common 2x2 window with stride 2 and no padding.
+    #[inline]
     pub const fn is_2x2_stride_2(&self) -> bool {
         self.kh == 2 && self.kw == 2 && self.sh == 2 && self.sw == 2 && self.ph == 0 && self.pw == 0
     }
@@ -212,6 +225,7 @@ impl PoolGeom {
     }
     /// Rows `[r0, r1)` of the input that window row `oy` covers, clipped
     /// to the input.
+    #[inline]
     pub const fn window_rows(&self, oy: usize) -> (usize, usize) {
         let top = oy * self.sh;
         let r0 = top.saturating_sub(self.ph);

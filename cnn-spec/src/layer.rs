@@ -38,6 +38,7 @@ pub enum ConvAlgo {
 /// let wide = ConvGeom::new(256, 14, 14, 256, (3, 3), (1, 1), (1, 1));
 /// assert_eq!(choose_algo(&wide), ConvAlgo::Im2col);
 /// ```
+#[inline]
 pub const fn choose_algo(g: &ConvGeom) -> ConvAlgo {
     let packed = g.patch_len() * g.k.div_ceil(MAX_LANES) * MAX_LANES;
     if g.is_pointwise() {
@@ -74,6 +75,7 @@ pub enum ConvKernel {
 
 impl ConvKernel {
     /// The path of the kernel's entry point below `cnn_runtime::ops`.
+    #[inline]
     pub const fn entry_point(self) -> &'static str {
         match self {
             ConvKernel::Direct => "conv::forward_direct",
@@ -86,6 +88,7 @@ impl ConvKernel {
     }
 
     /// Whether the kernel fuses a max-pool.
+    #[inline]
     pub const fn is_fused(self) -> bool {
         matches!(
             self,
@@ -123,6 +126,7 @@ pub struct Conv {
 
 impl Conv {
     /// The kernel that computes the layer's forward pass.
+    #[inline]
     pub const fn kernel(&self) -> ConvKernel {
         match (self.pool, self.algo) {
             (None, ConvAlgo::Direct) => ConvKernel::Direct,
@@ -139,6 +143,7 @@ impl Conv {
         }
     }
     /// Floats in one output sample of one group (after the fused pool, if any).
+    #[inline]
     pub const fn group_out_len(&self) -> usize {
         match self.pool {
             Some(p) => p.out_len(),
@@ -146,26 +151,32 @@ impl Conv {
         }
     }
     /// Floats in one input sample: `groups * geom.in_len()`.
+    #[inline]
     pub const fn in_len(&self) -> usize {
         self.groups * self.geom.in_len()
     }
     /// Floats in one output sample (after the fused pool, if any), all groups.
+    #[inline]
     pub const fn out_len(&self) -> usize {
         self.groups * self.group_out_len()
     }
     /// Number of weights (without bias), all groups: `[K, C / groups, kh, kw]`.
+    #[inline]
     pub const fn weight_len(&self) -> usize {
         self.groups * self.geom.weight_len()
     }
     /// Input channels of the whole layer.
+    #[inline]
     pub const fn in_channels(&self) -> usize {
         self.groups * self.geom.c
     }
     /// Output channels of the whole layer (and the bias length).
+    #[inline]
     pub const fn out_channels(&self) -> usize {
         self.groups * self.geom.k
     }
     /// Multiply-accumulates of one sample's forward pass.
+    #[inline]
     pub const fn macs(&self) -> usize {
         self.groups * self.geom.out_len() * self.geom.patch_len()
     }
@@ -186,6 +197,7 @@ pub struct Dense {
 
 impl Dense {
     /// Number of weights (without bias).
+    #[inline]
     pub const fn weight_len(&self) -> usize {
         self.inputs * self.outputs
     }

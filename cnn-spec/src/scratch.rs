@@ -21,6 +21,7 @@ use crate::tuning::{CV_MAX_PACKED, CV_MAX_WEIGHTS};
 /// they do not fit the kernel's stack buffer ([`CV_MAX_WEIGHTS`]) but stay
 /// within [`CV_MAX_PACKED`]; 0 otherwise (for small layers such as LeNet's,
 /// so heap-free arenas stay small).
+#[inline]
 pub const fn direct_pack_len(g: &ConvGeom) -> usize {
     let len = g.patch_len() * padded_out_channels(g);
     if len > CV_MAX_WEIGHTS && len <= CV_MAX_PACKED {
@@ -31,11 +32,13 @@ pub const fn direct_pack_len(g: &ConvGeom) -> usize {
 }
 
 /// Output channels rounded up to the widest vector ([`MAX_LANES`]).
+#[inline]
 pub const fn padded_out_channels(g: &ConvGeom) -> usize {
     g.k.div_ceil(MAX_LANES) * MAX_LANES
 }
 
 /// Input channels rounded up to the widest vector ([`MAX_LANES`]).
+#[inline]
 pub const fn padded_in_channels(g: &ConvGeom) -> usize {
     g.c.div_ceil(MAX_LANES) * MAX_LANES
 }
@@ -55,6 +58,7 @@ pub struct DirectTail {
 
 /// The tail of a fused direct layer's backward scratch ([`DirectTail`]),
 /// with the input channels padded to [`padded_in_channels`].
+#[inline]
 pub const fn direct_tail(g: &ConvGeom) -> DirectTail {
     let cpad = padded_in_channels(g);
     DirectTail {
@@ -64,6 +68,7 @@ pub const fn direct_tail(g: &ConvGeom) -> DirectTail {
 }
 
 /// Scratch floats the forward pass of layer `l` needs for one call.
+#[inline]
 pub const fn forward_scratch(l: &Conv) -> usize {
     let g = &l.geom;
     match l.kernel() {
@@ -85,6 +90,7 @@ pub const fn forward_scratch(l: &Conv) -> usize {
 }
 
 /// Scratch floats the backward pass of layer `l` needs for one call.
+#[inline]
 pub const fn backward_scratch(l: &Conv) -> usize {
     if l.pool.is_some() {
         return fused_backward_scratch(l);
@@ -99,6 +105,7 @@ pub const fn backward_scratch(l: &Conv) -> usize {
 /// the conv-output gradient (`k * oh * ow`), then for the direct algorithm
 /// the input gradient channels-last (`h * w * cpad`) and the
 /// [`DirectTail`], for im2col the columns.
+#[inline]
 pub const fn fused_backward_scratch(l: &Conv) -> usize {
     let g = &l.geom;
     match l.algo {

@@ -49,6 +49,7 @@ pub const CV_MAX_WEIGHTS: usize = 8192;
 /// output columns; the first size that fits the channels left is used).
 /// As many as the registers hold: 8 x 2 accumulators of AVX-512's 32
 /// registers, 4 x 2 of AVX2's 16.
+#[inline]
 pub const fn column_channel_blocks(lanes: usize) -> &'static [usize] {
     match lanes {
         16 => &[8, 6, 4, 2, 1],
@@ -62,6 +63,7 @@ pub const fn column_channel_blocks(lanes: usize) -> &'static [usize] {
 /// vectors per channel. With AVX-512, blocks of 6 channels (24
 /// accumulators plus inputs and weights) spilled and ran LeNet's conv1
 /// block 1.4× slower than blocks of 3 (5.7 → 4.0 µs per sample).
+#[inline]
 pub const fn column_pool_channel_blocks(lanes: usize) -> &'static [usize] {
     match lanes {
         16 => &[3, 2, 1],
@@ -72,6 +74,7 @@ pub const fn column_pool_channel_blocks(lanes: usize) -> &'static [usize] {
 
 /// Input channels per register block of the column-vectorised dense input
 /// gradient (one vector of input columns per channel).
+#[inline]
 pub const fn column_dx_channel_blocks(lanes: usize) -> &'static [usize] {
     match lanes {
         16 => &[8, 6, 4, 2, 1],
@@ -82,6 +85,7 @@ pub const fn column_dx_channel_blocks(lanes: usize) -> &'static [usize] {
 
 /// Output channels per block of the column-vectorised dense weight
 /// gradient (one accumulator per channel and tap, reduced at the end).
+#[inline]
 pub const fn dw_channel_blocks(_lanes: usize) -> &'static [usize] {
     &[4, 1]
 }
@@ -90,6 +94,7 @@ pub const fn dw_channel_blocks(_lanes: usize) -> &'static [usize] {
 /// forward kernel, for blocks of `kv` vectors of output channels
 /// (`pixels x kv` accumulators): 12 x 1 and 6 x 2 with AVX-512's 32
 /// registers, half that with 16.
+#[inline]
 pub const fn channel_vector_pixels(lanes: usize, kv: usize) -> usize {
     match (kv, lanes) {
         (1, 16) => 12,
@@ -106,6 +111,7 @@ pub const fn channel_vector_pixels(lanes: usize, kv: usize) -> usize {
 /// fused conv → ReLU → 2x2 max-pool kernel, for blocks of `kv` vectors of
 /// output channels (each pooled output needs 4 conv pixels, so `4 * q * kv`
 /// accumulators).
+#[inline]
 pub const fn channel_vector_pool_windows(lanes: usize, kv: usize) -> usize {
     match (kv, lanes) {
         (1, 16) => 5,
@@ -130,6 +136,7 @@ pub const BAND_CELLS: usize = 24;
 /// gradient accumulates in registers at a time: 3 rows of a 5x5 kernel (18
 /// accumulators) with AVX-512, 2 (12) with 16 registers; 2 rows of a 3x3
 /// kernel (8).
+#[inline]
 pub const fn sparse_dx_band_rows(lanes: usize, kh: usize) -> usize {
     if kh == 5 && lanes >= 16 {
         3
@@ -147,6 +154,7 @@ pub const MAX_BANDED_K: usize = 256;
 /// Kernel rows whose taps the sparse weight gradient keeps in registers
 /// at a time: all 5 rows of a 5x5 kernel (25 accumulators) with AVX-512's
 /// 32 registers, 2 rows (10) with 16; all 3 rows of a 3x3 kernel.
+#[inline]
 pub const fn sparse_dw_band_rows(lanes: usize, kh: usize) -> usize {
     if kh == 5 && lanes < 16 {
         2
@@ -166,6 +174,7 @@ pub const WINNER_CHUNK: usize = 256;
 /// Samples per block of the dense forward kernel (each weight vector loaded
 /// feeds that many dot products), given the samples left: 4 with SIMD,
 /// else 2.
+#[inline]
 pub const fn dense_sample_block(lanes: usize, left: usize) -> usize {
     if left >= 4 && lanes > 1 {
         4
@@ -179,6 +188,7 @@ pub const fn dense_sample_block(lanes: usize, left: usize) -> usize {
 /// Outputs per block of the dense forward kernel, given the block's
 /// samples and the outputs left: 4 x 4 or 2 x 8 (1 x 8) dot products in
 /// registers.
+#[inline]
 pub const fn dense_output_block(samples: usize, left: usize) -> usize {
     if samples == 4 {
         if left >= 4 {
@@ -210,6 +220,7 @@ pub const GEMM_MC: usize = 96;
 /// The GEMM's register tile at `lanes` lanes: `(rows, vectors of
 /// columns)`. 8 x 3 vectors (24 accumulators of AVX-512's 32 registers),
 /// 6 x 2 (12 of AVX2's 16; also NEON), 4 x 2 for the scalar level.
+#[inline]
 pub const fn gemm_tile(lanes: usize) -> (usize, usize) {
     match lanes {
         16 => (8, 3),

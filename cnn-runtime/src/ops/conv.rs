@@ -23,7 +23,8 @@ use super::activation;
 use super::args::{check_len, Backward, Forward, Grads, Params};
 use super::conv_sample::{backward_sample, conv_sample};
 pub use super::conv_sample::{col2im, im2col};
-use super::{fused, groups};
+use super::fused;
+use super::groups::{self, ForwardFn, InferFn};
 use crate::simd::{self, ConvGrads, Filter};
 
 /// Forward pass of `n` samples: `io.x` is `[n, C, H, W]`, `io.y`
@@ -49,51 +50,65 @@ pub fn forward(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
 /// [`forward`] by direct convolution (no pool).
 #[inline(always)]
 pub fn forward_direct(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
-    if l.groups == 1 {
-        forward_direct_group(l, p, io, scratch)
-    } else {
-        groups::forward(l, p, io, scratch, forward_direct_group)
-    }
+    let kernels = (direct_infer as InferFn, direct_train as ForwardFn);
+    groups::dispatch_forward(l, p, io, scratch, kernels)
 }
 
 /// [`forward`] by im2col and GEMM (no pool).
 #[inline(always)]
 pub fn forward_im2col(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
-    if l.groups == 1 {
-        forward_im2col_group(l, p, io, scratch)
-    } else {
-        groups::forward(l, p, io, scratch, forward_im2col_group)
-    }
+    let kernels = (im2col_infer as InferFn, im2col_train as ForwardFn);
+    groups::dispatch_forward(l, p, io, scratch, kernels)
 }
 
 /// [`forward`] by 1x1 GEMM (no pool).
 #[inline(always)]
 pub fn forward_pointwise(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
-    if l.groups == 1 {
-        forward_pointwise_group(l, p, io, scratch)
-    } else {
-        groups::forward(l, p, io, scratch, forward_pointwise_group)
-    }
+    let kernels = (pointwise_infer as InferFn, pointwise_train as ForwardFn);
+    groups::dispatch_forward(l, p, io, scratch, kernels)
 }
 
-/// The forward passes of one group, by algorithm.
-fn forward_direct_group(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
-    unfused(l, ConvAlgo::Direct, p, io, scratch)
+/// The instantiations of the one-group kernel [`unfused`] that
+/// [`groups::dispatch_forward`] runs, by algorithm.
+macro_rules! infer_and_train {
+    ($($algo:ident: $infer:ident, $train:ident;)*) => {$(
+        fn $infer(
+            l: &Conv,
+            x: &[f32],
+            weight: &[f32],
+            bias: Option<&[f32]>,
+            y: &mut [f32],
+            scratch: &mut [f32],
+            n: usize,
+        ) {
+            let io = Forward { x, y, aux: None, n };
+            unfused::<false>(l, ConvAlgo::$algo, Params { weight, bias }, io, scratch)
+        }
+
+        fn $train(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
+            unfused::<true>(l, ConvAlgo::$algo, p, io, scratch)
+        }
+    )*};
 }
 
-fn forward_im2col_group(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
-    unfused(l, ConvAlgo::Im2col, p, io, scratch)
-}
-
-fn forward_pointwise_group(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
-    unfused(l, ConvAlgo::Pointwise, p, io, scratch)
+infer_and_train! {
+    Direct: direct_infer, direct_train;
+    Im2col: im2col_infer, im2col_train;
+    Pointwise: pointwise_infer, pointwise_train;
 }
 
 /// The unfused forward pass of one group by `algo`, then the activation.
 #[inline(always)]
-fn unfused(l: &Conv, algo: ConvAlgo, p: Params, io: Forward, scratch: &mut [f32]) {
+fn unfused<const TRAIN: bool>(
+    l: &Conv,
+    algo: ConvAlgo,
+    p: Params,
+    io: Forward,
+    scratch: &mut [f32],
+) {
     let g = &l.geom;
     let Forward { x, y, aux, n } = io;
+    let aux = if TRAIN { aux } else { None };
     check_len("conv input", x.len(), n * g.in_len());
     check_len("conv output", y.len(), n * g.out_len());
     check_len("conv weight", p.weight.len(), g.weight_len());

@@ -17,8 +17,32 @@ use crate::simd;
 
 /// Forward pass of `n` samples: `io.x` is `[n, inputs]`, `io.y`
 /// `[n, outputs]`; `io.aux` receives the ReLU mask when training.
+#[inline(always)]
 pub fn forward(l: &Dense, p: Params, io: Forward) {
+    // Inference calls (no mask) run an instantiation without the mask,
+    // with every buffer its own argument.
+    match io.aux {
+        None => infer(l, io.x, p.weight, p.bias, io.y, io.n),
+        Some(_) => train(l, p, io),
+    }
+}
+
+/// [`forward`] without the mask.
+fn infer(l: &Dense, x: &[f32], weight: &[f32], bias: Option<&[f32]>, y: &mut [f32], n: usize) {
+    let io = Forward { x, y, aux: None, n };
+    forward_with::<false>(l, Params { weight, bias }, io)
+}
+
+/// [`forward`] with the mask.
+fn train(l: &Dense, p: Params, io: Forward) {
+    forward_with::<true>(l, p, io)
+}
+
+/// [`forward`]; `TRAIN`: whether the call may write the ReLU mask.
+#[inline(always)]
+fn forward_with<const TRAIN: bool>(l: &Dense, p: Params, io: Forward) {
     let Forward { x, y, aux, n } = io;
+    let aux = if TRAIN { aux } else { None };
     check_len("dense input", x.len(), n * l.inputs);
     check_len("dense output", y.len(), n * l.outputs);
     check_len("dense weight", p.weight.len(), l.weight_len());

@@ -24,15 +24,15 @@ pub use cnn_spec::scratch::{
 };
 pub use cnn_spec::INACTIVE;
 
-use cnn_spec::scratch::direct_tail;
+use cnn_spec::scratch::{direct_pack_len, direct_tail};
 use cnn_spec::{Act, Conv, ConvAlgo, ConvGeom, ConvKernel, PoolGeom, MAX_POOL_WINDOW};
 
 use super::args::{check_len, Backward, Forward, Grads, Params};
 use super::conv_sample::{backward_sample, im2col};
 use super::gemm::{sgemm, Layout};
-use super::groups;
+use super::groups::{self, ForwardFn, InferFn};
 use crate::simd::scalar::pool::{backward_sparse, finish, window_max};
-use crate::simd::{self, ConvGrads, Filter, FusedPool, PooledGrad, PooledOut};
+use crate::simd::{self, ConvGrads, Filter, FusedPool, PooledGrad};
 
 const fn pool_of(l: &Conv) -> PoolGeom {
     match l.pool {
@@ -60,102 +60,137 @@ pub fn conv_max_pool_forward(l: &Conv, p: Params, io: Forward, scratch: &mut [f3
 /// [`conv_max_pool_forward`] with [`ConvKernel::FusedDirectDisjoint`].
 #[inline(always)]
 pub fn forward_direct_disjoint(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
-    if l.groups == 1 {
-        direct_disjoint_group(l, p, io, scratch)
-    } else {
-        groups::forward(l, p, io, scratch, direct_disjoint_group)
-    }
+    let kernels = (
+        direct_disjoint_infer as InferFn,
+        direct_disjoint_train as ForwardFn,
+    );
+    groups::dispatch_forward(l, p, io, scratch, kernels)
 }
 
 /// [`conv_max_pool_forward`] with [`ConvKernel::FusedDirectPlane`].
 #[inline(always)]
 pub fn forward_direct_plane(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
-    if l.groups == 1 {
-        direct_plane_group(l, p, io, scratch)
-    } else {
-        groups::forward(l, p, io, scratch, direct_plane_group)
-    }
+    let kernels = (
+        direct_plane_infer as InferFn,
+        direct_plane_train as ForwardFn,
+    );
+    groups::dispatch_forward(l, p, io, scratch, kernels)
 }
 
 /// [`conv_max_pool_forward`] with [`ConvKernel::FusedBand`].
 #[inline(always)]
 pub fn forward_band(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
-    if l.groups == 1 {
-        band_group(l, p, io, scratch)
-    } else {
-        groups::forward(l, p, io, scratch, band_group)
-    }
+    let kernels = (band_infer as InferFn, band_train as ForwardFn);
+    groups::dispatch_forward(l, p, io, scratch, kernels)
+}
+
+/// The instantiations of the one-group kernels below that
+/// [`groups::dispatch_forward`] runs.
+macro_rules! infer_and_train {
+    ($($kernel:ident: $infer:ident, $train:ident;)*) => {$(
+        fn $infer(
+            l: &Conv,
+            x: &[f32],
+            weight: &[f32],
+            bias: Option<&[f32]>,
+            y: &mut [f32],
+            scratch: &mut [f32],
+            n: usize,
+        ) {
+            let io = Forward { x, y, aux: None, n };
+            $kernel::<false>(l, Params { weight, bias }, io, scratch)
+        }
+
+        fn $train(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
+            $kernel::<true>(l, p, io, scratch)
+        }
+    )*};
+}
+
+infer_and_train! {
+    direct_disjoint: direct_disjoint_infer, direct_disjoint_train;
+    direct_plane: direct_plane_infer, direct_plane_train;
+    band: band_infer, band_train;
+}
+
+/// Checks that the layer's activation fuses with a max-pool.
+#[inline(always)]
+fn check_act(l: &Conv) {
+    assert!(
+        matches!(l.act, Act::Relu | Act::Identity),
+        "only ReLU fuses with max-pool"
+    );
 }
 
 /// Checks a fused layer's activation and buffers.
 #[inline(always)]
 fn check(l: &Conv, io: &Forward, scratch: &[f32]) {
     let (g, p) = (&l.geom, pool_of(l));
-    assert!(
-        matches!(l.act, Act::Relu | Act::Identity),
-        "only ReLU fuses with max-pool"
-    );
+    check_act(l);
     check_len("fused conv input", io.x.len(), io.n * g.in_len());
     check_len("fused conv output", io.y.len(), io.n * p.out_len());
     check_len("fused conv scratch", scratch.len(), forward_scratch(l));
 }
 
-/// Runs `one(xs, ys, argmax, scratch)` on every sample.
+/// Runs `one(xs, ys, argmax, scratch)` on every sample; `TRAIN`: whether
+/// the call may write argmax bytes.
 #[inline(always)]
-fn each_sample(
+fn each_sample<const TRAIN: bool>(
     l: &Conv,
     io: Forward,
     scratch: &mut [f32],
-    mut one: impl FnMut(&[f32], PooledOut, &mut [f32]),
+    mut one: impl FnMut(&[f32], &mut [f32], Option<&mut [u8]>, &mut [f32]),
 ) {
     check(l, &io, scratch);
     let (g, p) = (&l.geom, pool_of(l));
-    let Forward { x, y, mut aux, n } = io;
+    let Forward { x, y, aux, n } = io;
+    let mut aux = if TRAIN { aux } else { None };
     for s in 0..n {
         let xs = &x[s * g.in_len()..][..g.in_len()];
-        let out = PooledOut {
-            y: &mut y[s * p.out_len()..][..p.out_len()],
-            argmax: aux
-                .as_deref_mut()
-                .map(|a| &mut a[s * p.out_len()..][..p.out_len()]),
-        };
-        one(xs, out, scratch);
+        let ys = &mut y[s * p.out_len()..][..p.out_len()];
+        let am = aux
+            .as_deref_mut()
+            .map(|a| &mut a[s * p.out_len()..][..p.out_len()]);
+        one(xs, ys, am, scratch);
     }
 }
 
-/// [`forward_direct_disjoint`] of one group.
-fn direct_disjoint_group(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
-    check(l, &io, scratch);
-    let pool = pool_of(l);
-    if let Some(a) = &io.aux {
+/// [`forward_direct_disjoint`] of one group; `TRAIN`: whether the call
+/// may write argmax bytes (see `groups::dispatch_forward`).
+#[inline(always)]
+fn direct_disjoint<const TRAIN: bool>(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
+    let (g, pool) = (&l.geom, pool_of(l));
+    check_act(l);
+    check_len("fused conv input", io.x.len(), io.n * g.in_len());
+    check_len("fused conv output", io.y.len(), io.n * pool.out_len());
+    let argmax = if TRAIN { io.aux } else { None };
+    if let Some(a) = &argmax {
         check_len("fused conv argmax", a.len(), io.n * pool.out_len());
     }
+    check_len("fused conv scratch", scratch.len(), direct_pack_len(g));
     let f = Filter {
-        g: &l.geom,
+        g,
         w: p.weight,
         b: p.bias,
-    };
-    let out = PooledOut {
-        y: io.y,
-        argmax: io.aux,
     };
     let fp = FusedPool {
         p: &pool,
         act: l.act,
     };
     // The direct kernels take the whole batch (packing weights once).
-    simd::conv_relu_pool_direct(f, fp, io.x, out, scratch, io.n);
+    let x = &io.x[..io.n * g.in_len()];
+    simd::conv_relu_pool_direct(f, fp, x, io.y, argmax, scratch);
 }
 
 /// [`forward_direct_plane`] of one group: one conv channel at a time in a
 /// scratch plane, then pooled.
-fn direct_plane_group(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
+#[inline(always)]
+fn direct_plane<const TRAIN: bool>(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
     let g = &l.geom;
     let pool = pool_of(l);
     let one = ConvGeom { k: 1, ..*g };
-    each_sample(l, io, scratch, |xs, out, scratch| {
+    each_sample::<TRAIN>(l, io, scratch, |xs, ys, mut argmax, scratch| {
         let plane = &mut scratch[..g.out_pixels()];
-        let PooledOut { y: ys, mut argmax } = out;
         for k in 0..g.k {
             let f = Filter {
                 g: &one,
@@ -201,10 +236,11 @@ fn pool_channel(
 
 /// [`forward_band`] of one group: the conv rows each pooled row needs,
 /// all channels, through a scratch band (after the im2col columns).
-fn band_group(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
+#[inline(always)]
+fn band<const TRAIN: bool>(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
     let (g, algo) = (&l.geom, l.algo);
     let pool = pool_of(l);
-    each_sample(l, io, scratch, |xs, out, scratch| {
+    each_sample::<TRAIN>(l, io, scratch, |xs, ys, mut argmax, scratch| {
         let pixels = g.out_pixels();
         let (cols, band) = if algo == ConvAlgo::Im2col {
             let (cols, band) = scratch.split_at_mut(g.patch_len() * pixels);
@@ -218,7 +254,6 @@ fn band_group(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
         } else {
             g.c
         };
-        let PooledOut { y: ys, mut argmax } = out;
         for py in 0..pool.oh {
             // Conv rows [r0, r1) feed pooled row py.
             let (r0, r1) = pool.window_rows(py);

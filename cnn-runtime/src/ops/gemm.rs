@@ -8,7 +8,7 @@
 
 pub use crate::simd::Layout;
 
-use crate::simd::{self, Matrix, MatrixMut};
+use crate::simd::{self, Matrix};
 
 /// `c = a b + beta c`, where `a` is `m x k`, `b` is `k x n`, `c` is `m x n`.
 ///
@@ -38,10 +38,8 @@ pub fn sgemm(a: &[f32], la: Layout, b: &[f32], lb: Layout, beta: f32, c: &mut [f
             layout: lb,
         },
         beta,
-        MatrixMut {
-            data: c,
-            layout: lc,
-        },
+        c,
+        lc,
     );
 }
 

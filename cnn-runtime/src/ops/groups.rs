@@ -9,8 +9,32 @@ use super::args::{check_len, Backward, Forward, Grads, Params};
 /// A forward entry point for one group (`groups == 1`).
 pub(crate) type ForwardFn = fn(&Conv, Params, Forward, &mut [f32]);
 
+/// The inference instantiation of a forward entry point for one group: no
+/// auxiliary bytes, and every buffer its own argument, `(layer, x, weight,
+/// bias, y, scratch, n)`, so the compiler knows they do not overlap.
+pub(crate) type InferFn = fn(&Conv, &[f32], &[f32], Option<&[f32]>, &mut [f32], &mut [f32], usize);
+
 /// A backward entry point for one group (`groups == 1`).
 pub(crate) type BackwardFn = fn(&Conv, &[f32], Backward, Grads, &mut [f32]);
+
+/// Runs a conv layer's forward kernel: `infer` when the layer has one
+/// group and the call keeps no auxiliary bytes (inference), `train` when
+/// it has one group, `train` once per group otherwise. Inference code thus
+/// never links the training paths.
+#[inline(always)]
+pub(crate) fn dispatch_forward(
+    l: &Conv,
+    p: Params,
+    io: Forward,
+    scratch: &mut [f32],
+    (infer, train): (InferFn, ForwardFn),
+) {
+    match (l.groups, io.aux.is_some()) {
+        (1, false) => infer(l, io.x, p.weight, p.bias, io.y, scratch, io.n),
+        (1, true) => train(l, p, io, scratch),
+        _ => forward(l, p, io, scratch, train),
+    }
+}
 
 /// The layer `l` with one group: the kernel every group runs.
 const fn one_group(l: &Conv) -> Conv {

@@ -1,6 +1,7 @@
 //! The arguments the SIMD kernels take, grouped by what they describe.
-//! All are cheap to copy or move; the kernels are inlined into their
-//! callers, so passing them costs nothing.
+//! Only read-only values are grouped: every buffer a kernel writes is an
+//! argument of its own, so that the compiler knows it overlaps nothing
+//! else (an `&mut` slice inside a struct would not tell it).
 
 use cnn_spec::{Act, ConvGeom, PoolGeom};
 
@@ -55,15 +56,6 @@ pub struct Matrix<'a> {
     pub layout: Layout,
 }
 
-/// A matrix to write: its values and their [`Layout`].
-#[derive(Debug)]
-pub struct MatrixMut<'a> {
-    /// The values; at least `layout.extent()` of them.
-    pub data: &'a mut [f32],
-    /// Where element `(i, j)` is.
-    pub layout: Layout,
-}
-
 /// A convolution's parameters as the direct kernels read them.
 #[derive(Clone, Copy, Debug)]
 pub struct Filter<'a> {
@@ -83,16 +75,6 @@ pub struct FusedPool<'a> {
     pub p: &'a PoolGeom,
     /// The activation between convolution and pool.
     pub act: Act,
-}
-
-/// Where a fused conv → act → max-pool kernel writes.
-#[derive(Debug)]
-pub struct PooledOut<'a> {
-    /// Pooled outputs, `[n, k, p.oh, p.ow]`.
-    pub y: &'a mut [f32],
-    /// The argmax byte of each pooled output (training only), same shape:
-    /// the winning cell's index in its window, or `cnn_spec::INACTIVE`.
-    pub argmax: Option<&'a mut [u8]>,
 }
 
 /// The gradient of one sample's pooled output of a fused conv → ReLU →

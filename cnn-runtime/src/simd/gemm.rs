@@ -12,16 +12,16 @@
 
 use cnn_spec::tuning::{gemm_tile, GEMM_KC as KC, GEMM_MC as MC, GEMM_NR_MAX as NR_MAX};
 
-use super::args::{Layout, Matrix, MatrixMut};
+use super::args::{Layout, Matrix};
 use super::vector::Simd;
 
 /// `c = a b + beta c`; `a` is `m x k`, `b` is `k x n`, `c` is `m x n`.
 #[inline(always)]
-pub fn gemm<S: Simd>(s: S, a: Matrix, b: Matrix, beta: f32, c: MatrixMut) {
+pub fn gemm<S: Simd>(s: S, a: Matrix, b: Matrix, beta: f32, c: &mut [f32], lc: Layout) {
     match gemm_tile(S::LANES) {
-        (8, 3) => gemm_tiles::<S, 8, 3>(s, a, b, beta, c),
-        (6, 2) => gemm_tiles::<S, 6, 2>(s, a, b, beta, c),
-        (4, 2) => gemm_tiles::<S, 4, 2>(s, a, b, beta, c),
+        (8, 3) => gemm_tiles::<S, 8, 3>(s, a, b, beta, c, lc),
+        (6, 2) => gemm_tiles::<S, 6, 2>(s, a, b, beta, c, lc),
+        (4, 2) => gemm_tiles::<S, 4, 2>(s, a, b, beta, c, lc),
         (mr, nv) => unreachable!("a GEMM tile of {mr} rows by {nv} vectors"),
     }
 }
@@ -32,13 +32,10 @@ fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
     a: Matrix,
     b: Matrix,
     beta: f32,
-    c: MatrixMut,
+    c: &mut [f32],
+    lc: Layout,
 ) {
     let (la, lb) = (a.layout, b.layout);
-    let MatrixMut {
-        data: c,
-        layout: lc,
-    } = c;
     let (m, k, n) = (la.rows, la.cols, lb.cols);
     if k == 0 {
         scale(c, lc, beta);

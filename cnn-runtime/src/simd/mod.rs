@@ -34,7 +34,7 @@ mod reduce;
 pub mod scalar;
 mod vector;
 
-pub use args::{ConvGrads, Filter, FusedPool, Layout, Matrix, MatrixMut, PooledGrad, PooledOut};
+pub use args::{ConvGrads, Filter, FusedPool, Layout, Matrix, PooledGrad};
 pub use cnn_spec::tuning::CV_MAX_WEIGHTS;
 pub use cnn_spec::variants::sparse_dw_suits;
 pub use conv::{add_channels_last_dw, pack_channels_last};
@@ -242,9 +242,9 @@ macro_rules! simd_kernel {
 }
 
 simd_kernel! {
-    /// `c = a b + beta c`: `a` is `m x k`, `b` is `k x n`, `c` is `m x n`,
-    /// each with its own layout (see `ops::gemm::sgemm`, which checks them).
-    pub fn gemm(a: Matrix, b: Matrix, beta: f32, c: MatrixMut) => gemm::gemm;
+    /// `c = a b + beta c`: `a` is `m x k`, `b` is `k x n`, `c` (laid out
+    /// as `lc`) is `m x n` (see `ops::gemm::sgemm`, which checks them).
+    pub fn gemm(a: Matrix, b: Matrix, beta: f32, c: &mut [f32], lc: Layout) => gemm::gemm;
 }
 
 simd_kernel! {
@@ -274,15 +274,17 @@ simd_kernel! {
 }
 
 simd_kernel! {
-    /// Fused conv → act → max-pool of `n` samples (`x` `[n, c, h, w]`),
-    /// disjoint windows; `scratch` as for [`conv_direct`].
+    /// Fused conv → act → max-pool with disjoint windows of the samples of
+    /// `x` (exactly `[n, c, h, w]`) into `y` (`[n, k, p.oh, p.ow]`) and,
+    /// when given, their argmax bytes (same shape: the winning cell of each
+    /// window, or `cnn_spec::INACTIVE`); `scratch` as for [`conv_direct`].
     pub fn conv_relu_pool_direct(
         f: Filter,
         pool: FusedPool,
         x: &[f32],
-        out: PooledOut,
+        y: &mut [f32],
+        argmax: Option<&mut [u8]>,
         scratch: &mut [f32],
-        n: usize,
     ) => conv::direct_pool;
 }
 

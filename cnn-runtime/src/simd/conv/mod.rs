@@ -29,11 +29,11 @@ pub use sparse_dx::sparse_dx;
 
 use cnn_spec::variants::use_channel_vectors;
 
-use crate::simd::args::{Filter, FusedPool, PooledOut};
+use crate::simd::args::{Filter, FusedPool};
 use crate::simd::scalar;
 use crate::simd::vector::Simd;
 use ctx::ConvCtx;
-use pack::with_packed_taps;
+use pack::{pack_buf, packed_taps};
 
 /// `y = conv(x) + b` for `n` samples (`x` `[n, c, h, w]`, `y`
 /// `[n, k, oh, ow]`), on the kernel that suits the layer:
@@ -54,18 +54,18 @@ pub fn direct_forward<S: Simd>(
     let (x, y) = (&x[..n * il], &mut y[..n * ol]);
     if use_channel_vectors(g, S::LANES) {
         let kpad = g.k.next_multiple_of(S::LANES);
-        with_packed_taps(g, f.w, kpad, scratch, |wt| {
-            for (xs, ys) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)) {
-                let cx = ConvCtx {
-                    g,
-                    xs,
-                    w: wt,
-                    kpad,
-                    b: f.b,
-                };
-                channels::cv_forward(s, &cx, ys);
-            }
-        });
+        let mut buf = pack_buf();
+        let wt = packed_taps(g, f.w, kpad, &mut buf, scratch);
+        for (xs, ys) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)) {
+            let cx = ConvCtx {
+                g,
+                xs,
+                w: wt,
+                kpad,
+                b: f.b,
+            };
+            channels::cv_forward(s, &cx, ys);
+        }
     } else {
         for (xs, ys) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)) {
             if g.sw != 1 {
@@ -81,48 +81,49 @@ pub fn direct_forward<S: Simd>(
     }
 }
 
-/// Fused conv → act → max-pool of `n` samples with disjoint windows, on
-/// the kernel that suits the layer: the vector kernels for 2x2 stride-2
-/// windows, the scalar level's for others.
+/// Fused conv → act → max-pool with disjoint windows of the samples of
+/// `x` (exactly `[n, c, h, w]`) into `y` and `argmax`, on the kernel that
+/// suits the layer: the vector kernels for 2x2 stride-2 windows, the scalar
+/// level's for others.
 #[inline(always)]
 pub fn direct_pool<S: Simd>(
     s: S,
     f: Filter,
     pool: FusedPool,
     x: &[f32],
-    out: PooledOut,
+    y: &mut [f32],
+    argmax: Option<&mut [u8]>,
     scratch: &mut [f32],
-    n: usize,
 ) {
     let (g, p) = (f.g, pool.p);
     let (il, ol) = (g.in_len(), p.out_len());
-    let (x, y) = (&x[..n * il], &mut out.y[..n * ol]);
-    let mut argmax = out.argmax.map(|a| &mut a[..n * ol]);
+    let n = x.len() / il;
+    let (x, y) = (&x[..n * il], &mut y[..n * ol]);
+    let mut argmax = argmax.map(|a| &mut a[..n * ol]);
     let two_by_two = p.is_2x2_stride_2();
     if two_by_two && use_channel_vectors(g, S::LANES) {
         let kpad = g.k.next_multiple_of(S::LANES);
-        with_packed_taps(g, f.w, kpad, scratch, |wt| {
-            for (i, (xs, ys)) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)).enumerate() {
-                let am = argmax.as_deref_mut().map(|a| &mut a[i * ol..(i + 1) * ol]);
-                let cx = ConvCtx {
-                    g,
-                    xs,
-                    w: wt,
-                    kpad,
-                    b: f.b,
-                };
-                pool::cv_relu_pool_2x2(s, &cx, pool, PooledOut { y: ys, argmax: am });
-            }
-        });
+        let mut buf = pack_buf();
+        let wt = packed_taps(g, f.w, kpad, &mut buf, scratch);
+        for (i, (xs, ys)) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)).enumerate() {
+            let am = argmax.as_deref_mut().map(|a| &mut a[i * ol..(i + 1) * ol]);
+            let cx = ConvCtx {
+                g,
+                xs,
+                w: wt,
+                kpad,
+                b: f.b,
+            };
+            pool::cv_relu_pool_2x2(s, &cx, pool, ys, am);
+        }
         return;
     }
     for (i, (xs, ys)) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)).enumerate() {
         let am = argmax.as_deref_mut().map(|a| &mut a[i * ol..(i + 1) * ol]);
-        let out = PooledOut { y: ys, argmax: am };
         if two_by_two && g.sw == 1 {
-            pool::conv_relu_pool_2x2(s, f, pool, xs, out)
+            pool::conv_relu_pool_2x2(s, f, pool, xs, ys, am)
         } else {
-            scalar::pool::direct_disjoint(f, pool, xs, out)
+            scalar::pool::direct_disjoint(f, pool, xs, ys, am)
         }
     }
 }

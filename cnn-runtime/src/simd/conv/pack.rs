@@ -16,24 +16,22 @@ pub fn pack_buf() -> PackBuf {
     [const { MaybeUninit::uninit() }; CV_MAX_WEIGHTS]
 }
 
-/// Runs `f` on `w` packed tap-major with rows of `kpad` output channels:
-/// in a stack buffer when it fits ([`CV_MAX_WEIGHTS`]), in `scratch`
+/// `w` packed tap-major with rows of `kpad` output channels: in `buf` (on
+/// the caller's stack) when it fits ([`CV_MAX_WEIGHTS`]), in `scratch`
 /// otherwise.
 #[inline(always)]
-pub fn with_packed_taps<R>(
+pub fn packed_taps<'b>(
     g: &ConvGeom,
     w: &[f32],
     kpad: usize,
-    scratch: &mut [f32],
-    f: impl FnOnce(&[f32]) -> R,
-) -> R {
-    let mut buf = pack_buf();
-    let wt: &[f32] = if g.patch_len() * kpad <= CV_MAX_WEIGHTS {
-        pack_taps(g, w, kpad, &mut buf)
+    buf: &'b mut PackBuf,
+    scratch: &'b mut [f32],
+) -> &'b [f32] {
+    if g.patch_len() * kpad <= CV_MAX_WEIGHTS {
+        pack_taps(g, w, kpad, buf)
     } else {
         pack_taps_into(g, w, kpad, scratch)
-    };
-    f(wt)
+    }
 }
 
 /// As [`pack_taps`], into (initialised) scratch memory.

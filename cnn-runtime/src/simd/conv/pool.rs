@@ -15,7 +15,7 @@ use super::channels::{bias_vectors, cv_block};
 use super::columns::accumulate_rows;
 use super::ctx::{block_for, ConvCtx};
 use super::pack::{pack_buf, pack_taps};
-use crate::simd::args::{Filter, FusedPool, PooledOut};
+use crate::simd::args::{Filter, FusedPool};
 use crate::simd::vector::Simd;
 
 /// Column-vectorised (stride 1 along rows): two conv rows in registers,
@@ -26,7 +26,8 @@ pub fn conv_relu_pool_2x2<S: Simd>(
     f: Filter,
     pool: FusedPool,
     xs: &[f32],
-    mut out: PooledOut,
+    ys: &mut [f32],
+    argmax: Option<&mut [u8]>,
 ) {
     let g = f.g;
     if pack_column_weights(g, S::LANES) {
@@ -39,7 +40,7 @@ pub fn conv_relu_pool_2x2<S: Simd>(
             kpad: g.k,
             b: f.b,
         };
-        column_blocks::<S, true>(s, &cx, pool, &mut out)
+        column_blocks::<S, true>(s, &cx, pool, ys, argmax)
     } else {
         let cx = ConvCtx {
             g,
@@ -48,7 +49,7 @@ pub fn conv_relu_pool_2x2<S: Simd>(
             kpad: g.k,
             b: f.b,
         };
-        column_blocks::<S, false>(s, &cx, pool, &mut out)
+        column_blocks::<S, false>(s, &cx, pool, ys, argmax)
     }
 }
 
@@ -57,7 +58,8 @@ fn column_blocks<S: Simd, const PACKED: bool>(
     s: S,
     cx: &ConvCtx,
     pool: FusedPool,
-    out: &mut PooledOut,
+    ys: &mut [f32],
+    mut argmax: Option<&mut [u8]>,
 ) {
     let g = cx.g;
     let mut k0 = 0;
@@ -66,11 +68,12 @@ fn column_blocks<S: Simd, const PACKED: bool>(
         // with room for the input vectors and weights.
         let kb = block_for(column_pool_channel_blocks(S::LANES), g.k - k0);
         for py in 0..pool.p.oh {
+            let am = argmax.as_deref_mut();
             match kb {
-                4 => column_windows::<S, 4, PACKED>(s, cx, pool, out, py, k0),
-                3 => column_windows::<S, 3, PACKED>(s, cx, pool, out, py, k0),
-                2 => column_windows::<S, 2, PACKED>(s, cx, pool, out, py, k0),
-                1 => column_windows::<S, 1, PACKED>(s, cx, pool, out, py, k0),
+                4 => column_windows::<S, 4, PACKED>(s, cx, pool, ys, am, py, k0),
+                3 => column_windows::<S, 3, PACKED>(s, cx, pool, ys, am, py, k0),
+                2 => column_windows::<S, 2, PACKED>(s, cx, pool, ys, am, py, k0),
+                1 => column_windows::<S, 1, PACKED>(s, cx, pool, ys, am, py, k0),
                 _ => unreachable!("a block of {kb} channels"),
             }
         }
@@ -84,14 +87,13 @@ fn column_windows<S: Simd, const KB: usize, const PACKED: bool>(
     s: S,
     cx: &ConvCtx,
     pool: FusedPool,
-    out: &mut PooledOut,
+    ys: &mut [f32],
+    mut argmax: Option<&mut [u8]>,
     py: usize,
     k0: usize,
 ) {
     let (p, act) = (pool.p, pool.act);
     let l = S::LANES;
-    let ys = &mut *out.y;
-    let mut argmax = out.argmax.as_deref_mut();
     let mut px0 = 0;
     while px0 < p.ow {
         let valid = (p.ow - px0).min(l);
@@ -132,20 +134,26 @@ fn column_windows<S: Simd, const KB: usize, const PACKED: bool>(
 /// Channel-vectorised (`cx.w` packed tap-major): the four conv outputs of
 /// each window are vectors over channels, pooled with vector maxima.
 #[inline(always)]
-pub fn cv_relu_pool_2x2<S: Simd>(s: S, cx: &ConvCtx, pool: FusedPool, mut out: PooledOut) {
+pub fn cv_relu_pool_2x2<S: Simd>(
+    s: S,
+    cx: &ConvCtx,
+    pool: FusedPool,
+    ys: &mut [f32],
+    mut argmax: Option<&mut [u8]>,
+) {
     let g = cx.g;
     let l = S::LANES;
     let mut k0 = 0;
     while k0 < g.k {
         let kv = ((g.k - k0).div_ceil(l)).min(CHANNEL_VECTORS_PER_BLOCK);
-        let o = &mut out;
+        let am = argmax.as_deref_mut();
         match (kv, channel_vector_pool_windows(l, kv)) {
-            (1, 5) => cv_windows::<S, 5, 10, 20, 1>(s, cx, pool, o, k0),
-            (1, 2) => cv_windows::<S, 2, 4, 8, 1>(s, cx, pool, o, k0),
-            (2, 3) => cv_windows::<S, 3, 6, 12, 2>(s, cx, pool, o, k0),
-            (2, 1) => cv_windows::<S, 1, 2, 4, 2>(s, cx, pool, o, k0),
-            (3, 1) => cv_windows::<S, 1, 2, 4, 3>(s, cx, pool, o, k0),
-            (4, 1) => cv_windows::<S, 1, 2, 4, 4>(s, cx, pool, o, k0),
+            (1, 5) => cv_windows::<S, 5, 10, 20, 1>(s, cx, pool, ys, am, k0),
+            (1, 2) => cv_windows::<S, 2, 4, 8, 1>(s, cx, pool, ys, am, k0),
+            (2, 3) => cv_windows::<S, 3, 6, 12, 2>(s, cx, pool, ys, am, k0),
+            (2, 1) => cv_windows::<S, 1, 2, 4, 2>(s, cx, pool, ys, am, k0),
+            (3, 1) => cv_windows::<S, 1, 2, 4, 3>(s, cx, pool, ys, am, k0),
+            (4, 1) => cv_windows::<S, 1, 2, 4, 4>(s, cx, pool, ys, am, k0),
             (kv, q) => unreachable!("a block of {q} windows by {kv} vectors"),
         }
         k0 += kv * l;
@@ -159,15 +167,14 @@ fn cv_windows<S: Simd, const Q: usize, const C: usize, const P: usize, const KV:
     s: S,
     cx: &ConvCtx,
     pool: FusedPool,
-    out: &mut PooledOut,
+    ys: &mut [f32],
+    mut argmax: Option<&mut [u8]>,
     k0: usize,
 ) {
     let (g, p, act) = (cx.g, pool.p, pool.act);
     let l = S::LANES;
     let out_pixels = p.oh * p.ow;
     let bias = bias_vectors::<S, KV>(s, cx.b, g.k, k0);
-    let ys = &mut *out.y;
-    let mut argmax = out.argmax.as_deref_mut();
     let mut lanes = [0.0f32; CHANNEL_VECTORS_PER_BLOCK * MAX_LANES];
     let mut args = [0.0f32; CHANNEL_VECTORS_PER_BLOCK * MAX_LANES];
     let kn = (KV * l).min(g.k - k0);

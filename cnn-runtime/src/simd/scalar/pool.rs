@@ -5,7 +5,7 @@
 
 use cnn_spec::{kernel_range, Act, ConvGeom, PoolGeom, INACTIVE};
 
-use crate::simd::args::{ConvGrads, Filter, FusedPool, PooledGrad, PooledOut};
+use crate::simd::args::{ConvGrads, Filter, FusedPool, PooledGrad};
 
 /// The maximum of window `(oy, ox)` and its index inside the window.
 /// `at(iy, ix)` reads an input cell (only cells inside the input are read).
@@ -54,10 +54,16 @@ pub fn finish(act: Act, best: f32, arg: u8) -> (f32, u8) {
 /// Fused conv → act → max-pool of one sample `xs` (`[c, h, w]`) for
 /// disjoint windows: every conv value is computed in the order `c, ky, kx`
 /// (as [`super::conv::forward`] sums them) and reduced into its window at
-/// once. Writes `out.y` (`[k, p.oh, p.ow]`) and, when given, the argmax.
-pub fn direct_disjoint(f: Filter, pool: FusedPool, xs: &[f32], out: PooledOut) {
+/// once. Writes `ys` (`[k, p.oh, p.ow]`) and, when given, the argmax bytes
+/// (same shape).
+pub fn direct_disjoint(
+    f: Filter,
+    pool: FusedPool,
+    xs: &[f32],
+    ys: &mut [f32],
+    mut argmax: Option<&mut [u8]>,
+) {
     let (g, p) = (f.g, pool.p);
-    let PooledOut { y: ys, mut argmax } = out;
     for k in 0..g.k {
         let bias = f.b.map_or(0.0, |b| b[k]);
         let wk = &f.w[k * g.patch_len()..][..g.patch_len()];

@@ -28,11 +28,17 @@
 //!
 //! MNIST-style IDX files load with [`load_idx`] or [`mnist::load`].
 
+pub mod covariance;
 pub mod idx;
+pub mod image;
 pub mod normalize;
+pub mod whiten;
 
+pub use covariance::Moments;
 pub use idx::{load_idx, mnist, read_idx, IdxArray, IdxData};
+pub use image::{patches, Image};
 pub use normalize::{scale_each_sample, Standardizer};
+pub use whiten::{Keep, Whitening, WhiteningConfig, WhiteningKind};
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

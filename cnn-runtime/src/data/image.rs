@@ -31,7 +31,7 @@ use std::vec::Vec;
 
 use ::image::codecs::png::PngEncoder;
 use ::image::imageops::FilterType;
-use ::image::{ExtendedColorType, ImageEncoder, ImageReader, Rgb32FImage};
+use ::image::{ExtendedColorType, ImageEncoder, ImageFormat, Rgb32FImage};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -162,29 +162,31 @@ impl Image {
     }
 }
 
-/// Decodes a file to RGB, `f32` in `[0, 1]`.
+/// Decodes a file to RGB, `f32` in `[0, 1]`; the format from the file's
+/// signature.
 fn decode(path: &Path) -> Result<Rgb32FImage, Error> {
     let bad = |message: std::string::String| Error::Data {
         path: Some(path.to_path_buf()),
         message,
     };
-    let reader = ImageReader::open(path)
-        .map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })?
-        .with_guessed_format()
-        .map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })?;
-    if reader.format().is_none() {
-        return Err(bad(
-            "not a PNG or JPEG image (unrecognised file signature)".into()
-        ));
-    }
-    let image = reader
-        .decode()
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.into(),
+        source,
+    })?;
+    let format = match ::image::guess_format(&bytes) {
+        Ok(f @ (ImageFormat::Png | ImageFormat::Jpeg)) => f,
+        Ok(other) => {
+            return Err(bad(format!(
+                "a {other:?} image; only PNG and JPEG are read"
+            )))
+        }
+        Err(_) => {
+            return Err(bad(
+                "not a PNG or JPEG image (unrecognised file signature)".into()
+            ))
+        }
+    };
+    let image = ::image::load_from_memory_with_format(&bytes, format)
         .map_err(|e| bad(format!("cannot decode the image: {e}")))?;
     Ok(image.into_rgb32f())
 }

@@ -16,12 +16,19 @@
 //!   pixels it merges instead of aliasing (like PIL's `BILINEAR` with
 //!   antialiasing). Values stay in `[0, 1]`.
 //!
-//! ```no_run
+//! ```
 //! use cnn_runtime::data::image;
 //!
-//! // A photo as LeNet-5's input: one channel, 28x28.
-//! let x: Vec<f32> = image::load("digit.png", &[1, 28, 28])?;
+//! // A 3x40x60 colour picture written as PNG...
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("picture.png");
+//! let pixels: Vec<f32> = (0..3 * 40 * 60).map(|i| (i % 60) as f32 / 59.0).collect();
+//! image::save_png(&path, &pixels, &[3, 40, 60])?;
+//!
+//! // ...read back as LeNet-5's input: one channel, 28x28, values in [0, 1].
+//! let x: Vec<f32> = image::load(&path, &[1, 28, 28])?;
 //! assert_eq!(x.len(), 784);
+//! assert!(x.iter().all(|v| (0.0..=1.0).contains(v)));
 //! # Ok::<(), cnn_runtime::Error>(())
 //! ```
 

@@ -19,12 +19,18 @@
 //! **`eps`** (default [`DEFAULT_EPS`] = `1e-5`) keeps the division by
 //! `sqrt(λ)` finite and damps the directions of smallest variance, which in
 //! images are mostly noise and compression artefacts. What matters is `eps`
-//! against the eigenvalues: for 32x32x3 patches of photographs with values
-//! in `[0, 1]` the largest eigenvalue is about 30 and the thousandth about
-//! `1e-4`. `1e-5` whitens nearly everything; values like `1e-2`–`0.1` (some
-//! course notes use 0.1 for ZCA on images) whiten only the strong
-//! components and give the familiar edge-like ZCA pictures. `eps = 0` is
-//! exact whitening and refuses a singular covariance.
+//! against the eigenvalues: for the 32x32x3 patches of `examples/whitening`
+//! (photographs, values in `[0, 1]`) they run from about 260 (the mean
+//! brightness) through `5e-2` (the 100th) and `3e-3` (the 1,000th) down to
+//! `1e-5`. `1e-5` whitens nearly everything; `0.1` (a common choice, as in
+//! course notes on ZCA for images) whitens only the strong components and gives the
+//! familiar edge-like ZCA pictures. `eps = 0` is exact whitening and
+//! refuses a singular covariance.
+//!
+//! Precision: data, products and the whitening matrices are `f32` (sums
+//! in `f64`), so a direction whose variance is below about `1e-7` of the
+//! largest is mostly rounding noise; whitening it with `eps = 0` amplifies
+//! that noise, which is what `eps` or fewer components are for.
 //!
 //! ```
 //! use cnn_runtime::data::{Keep, Whitening};
@@ -47,15 +53,15 @@
 
 use std::vec::Vec;
 
-use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
-use faer::{Mat, MatRef, Par};
-
+mod apply;
 mod file;
+mod spectrum;
+
+pub use spectrum::Spectrum;
 
 use super::covariance::{check_finite, check_samples, padded_stride, upper_scatter, Moments};
-use crate::ops::gemm::{sgemm, Layout};
 use crate::{parallel, Error};
+use apply::{apply, check_out, unpad};
 
 /// The default regularisation added to every eigenvalue (`1e-5`).
 pub const DEFAULT_EPS: f64 = 1e-5;
@@ -233,142 +239,6 @@ impl WhiteningConfig {
             _ => Ok(()),
         }
     }
-}
-
-/// The eigendecomposition of a covariance: eigenvalues in decreasing
-/// order and their unit eigenvectors, computed in `f64` with `faer`
-/// (`self_adjoint_evd`). Each eigenvector's sign is chosen so that its
-/// largest entry is positive, so results are reproducible.
-///
-/// ```
-/// use cnn_runtime::data::whiten::Spectrum;
-/// use cnn_runtime::data::{Moments, Whitening};
-///
-/// let data: Vec<f32> = (0..300).map(|i| ((i * 7 % 13) as f32).cos()).collect();
-/// let spectrum = Spectrum::compute(&Moments::compute(&data, 3)?)?;
-/// assert!(spectrum.variance()[0] >= spectrum.variance()[1]);
-/// // One decomposition, two whitenings.
-/// let pca = Whitening::pca().fit_spectrum(&spectrum)?;
-/// let zca = Whitening::zca().eps(0.1).fit_spectrum(&spectrum)?;
-/// assert_eq!(pca.explained_variance(), zca.explained_variance());
-/// # Ok::<(), cnn_runtime::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct Spectrum {
-    samples: usize,
-    dim: usize,
-    mean: Vec<f64>,
-    variance: Vec<f64>,
-    vectors: Vec<f64>,
-}
-
-impl Spectrum {
-    /// The eigendecomposition of `moments`' covariance, on as many threads
-    /// as [`crate::set_threads`] allows.
-    ///
-    /// Errors ([`Error::Data`]) if `faer` does not converge or the
-    /// eigenvalues are not finite.
-    pub fn compute(moments: &Moments) -> Result<Spectrum, Error> {
-        Self::compute_with_threads(moments, parallel::threads())
-    }
-
-    /// As [`compute`](Spectrum::compute), on `threads` threads (0 = as
-    /// [`crate::set_threads`] says).
-    pub fn compute_with_threads(moments: &Moments, threads: usize) -> Result<Spectrum, Error> {
-        let threads = match threads {
-            0 => parallel::threads(),
-            t => t,
-        };
-        let dim = moments.dim();
-        let (variance, vectors) = eigen(moments.covariance(), dim, threads)?;
-        Ok(Spectrum {
-            samples: moments.samples(),
-            dim,
-            mean: moments.mean().to_vec(),
-            variance,
-            vectors,
-        })
-    }
-
-    /// Values per sample.
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
-    /// The eigenvalues (variances along the components), decreasing, `[dim]`.
-    pub fn variance(&self) -> &[f64] {
-        &self.variance
-    }
-
-    /// The eigenvectors as rows, `[dim, dim]` row-major, in the order of
-    /// [`variance`](Spectrum::variance).
-    pub fn vectors(&self) -> &[f64] {
-        &self.vectors
-    }
-
-    /// The sum of the eigenvalues (negative rounding noise counted as 0).
-    pub fn total_variance(&self) -> f64 {
-        self.variance.iter().map(|v| v.max(0.0)).sum()
-    }
-}
-
-/// Eigenvalues in decreasing order and the matching eigenvectors as rows
-/// (`[dim, dim]` row-major), each with its largest entry positive.
-fn eigen(cov: &[f64], dim: usize, threads: usize) -> Result<(Vec<f64>, Vec<f64>), Error> {
-    let a = MatRef::from_row_major_slice(cov, dim, dim);
-    let mut s = faer::diag::Diag::<f64>::zeros(dim);
-    let mut u = Mat::<f64>::zeros(dim, dim);
-    let par = if threads > 1 {
-        Par::rayon(threads)
-    } else {
-        Par::Seq
-    };
-    let mut run = || {
-        let mut mem = MemBuffer::new(self_adjoint_evd_scratch::<f64>(
-            dim,
-            ComputeEigenvectors::Yes,
-            par,
-            Default::default(),
-        ));
-        self_adjoint_evd(
-            a,
-            s.as_mut(),
-            Some(u.as_mut()),
-            par,
-            MemStack::new(&mut mem),
-            Default::default(),
-        )
-    };
-    let result = if threads > 1 {
-        parallel::pool(threads).install(run)
-    } else {
-        run()
-    };
-    result.map_err(|e| Error::Data {
-        path: None,
-        message: format!("whitening: the eigendecomposition of the covariance failed: {e:?}"),
-    })?;
-    let values = s.column_vector();
-    let mut variance = Vec::with_capacity(dim);
-    let mut vectors = Vec::with_capacity(dim * dim);
-    // faer sorts in increasing order.
-    for j in (0..dim).rev() {
-        variance.push(values[j]);
-        let col = u.col_as_slice(j);
-        let big = col
-            .iter()
-            .copied()
-            .fold(0.0f64, |m, v| if v.abs() > m.abs() { v } else { m });
-        let sign = if big < 0.0 { -1.0 } else { 1.0 };
-        vectors.extend(col.iter().map(|v| v * sign));
-    }
-    if variance.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Data {
-            path: None,
-            message: "whitening: the covariance has non-finite eigenvalues".into(),
-        });
-    }
-    Ok((variance, vectors))
 }
 
 /// The number of components `keep` selects.
@@ -666,104 +536,4 @@ impl Whitening {
         apply(y, None, k, &self.inverse, self.dim, out, Some(&self.mean32));
         Ok(())
     }
-}
-
-fn unpad(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let ld = padded_stride(cols);
-    (0..rows)
-        .flat_map(|r| m[r * ld..r * ld + cols].iter().copied())
-        .collect()
-}
-
-fn check_out(len: usize, n: usize, per: usize, what: &str) -> Result<(), Error> {
-    if len != n * per {
-        return Err(Error::Data {
-            path: None,
-            message: format!(
-                "{what}: the output buffer holds {len} values, the {n} samples need {} \
-                 ({per} per sample)",
-                n * per
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// Rows per GEMM in [`apply`].
-const APPLY_ROWS: usize = 256;
-
-/// `out = (x - sub) m + add`, row by row: `x` is `[n, d_in]`, `m` is
-/// `[d_in, d_out]` with padded rows; split over threads by rows.
-fn apply(
-    x: &[f32],
-    sub: Option<&[f32]>,
-    d_in: usize,
-    m: &[f32],
-    d_out: usize,
-    out: &mut [f32],
-    add: Option<&[f32]>,
-) {
-    let n = x.len() / d_in;
-    let flops = 2.0 * n as f64 * d_in as f64 * d_out as f64;
-    let threads = if flops > 1e8 {
-        parallel::threads().min(n.div_ceil(APPLY_ROWS))
-    } else {
-        1
-    };
-    let run = |x: &[f32], out: &mut [f32]| {
-        let ldx = padded_stride(d_in);
-        let rows = APPLY_ROWS.min(x.len() / d_in);
-        let mut buf = vec![0.0f32; rows * ldx];
-        for (xs, ys) in x
-            .chunks(APPLY_ROWS * d_in)
-            .zip(out.chunks_mut(APPLY_ROWS * d_out))
-        {
-            let c = xs.len() / d_in;
-            for (dst, src) in buf.chunks_exact_mut(ldx).zip(xs.chunks_exact(d_in)) {
-                match sub {
-                    Some(mean) => {
-                        for ((d, &v), &m) in dst.iter_mut().zip(src).zip(mean) {
-                            *d = v - m;
-                        }
-                    }
-                    None => dst[..d_in].copy_from_slice(src),
-                }
-            }
-            let la = Layout {
-                rows: c,
-                cols: d_in,
-                rs: ldx,
-                cs: 1,
-            };
-            let lb = Layout {
-                rows: d_in,
-                cols: d_out,
-                rs: padded_stride(d_out),
-                cs: 1,
-            };
-            sgemm(&buf, la, m, lb, 0.0, ys, Layout::row_major(c, d_out));
-            if let Some(mean) = add {
-                for row in ys.chunks_exact_mut(d_out) {
-                    for (y, &m) in row.iter_mut().zip(mean) {
-                        *y += m;
-                    }
-                }
-            }
-        }
-    };
-    if threads <= 1 {
-        run(x, out);
-        return;
-    }
-    std::thread::scope(|scope| {
-        let (mut xr, mut yr) = (x, out);
-        for range in parallel::split(n, threads) {
-            let (xi, xrest) = xr.split_at(range.len() * d_in);
-            let (yi, yrest) = std::mem::take(&mut yr).split_at_mut(range.len() * d_out);
-            xr = xrest;
-            yr = yrest;
-            let run = &run;
-            scope.spawn(move || run(xi, yi));
-        }
-    });
 }

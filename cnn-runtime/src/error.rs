@@ -110,6 +110,21 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Whitening would divide by the square root of a covariance
+    /// eigenvalue that is zero (or negative): the data do not span every
+    /// kept direction and `eps` is 0.
+    SingularCovariance {
+        /// The component, 0-based, in order of decreasing variance.
+        component: usize,
+        /// Its eigenvalue.
+        eigenvalue: f64,
+        /// The regularisation in use.
+        eps: f64,
+        /// Samples the covariance was computed from.
+        samples: usize,
+        /// Values per sample.
+        dim: usize,
+    },
     /// The loss became NaN or infinite.
     NonFiniteLoss {
         /// Epoch (1-based).
@@ -180,6 +195,23 @@ impl fmt::Display for Error {
             Error::Data { path: Some(path), message } => write!(f, "{}: {message}", path.display()),
             Error::Data { path: None, message } => f.write_str(message),
             Error::Config { message } => f.write_str(message),
+            Error::SingularCovariance { component, eigenvalue, eps, samples, dim } => {
+                write!(
+                    f,
+                    "whitening: the covariance is singular: component {component} (0-based, by \
+                     decreasing variance) has eigenvalue {eigenvalue:e} with eps = {eps}, and \
+                     whitening divides by its square root; use eps > 0 (e.g. 1e-5) or keep fewer \
+                     components (Keep::Components or Keep::Variance)"
+                )?;
+                if samples <= dim {
+                    write!(
+                        f,
+                        " ({samples} samples of {dim} values: the covariance has rank at most {})",
+                        samples.saturating_sub(1)
+                    )?;
+                }
+                Ok(())
+            }
             Error::NonFiniteLoss { epoch, step, loss } => write!(
                 f,
                 "the loss became {loss} at epoch {epoch}, step {step}; training stopped \

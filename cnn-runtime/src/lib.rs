@@ -36,6 +36,8 @@ pub mod init;
 #[cfg(feature = "std")]
 pub mod io;
 #[cfg(feature = "std")]
+pub mod metrics;
+#[cfg(feature = "std")]
 pub mod network;
 #[cfg(feature = "std")]
 pub mod parallel;

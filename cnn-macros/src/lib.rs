@@ -44,7 +44,7 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         }
         seen.push(name);
         let errors_before = diag.len();
-        let generated = graph::build(decl, &mut diag).and_then(|net| {
+        let generated = graph::build(decl, &invocation.blocks, &mut diag).and_then(|net| {
             let plan = plan::plan(&net);
             let embedded = weights::embed(decl, &net, &plan, &mut diag).ok_or(graph::Partial {
                 input: Some(net.input()),

@@ -46,6 +46,11 @@ impl Names {
         &self.node[i]
     }
 
+    /// The name of the slot a concatenation copies value `v` into.
+    pub fn slot(&self, net: &Network, v: ValueId) -> Ident {
+        Ident::new(&format!("{}_SLOT", self.value(net, v)), Span::call_site())
+    }
+
     /// The constant name of value `v`: `INPUT`, or its producer's.
     pub fn value(&self, net: &Network, v: ValueId) -> Ident {
         match net.values[v].producer {

@@ -83,7 +83,7 @@ pub fn plan(net: &Network, plan: &Plan, rt: &TokenStream) -> Vec<TokenStream> {
                 Exec::View => "none (a view)".to_string(),
                 _ => s.layer.describe(s.shapes),
             };
-            let (a, b) = ip.region(s.input);
+            let (a, b) = ip.region(s.input());
             let (c, d) = ip.region(s.output);
             let [a, b, c, d] = [a, b, c, d].map(lit);
             quote!(#rt::PlanStep { layers: #layers, kernel: #kernel, input: (#a, #b), output: (#c, #d) })

@@ -78,6 +78,21 @@ pub enum Exec {
     /// Nothing to compute: the output is the input, seen differently
     /// (`flatten`, `dropout` at inference).
     View,
+    /// Nothing to compute: the inputs are placed side by side in the
+    /// output (`concat`).
+    Concat,
+}
+
+/// How a step's output gradient reaches its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradFlow {
+    /// The backward kernel computes the input gradient.
+    Computed,
+    /// Every input's gradient is the output's (a sum).
+    Passed,
+    /// Each input's gradient is its slice of the output's (a
+    /// concatenation).
+    Sliced,
 }
 
 /// What a step's backward pass reads besides gradients.
@@ -114,6 +129,8 @@ pub struct Forward<'a> {
     pub aux: Option<TokenStream>,
     /// `&mut [f32]`: where to keep [`Saves::side`] (training only).
     pub side: Option<TokenStream>,
+    /// `&[f32]`: the inputs after the first (a merge's).
+    pub others: Vec<TokenStream>,
     /// `&[f32]`, one per [`ParamSpec`] of the step, in order.
     pub params: Vec<TokenStream>,
     /// `&Descriptor`: the step's descriptor constant, if it has one.
@@ -169,6 +186,17 @@ pub trait Layer: Debug {
     fn as_any(&self) -> &dyn Any;
     /// The output shape, or the error (starting with `name:`).
     fn infer(&self, input: Shape, name: &str) -> Result<Shape, String>;
+    /// The output shape of a layer reading several values (a merge).
+    fn infer_inputs(&self, inputs: &[Shape], name: &str) -> Result<Shape, String> {
+        match inputs {
+            [one] => self.infer(*one, name),
+            _ => Err(format!(
+                "{name}: {} reads one value, not {}",
+                self.keyword(),
+                inputs.len()
+            )),
+        }
+    }
     /// The tensors the layer owns.
     fn params(&self, _input: Shape) -> Vec<ParamSpec> {
         Vec::new()
@@ -193,6 +221,10 @@ pub trait Layer: Debug {
     /// What the backward pass reads.
     fn saves(&self) -> Saves {
         Saves::default()
+    }
+    /// How the output gradient reaches the inputs.
+    fn gradient(&self) -> GradFlow {
+        GradFlow::Computed
     }
     /// The kernel's descriptor constant: its type and value, with `rt` the
     /// runtime's path. `None` for kernels that take their sizes inline.

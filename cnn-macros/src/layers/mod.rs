@@ -12,13 +12,16 @@ mod conv;
 mod dense;
 mod dropout;
 mod flatten;
+mod identity;
 mod layer;
 mod lrn;
+mod merge;
 mod pool;
 mod softmax;
 mod tokens;
 
 pub use layer::*;
+pub use merge::{Add, Concat};
 
 /// Every layer kind, in the order error messages list them.
 pub const KINDS: &[Kind] = &[
@@ -34,6 +37,7 @@ pub const KINDS: &[Kind] = &[
     softmax::KIND,
     dropout::KIND,
     lrn::KIND,
+    identity::KIND,
 ];
 
 /// The kind called `keyword`, or one of its aliases.

@@ -528,6 +528,8 @@ impl LeNet5 {
         let _ = ctx;
         {
             let y = v1::region_mut(f, n, train::MAX_POOL1);
+            let aux = v1::region_mut(m, n, bytes::MAX_POOL1);
+            let x = input;
             v1::fused::forward_direct_disjoint(
                 &kernel::CONV1,
                 v1::Params {
@@ -535,9 +537,9 @@ impl LeNet5 {
                     bias: Some(&w[param::CONV1_BIAS]),
                 },
                 v1::Forward {
-                    x: input,
+                    x,
                     y,
-                    aux: Some(v1::region_mut(m, n, bytes::MAX_POOL1)),
+                    aux: Some(aux),
                     n,
                 },
                 scratch,
@@ -545,6 +547,7 @@ impl LeNet5 {
         }
         {
             let ([x], [y]) = v1::carve(f, n, [train::MAX_POOL1], [train::MAX_POOL2]);
+            let aux = v1::region_mut(m, n, bytes::MAX_POOL2);
             v1::fused::forward_direct_disjoint(
                 &kernel::CONV2,
                 v1::Params {
@@ -554,7 +557,7 @@ impl LeNet5 {
                 v1::Forward {
                     x,
                     y,
-                    aux: Some(v1::region_mut(m, n, bytes::MAX_POOL2)),
+                    aux: Some(aux),
                     n,
                 },
                 scratch,
@@ -562,6 +565,7 @@ impl LeNet5 {
         }
         {
             let ([x], [y]) = v1::carve(f, n, [train::FLATTEN1], [train::RELU3]);
+            let aux = v1::region_mut(m, n, bytes::RELU3);
             v1::dense::forward(
                 &kernel::FC1,
                 v1::Params {
@@ -571,13 +575,14 @@ impl LeNet5 {
                 v1::Forward {
                     x,
                     y,
-                    aux: Some(v1::region_mut(m, n, bytes::RELU3)),
+                    aux: Some(aux),
                     n,
                 },
             );
         }
         {
             let ([x], [y]) = v1::carve(f, n, [train::RELU3], [train::RELU4]);
+            let aux = v1::region_mut(m, n, bytes::RELU4);
             v1::dense::forward(
                 &kernel::FC2,
                 v1::Params {
@@ -587,7 +592,7 @@ impl LeNet5 {
                 v1::Forward {
                     x,
                     y,
-                    aux: Some(v1::region_mut(m, n, bytes::RELU4)),
+                    aux: Some(aux),
                     n,
                 },
             );
@@ -631,6 +636,7 @@ impl LeNet5 {
                 [param::FC3_WEIGHT, param::FC3_BIAS],
             );
             let ([x], [dx]) = v1::carve(f, n, [train::RELU4], [grad::RELU4]);
+            let dy = &mut dlogits[..n * 10];
             v1::dense::backward(
                 &kernel::FC3,
                 &w[param::FC3_WEIGHT],
@@ -638,7 +644,7 @@ impl LeNet5 {
                     x,
                     y: None,
                     aux: None,
-                    dy: &mut dlogits[..n * 10],
+                    dy,
                     dx: if ctx.needs_input_grad(layer::FC3) { Some(dx) } else { None },
                     n,
                 },
@@ -663,13 +669,14 @@ impl LeNet5 {
                 [train::RELU3],
                 [grad::RELU4, grad::RELU3],
             );
+            let aux = v1::region(m, n, bytes::RELU4);
             v1::dense::backward(
                 &kernel::FC2,
                 &w[param::FC2_WEIGHT],
                 v1::Backward {
                     x,
                     y: None,
-                    aux: Some(v1::region(m, n, bytes::RELU4)),
+                    aux: Some(aux),
                     dy,
                     dx: if ctx.needs_input_grad(layer::FC2) { Some(dx) } else { None },
                     n,
@@ -695,13 +702,14 @@ impl LeNet5 {
                 [train::FLATTEN1],
                 [grad::RELU3, grad::FLATTEN1],
             );
+            let aux = v1::region(m, n, bytes::RELU3);
             v1::dense::backward(
                 &kernel::FC1,
                 &w[param::FC1_WEIGHT],
                 v1::Backward {
                     x,
                     y: None,
-                    aux: Some(v1::region(m, n, bytes::RELU3)),
+                    aux: Some(aux),
                     dy,
                     dx: if ctx.needs_input_grad(layer::FC1) { Some(dx) } else { None },
                     n,
@@ -727,13 +735,14 @@ impl LeNet5 {
                 [train::MAX_POOL1],
                 [grad::MAX_POOL2, grad::MAX_POOL1],
             );
+            let aux = v1::region(m, n, bytes::MAX_POOL2);
             v1::conv::backward(
                 &kernel::CONV2,
                 &w[param::CONV2_WEIGHT],
                 v1::Backward {
                     x,
                     y: None,
-                    aux: Some(v1::region(m, n, bytes::MAX_POOL2)),
+                    aux: Some(aux),
                     dy,
                     dx: if ctx.needs_input_grad(layer::CONV2) { Some(dx) } else { None },
                     n,
@@ -754,14 +763,16 @@ impl LeNet5 {
                 ctx.is_trainable(layer::CONV1),
                 [param::CONV1_WEIGHT, param::CONV1_BIAS],
             );
+            let aux = v1::region(m, n, bytes::MAX_POOL1);
             let dy = v1::region_mut(f, n, grad::MAX_POOL1);
+            let x = input;
             v1::conv::backward(
                 &kernel::CONV1,
                 &w[param::CONV1_WEIGHT],
                 v1::Backward {
-                    x: input,
+                    x,
                     y: None,
-                    aux: Some(v1::region(m, n, bytes::MAX_POOL1)),
+                    aux: Some(aux),
                     dy,
                     dx: None,
                     n,

@@ -22,6 +22,7 @@ pub mod fused;
 pub mod gemm;
 mod groups;
 pub mod lrn;
+pub mod merge;
 pub mod pool;
 pub mod softmax;
 

@@ -7,8 +7,8 @@ use core::ops::Range;
 
 pub use crate::ops::lrn::Lrn;
 pub use crate::ops::{
-    activation, conv, dense, dropout, fused, lrn, pool, softmax, Act, Backward, Conv, ConvAlgo,
-    ConvGeom, Dense, Forward, Grads, Params, PoolGeom,
+    activation, conv, dense, dropout, fused, lrn, merge, pool, softmax, Act, Backward, Conv,
+    ConvAlgo, ConvGeom, Dense, Forward, Grads, Params, PoolGeom,
 };
 pub use crate::{__network_api_v1 as network_api, __std_only as std_only};
 pub use crate::{
@@ -51,6 +51,31 @@ impl Region {
 #[inline]
 pub fn region<T>(buf: &[T], n: usize, region: Region) -> &[T] {
     &buf[region.scaled(n)]
+}
+
+/// Sample `s`'s part of a buffer holding samples of `len` values side by side.
+#[inline]
+pub fn sample<T>(buf: &[T], s: usize, len: usize) -> &[T] {
+    &buf[s * len..][..len]
+}
+
+/// The mutable [`sample`].
+#[inline]
+pub fn sample_mut<T>(buf: &mut [T], s: usize, len: usize) -> &mut [T] {
+    &mut buf[s * len..][..len]
+}
+
+/// Sample `s`'s part of the slot `slot` of a concatenated value, `buf`
+/// being the value's region for every sample (`concat`'s length apart).
+#[inline]
+pub fn slot<T>(buf: &[T], s: usize, concat: Region, slot: Region) -> &[T] {
+    &buf[s * (concat.end - concat.start) + slot.start - concat.start..][..slot.end - slot.start]
+}
+
+/// The mutable [`slot()`].
+#[inline]
+pub fn slot_mut<T>(buf: &mut [T], s: usize, concat: Region, slot: Region) -> &mut [T] {
+    &mut buf[s * (concat.end - concat.start) + slot.start - concat.start..][..slot.end - slot.start]
 }
 
 /// The mutable view of `region` of `buf` for `n` samples.

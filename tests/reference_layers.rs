@@ -137,7 +137,13 @@ fn pool_case(name: &str, max: bool) {
     let case = Case::load(name);
     let xs = case.shape("x");
     let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
-    let g = PoolGeom::new(
+    let ceil = case.attrs["ceil_mode"].as_bool().unwrap_or(false);
+    let new = if ceil {
+        PoolGeom::new_ceil
+    } else {
+        PoolGeom::new
+    };
+    let g = new(
         c,
         h,
         w,
@@ -160,6 +166,16 @@ fn pool_case(name: &str, max: bool) {
         case.check_in("y", &format!("{level:?}"), &y);
         case.check_in("dx", &format!("{level:?}"), &dx);
     });
+}
+
+#[test]
+fn max_pool_3x3_s2_ceil() {
+    pool_case("max_pool_3x3_s2_ceil", true);
+}
+
+#[test]
+fn avg_pool_3x3_s2_p1_ceil() {
+    pool_case("avg_pool_3x3_s2_p1_ceil", false);
 }
 
 #[test]

@@ -530,12 +530,14 @@ fn parse_element(tokens: TokenStream) -> syn::Result<ItemDecl> {
                     format!("expected a layer kind after `{first}:`, found `{other}`"),
                 ))
             }
-            None => return Err(syn::Error::new_spanned(
-                &tokens,
-                format!(
+            None => {
+                return Err(syn::Error::new_spanned(
+                    &tokens,
+                    format!(
                     "expected a layer kind after `{first}:`, as in `{first}: conv(6, kernel = 5)`"
                 ),
-            )),
+                ))
+            }
         },
         _ => (None, trees),
     };

@@ -48,6 +48,6 @@ pub mod tuning;
 pub mod variants;
 
 pub use act::{sigmoid, tanh, Act};
-pub use geom::{kernel_range, out_size, valid_range, ConvGeom, PoolGeom};
+pub use geom::{kernel_range, out_size, out_size_ceil, valid_range, ConvGeom, PoolGeom};
 pub use layer::{choose_algo, Conv, ConvAlgo, ConvKernel, Dense};
 pub use limits::{INACTIVE, MAX_LANES, MAX_POOL_WINDOW};

@@ -175,7 +175,7 @@ impl Layer for Conv {
             .saturating_mul(g.patch_len() as u64)
     }
 
-    fn fuse(&self, _input: Shape, next: &dyn Layer) -> Option<Box<dyn Layer>> {
+    fn fuse(&self, input: Shape, next: &dyn Layer) -> Option<Box<dyn Layer>> {
         let next = next.as_any();
         if let Some(a) = next.downcast_ref::<Activation>() {
             if self.act == Act::Identity && self.pool.is_none() && a.act() == Act::Relu {
@@ -186,7 +186,12 @@ impl Layer for Conv {
             }
         }
         if let Some(p) = next.downcast_ref::<MaxPool>() {
-            if self.act == Act::Relu && self.pool.is_none() {
+            // The fused kernels take whole windows only.
+            let (_, oh, ow) = self
+                .infer(input, "")
+                .ok()
+                .and_then(|s| s.image("", "").ok())?;
+            if self.act == Act::Relu && self.pool.is_none() && p.window().whole_windows(oh, ow) {
                 return Some(Box::new(Conv {
                     pool: Some(p.window()),
                     ..self.clone()

@@ -304,7 +304,10 @@ fn softmax_probabilities() {
 
 #[test]
 fn batch_norm2d() {
-    use ops::batch_norm::{self, Affine, BatchNorm, Gradients, Moments, Running, RunningMut};
+    use ops::batch_norm::{
+        self, Affine, BackwardIo, BatchNorm, Running, RunningMut, Stats, TrainIo,
+    };
+    use ops::Grads;
     let case = Case::load("batch_norm2d");
     let xs = case.shape("x");
     let (n, c, hw) = (xs[0], xs[1], xs[2] * xs[3]);
@@ -312,49 +315,56 @@ fn batch_norm2d() {
     let eps = case.attrs["eps"].as_f64().unwrap() as f32;
     let (gamma, beta) = (case.get("gamma"), case.get("beta"));
     let mut y = vec![0.0; n * c * hw];
-    let mut moments = vec![
-        Moments {
-            mean: 0.0,
-            inv_std: 0.0
-        };
-        c
-    ];
+    let mut xhat = vec![0.0; n * c * hw];
+    let mut stats = vec![0.0; batch_norm::stats_len(c)];
     let mut rm = case.get("running_mean").to_vec();
     let mut rv = case.get("running_var").to_vec();
+    let mut batches = [0.0f32];
     let layer = BatchNorm {
         channels: c,
         hw,
         eps,
         momentum,
     };
-    batch_norm::forward_train(
+    batch_norm::forward_train_alone(
         &layer,
         Affine { gamma, beta },
-        case.get("x"),
-        &mut y,
-        &mut moments,
+        TrainIo {
+            x: case.get("x"),
+            y: &mut y,
+            xhat: &mut xhat,
+            n,
+        },
+        &mut stats,
         RunningMut {
             mean: &mut rm,
             var: &mut rv,
+            batches: &mut batches,
         },
-        n,
     );
     case.check("y_train", &y);
     case.check("running_mean_after", &rm);
     case.check("running_var_after", &rv);
+    assert_eq!(batches, [1.0]);
     let (mut dx, mut dg, mut db) = (vec![0.0; n * c * hw], vec![0.0; c], vec![0.0; c]);
     batch_norm::backward(
         &layer,
         gamma,
-        &moments,
-        case.get("x"),
-        case.get("dy"),
-        Gradients {
-            dx: &mut dx,
-            dgamma: &mut dg,
-            dbeta: &mut db,
+        BackwardIo {
+            xhat: &xhat,
+            dy: case.get("dy"),
+            dx: Some(&mut dx),
+            n,
         },
-        n,
+        Grads {
+            weight: Some(&mut dg),
+            bias: Some(&mut db),
+        },
+        Stats {
+            values: &mut stats,
+            reduce: &cnn::layout::OnePart,
+            at: 0,
+        },
     );
     case.check("dx", &dx);
     case.check("dgamma", &dg);

@@ -3,7 +3,7 @@
 //!
 //! The macro is a pipeline of passes, each in its own module and each unit
 //! tested on `proc_macro2` token streams without the compiler:
-//! `parse` (grammar → [`ast`] with spans), `graph` (the value graph, shape
+//! `parse` (grammar → `ast` with spans), `graph` (the value graph, shape
 //! inference, semantic checks, by the layer kinds in `layers`), `plan`
 //! (fusion, parameter layout, memory plans), `weights` (compile-time
 //! safetensors), `emit` (the generated Rust).

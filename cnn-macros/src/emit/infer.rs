@@ -102,6 +102,7 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
                 params,
                 desc,
                 seed: None,
+                stats: None,
             },
         );
         let run = b.run(&rt, call);

@@ -85,6 +85,19 @@ impl Cx<'_> {
         }
     }
 
+    /// `(&mut stats[stats::X], stats::X.start)` for a step that keeps
+    /// statistics.
+    fn stats(
+        &self,
+        module: &mut Module,
+        step: &Step,
+        io: &TrainStepIo,
+    ) -> Option<(TokenStream, TokenStream)> {
+        let at = io.stats?;
+        let range = module.stats(self.names, step, (at, step.layer.stats(step.shapes)));
+        Some((quote!(&mut stats[#range]), quote!(#range.start)))
+    }
+
     /// `&w[param::..]` for each tensor of `step`.
     fn params(&self, plan: &Plan, step: &Step, module: &mut Module) -> Vec<TokenStream> {
         plan.params_of(step)
@@ -107,11 +120,18 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
     let backward = backward_body(&cx, plan, module);
     let v1 = runtime(&net.krate);
     let path = module_name(net);
-    let fwd_unused = unused(&forward, &["w", "input", "f", "m", "scratch", "ctx"]);
+    let after = after_step(&cx, plan, module);
+    let fwd_unused = unused(
+        &forward,
+        &["w", "input", "f", "m", "scratch", "stats", "ctx"],
+    );
     let bwd_unused = unused(
         &backward,
-        &["w", "input", "dlogits", "f", "m", "scratch", "grads", "ctx"],
+        &[
+            "w", "input", "dlogits", "f", "m", "scratch", "stats", "grads", "ctx",
+        ],
     );
+    let after_unused = unused(&after, &["w", "stats"]);
     quote! {
         /// The training forward pass of `n` samples: writes the logits
         /// (the output before a loss head) and keeps what
@@ -128,7 +148,7 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
             use #v1;
             #[allow(unused_imports)]
             use #path::*;
-            let v1::TrainArena { f, m, scratch } = arena;
+            let v1::TrainArena { f, m, scratch, stats } = arena;
             #fwd_unused
             #forward
         }
@@ -148,9 +168,21 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
             use #v1;
             #[allow(unused_imports)]
             use #path::*;
-            let v1::TrainArena { f, m, scratch } = arena;
+            let v1::TrainArena { f, m, scratch, stats } = arena;
             #bwd_unused
             #backward
+        }
+
+        /// After a training step: updates the buffers among the parameters
+        /// (running statistics) from the step's statistics.
+        #[doc(hidden)]
+        pub fn update_buffers_impl(w: &mut [f32], stats: &[f64]) {
+            #[allow(unused_imports)]
+            use #v1;
+            #[allow(unused_imports)]
+            use #path::*;
+            #after_unused
+            #after
         }
     }
 }
@@ -220,6 +252,7 @@ fn forward_body(cx: &Cx<'_>, plan: &Plan, module: &mut Module) -> TokenStream {
             b.write("side", "f", View::Region(path), step.out_len())
         });
         let salt = Literal::u64_suffixed(0x5EED_0000 + s as u64);
+        let stats = cx.stats(module, step, io);
         let call = step.layer.forward(
             step.shapes,
             Forward {
@@ -231,6 +264,7 @@ fn forward_body(cx: &Cx<'_>, plan: &Plan, module: &mut Module) -> TokenStream {
                 params: cx.params(plan, step, module),
                 desc: module.kernel(cx.names, step),
                 seed: Some(quote!(ctx.seed ^ #salt)),
+                stats,
             },
         );
         let run = b.run(rt, call);
@@ -346,10 +380,11 @@ fn computed(
         };
         Grad::Separate { dy, dx }
     };
-    let (grads_bind, grads) = if has_params {
-        let owner = module.layer(cx.names, slots[0].node);
-        let ranges: Vec<TokenStream> = slots.iter().map(|p| module.param(cx.names, p)).collect();
-        let names: Vec<Ident> = slots
+    let trained: Vec<_> = slots.iter().filter(|p| p.spec.role.is_trained()).collect();
+    let (grads_bind, grads) = if !trained.is_empty() {
+        let owner = module.layer(cx.names, trained[0].node);
+        let ranges: Vec<TokenStream> = trained.iter().map(|p| module.param(cx.names, p)).collect();
+        let names: Vec<Ident> = trained
             .iter()
             .map(|p| ident(&format!("d_{}", p.spec.suffix)))
             .collect();
@@ -383,6 +418,7 @@ fn computed(
             params: cx.params(plan, step, module),
             grads,
             desc: module.kernel(cx.names, step),
+            stats: cx.stats(module, step, io),
         },
     );
     let run = b.run(rt, call);
@@ -462,4 +498,37 @@ fn placed(cx: &Cx<'_>, step: &Step, io: &TrainStepIo, module: &mut Module) -> Op
         parts.push(quote!({ #run }));
     }
     (!parts.is_empty()).then(|| quote!(#(#parts)*))
+}
+
+/// The updates after a training step, of every step that has one.
+fn after_step(cx: &Cx<'_>, plan: &Plan, module: &mut Module) -> TokenStream {
+    let tp = &plan.train;
+    let mut out = Vec::new();
+    for (step, io) in tp.steps.iter().zip(&tp.io) {
+        let params = plan
+            .params_of(step)
+            .into_iter()
+            .map(|p| module.param(cx.names, p))
+            .collect();
+        let at = match io.stats {
+            Some(at) => {
+                let range = module.stats(cx.names, step, (at, step.layer.stats(step.shapes)));
+                quote!(#range.start)
+            }
+            None => quote!(0),
+        };
+        let update = step.layer.after_step(
+            step.shapes,
+            crate::layers::AfterStep {
+                rt: &cx.rt,
+                params,
+                at,
+                desc: module.kernel(cx.names, step),
+            },
+        );
+        if let Some(update) = update {
+            out.push(quote!({ #update }));
+        }
+    }
+    quote!(#(#out)*)
 }

@@ -10,7 +10,9 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
 use super::activation::Activation;
-use super::layer::{Backward, Data, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes};
+use super::layer::{
+    Backward, Data, Dtype, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes,
+};
 use super::pool::{MaxPool, Window};
 use super::tokens::{
     act_tokens, backward_struct, forward_struct, grads_struct, lit, opt, params_struct,
@@ -153,6 +155,7 @@ impl Layer for Conv {
             suffix: "weight",
             shape: vec![self.out, g.c, g.kh, g.kw],
             role: Role::Weight,
+            dtype: Dtype::F32,
             fan_in: g.c * taps,
             fan_out: self.out * taps,
         }];
@@ -161,6 +164,7 @@ impl Layer for Conv {
                 suffix: "bias",
                 shape: vec![self.out],
                 role: Role::Bias,
+                dtype: Dtype::F32,
                 fan_in: g.c * taps,
                 fan_out: self.out * taps,
             });

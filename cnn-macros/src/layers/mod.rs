@@ -8,6 +8,7 @@
 //! [`KINDS`] (see ARCHITECTURE.md).
 
 mod activation;
+mod batch_norm;
 mod conv;
 mod dense;
 mod dropout;
@@ -37,6 +38,7 @@ pub const KINDS: &[Kind] = &[
     softmax::KIND,
     dropout::KIND,
     lrn::KIND,
+    batch_norm::KIND,
     identity::KIND,
 ];
 

@@ -158,10 +158,14 @@ fn slots(net: &Network, steps: &[Step], training: bool) -> Vec<Option<(ValueId, 
     for step in steps.iter().filter(|s| s.exec(training) == Exec::Concat) {
         let mut offset = 0;
         for &u in &step.inputs {
+            // A step writing a slot runs sample by sample, which a step
+            // computing batch statistics cannot.
             let placeable = u != INPUT
                 && net.values[u].consumers.len() == 1
-                && producer[u]
-                    .is_some_and(|p| !matches!(p.exec(training), Exec::View | Exec::Concat));
+                && producer[u].is_some_and(|p| {
+                    let sample_wise = !(training && p.layer.batch_wide());
+                    sample_wise && !matches!(p.exec(training), Exec::View | Exec::Concat)
+                });
             if placeable {
                 slot[u] = Some((step.output, offset));
             }
@@ -355,6 +359,9 @@ pub struct TrainStepIo {
     pub d_output: Loc,
     /// Per input: where its gradient goes, if anything upstream needs it.
     pub d_inputs: Vec<Option<GradDest>>,
+    /// Where the step's statistics start in the step's `f64` statistics
+    /// ([`crate::layers::Layer::stats`]), if it keeps any.
+    pub stats: Option<usize>,
 }
 
 /// The training plan.
@@ -366,6 +373,8 @@ pub struct TrainPlan {
     pub u8_len: usize,
     /// Scratch floats of the largest forward or backward kernel call.
     pub scratch: usize,
+    /// `f64` statistics of a step (per thread).
+    pub stats_len: usize,
     /// The loss head the training forward pass stops before.
     pub head: Option<Head>,
     /// Where the training forward pass's result (the logits) is.
@@ -493,6 +502,19 @@ pub fn plan_training(
         }
     }
 
+    // Statistics of the whole step, one after another.
+    let mut stats_len = 0;
+    let stats: Vec<Option<usize>> = steps
+        .iter()
+        .map(|s| {
+            let k = s.layer.stats(s.shapes);
+            (k > 0).then(|| {
+                stats_len += k;
+                stats_len - k
+            })
+        })
+        .collect();
+
     let (f_off, f_len) = place(&f.lives);
     let (u_off, u_len) = place(&u.lives);
     let region = |b: usize, len: usize| (f_off[b], f_off[b] + len);
@@ -541,6 +563,7 @@ pub fn plan_training(
                         })
                     })
                     .collect(),
+                stats: stats[s],
             }
         })
         .collect();
@@ -557,6 +580,7 @@ pub fn plan_training(
         f32_len: f_len,
         u8_len: u_len,
         scratch,
+        stats_len,
         head,
         output: loc(result, output, Loc::Input),
         logits_len: len(output),

@@ -325,11 +325,12 @@ mod __LeNet5 {
     pub const INPUT: v1::Region = v1::Region::new(1176, 1960);
     /// Where the output is in the inference arena.
     pub const OUTPUT: v1::Region = v1::Region::new(10, 20);
-    /// The training arenas: floats and bytes per sample, and scratch floats.
+    /// The training arenas: floats and bytes per sample, scratch floats, and the `f64` statistics of a step.
     pub const TRAIN: v1::TrainLayout = v1::TrainLayout {
         f32_len: 2752,
         u8_len: 1780,
         scratch_len: 38432,
+        stats_len: 0,
     };
     /// The final activation the loss absorbs in training.
     pub const HEAD: v1::Head = v1::Head::Softmax;
@@ -524,7 +525,8 @@ impl LeNet5 {
         use ::cnn::__private::v1;
         #[allow(unused_imports)]
         use __LeNet5::*;
-        let v1::TrainArena { f, m, scratch } = arena;
+        let v1::TrainArena { f, m, scratch, stats } = arena;
+        let _ = stats;
         let _ = ctx;
         {
             let y = v1::region_mut(f, n, train::MAX_POOL1);
@@ -625,7 +627,8 @@ impl LeNet5 {
         use ::cnn::__private::v1;
         #[allow(unused_imports)]
         use __LeNet5::*;
-        let v1::TrainArena { f, m, scratch } = arena;
+        let v1::TrainArena { f, m, scratch, stats } = arena;
+        let _ = stats;
         if !ctx.needs_backward(layer::FC3) {
             return;
         }
@@ -784,5 +787,16 @@ impl LeNet5 {
                 scratch,
             );
         }
+    }
+    /// After a training step: updates the buffers among the parameters
+    /// (running statistics) from the step's statistics.
+    #[doc(hidden)]
+    pub fn update_buffers_impl(w: &mut [f32], stats: &[f64]) {
+        #[allow(unused_imports)]
+        use ::cnn::__private::v1;
+        #[allow(unused_imports)]
+        use __LeNet5::*;
+        let _ = w;
+        let _ = stats;
     }
 }

@@ -68,7 +68,7 @@ impl Targets {
 /// sample), so a `Dataset` is always consistent. [`subset`](Dataset::subset)
 /// and [`filter_classes`](Dataset::filter_classes) may return an empty
 /// dataset; [`split`](Dataset::split) and
-/// [`Standardizer::fit`] refuse one with an error.
+/// [`Standardizer::fit`](crate::data::Standardizer::fit) refuse one with an error.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
     inputs: Vec<f32>,

@@ -34,6 +34,7 @@ impl LoadOptions {
 fn stored_as(p: &ParamInfo) -> Dtype {
     match p.dtype {
         crate::summary::Dtype::F32 => Dtype::F32,
+        crate::summary::Dtype::I64 => Dtype::I64,
     }
 }
 
@@ -105,8 +106,20 @@ pub fn read(
             });
         }
         let data = tensor.data();
-        for (v, chunk) in out[p.range()].iter_mut().zip(data.chunks_exact(4)) {
-            *v = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        match p.dtype {
+            crate::summary::Dtype::F32 => {
+                for (v, chunk) in out[p.range()].iter_mut().zip(data.chunks_exact(4)) {
+                    *v = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+                }
+            }
+            // Counters: exact in f32 up to 2^24.
+            crate::summary::Dtype::I64 => {
+                for (v, chunk) in out[p.range()].iter_mut().zip(data.chunks_exact(8)) {
+                    let mut bytes = [0u8; 8];
+                    bytes.copy_from_slice(chunk);
+                    *v = i64::from_le_bytes(bytes) as f32;
+                }
+            }
         }
     }
     Ok(out)
@@ -118,10 +131,13 @@ pub fn to_bytes(path: &Path, params: &[ParamInfo], weights: &[f32]) -> Result<Ve
     let data: Vec<(String, Vec<u8>)> = params
         .iter()
         .map(|p| {
-            let bytes = weights[p.range()]
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect();
+            let values = weights[p.range()].iter();
+            let bytes = match p.dtype {
+                crate::summary::Dtype::F32 => values.flat_map(|v| v.to_le_bytes()).collect(),
+                crate::summary::Dtype::I64 => values
+                    .flat_map(|&v| (v.round() as i64).to_le_bytes())
+                    .collect(),
+            };
             (p.name.to_string(), bytes)
         })
         .collect();

@@ -23,6 +23,7 @@ pub mod gemm;
 mod groups;
 pub mod lrn;
 pub mod merge;
+pub mod parts;
 pub mod pool;
 pub mod softmax;
 

@@ -5,10 +5,11 @@
 
 use core::ops::Range;
 
+pub use crate::ops::batch_norm::BatchNorm;
 pub use crate::ops::lrn::Lrn;
 pub use crate::ops::{
-    activation, conv, dense, dropout, fused, lrn, merge, pool, softmax, Act, Backward, Conv,
-    ConvAlgo, ConvGeom, Dense, Forward, Grads, Params, PoolGeom,
+    activation, batch_norm, conv, dense, dropout, fused, lrn, merge, pool, softmax, Act, Backward,
+    Conv, ConvAlgo, ConvGeom, Dense, Forward, Grads, Params, PoolGeom,
 };
 pub use crate::{__network_api_v1 as network_api, __std_only as std_only};
 pub use crate::{
@@ -242,6 +243,13 @@ pub fn load_safetensors<N: crate::Network>(
     let weights = crate::io::safetensors::load(path, N::PARAMS, N::PARAM_COUNT, options)?;
     *net = N::from_weight_vec(weights);
     Ok(())
+}
+
+/// The disjoint `ranges` of a parameter buffer, mutably.
+#[inline]
+pub fn params_mut<const N: usize>(w: &mut [f32], ranges: [Range<usize>; N]) -> [&mut [f32]; N] {
+    let ([], parts) = split(w, [], ranges);
+    parts
 }
 
 /// `sum += part`: a gradient contribution added to a value's gradient.

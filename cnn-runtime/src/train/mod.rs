@@ -44,6 +44,7 @@ mod fit;
 mod history;
 mod loss;
 mod optim;
+mod reduce;
 mod session;
 mod team;
 

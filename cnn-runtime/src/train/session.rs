@@ -66,6 +66,8 @@ struct Shared {
     /// the calling thread locks them one by one after it.
     workers: Vec<Mutex<Worker>>,
     trainable: Vec<bool>,
+    /// Sums over the step's parts (batch statistics).
+    parts: super::reduce::Parts,
 }
 
 impl Shared {
@@ -172,6 +174,7 @@ impl<N: Network> Session<N> {
             input: RwLock::new(input),
             workers,
             trainable,
+            parts: super::reduce::Parts::new(threads, N::TRAIN.stats_len),
         };
         let team = team::Team::new(threads - 1, shared);
         let lr = config.optimizer.lr();
@@ -236,6 +239,7 @@ impl<N: Network> Session<N> {
             values: matches!(targets, TargetRef::Values(_)),
         };
         let shared = self.team.data();
+        shared.parts.start_step(threads);
         let weights = net.weights();
         let here = || part::<N>(shared, job, 0, weights, x, targets);
         if threads > 1 {
@@ -285,6 +289,11 @@ impl<N: Network> Session<N> {
             self.schedule.lr(),
             &self.ranges,
         );
+        // Running statistics follow the step's batch statistics.
+        N::update_buffers(
+            net.weights_mut(),
+            self.team.data().worker(0).buffers.stats(),
+        );
         Ok(sum)
     }
 }
@@ -312,7 +321,8 @@ fn part<N: Network>(
     if m == 0 {
         return;
     }
-    let mut ctx = StepContext::new(&shared.trainable, N::LAYERS, job.seed);
+    let reduce = shared.parts.part(t);
+    let mut ctx = StepContext::new(&shared.trainable, N::LAYERS, job.seed).with_reduce(&reduce);
     ctx.first_sample = r.start;
     let xs = &x[r.start * N::INPUT_LEN..r.end * N::INPUT_LEN];
     let len = N::logits_len();

@@ -210,6 +210,9 @@ macro_rules! __network_api_v1 {
                 fn logits_len() -> usize {
                     $module::LOGITS_LEN
                 }
+                fn update_buffers(weights: &mut [f32], stats: &[f64]) {
+                    $name::update_buffers_impl(weights, stats)
+                }
                 fn forward_arena(weights: &[f32], arena: &mut [f32], n: usize) {
                     $name::forward_arena_impl(weights, arena, n)
                 }

@@ -192,12 +192,15 @@ impl<N: Network> Session<N> {
             Some(path) => self.resume(net, &path, train.len())?,
             None => RunState::new(train.len()),
         };
-        if run.history.stopped_early {
-            return Ok(run.history);
-        }
+        // A resumed run that early stopping had ended only restores its best.
+        let first = if run.history.stopped_early {
+            usize::MAX
+        } else {
+            run.epoch + 1
+        };
         let output = Output::for_this_process(self.config.progress);
         let mut good = Snapshot::default();
-        for epoch in run.epoch + 1..=self.config.epochs {
+        for epoch in first..=self.config.epochs {
             good.take(net, self, &run.order);
             if self.config.shuffle {
                 let mut rng = ChaCha8Rng::seed_from_u64(

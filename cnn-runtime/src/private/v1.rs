@@ -181,11 +181,27 @@ pub fn zeroed(len: usize) -> Vec<f32> {
 }
 
 /// A network of type `N` initialised by `init` from `seed`.
+///
+/// # Panics
+///
+/// If `init`'s settings are out of range (see [`crate::Init::validate`]);
+/// [`try_new_network`] returns the error instead.
 #[cfg(feature = "std")]
 pub fn new_network<N: crate::Network>(init: crate::Init, seed: u64) -> N {
+    match try_new_network(init, seed) {
+        Ok(net) => net,
+        Err(e) => panic!("{}::new: {e}", N::NAME),
+    }
+}
+
+/// A network of type `N` initialised by `init` from `seed`, or the error
+/// of [`crate::Init::validate`].
+#[cfg(feature = "std")]
+pub fn try_new_network<N: crate::Network>(init: crate::Init, seed: u64) -> crate::Result<N> {
+    init.validate()?;
     let mut weights = std::vec![0.0f32; N::PARAM_COUNT];
     crate::init::initialize(&mut weights, N::PARAMS, init, seed);
-    N::from_weight_vec(weights)
+    Ok(N::from_weight_vec(weights))
 }
 
 /// A network of type `N` owning `weights`.
@@ -210,6 +226,7 @@ pub fn reinitialize_layer<N: crate::Network>(
     seed: u64,
 ) -> crate::Result<()> {
     let index = N::layer_index(layer)?;
+    init.validate()?;
     let weights = net.weights_mut();
     for (i, p) in N::PARAMS
         .iter()
@@ -224,12 +241,7 @@ pub fn reinitialize_layer<N: crate::Network>(
 /// A network of type `N` with the tensors of a safetensors file.
 #[cfg(feature = "std")]
 pub fn from_safetensors<N: crate::Network>(path: &Path) -> crate::Result<N> {
-    let weights = crate::io::safetensors::load(
-        path,
-        N::PARAMS,
-        N::PARAM_COUNT,
-        crate::LoadOptions::default(),
-    )?;
+    let weights = crate::io::safetensors::load_network::<N>(path, crate::LoadOptions::default())?;
     Ok(N::from_weight_vec(weights))
 }
 
@@ -240,7 +252,7 @@ pub fn load_safetensors<N: crate::Network>(
     path: &Path,
     options: crate::LoadOptions,
 ) -> crate::Result<()> {
-    let weights = crate::io::safetensors::load(path, N::PARAMS, N::PARAM_COUNT, options)?;
+    let weights = crate::io::safetensors::load_network::<N>(path, options)?;
     *net = N::from_weight_vec(weights);
     Ok(())
 }

@@ -97,8 +97,21 @@ macro_rules! __network_api_v1 {
         $crate::__std_only! {
             impl $name {
                 /// A network initialised by `init`, reproducibly from `seed`.
+                ///
+                /// # Panics
+                ///
+                /// If `init`'s settings are out of range (a Gaussian's
+                /// `std` must be positive and finite); [`Self::try_new`]
+                /// returns that error instead.
                 pub fn new(init: $crate::Init, seed: u64) -> Self {
                     $crate::private::v1::new_network(init, seed)
+                }
+
+                /// As [`Self::new`], with an error ([`Error::Config`]($crate::Error::Config))
+                /// naming the setting, its value and the range allowed if
+                /// `init`'s settings are out of range.
+                pub fn try_new(init: $crate::Init, seed: u64) -> $crate::Result<Self> {
+                    $crate::private::v1::try_new_network(init, seed)
                 }
 
                 /// A network with every weight and bias zero.

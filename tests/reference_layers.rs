@@ -17,10 +17,10 @@ static LEVEL: Mutex<()> = Mutex::new(());
 fn each_level(mut f: impl FnMut(Level)) {
     let _guard = LEVEL.lock().unwrap_or_else(|e| e.into_inner());
     for level in simd::available_levels() {
-        assert!(simd::force(level));
+        simd::force(level).unwrap();
         f(level);
     }
-    simd::force(simd::best_available());
+    simd::force(simd::best_available()).unwrap();
 }
 
 fn conv_case(name: &str) {
@@ -31,7 +31,9 @@ fn conv_case(name: &str) {
     let (k, kh, kw) = (ws[0], ws[2], ws[3]);
     let stride = case.attr_pair("stride");
     let pad = case.attr_pair("padding");
-    let geom = ConvGeom::new(c, h, w, k, (kh, kw), stride, pad);
+    // Grouped cases: the geometry is one group's.
+    let groups = case.attrs["groups"].as_u64().unwrap_or(1) as usize;
+    let geom = ConvGeom::new(c / groups, h, w, k / groups, (kh, kw), stride, pad);
     let mut algos = vec![ConvAlgo::Direct, ConvAlgo::Im2col];
     if kh == 1 && kw == 1 && stride == (1, 1) && pad == (0, 0) {
         algos.push(ConvAlgo::Pointwise);
@@ -44,7 +46,7 @@ fn conv_case(name: &str) {
                 act: Act::Identity,
                 pool: None,
                 bias: true,
-                groups: 1,
+                groups,
             };
             let what = format!("{level:?} {algo:?}");
             let mut scratch = vec![
@@ -52,7 +54,7 @@ fn conv_case(name: &str) {
                 ops::conv::forward_scratch(&layer)
                     .max(ops::conv::backward_scratch(&layer))
             ];
-            let mut y = vec![0.0; n * geom.out_len()];
+            let mut y = vec![0.0; n * layer.out_len()];
             ops::conv::forward(
                 &layer,
                 Params {
@@ -69,8 +71,8 @@ fn conv_case(name: &str) {
             );
             case.check_in("y", &what, &y);
             let mut dy = case.get("dy").to_vec();
-            let mut dx = vec![f32::NAN; n * geom.in_len()];
-            let mut dw = vec![0.0; geom.weight_len()];
+            let mut dx = vec![f32::NAN; n * layer.in_len()];
+            let mut dw = vec![0.0; layer.weight_len()];
             let mut db = vec![0.0; k];
             ops::conv::backward(
                 &layer,
@@ -94,6 +96,16 @@ fn conv_case(name: &str) {
             case.check_in("dbias", &what, &db);
         }
     });
+}
+
+#[test]
+fn conv2d_groups2() {
+    conv_case("conv2d_groups2");
+}
+
+#[test]
+fn conv2d_groups2_alexnet_s2() {
+    conv_case("conv2d_groups2_alexnet_s2");
 }
 
 #[test]
@@ -125,7 +137,13 @@ fn pool_case(name: &str, max: bool) {
     let case = Case::load(name);
     let xs = case.shape("x");
     let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
-    let g = PoolGeom::new(
+    let ceil = case.attrs["ceil_mode"].as_bool().unwrap_or(false);
+    let new = if ceil {
+        PoolGeom::new_ceil
+    } else {
+        PoolGeom::new
+    };
+    let g = new(
         c,
         h,
         w,
@@ -148,6 +166,16 @@ fn pool_case(name: &str, max: bool) {
         case.check_in("y", &format!("{level:?}"), &y);
         case.check_in("dx", &format!("{level:?}"), &dx);
     });
+}
+
+#[test]
+fn max_pool_3x3_s2_ceil() {
+    pool_case("max_pool_3x3_s2_ceil", true);
+}
+
+#[test]
+fn avg_pool_3x3_s2_p1_ceil() {
+    pool_case("avg_pool_3x3_s2_p1_ceil", false);
 }
 
 #[test]
@@ -276,7 +304,10 @@ fn softmax_probabilities() {
 
 #[test]
 fn batch_norm2d() {
-    use ops::batch_norm::{self, Affine, BatchNorm, Gradients, Moments, Running, RunningMut};
+    use ops::batch_norm::{
+        self, Affine, BackwardIo, BatchNorm, Running, RunningMut, Stats, TrainIo,
+    };
+    use ops::Grads;
     let case = Case::load("batch_norm2d");
     let xs = case.shape("x");
     let (n, c, hw) = (xs[0], xs[1], xs[2] * xs[3]);
@@ -284,49 +315,56 @@ fn batch_norm2d() {
     let eps = case.attrs["eps"].as_f64().unwrap() as f32;
     let (gamma, beta) = (case.get("gamma"), case.get("beta"));
     let mut y = vec![0.0; n * c * hw];
-    let mut moments = vec![
-        Moments {
-            mean: 0.0,
-            inv_std: 0.0
-        };
-        c
-    ];
+    let mut xhat = vec![0.0; n * c * hw];
+    let mut stats = vec![0.0; batch_norm::stats_len(c)];
     let mut rm = case.get("running_mean").to_vec();
     let mut rv = case.get("running_var").to_vec();
+    let mut batches = [0.0f32];
     let layer = BatchNorm {
         channels: c,
         hw,
         eps,
         momentum,
     };
-    batch_norm::forward_train(
+    batch_norm::forward_train_alone(
         &layer,
         Affine { gamma, beta },
-        case.get("x"),
-        &mut y,
-        &mut moments,
+        TrainIo {
+            x: case.get("x"),
+            y: &mut y,
+            xhat: &mut xhat,
+            n,
+        },
+        &mut stats,
         RunningMut {
             mean: &mut rm,
             var: &mut rv,
+            batches: &mut batches,
         },
-        n,
     );
     case.check("y_train", &y);
     case.check("running_mean_after", &rm);
     case.check("running_var_after", &rv);
+    assert_eq!(batches, [1.0]);
     let (mut dx, mut dg, mut db) = (vec![0.0; n * c * hw], vec![0.0; c], vec![0.0; c]);
     batch_norm::backward(
         &layer,
         gamma,
-        &moments,
-        case.get("x"),
-        case.get("dy"),
-        Gradients {
-            dx: &mut dx,
-            dgamma: &mut dg,
-            dbeta: &mut db,
+        BackwardIo {
+            xhat: &xhat,
+            dy: case.get("dy"),
+            dx: Some(&mut dx),
+            n,
         },
-        n,
+        Grads {
+            weight: Some(&mut dg),
+            bias: Some(&mut db),
+        },
+        Stats {
+            values: &mut stats,
+            reduce: &cnn::layout::OnePart,
+            at: 0,
+        },
     );
     case.check("dx", &dx);
     case.check("dgamma", &dg);

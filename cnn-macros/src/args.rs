@@ -1,28 +1,27 @@
-//! Reading a layer's arguments: positional and named, with type checks,
-//! defaults, and errors for unknown, repeated or missing arguments.
+//! Reading a layer's arguments against its [`Schema`]: positional and
+//! named, with type checks, defaults, and errors for unknown, repeated or
+//! missing arguments.
 
-use crate::diag::Diagnostics;
-use crate::graph::closest;
-use crate::parse::{Arg, LayerDecl, Value};
+use crate::ast::{Arg, LayerDecl, Value};
+use crate::diag::{closest, Diagnostics};
 
-/// The arguments each layer kind accepts, in positional order first.
-fn accepted(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "conv" => &["channels", "kernel", "stride", "pad", "bias"],
-        "dense" => &["units", "bias"],
-        "max_pool" | "avg_pool" => &["size", "stride", "pad"],
-        "dropout" => &["p"],
-        _ => &[],
-    }
+/// The arguments a layer kind takes.
+pub struct Schema {
+    /// Accepted names, those that may be given by position first.
+    pub args: &'static [&'static str],
+    /// How many of `args` may be given by position.
+    pub positional: usize,
+    /// A call that shows the required arguments, for "needs ..." errors.
+    pub example: &'static str,
 }
 
-/// How many of `accepted(kind)` may be given by position.
-fn positional(kind: &str) -> usize {
-    match kind {
-        "conv" => 2,
-        "dense" | "max_pool" | "avg_pool" | "dropout" => 1,
-        _ => 0,
-    }
+impl Schema {
+    /// A layer that takes no arguments.
+    pub const NONE: Schema = Schema {
+        args: &[],
+        positional: 0,
+        example: "",
+    };
 }
 
 /// Largest integer argument: far beyond any real network, small enough
@@ -44,7 +43,8 @@ fn alias(name: &str) -> &str {
 pub struct ArgReader<'a> {
     layer: &'a LayerDecl,
     label: &'a str,
-    kind: &'static str,
+    kind: &'a str,
+    schema: &'a Schema,
     used: Vec<bool>,
     diag: &'a mut Diagnostics,
     ok: bool,
@@ -54,7 +54,8 @@ impl<'a> ArgReader<'a> {
     pub fn new(
         layer: &'a LayerDecl,
         label: &'a str,
-        kind: &'static str,
+        kind: &'a str,
+        schema: &'a Schema,
         diag: &'a mut Diagnostics,
     ) -> Self {
         let mut ok = true;
@@ -74,6 +75,7 @@ impl<'a> ArgReader<'a> {
             layer,
             label,
             kind,
+            schema,
             used: vec![false; layer.args.len()],
             diag,
             ok,
@@ -121,7 +123,7 @@ impl<'a> ArgReader<'a> {
         self.ok = false;
         // A misspelt name (`kernal = 3`) is reported by `finish` with a
         // suggestion; saying that `kernel` is missing too would be noise.
-        let accepted = accepted(self.kind);
+        let accepted = self.schema.args;
         let misspelt = self.layer.args.iter().any(|a| {
             a.name.as_ref().is_some_and(|n| {
                 let n = alias(&n.to_string()).to_string();
@@ -131,13 +133,10 @@ impl<'a> ArgReader<'a> {
         if misspelt {
             return;
         }
-        let example = match (self.kind, name) {
-            ("conv", "channels") => " as in `conv(16, kernel = 3)`",
-            ("conv", "kernel") => " as in `conv(16, kernel = 3)`",
-            ("dense", _) => " as in `dense(120)`",
-            ("max_pool" | "avg_pool", _) => " as in `max_pool(2)`",
-            ("dropout", _) => " as in `dropout(0.5)`",
-            _ => "",
+        let example = if self.schema.example.is_empty() {
+            String::new()
+        } else {
+            format!(" as in `{}`", self.schema.example)
         };
         self.diag.error(
             &self.layer.tokens,
@@ -292,27 +291,55 @@ impl<'a> ArgReader<'a> {
 
     /// A probability in [0, 1).
     pub fn probability(&mut self, name: &str, pos: Option<usize>) -> Option<f32> {
+        self.float(name, pos, None, "a probability in [0, 1)", |p| {
+            (0.0..1.0).contains(&p)
+        })
+    }
+
+    /// A number (integer or float literal, possibly negative) for which
+    /// `valid` holds, `what` describing the valid values; `default` when absent.
+    pub fn float(
+        &mut self,
+        name: &str,
+        pos: Option<usize>,
+        default: Option<f32>,
+        what: &str,
+        valid: impl Fn(f32) -> bool,
+    ) -> Option<f32> {
         let arg = match self.find(name, pos) {
             Some(arg) => arg,
+            None if default.is_some() => return default,
             None => {
                 self.missing(name);
                 return None;
             }
         };
-        let v = match &arg.value {
+        let parse = |v: &Value| match v {
             Value::Float(f) => f.base10_parse::<f32>().ok(),
-            Value::Int(i) => i.base10_parse::<f32>().ok(),
+            Value::Int(i) if i.suffix().is_empty() => i.base10_parse::<f32>().ok(),
             _ => None,
         };
+        let v = match &arg.value {
+            Value::Negative(tokens) => {
+                syn::parse2::<syn::Lit>(tokens.clone().into_iter().skip(1).collect())
+                    .ok()
+                    .and_then(|lit| match lit {
+                        syn::Lit::Float(f) => Some(Value::Float(f)),
+                        syn::Lit::Int(i) => Some(Value::Int(i)),
+                        _ => None,
+                    })
+                    .as_ref()
+                    .and_then(parse)
+                    .map(|v| -v)
+            }
+            v => parse(v),
+        };
         match v {
-            Some(p) if (0.0..1.0).contains(&p) => Some(p),
+            Some(x) if x.is_finite() && valid(x) => Some(x),
             _ => {
                 self.bad(
                     &arg.value,
-                    format!(
-                        "`{name}` must be a probability in [0, 1), found {}",
-                        arg.value.text()
-                    ),
+                    format!("`{name}` must be {what}, found {}", arg.value.text()),
                 );
                 None
             }
@@ -321,8 +348,8 @@ impl<'a> ArgReader<'a> {
 
     /// Reports arguments nobody asked for. Returns whether every argument was good.
     pub fn finish(mut self) -> bool {
-        let accepted = accepted(self.kind);
-        let by_position = &accepted[..positional(self.kind)];
+        let accepted = self.schema.args;
+        let by_position = &accepted[..self.schema.positional];
         let mut position = 0;
         for (arg, used) in self.layer.args.iter().zip(&self.used) {
             if arg.name.is_none() {

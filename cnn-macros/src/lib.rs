@@ -1,20 +1,24 @@
 //! The `network!` procedural macro. See the `cnn` crate for the grammar
-//! and the generated API.
+//! and the generated API, and ARCHITECTURE.md for how the passes fit.
 //!
 //! The macro is a pipeline of passes, each in its own module and each unit
 //! tested on `proc_macro2` token streams without the compiler:
-//! `parse` (grammar → AST with spans), `graph` (DAG, shape inference,
-//! semantic checks), `plan` (fusion, parameter layout, memory plans),
-//! `weights` (compile-time safetensors), `emit` (the generated Rust).
+//! `parse` (grammar → `ast` with spans), `graph` (the value graph, shape
+//! inference, semantic checks, by the layer kinds in `layers`), `plan`
+//! (fusion, parameter layout, memory plans), `weights` (compile-time
+//! safetensors), `emit` (the generated Rust).
 
 use proc_macro::TokenStream;
 
 mod args;
+mod ast;
 mod diag;
 mod emit;
 mod graph;
+mod layers;
 mod parse;
 mod plan;
+mod shape;
 mod weights;
 
 /// Declares one or more convolutional networks. See the `cnn` crate's
@@ -40,16 +44,23 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         }
         seen.push(name);
         let errors_before = diag.len();
-        let generated = graph::build(decl, &mut diag).and_then(|net| {
+        let generated = graph::build(decl, &invocation.blocks, &mut diag).and_then(|net| {
             let plan = plan::plan(&net);
-            let embedded = weights::embed(decl, &net, &plan, &mut diag)?;
-            Some(emit::emit(&net, &plan, embedded))
+            let embedded = weights::embed(decl, &net, &plan, &mut diag).ok_or(graph::Partial {
+                input: Some(net.input()),
+                output: Some(net.output()),
+            })?;
+            Ok(emit::emit(&net, &plan, embedded))
         });
         match generated {
-            Some(tokens) if diag.len() == errors_before => out.extend(tokens),
-            _ => out.extend(emit::emit_stub(&decl.vis, &decl.name)),
+            Ok(tokens) if diag.len() == errors_before => out.extend(tokens),
+            Ok(_) => out.extend(emit::emit_stub(decl, graph::Partial::default())),
+            Err(known) => out.extend(emit::emit_stub(decl, known)),
         }
     }
     out.extend(diag.to_compile_errors());
     out
 }
+
+#[cfg(test)]
+mod golden;

@@ -16,111 +16,38 @@
 use proc_macro2::{Delimiter, Punct, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
-use syn::{Attribute, Ident, Lit, LitStr, Token, Visibility};
+use syn::{Attribute, Ident, Lit, Token, Visibility};
 
-use crate::diag::Diagnostics;
-use crate::graph::{closest, LAYER_KINDS};
-
-/// Everything inside one `network! { ... }`.
-pub struct Invocation {
-    pub networks: Vec<NetworkDecl>,
-}
-
-/// One `struct Name { ... }` declaration.
-pub struct NetworkDecl {
-    /// Attributes passed through to the generated struct (doc comments, derives, ...).
-    pub attrs: Vec<Attribute>,
-    /// The contents of `#[cnn(...)]` attributes.
-    pub options: NetworkOptions,
-    pub vis: Visibility,
-    pub name: Ident,
-    /// The `input: [...]` declaration, if any.
-    pub input: Option<InputDecl>,
-    pub layers: Vec<LayerDecl>,
-    /// Span of the braces, for errors about the body as a whole.
-    pub body_span: Span,
-}
-
-/// Options given in `#[cnn(...)]` on a network.
-#[derive(Default)]
-pub struct NetworkOptions {
-    /// `fuse = false` turns the fusion pass off.
-    pub fuse: Option<syn::LitBool>,
-    /// `weights = "file.safetensors"` compiles the weights into the binary.
-    pub weights: Option<LitStr>,
-    /// `crate = path` names the facade crate (default `::cnn`).
-    pub krate: Option<syn::Path>,
-    /// `ignore_unknown = true` skips tensors of the weights file that the
-    /// network does not have.
-    pub ignore_unknown: Option<syn::LitBool>,
-}
-
-/// `input: [C, H, W]` or `input: [N]`.
-pub struct InputDecl {
-    pub dims: Vec<Value>,
-    pub tokens: TokenStream,
-}
-
-/// One layer: `name: kind(args)`, `kind(args)` or `kind`.
-pub struct LayerDecl {
-    pub name: Option<Ident>,
-    pub kind: Ident,
-    pub args: Vec<Arg>,
-    /// Every token of the layer, for errors spanned on the whole layer.
-    pub tokens: TokenStream,
-}
-
-/// One argument: positional `6` or named `kernel = 5`.
-pub struct Arg {
-    pub name: Option<Ident>,
-    pub value: Value,
-    pub tokens: TokenStream,
-}
-
-/// An argument value.
-#[derive(Clone)]
-pub enum Value {
-    Int(syn::LitInt),
-    Float(syn::LitFloat),
-    Bool(syn::LitBool),
-    Str(LitStr),
-    Ident(Ident),
-    /// A negative number: `-1`.
-    Negative(TokenStream),
-    /// `(a, b)` or `[a, b]`.
-    Tuple(Vec<Value>, TokenStream),
-}
-
-impl Value {
-    pub fn tokens(&self) -> TokenStream {
-        match self {
-            Value::Int(v) => v.to_token_stream(),
-            Value::Float(v) => v.to_token_stream(),
-            Value::Bool(v) => v.to_token_stream(),
-            Value::Str(v) => v.to_token_stream(),
-            Value::Ident(v) => v.to_token_stream(),
-            Value::Negative(t) | Value::Tuple(_, t) => t.clone(),
-        }
-    }
-
-    /// The value as the user wrote it, for error messages.
-    pub fn text(&self) -> String {
-        match self {
-            Value::Str(s) => format!("{:?}", s.value()),
-            _ => self.tokens().to_string().replace(" ", ""),
-        }
-    }
-}
+use crate::ast::{
+    Arg, BlockDecl, BlockParam, InputDecl, Invocation, ItemDecl, LayerDecl, MergeDecl, MergeKind,
+    NetworkDecl, NetworkOptions, SeqDecl, Value,
+};
+use crate::diag::{closest, Diagnostics};
+use crate::layers;
 
 /// Parses a whole invocation. Syntax errors are recorded in `diag`; the
 /// declarations that could be read are returned for the later passes.
 pub fn parse_invocation(input: TokenStream, diag: &mut Diagnostics) -> Invocation {
     let mut networks = Vec::new();
+    let mut blocks = Vec::new();
     let mut rest: Vec<TokenTree> = input.into_iter().collect();
     // Each network ends with its brace group; split the stream after every
     // top-level `{ ... }` that follows `struct Name`, or before the next
     // declaration when one lacks its body.
     while !rest.is_empty() {
+        if starts_block(&rest) {
+            // `block name(params) = item;`: up to the first top-level `;`.
+            let end = rest
+                .iter()
+                .position(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ';'))
+                .map_or(rest.len(), |i| i + 1);
+            let chunk: TokenStream = rest.drain(..end).collect();
+            match parse_block(chunk) {
+                Ok(block) => blocks.push(block),
+                Err(e) => diag.push(e),
+            }
+            continue;
+        }
         let end = chunk_end(&rest);
         let chunk: TokenStream = rest.drain(..end).collect();
         // Allow (and skip) a `;` or `,` between declarations.
@@ -142,7 +69,110 @@ pub fn parse_invocation(input: TokenStream, diag: &mut Diagnostics) -> Invocatio
             Err(e) => diag.push(e),
         }
     }
-    Invocation { networks }
+    Invocation { networks, blocks }
+}
+
+/// Whether `trees` start with a block declaration (after attributes and a
+/// visibility, which blocks accept and ignore).
+fn starts_block(trees: &[TokenTree]) -> bool {
+    let mut i = 0;
+    loop {
+        match &trees[i..] {
+            [TokenTree::Punct(p), TokenTree::Group(g), ..]
+                if p.as_char() == '#' && g.delimiter() == Delimiter::Bracket =>
+            {
+                i += 2
+            }
+            [TokenTree::Ident(v), TokenTree::Group(g), ..]
+                if v == "pub" && g.delimiter() == Delimiter::Parenthesis =>
+            {
+                i += 2
+            }
+            [TokenTree::Ident(v), ..] if v == "pub" => i += 1,
+            [TokenTree::Ident(b), TokenTree::Ident(_), ..] => return b == "block",
+            _ => return false,
+        }
+    }
+}
+
+/// `block name(p1, p2 = default) = item;`
+fn parse_block(tokens: TokenStream) -> syn::Result<BlockDecl> {
+    let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    let start = trees
+        .iter()
+        .position(|t| matches!(t, TokenTree::Ident(i) if i == "block"))
+        .expect("starts_block found it");
+    let rest = &trees[start + 1..];
+    let TokenTree::Ident(name) = &rest[0] else {
+        unreachable!("starts_block checked the name")
+    };
+    let (params, rest) = match &rest[1..] {
+        [TokenTree::Group(g), rest @ ..] if g.delimiter() == Delimiter::Parenthesis => (
+            parse_pieces(g.stream(), "parameter", parse_block_param)?,
+            rest,
+        ),
+        rest => (Vec::new(), rest),
+    };
+    let body = match rest {
+        [TokenTree::Punct(eq), body @ ..] if eq.as_char() == '=' => body,
+        [other, ..] => {
+            return Err(syn::Error::new_spanned(
+                other,
+                format!(
+                    "expected `=` and the block's body after `block {name}(...)`, found `{other}`"
+                ),
+            ))
+        }
+        [] => {
+            return Err(syn::Error::new_spanned(
+                &tokens,
+                format!("expected `= body;` after `block {name}`, as in `block {name}(c) = [conv(c, kernel = 3), relu];`"),
+            ))
+        }
+    };
+    let body = match body {
+        [body @ .., TokenTree::Punct(semi)] if semi.as_char() == ';' => body,
+        _ => {
+            return Err(syn::Error::new_spanned(
+                &tokens,
+                format!("the block `{name}` must end with `;`"),
+            ))
+        }
+    };
+    if body.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &tokens,
+            format!("the block `{name}` has an empty body"),
+        ));
+    }
+    Ok(BlockDecl {
+        name: name.clone(),
+        params,
+        body: parse_element(body.iter().cloned().collect())?,
+    })
+}
+
+/// `name` or `name = default`.
+fn parse_block_param(tokens: TokenStream) -> syn::Result<BlockParam> {
+    let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    match trees.as_slice() {
+        [TokenTree::Ident(name)] => Ok(BlockParam {
+            name: name.clone(),
+            default: None,
+        }),
+        [TokenTree::Ident(name), TokenTree::Punct(eq), value @ ..]
+            if eq.as_char() == '=' && !value.is_empty() =>
+        {
+            Ok(BlockParam {
+                name: name.clone(),
+                default: Some(parse_value(value.iter().cloned().collect())?),
+            })
+        }
+        _ => Err(syn::Error::new_spanned(
+            &tokens,
+            format!("expected a parameter name, or `name = default`, found `{tokens}`"),
+        )),
+    }
 }
 
 /// The length of the first declaration in `trees`: up to and including its
@@ -277,7 +307,7 @@ impl Header {
                         input = Some(decl);
                     }
                 }
-                Ok(Item::Layer(layer)) => layers.push(layer),
+                Ok(Item::Item(item)) => layers.push(item),
                 Err(e) => diag.push(e),
             }
         }
@@ -364,7 +394,7 @@ fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<
 
 enum Item {
     Input(InputDecl),
-    Layer(LayerDecl),
+    Item(ItemDecl),
 }
 
 /// One comma-separated piece of a token stream and the comma that ends it
@@ -434,8 +464,46 @@ fn parse_pieces<T>(
 
 fn parse_item(tokens: TokenStream) -> syn::Result<Item> {
     let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    if let [TokenTree::Ident(first), TokenTree::Punct(p), rest @ ..] = trees.as_slice() {
+        if first == "input" && p.as_char() == ':' {
+            return parse_input(rest, tokens).map(Item::Input);
+        }
+    }
+    parse_element(tokens).map(Item::Item)
+}
+
+/// An item of a body, a sequence or a branch:
+///
+/// ```text
+/// element := (name `:`)? (layer | `[` element, ... `]` | merge) (`as` "prefix")?
+/// layer   := kind (`(` arg, ... `)`)?
+/// merge   := (`concat` | `add`) `(` element, ... `)`
+/// ```
+fn parse_element(tokens: TokenStream) -> syn::Result<ItemDecl> {
+    let all: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    // `... as "prefix"` at the end.
+    let (trees, prefix) = match all.as_slice() {
+        [body @ .., TokenTree::Ident(as_kw), TokenTree::Literal(lit)]
+            if as_kw == "as" && !body.is_empty() =>
+        {
+            match syn::parse2::<Lit>(TokenTree::Literal(lit.clone()).into()) {
+                Ok(Lit::Str(s)) => (body, Some(s)),
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        lit,
+                        format!(
+                            "expected the tensor-name prefix as a string after `as`, \
+                             as in `as \"features.0\"`, found `{lit}`"
+                        ),
+                    ))
+                }
+            }
+        }
+        _ => (&all[..], None),
+    };
     let first = match trees.first() {
-        Some(TokenTree::Ident(i)) => i.clone(),
+        Some(TokenTree::Ident(i)) => Some(i.clone()),
+        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket => None,
         Some(other) => {
             return Err(syn::Error::new_spanned(
                 other,
@@ -449,32 +517,52 @@ fn parse_item(tokens: TokenStream) -> syn::Result<Item> {
             ))
         }
     };
-    let rest = &trees[1..];
-    let (name, kind, after) = match rest.first() {
-        Some(TokenTree::Punct(p)) if p.as_char() == ':' => {
-            if first == "input" {
-                return parse_input(&rest[1..], tokens).map(Item::Input);
+    // `name: ...`
+    let (name, body) = match (first, trees.get(1)) {
+        (Some(first), Some(TokenTree::Punct(p))) if p.as_char() == ':' => match trees.get(2) {
+            Some(TokenTree::Ident(_)) => (Some(first), &trees[2..]),
+            Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket => {
+                (Some(first), &trees[2..])
             }
-            match rest.get(1) {
-                Some(TokenTree::Ident(kind)) => (Some(first), kind.clone(), &rest[2..]),
-                Some(other) => {
-                    return Err(syn::Error::new_spanned(
-                        other,
-                        format!("expected a layer kind after `{first}:`, found `{other}`"),
-                    ))
-                }
-                None => {
-                    return Err(syn::Error::new_spanned(
-                        &tokens,
-                        format!(
-                            "expected a layer kind after `{first}:`, as in `{first}: conv(6, kernel = 5)`"
-                        ),
-                    ))
-                }
+            Some(other) => {
+                return Err(syn::Error::new_spanned(
+                    other,
+                    format!("expected a layer kind after `{first}:`, found `{other}`"),
+                ))
             }
-        }
-        _ => (None, first, rest),
+            None => {
+                return Err(syn::Error::new_spanned(
+                    &tokens,
+                    format!(
+                    "expected a layer kind after `{first}:`, as in `{first}: conv(6, kernel = 5)`"
+                ),
+                ))
+            }
+        },
+        _ => (None, trees),
     };
+    // `[items]`
+    if let [TokenTree::Group(g), extra @ ..] = body {
+        if g.delimiter() == Delimiter::Bracket {
+            if let Some(next) = extra.first() {
+                return Err(syn::Error::new_spanned(
+                    next,
+                    format!("expected `,` after the sequence `[...]`, found `{next}`"),
+                ));
+            }
+            let items = parse_pieces(g.stream(), "layer", parse_element)?;
+            return Ok(ItemDecl::Seq(SeqDecl {
+                name,
+                items,
+                prefix,
+            }));
+        }
+    }
+    let TokenTree::Ident(kind) = &body[0] else {
+        unreachable!("checked above: an identifier or a bracket group")
+    };
+    let kind = kind.clone();
+    let after = &body[1..];
     let (group, extra) = match after {
         [TokenTree::Group(g), extra @ ..] if g.delimiter() == Delimiter::Parenthesis => {
             (Some(g), extra)
@@ -482,7 +570,7 @@ fn parse_item(tokens: TokenStream) -> syn::Result<Item> {
         extra => (None, extra),
     };
     if let Some(next) = extra.first() {
-        let known = LAYER_KINDS.iter().any(|(k, _)| kind == k);
+        let known = layers::find(&kind.to_string()).is_some();
         let message = match next {
             // `conv1 conv(...)`: a name without its colon.
             TokenTree::Ident(next) if name.is_none() && group.is_none() && !known => format!(
@@ -496,14 +584,40 @@ fn parse_item(tokens: TokenStream) -> syn::Result<Item> {
         };
         return Err(syn::Error::new_spanned(next, message));
     }
+    let merge = match kind.to_string().as_str() {
+        "concat" => Some(MergeKind::Concat),
+        "add" => Some(MergeKind::Add),
+        _ => None,
+    };
+    if let Some(merge) = merge {
+        let Some(g) = group else {
+            return Err(syn::Error::new_spanned(
+                &kind,
+                format!(
+                    "`{kind}` needs its branches in parentheses, as in \
+                     `{kind}([conv(16, kernel = 1)], [conv(16, kernel = 3, pad = 1)])`"
+                ),
+            ));
+        };
+        let branches = parse_pieces(g.stream(), "branch", parse_element)?;
+        return Ok(ItemDecl::Merge(MergeDecl {
+            name,
+            kind: merge,
+            keyword: kind,
+            branches,
+            prefix,
+            tokens,
+        }));
+    }
     let args = match group {
         Some(g) => parse_pieces(g.stream(), "argument", parse_arg)?,
         None => Vec::new(),
     };
-    Ok(Item::Layer(LayerDecl {
+    Ok(ItemDecl::Layer(LayerDecl {
         name,
         kind,
         args,
+        prefix,
         tokens,
     }))
 }
@@ -651,11 +765,17 @@ mod tests {
         assert_eq!(net.attrs.len(), 1, "the doc comment passes through");
         assert!(!net.options.fuse.as_ref().unwrap().value);
         assert_eq!(net.input.as_ref().unwrap().dims.len(), 3);
-        let kinds: Vec<String> = net.layers.iter().map(|l| l.kind.to_string()).collect();
+        let layer = |i: usize| match &net.layers[i] {
+            ItemDecl::Layer(l) => l,
+            _ => panic!("expected a layer"),
+        };
+        let kinds: Vec<String> = (0..net.layers.len())
+            .map(|i| layer(i).kind.to_string())
+            .collect();
         assert_eq!(kinds, ["conv", "relu", "max_pool", "flatten", "dense"]);
-        assert_eq!(net.layers[0].name.as_ref().unwrap(), "conv1");
-        assert_eq!(net.layers[0].args.len(), 3);
-        assert_eq!(net.layers[0].args[1].name.as_ref().unwrap(), "kernel");
+        assert_eq!(layer(0).name.as_ref().unwrap(), "conv1");
+        assert_eq!(layer(0).args.len(), 3);
+        assert_eq!(layer(0).args[1].name.as_ref().unwrap(), "kernel");
     }
 
     #[test]
@@ -666,7 +786,10 @@ mod tests {
         });
         assert!(diag.is_empty());
         assert_eq!(inv.networks.len(), 2);
-        match &inv.networks[0].layers[0].args[1].value {
+        let ItemDecl::Layer(conv) = &inv.networks[0].layers[0] else {
+            panic!("expected a layer")
+        };
+        match &conv.args[1].value {
             Value::Tuple(items, _) => assert_eq!(items.len(), 2),
             _ => panic!("expected a pair"),
         }

@@ -13,9 +13,9 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 use safetensors::tensor::{Dtype, SafeTensors};
 
+use crate::ast::NetworkDecl;
 use crate::diag::Diagnostics;
 use crate::graph::Network;
-use crate::parse::NetworkDecl;
 use crate::plan::Plan;
 
 fn shape_text(s: &[usize]) -> String {
@@ -94,13 +94,13 @@ fn check(
                         "{}: the weights file `{shown}` has no tensor `{}` (shape {})",
                         layer.name,
                         p.name,
-                        shape_text(&p.shape)
+                        shape_text(&p.spec.shape)
                     ),
                 );
                 continue;
             }
         };
-        if tensor.dtype() != Dtype::F32 || tensor.shape() != p.shape.as_slice() {
+        if tensor.dtype() != Dtype::F32 || tensor.shape() != p.spec.shape.as_slice() {
             diag.error(
                 &layer.tokens,
                 format!(
@@ -109,7 +109,7 @@ fn check(
                     p.name,
                     tensor.dtype(),
                     shape_text(tensor.shape()),
-                    shape_text(&p.shape)
+                    shape_text(&p.spec.shape)
                 ),
             );
             continue;
@@ -155,7 +155,7 @@ fn items(
     path: &std::path::Path,
     values: &[f32],
 ) -> TokenStream {
-    let k = &net.krate;
+    let rt = crate::emit::runtime(&net.krate);
     let name = &net.name;
     let static_name = format_ident!("__CNN_WEIGHTS_{}", name.to_string().to_uppercase());
     let count = Literal::usize_unsuffixed(plan.param_count);
@@ -176,7 +176,7 @@ fn items(
             // The file is included (and never used) so cargo rebuilds when it changes.
             const _: &[u8] = include_bytes!(#abs);
             #[allow(clippy::approx_constant, clippy::excessive_precision)]
-            static #static_name: #k::Aligned<[f32; #count]> = #k::Aligned([#(#literals),*]);
+            static #static_name: #rt::Aligned<[f32; #count]> = #rt::Aligned([#(#literals),*]);
             Self::from_static(&#static_name.0)
         }
     }
@@ -212,7 +212,7 @@ mod tests {
             &mut diag,
         );
         let decl = &inv.networks[0];
-        let net = crate::graph::build(decl, &mut diag).unwrap();
+        let net = crate::graph::build(decl, &[], &mut diag).ok().unwrap();
         let plan = crate::plan::plan(&net);
         let lit = decl.options.weights.as_ref().unwrap();
         let got = check(
@@ -268,7 +268,7 @@ mod tests {
             &mut diag,
         );
         let decl = &inv.networks[0];
-        let net = crate::graph::build(decl, &mut diag).unwrap();
+        let net = crate::graph::build(decl, &[], &mut diag).ok().unwrap();
         let plan = crate::plan::plan(&net);
         let lit = decl.options.weights.as_ref().unwrap();
         assert!(check(lit, "w", b"not a file", decl, &net, &plan, &mut diag).is_none());

@@ -4,7 +4,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 
-use crate::summary::ParamInfo;
+use crate::error::Error;
+use crate::summary::{BufferInit, ParamInfo, ParamRole};
 
 /// How to initialise a network's parameters.
 ///
@@ -30,8 +31,31 @@ pub enum Init {
     /// He/Kaiming normal: weights from `N(0, 2 / fan_in)`, biases zero.
     /// Suits ReLU.
     He,
-    /// Everything zero.
+    /// Every weight and bias zero (scales, shifts and buffers start at
+    /// their usual values: one, zero, and the buffer's own).
     Zeros,
+}
+
+impl Init {
+    /// Checks the settings: a Gaussian's `std` must be positive and finite
+    /// (a zero, negative or NaN `std` would leave every weight at zero;
+    /// [`Init::Zeros`] says that openly).
+    ///
+    /// ```
+    /// use cnn_runtime::Init;
+    ///
+    /// assert!(Init::Gaussian { std: 0.01 }.validate().is_ok());
+    /// let m = Init::Gaussian { std: -0.1 }.validate().unwrap_err().to_string();
+    /// assert_eq!(m, "Init::Gaussian's std must be in (0, inf), found -0.1");
+    /// ```
+    pub fn validate(self) -> Result<(), Error> {
+        match self {
+            Init::Gaussian { std } if !(std.is_finite() && std > 0.0) => Err(Error::Config {
+                message: format!("Init::Gaussian's std must be in (0, inf), found {std}"),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Fills `weights` (a network's whole parameter buffer) for the tensors in
@@ -43,7 +67,15 @@ pub fn initialize(weights: &mut [f32], params: &[ParamInfo], init: Init, seed: u
 }
 
 /// Fills one tensor; `index` is its position in the network's `PARAMS`.
+/// What is drawn depends on the tensor's role: weights by `init`, biases
+/// by `init`'s bias rule, scales start at one, shifts at zero, buffers at
+/// their own starting value.
 pub fn initialize_tensor(out: &mut [f32], p: &ParamInfo, index: usize, init: Init, seed: u64) {
+    match p.role {
+        ParamRole::Weight | ParamRole::Bias => {}
+        ParamRole::Scale | ParamRole::Buffer(BufferInit::Ones) => return out.fill(1.0),
+        ParamRole::Shift | ParamRole::Buffer(BufferInit::Zeros) => return out.fill(0.0),
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(crate::ops::dropout::splitmix64(
         seed ^ (index as u64).wrapping_mul(0xA076_1D64_78BD_642F),
     ));
@@ -75,5 +107,48 @@ fn fill_normal(out: &mut [f32], std: f32, rng: &mut ChaCha8Rng) {
     match Normal::new(0.0f32, std) {
         Ok(dist) if std > 0.0 => out.iter_mut().for_each(|v| *v = dist.sample(rng)),
         _ => out.fill(0.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::Dtype;
+
+    fn tensor(role: ParamRole, offset: usize, len: usize) -> ParamInfo {
+        ParamInfo {
+            name: "t",
+            layer: 0,
+            role,
+            dtype: Dtype::F32,
+            shape: &[],
+            offset,
+            len,
+            fan_in: 9,
+            fan_out: 9,
+        }
+    }
+
+    #[test]
+    fn each_role_starts_as_it_should() {
+        let params = [
+            tensor(ParamRole::Weight, 0, 64),
+            tensor(ParamRole::Bias, 64, 4),
+            tensor(ParamRole::Scale, 68, 4),
+            tensor(ParamRole::Shift, 72, 4),
+            tensor(ParamRole::Buffer(BufferInit::Zeros), 76, 4),
+            tensor(ParamRole::Buffer(BufferInit::Ones), 80, 4),
+        ];
+        for init in [Init::He, Init::Xavier, Init::PyTorch, Init::Zeros] {
+            let mut w = [f32::NAN; 84];
+            initialize(&mut w, &params, init, 7);
+            let weight_set = w[..64].iter().any(|&v| v != 0.0);
+            assert_eq!(weight_set, init != Init::Zeros, "{init:?}");
+            let bias_set = w[64..68].iter().any(|&v| v != 0.0);
+            assert_eq!(bias_set, init == Init::PyTorch, "{init:?}");
+            assert_eq!(w[68..72], [1.0; 4], "scales start at one with {init:?}");
+            assert_eq!(w[72..80], [0.0; 8], "shifts and means start at zero");
+            assert_eq!(w[80..84], [1.0; 4], "variances start at one");
+        }
     }
 }

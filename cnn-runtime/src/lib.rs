@@ -9,6 +9,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod layout;
 pub mod ops;
 pub mod simd;
 pub mod summary;
@@ -21,7 +22,7 @@ pub mod private;
 /// and without `std`.
 pub use cnn_spec::math;
 
-pub use summary::{LayerInfo, ParamInfo, PlanStep, Summary};
+pub use summary::{BufferInit, Dtype, LayerInfo, ParamInfo, ParamRole, PlanStep, Summary};
 pub use weights::{Aligned, Arena, Weights};
 
 #[cfg(feature = "std")]
@@ -34,6 +35,8 @@ mod error;
 pub mod init;
 #[cfg(feature = "std")]
 pub mod io;
+#[cfg(feature = "std")]
+pub mod metrics;
 #[cfg(feature = "std")]
 pub mod network;
 #[cfg(feature = "std")]
@@ -49,7 +52,8 @@ pub use error::{Error, Result};
 pub use init::Init;
 #[cfg(feature = "std")]
 pub use io::safetensors::LoadOptions;
+pub use layout::Head;
 #[cfg(feature = "std")]
-pub use network::{Head, Network};
+pub use network::Network;
 #[cfg(feature = "std")]
 pub use parallel::set_threads;

@@ -5,55 +5,8 @@
 use std::vec::Vec;
 
 use crate::error::Error;
+pub use crate::layout::{Head, InferLayout, StepContext, TrainArena, TrainLayout};
 use crate::summary::{LayerInfo, ParamInfo, Summary};
-
-/// The final activation that a loss absorbs during training: with
-/// cross-entropy a trailing softmax (and with binary cross-entropy a
-/// trailing sigmoid) is folded into the loss, whose gradient is then the
-/// numerically stable `p - target`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Head {
-    /// The network's output is used as it is.
-    None,
-    /// The network ends with `softmax`.
-    Softmax,
-    /// The network ends with `sigmoid`.
-    Sigmoid,
-}
-
-/// Memory of the inference plan, per sample (floats).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InferLayout {
-    /// Activation floats per sample (input included).
-    pub act_len: usize,
-    /// Kernel scratch floats (for any number of samples).
-    pub scratch_len: usize,
-    /// Where the input sits in a one-sample arena.
-    pub input: (usize, usize),
-    /// Where the output sits in a one-sample arena.
-    pub output: (usize, usize),
-}
-
-/// Memory of the training plan, per sample.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TrainLayout {
-    /// Floats per sample: the activations the backward pass reads, and gradients.
-    pub f32_len: usize,
-    /// Bytes per sample: ReLU masks, max-pool argmaxes, dropout masks.
-    pub u8_len: usize,
-    /// Kernel scratch floats (for any number of samples).
-    pub scratch_len: usize,
-}
-
-/// The buffers one training forward/backward pass works in, for `n` samples.
-pub struct TrainArena<'a> {
-    /// `n * TrainLayout::f32_len` floats.
-    pub f: &'a mut [f32],
-    /// `n * TrainLayout::u8_len` bytes.
-    pub m: &'a mut [u8],
-    /// `TrainLayout::scratch_len` floats.
-    pub scratch: &'a mut [f32],
-}
 
 /// Owned buffers for training passes of up to `capacity` samples.
 #[derive(Debug, Default)]
@@ -61,6 +14,7 @@ pub struct TrainBuffers {
     f: Vec<f32>,
     m: Vec<u8>,
     scratch: Vec<f32>,
+    stats: Vec<f64>,
     capacity: usize,
 }
 
@@ -72,6 +26,7 @@ impl TrainBuffers {
             f: vec![0.0; capacity * t.f32_len],
             m: vec![0; capacity * t.u8_len],
             scratch: vec![0.0; t.scratch_len],
+            stats: vec![0.0; t.stats_len],
             capacity,
         }
     }
@@ -93,47 +48,14 @@ impl TrainBuffers {
             f: &mut self.f[..n * t.f32_len],
             m: &mut self.m[..n * t.u8_len],
             scratch: &mut self.scratch[..],
-        }
-    }
-}
-
-/// Per-pass settings of the generated training code.
-#[derive(Clone, Copy, Debug)]
-pub struct StepContext<'a> {
-    /// Seed of the step (dropout masks).
-    pub seed: u64,
-    /// Index in the whole batch of the first sample of this pass.
-    pub first_sample: usize,
-    /// For each layer (index into `LAYERS`), whether its parameters train.
-    pub trainable: &'a [bool],
-    /// Index of the first trainable layer; the backward pass stops below it.
-    pub first_trainable: usize,
-}
-
-impl<'a> StepContext<'a> {
-    /// A context with every layer trainable.
-    pub fn all_trainable(trainable: &'a [bool], seed: u64) -> Self {
-        StepContext {
-            seed,
-            first_sample: 0,
-            trainable,
-            first_trainable: 0,
+            stats: &mut self.stats[..],
         }
     }
 
-    /// A context for the given per-layer trainable flags.
-    pub fn new(trainable: &'a [bool], layers: &[LayerInfo], seed: u64) -> Self {
-        let first_trainable = trainable
-            .iter()
-            .zip(layers)
-            .position(|(&t, l)| t && l.params > 0)
-            .unwrap_or(usize::MAX);
-        StepContext {
-            seed,
-            first_sample: 0,
-            trainable,
-            first_trainable,
-        }
+    /// The statistics of the last step these buffers took part in (see
+    /// [`Network::update_buffers`]).
+    pub fn stats(&self) -> &[f64] {
+        &self.stats
     }
 }
 
@@ -204,6 +126,12 @@ pub trait Network: Sized + Send + Sync {
         grads: &mut [f32],
         ctx: &StepContext<'_>,
     );
+
+    /// After a training step: updates the buffers among the parameters
+    /// (batch normalisation's running statistics) from the step's
+    /// statistics, as one part of the step saw them
+    /// ([`TrainBuffers::stats`]; every part sees the same).
+    fn update_buffers(_weights: &mut [f32], _stats: &[f64]) {}
 
     /// Values per training-output sample (the logits).
     fn logits_len() -> usize {

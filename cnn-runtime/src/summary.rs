@@ -21,13 +21,75 @@ pub struct LayerInfo {
     pub step: usize,
 }
 
-/// A weight or bias tensor in the network's parameter buffer.
+/// What a parameter tensor is for. Initialisation, freezing, the
+/// optimizer and the weight files go by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamRole {
+    /// Multiplies the input (conv and dense weights): initialised by the
+    /// chosen [`Init`](crate::Init), trained.
+    Weight,
+    /// Added to the output: zero (or PyTorch's uniform with
+    /// `Init::PyTorch`), trained.
+    Bias,
+    /// A learned per-channel scale (batch normalisation's weight): one,
+    /// trained.
+    Scale,
+    /// A learned per-channel shift (batch normalisation's bias): zero,
+    /// trained.
+    Shift,
+    /// State the forward pass keeps, saved and loaded with the weights but
+    /// never trained (a running mean or variance), starting at `init`.
+    Buffer(BufferInit),
+}
+
+/// The starting value of a [`ParamRole::Buffer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufferInit {
+    /// All zeros (a running mean).
+    Zeros,
+    /// All ones (a running variance).
+    Ones,
+}
+
+impl ParamRole {
+    /// Whether the optimizer updates tensors of this role.
+    pub const fn is_trained(self) -> bool {
+        !matches!(self, ParamRole::Buffer(_))
+    }
+}
+
+/// How a tensor's values are stored in a weights file (in memory every
+/// tensor is `f32`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtype {
+    /// 32-bit floats.
+    F32,
+    /// 64-bit integers (PyTorch's `num_batches_tracked` counters).
+    I64,
+}
+
+impl Dtype {
+    /// The safetensors name of the type.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "F32",
+            Dtype::I64 => "I64",
+        }
+    }
+}
+
+/// A tensor in the network's parameter buffer: a weight, a bias, or a
+/// buffer such as a running mean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParamInfo {
     /// PyTorch `state_dict` name: `conv1.weight`, `fc1.bias`, ...
     pub name: &'static str,
     /// Index of the owning layer in the network's `LAYERS` table.
     pub layer: usize,
+    /// What the tensor is for.
+    pub role: ParamRole,
+    /// How its values are stored.
+    pub dtype: Dtype,
     /// PyTorch layout: conv `[out, in, kh, kw]`, dense `[out, in]`, bias `[out]`.
     pub shape: &'static [usize],
     /// Offset in the parameter buffer.
@@ -43,7 +105,7 @@ pub struct ParamInfo {
 impl ParamInfo {
     /// Whether this is a bias vector.
     pub fn is_bias(&self) -> bool {
-        self.shape.len() == 1
+        self.role == ParamRole::Bias
     }
     /// The `offset..offset + len` range in the parameter buffer.
     pub fn range(&self) -> core::ops::Range<usize> {
@@ -74,6 +136,8 @@ pub struct Summary {
     pub input_shape: &'static [usize],
     /// The layers.
     pub layers: &'static [LayerInfo],
+    /// The parameter tensors.
+    pub tensors: &'static [ParamInfo],
     /// The kernel calls of single-sample inference.
     pub plan: &'static [PlanStep],
     /// Total parameters.
@@ -193,53 +257,118 @@ impl<const N: usize> fmt::Write for FixedBuf<N> {
     }
 }
 
-const RULE: &str =
-    "____________________________________________________________________________________";
-const DOUBLE: &str =
-    "====================================================================================";
+/// Characters `args` formats to (up to 64).
+fn text_len(args: fmt::Arguments<'_>) -> usize {
+    let mut buf = FixedBuf::<64>::new();
+    // A formatting error only truncates the measure.
+    let _ = fmt::write(&mut buf, args);
+    buf.as_str().chars().count()
+}
+
+/// `len` copies of `c` on a line of their own.
+fn rule(f: &mut fmt::Formatter<'_>, c: char, len: usize) -> fmt::Result {
+    for _ in 0..len {
+        fmt::Write::write_char(f, c)?;
+    }
+    writeln!(f)
+}
+
+/// Column widths: at least Keras' (30, 24 and 32 characters), wider when
+/// an entry needs it, so that columns never run into each other.
+struct Widths {
+    label: usize,
+    shape: usize,
+    layers: usize,
+    kernel: usize,
+}
+
+impl Widths {
+    fn of(s: &Summary) -> Widths {
+        let widest = |lens: &mut dyn Iterator<Item = usize>, least: usize| {
+            lens.map(|n| n + 2).max().unwrap_or(0).max(least)
+        };
+        Widths {
+            label: widest(
+                &mut s
+                    .layers
+                    .iter()
+                    .map(|l| text_len(format_args!("{} ({})", l.name, l.type_name))),
+                30,
+            ),
+            shape: widest(
+                &mut s
+                    .layers
+                    .iter()
+                    .map(|l| text_len(format_args!("{}", ShapeText(l.output_shape)))),
+                24,
+            ),
+            layers: widest(&mut s.plan.iter().map(|p| p.layers.chars().count()), 30),
+            kernel: widest(&mut s.plan.iter().map(|p| p.kernel.chars().count()), 32),
+        }
+    }
+
+    /// The length of the layer table's lines (84 at Keras' widths).
+    fn table(&self) -> usize {
+        self.label + self.shape + 12 + 17 + 1
+    }
+}
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = Widths::of(self);
+        let line = w.table();
         writeln!(f, "Model: \"{}\"", self.name)?;
-        writeln!(f, "{RULE}")?;
+        rule(f, '_', line)?;
         writeln!(
             f,
-            " {:<30}{:<24}{:>12}{:>17}",
-            "Layer (type)", "Output Shape", "Param #", "MACs"
+            " {:<label$}{:<shape$}{:>12}{:>17}",
+            "Layer (type)",
+            "Output Shape",
+            "Param #",
+            "MACs",
+            label = w.label,
+            shape = w.shape
         )?;
-        writeln!(f, "{DOUBLE}")?;
+        rule(f, '=', line)?;
         for (i, l) in self.layers.iter().enumerate() {
             let mut label = FixedBuf::<64>::new();
             fmt::write(&mut label, format_args!("{} ({})", l.name, l.type_name))?;
             writeln!(
                 f,
-                " {:<30}{:<24}{:>12}{:>17}",
+                " {:<label$}{:<shape$}{:>12}{:>17}",
                 label.as_str(),
                 ShapeText(l.output_shape),
                 Thousands(l.params as u64),
-                Thousands(l.macs)
+                Thousands(l.macs),
+                label = w.label,
+                shape = w.shape
             )?;
             if i + 1 < self.layers.len() {
                 writeln!(f)?;
             }
         }
-        writeln!(f, "{DOUBLE}")?;
-        let bytes = self.params as u64 * 4;
-        writeln!(
-            f,
-            "Total params: {} ({})",
-            Thousands(self.params as u64),
-            Bytes(bytes)
-        )?;
-        writeln!(
-            f,
-            "Trainable params: {} ({})",
-            Thousands(self.params as u64),
-            Bytes(bytes)
-        )?;
-        writeln!(f, "Non-trainable params: 0 (0 B)")?;
+        rule(f, '=', line)?;
+        let trained: u64 = self
+            .tensors
+            .iter()
+            .filter(|t| t.role.is_trained())
+            .map(|t| t.len as u64)
+            .sum();
+        let counts = [
+            ("Total", self.params as u64),
+            ("Trainable", trained),
+            ("Non-trainable", self.params as u64 - trained),
+        ];
+        for (what, count) in counts {
+            writeln!(
+                f,
+                "{what} params: {} ({})",
+                Thousands(count),
+                Bytes(count * 4)
+            )?;
+        }
         writeln!(f, "MACs per sample: {}", Thousands(self.macs))?;
-        writeln!(f, "{RULE}")?;
+        rule(f, '_', line)?;
         let calls = self
             .plan
             .iter()
@@ -267,7 +396,15 @@ impl fmt::Display for Summary {
                     ),
                 )?;
             }
-            writeln!(f, " {:<30}{:<32}{}", step.layers, step.kernel, io.as_str())?;
+            writeln!(
+                f,
+                " {:<layers$}{:<kernel$}{}",
+                step.layers,
+                step.kernel,
+                io.as_str(),
+                layers = w.layers,
+                kernel = w.kernel
+            )?;
         }
         writeln!(
             f,
@@ -276,7 +413,10 @@ impl fmt::Display for Summary {
             Thousands(self.activation_floats as u64),
             Thousands(self.scratch_floats as u64)
         )?;
-        write!(f, "{RULE}")
+        for _ in 0..line {
+            fmt::Write::write_char(f, '_')?;
+        }
+        Ok(())
     }
 }
 
@@ -299,5 +439,46 @@ mod tests {
         assert_eq!(ShapeText(&[6, 28, 28]).to_string(), "(None, 6, 28, 28)");
         assert_eq!(Bytes(246_824).to_string(), "241.04 KB");
         assert_eq!(Bytes(12).to_string(), "12 B");
+    }
+
+    #[test]
+    fn columns_never_run_into_each_other() {
+        const LAYERS: &[LayerInfo] = &[LayerInfo {
+            name: "a_rather_long_layer_name_of_forty_chars",
+            kind: "conv",
+            type_name: "Conv2D",
+            output_shape: &[512, 1024, 1024],
+            params: 1,
+            macs: 1,
+            step: 0,
+        }];
+        const PLAN: &[PlanStep] = &[PlanStep {
+            layers: "block5_conv3 + block5_relu3 + block5_pool",
+            kernel: "conv→ReLU→max-pool (im2col+GEMM, 2 groups)",
+            input: (154_587, 254_587),
+            output: (0, 25_088),
+        }];
+        let s = Summary {
+            name: "Long",
+            input_shape: &[3, 224, 224],
+            layers: LAYERS,
+            tensors: &[],
+            plan: PLAN,
+            params: 1,
+            macs: 1,
+            fused: true,
+            activation_floats: 1,
+            scratch_floats: 0,
+        };
+        let text = s.to_string();
+        let row = text.lines().find(|l| l.contains("a_rather_long")).unwrap();
+        assert!(row.contains("(Conv2D)  (None, 512"), "{row}");
+        let step = text.lines().find(|l| l.contains("block5_conv3")).unwrap();
+        assert!(step.contains("block5_pool  conv"), "{step}");
+        assert!(step.contains("groups)  [154587..254587)"), "{step}");
+        // The rules are as long as the widened table.
+        let rule = text.lines().find(|l| l.starts_with("____")).unwrap();
+        let header = text.lines().find(|l| l.contains("Layer (type)")).unwrap();
+        assert_eq!(rule.chars().count(), header.chars().count());
     }
 }

@@ -28,10 +28,16 @@
 //!
 //! MNIST-style IDX files load with [`load_idx`] or [`mnist::load`].
 
-mod dataset;
+pub mod covariance;
+pub(crate) mod dataset;
 pub mod idx;
+pub mod image;
 pub mod normalize;
+pub mod whiten;
 
-pub use dataset::{Dataset, Targets};
+pub use covariance::Moments;
+pub use dataset::{Dataset, Targets, MAX_CLASSES};
 pub use idx::{load_idx, mnist, read_idx, IdxArray, IdxData};
+pub use image::{patches, Image};
 pub use normalize::{scale_each_sample, Standardizer};
+pub use whiten::{Keep, Whitening, WhiteningConfig, WhiteningKind};

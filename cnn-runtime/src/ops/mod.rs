@@ -21,6 +21,9 @@ pub mod dropout;
 pub mod fused;
 pub mod gemm;
 mod groups;
+pub mod lrn;
+pub mod merge;
+pub mod parts;
 pub mod pool;
 pub mod softmax;
 

@@ -3,7 +3,7 @@ cnn::network! {
     struct Net {
         input: [3, 32, 32],
         conv(8, kernel = 3), relu,
-        maxpool(2),
+        max_pol(2),
         flatten,
         dense(10),
     }

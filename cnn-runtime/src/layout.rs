@@ -1,0 +1,141 @@
+//! The memory layouts and per-pass settings shared by the generated code
+//! and the runtime; `no_std`, so that every network's generated code,
+//! training passes included, compiles in firmware too.
+
+pub use crate::ops::parts::{OnePart, Reduce};
+use crate::summary::LayerInfo;
+
+/// The final activation that a loss absorbs during training: with
+/// cross-entropy a trailing softmax (and with binary cross-entropy a
+/// trailing sigmoid) is folded into the loss, whose gradient is then the
+/// numerically stable `p - target`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Head {
+    /// The network's output is used as it is.
+    None,
+    /// The network ends with `softmax`.
+    Softmax,
+    /// The network ends with `sigmoid`.
+    Sigmoid,
+}
+
+/// Memory of the inference plan, per sample (floats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InferLayout {
+    /// Activation floats per sample (input included).
+    pub act_len: usize,
+    /// Kernel scratch floats (for any number of samples).
+    pub scratch_len: usize,
+    /// Where the input sits in a one-sample arena.
+    pub input: (usize, usize),
+    /// Where the output sits in a one-sample arena.
+    pub output: (usize, usize),
+}
+
+/// Memory of the training plan, per sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrainLayout {
+    /// Floats per sample: the activations the backward pass reads, and gradients.
+    pub f32_len: usize,
+    /// Bytes per sample: ReLU masks, max-pool argmaxes, dropout masks.
+    pub u8_len: usize,
+    /// Kernel scratch floats (for any number of samples).
+    pub scratch_len: usize,
+    /// `f64` statistics of a whole step (batch normalisation's batch
+    /// moments and gradient sums), per thread.
+    pub stats_len: usize,
+}
+
+/// The buffers one training forward/backward pass works in, for `n` samples.
+pub struct TrainArena<'a> {
+    /// `n * TrainLayout::f32_len` floats.
+    pub f: &'a mut [f32],
+    /// `n * TrainLayout::u8_len` bytes.
+    pub m: &'a mut [u8],
+    /// `TrainLayout::scratch_len` floats.
+    pub scratch: &'a mut [f32],
+    /// `TrainLayout::stats_len` values: the step's statistics, as this
+    /// thread's part of the step sees them.
+    pub stats: &'a mut [f64],
+}
+
+/// Per-pass settings of the generated training code.
+#[derive(Clone, Copy)]
+pub struct StepContext<'a> {
+    /// Seed of the step (dropout masks).
+    pub seed: u64,
+    /// Index in the whole batch of the first sample of this pass.
+    pub first_sample: usize,
+    /// For each layer (index into `LAYERS`), whether its parameters train.
+    pub trainable: &'a [bool],
+    /// Index of the first trainable layer; the backward pass stops below it.
+    pub first_trainable: usize,
+    /// Sums over the step's parts (batch normalisation).
+    pub reduce: &'a dyn Reduce,
+}
+
+impl core::fmt::Debug for StepContext<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StepContext")
+            .field("seed", &self.seed)
+            .field("first_sample", &self.first_sample)
+            .field("trainable", &self.trainable)
+            .field("first_trainable", &self.first_trainable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> StepContext<'a> {
+    /// Whether the backward pass reaches layer `layer` (by index in
+    /// `LAYERS`): some layer at or before it trains. The backward pass of
+    /// a network stops below its first trainable layer.
+    #[inline]
+    pub fn needs_backward(&self, layer: usize) -> bool {
+        self.first_trainable <= layer
+    }
+
+    /// Whether a layer's input gradient is needed: some layer before
+    /// `layer` trains.
+    #[inline]
+    pub fn needs_input_grad(&self, layer: usize) -> bool {
+        self.first_trainable < layer
+    }
+
+    /// Whether layer `layer`'s parameters train.
+    #[inline]
+    pub fn is_trainable(&self, layer: usize) -> bool {
+        self.trainable[layer]
+    }
+
+    /// A context with every layer trainable.
+    pub fn all_trainable(trainable: &'a [bool], seed: u64) -> Self {
+        StepContext {
+            seed,
+            first_sample: 0,
+            trainable,
+            first_trainable: 0,
+            reduce: &OnePart,
+        }
+    }
+
+    /// This context for one part of a step split over threads.
+    pub fn with_reduce(self, reduce: &'a dyn Reduce) -> Self {
+        StepContext { reduce, ..self }
+    }
+
+    /// A context for the given per-layer trainable flags.
+    pub fn new(trainable: &'a [bool], layers: &[LayerInfo], seed: u64) -> Self {
+        let first_trainable = trainable
+            .iter()
+            .zip(layers)
+            .position(|(&t, l)| t && l.params > 0)
+            .unwrap_or(usize::MAX);
+        StepContext {
+            seed,
+            first_sample: 0,
+            trainable,
+            first_trainable,
+            reduce: &OnePart,
+        }
+    }
+}

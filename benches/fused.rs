@@ -1,4 +1,5 @@
-//! Fused vs unfused conv → ReLU → max-pool blocks, one thread.
+//! Fused vs unfused conv → ReLU → max-pool blocks on one thread; large
+//! layers on one and two threads.
 //!
 //! ```text
 //! cargo bench --bench fused
@@ -22,6 +23,8 @@ cnn::network! {
     struct VggBlock { input: [64, 56, 56], conv(64, kernel = 3, pad = 1), relu, max_pool(2) }
     #[cnn(fuse = false)]
     struct VggBlockUnfused { input: [64, 56, 56], conv(64, kernel = 3, pad = 1), relu, max_pool(2) }
+    /// VGG-16's conv3 layers' shape at 28x28 (im2col and GEMM).
+    struct Vgg128 { input: [128, 28, 28], conv(128, kernel = 3, pad = 1), relu }
 }
 
 fn input(len: usize) -> Vec<f32> {
@@ -58,9 +61,36 @@ fn blocks(c: &mut Criterion) {
     pair!(c, "vgg_block", 8, VggBlock, VggBlockUnfused);
 }
 
+/// One sample through a large layer on 1 and 2 threads: the layer splits
+/// its output channels between the threads (`ops::threads`).
+fn layer_threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("layer_threads");
+    let vgg = VggBlock::new(cnn::Init::He, 1);
+    let vgg128 = Vgg128::new(cnn::Init::He, 1);
+    for threads in [1, 2] {
+        cnn::set_threads(threads).unwrap();
+        let x = input(VggBlock::INPUT_LEN);
+        let mut y = vec![0.0; VggBlock::OUTPUT_LEN];
+        g.throughput(Throughput::Elements(2 * VggBlock::MACS));
+        g.bench_function(
+            BenchmarkId::new("vgg_block", format!("{threads}threads")),
+            |b| b.iter(|| vgg.forward_batch(black_box(&x), &mut y).unwrap()),
+        );
+        let x = input(Vgg128::INPUT_LEN);
+        let mut y = vec![0.0; Vgg128::OUTPUT_LEN];
+        g.throughput(Throughput::Elements(2 * Vgg128::MACS));
+        g.bench_function(
+            BenchmarkId::new("vgg_conv128", format!("{threads}threads")),
+            |b| b.iter(|| vgg128.forward_batch(black_box(&x), &mut y).unwrap()),
+        );
+    }
+    cnn::set_threads(1).unwrap();
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_secs(1)).measurement_time(std::time::Duration::from_secs(4));
-    targets = blocks
+    targets = blocks, layer_threads
 }
 criterion_main!(benches);

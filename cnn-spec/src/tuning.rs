@@ -229,6 +229,11 @@ pub const fn gemm_tile(lanes: usize) -> (usize, usize) {
     }
 }
 
+/// Row multiple at which a GEMM split between threads divides its rows:
+/// the AVX-512 micro-kernel's tile ([`gemm_tile`]), so that on that level
+/// no part but the last ends in a partial tile.
+pub const GEMM_ROW_ALIGN: usize = gemm_tile(MAX_LANES).0;
+
 /// Widest column panel of the GEMM (floats): the AVX-512 tile's.
 pub const GEMM_NR_MAX: usize = gemm_tile(MAX_LANES).1 * MAX_LANES;
 
@@ -239,6 +244,31 @@ pub const GEMM_NR_MAX: usize = gemm_tile(MAX_LANES).1 * MAX_LANES;
 /// microseconds on a virtual machine, about what 4 M MACs take (LeNet-5
 /// has 416,520 per sample, so batches under 20 run on one thread).
 pub const MIN_MACS_PER_THREAD: u64 = 4_000_000;
+
+/// Below this many multiply-accumulates per part, a layer's kernel does
+/// not split its output channels between threads (`ops::threads`): a
+/// part handed to another thread of the pool costs a few to tens of
+/// microseconds, about what 2 M MACs take on one AVX-512 core. LeNet-5's
+/// largest layer has 240,000 per sample and always stays on one thread.
+pub const LAYER_MACS_PER_THREAD: u64 = 2_000_000;
+
+/// How many parts (threads) a layer of `macs` multiply-accumulates over
+/// `rows` output rows splits into when `threads` threads are available:
+/// at most one per [`LAYER_MACS_PER_THREAD`], per row and per thread, and
+/// at least 1.
+#[inline]
+pub const fn layer_parts(macs: u64, rows: usize, threads: usize) -> usize {
+    let by_work = macs / LAYER_MACS_PER_THREAD;
+    let mut parts = if threads < rows { threads } else { rows };
+    if (parts as u64) > by_work {
+        parts = by_work as usize;
+    }
+    if parts == 0 {
+        1
+    } else {
+        parts
+    }
+}
 
 /// Arena budget (floats) of one sub-batch of batched inference: 256 KiB,
 /// so a sub-batch's activations stay in L2.

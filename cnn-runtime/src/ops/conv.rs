@@ -17,7 +17,9 @@
 pub use cnn_spec::scratch::{backward_scratch, direct_pack_len, forward_scratch};
 pub use cnn_spec::tuning::CV_MAX_PACKED;
 
-use cnn_spec::{Conv, ConvAlgo, ConvKernel};
+use core::ops::Range;
+
+use cnn_spec::{Conv, ConvAlgo, ConvGeom, ConvKernel, MAX_LANES};
 
 use super::activation;
 use super::args::{check_len, Backward, Forward, Grads, Params};
@@ -25,6 +27,7 @@ use super::conv_sample::{backward_sample, conv_sample};
 pub use super::conv_sample::{col2im, im2col};
 use super::fused;
 use super::groups::{self, ForwardFn, InferFn};
+use super::threads::{self, Split};
 use crate::simd::{self, ConvGrads, ConvWeights};
 
 /// Forward pass of `n` samples: `io.x` is `[n, C, H, W]`, `io.y`
@@ -114,12 +117,23 @@ fn unfused<const TRAIN: bool>(
     check_len("conv weight", p.weight.len(), g.weight_len());
     check_len("conv scratch", scratch.len(), forward_scratch(l));
     if algo == ConvAlgo::Direct {
-        // The direct kernels take the whole batch (packing once).
-        let params = ConvWeights {
-            w: p.weight,
-            b: p.bias,
-        };
-        simd::conv_direct(g, params, x, y, scratch, n);
+        let parts = threads::direct_parts(g);
+        if parts > 1 {
+            let io = Forward {
+                x,
+                y: &mut *y,
+                aux: None,
+                n,
+            };
+            direct_by_channels(g, p, io, scratch, parts);
+        } else {
+            // The direct kernels take the whole batch (packing once).
+            let params = ConvWeights {
+                w: p.weight,
+                b: p.bias,
+            };
+            simd::conv_direct(g, params, x, y, scratch, n);
+        }
     } else {
         for s in 0..n {
             let xs = &x[s * g.in_len()..][..g.in_len()];
@@ -131,6 +145,30 @@ fn unfused<const TRAIN: bool>(
     match aux {
         Some(mask) => activation::forward_in_place(l.act, y, Some(&mut mask[..y.len()])),
         None => activation::forward_in_place(l.act, y, None),
+    }
+}
+
+/// The direct convolution of each sample with its output channels split
+/// into `parts` between threads (`threads::direct_parts`); every part
+/// packs its own weights into its share of `scratch`.
+fn direct_by_channels(g: &ConvGeom, p: Params, io: Forward, scratch: &mut [f32], parts: usize) {
+    let (patch, pixels) = (g.patch_len(), g.out_pixels());
+    let split = Split {
+        parts,
+        align: MAX_LANES,
+    };
+    for s in 0..io.n {
+        let xs = &io.x[s * g.in_len()..][..g.in_len()];
+        let ys = &mut io.y[s * g.out_len()..][..g.out_len()];
+        let run = |k: Range<usize>, yk: &mut [f32], scratch: &mut [f32]| {
+            let part = ConvGeom { k: k.len(), ..*g };
+            let params = ConvWeights {
+                w: &p.weight[k.start * patch..k.end * patch],
+                b: p.bias.map(|b| &b[k]),
+            };
+            simd::conv_direct(&part, params, xs, yk, scratch, 1);
+        };
+        threads::for_row_parts_with((ys, pixels), (scratch, patch), g.k, split, &run);
     }
 }
 

@@ -7,7 +7,7 @@
 use cnn_spec::{valid_range, ConvAlgo, ConvGeom};
 
 use super::args::Params;
-use super::gemm::{sgemm, Layout};
+use super::gemm::{sgemm, sgemm_rows, Layout};
 use crate::simd::{self, ConvGrads, ConvWeights};
 
 /// `ys = conv(xs) + b` for one sample: `xs` is `[c, h, w]`, `ys`
@@ -35,7 +35,7 @@ pub(crate) fn conv_sample(
         ConvAlgo::Im2col => {
             let cols = &mut scratch[..g.patch_len() * pixels];
             im2col(g, xs, cols);
-            sgemm(
+            sgemm_rows(
                 w,
                 Layout::row_major(g.k, g.patch_len()),
                 cols,
@@ -45,7 +45,7 @@ pub(crate) fn conv_sample(
                 Layout::row_major(g.k, pixels),
             );
         }
-        ConvAlgo::Pointwise => sgemm(
+        ConvAlgo::Pointwise => sgemm_rows(
             w,
             Layout::row_major(g.k, g.c),
             xs,

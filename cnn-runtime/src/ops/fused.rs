@@ -25,12 +25,15 @@ pub use cnn_spec::scratch::{
 pub use cnn_spec::INACTIVE;
 
 use cnn_spec::scratch::{direct_pack_len, direct_tail};
-use cnn_spec::{Act, Conv, ConvAlgo, ConvGeom, ConvKernel, PoolGeom, MAX_POOL_WINDOW};
+use cnn_spec::{Act, Conv, ConvAlgo, ConvGeom, ConvKernel, PoolGeom, MAX_LANES, MAX_POOL_WINDOW};
+
+use core::ops::Range;
 
 use super::args::{check_len, Backward, Forward, Grads, Params};
 use super::conv_sample::{backward_sample, im2col};
-use super::gemm::{sgemm, Layout};
+use super::gemm::{sgemm_rows, Layout};
 use super::groups::{self, ForwardFn, InferFn};
+use super::threads::{self, Split};
 use crate::simd::scalar::pool::{backward_sparse, finish, window_max};
 use crate::simd::{self, ConvGrads, ConvWeights, PooledGrad};
 
@@ -172,9 +175,49 @@ fn direct_disjoint<const TRAIN: bool>(l: &Conv, p: Params, io: Forward, scratch:
         w: p.weight,
         b: p.bias,
     };
+    let parts = threads::direct_parts(g);
+    if parts > 1 && argmax.is_none() {
+        let io = Forward { aux: None, ..io };
+        return direct_disjoint_by_channels(l, p, io, scratch, parts);
+    }
     // The direct kernels take the whole batch (packing weights once).
     let x = &io.x[..io.n * g.in_len()];
     simd::conv_relu_pool_direct(l, params, x, io.y, argmax, scratch);
+}
+
+/// [`direct_disjoint`] without argmax bytes, each sample's output channels
+/// split into `parts` between threads (`threads::direct_parts`); every
+/// part packs its own weights into its share of `scratch`.
+fn direct_disjoint_by_channels(
+    l: &Conv,
+    p: Params,
+    io: Forward,
+    scratch: &mut [f32],
+    parts: usize,
+) {
+    let (g, pool) = (&l.geom, pool_of(l));
+    let (patch, pixels) = (g.patch_len(), pool.oh * pool.ow);
+    let split = Split {
+        parts,
+        align: MAX_LANES,
+    };
+    for s in 0..io.n {
+        let xs = &io.x[s * g.in_len()..][..g.in_len()];
+        let ys = &mut io.y[s * pool.out_len()..][..pool.out_len()];
+        let run = |k: Range<usize>, yk: &mut [f32], scratch: &mut [f32]| {
+            let part = Conv {
+                geom: ConvGeom { k: k.len(), ..*g },
+                pool: Some(PoolGeom { c: k.len(), ..pool }),
+                ..*l
+            };
+            let params = ConvWeights {
+                w: &p.weight[k.start * patch..k.end * patch],
+                b: p.bias.map(|b| &b[k]),
+            };
+            simd::conv_relu_pool_direct(&part, params, xs, yk, None, scratch);
+        };
+        threads::for_row_parts_with((ys, pixels), (scratch, patch), g.k, split, &run);
+    }
 }
 
 /// [`forward_direct_plane`] of one group: one conv channel at a time in a
@@ -256,7 +299,7 @@ fn band<const TRAIN: bool>(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]
             for k in 0..g.k {
                 band[k * width..][..width].fill(p.bias.map_or(0.0, |b| b[k]));
             }
-            sgemm(
+            sgemm_rows(
                 p.weight,
                 Layout::row_major(g.k, rows),
                 &cols[r0 * g.ow..],

@@ -10,6 +10,9 @@ pub use crate::simd::Layout;
 
 use crate::simd::{self, Matrix};
 
+use super::threads::{self, Split};
+use cnn_spec::tuning::GEMM_ROW_ALIGN;
+
 /// `c = a b + beta c`, where `a` is `m x k`, `b` is `k x n`, `c` is `m x n`.
 ///
 /// Panics if the layouts disagree or a slice is too short for its layout.
@@ -41,6 +44,43 @@ pub fn sgemm(a: &[f32], la: Layout, b: &[f32], lb: Layout, beta: f32, c: &mut [f
         c,
         lc,
     );
+}
+
+/// [`sgemm`] with the rows of `a` and `c` split between the threads of
+/// the current pool when the product is large enough (see
+/// `super::threads`); each row of `c` gets exactly the values [`sgemm`]
+/// gives it. `c`'s rows must be contiguous (`lc.cs == 1`) and `c` hold
+/// `lc.rows * lc.rs` floats; otherwise this is [`sgemm`].
+pub(crate) fn sgemm_rows(
+    a: &[f32],
+    la: Layout,
+    b: &[f32],
+    lb: Layout,
+    beta: f32,
+    c: &mut [f32],
+    lc: Layout,
+) {
+    let macs = (la.rows * la.cols) as u64 * lb.cols as u64;
+    let parts = threads::parts(macs, lc.rows);
+    if parts <= 1 || lc.cs != 1 || c.len() < lc.rows * lc.rs {
+        return sgemm(a, la, b, lb, beta, c, lc);
+    }
+    let split = Split {
+        parts,
+        align: GEMM_ROW_ALIGN,
+    };
+    let c = &mut c[..lc.rows * lc.rs];
+    threads::for_row_parts(c, lc.rs, lc.rows, split, &|rows, part: &mut [f32]| {
+        let a_rows = Layout {
+            rows: rows.len(),
+            ..la
+        };
+        let c_rows = Layout {
+            rows: rows.len(),
+            ..lc
+        };
+        sgemm(&a[rows.start * la.rs..], a_rows, b, lb, beta, part, c_rows)
+    });
 }
 
 #[cfg(test)]

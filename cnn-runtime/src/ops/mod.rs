@@ -26,6 +26,7 @@ pub mod merge;
 pub mod parts;
 pub mod pool;
 pub mod softmax;
+mod threads;
 
 pub use args::{Backward, Forward, Grads, Params};
 pub use cnn_spec::{sigmoid, tanh, Act, Conv, ConvAlgo, ConvGeom, ConvKernel, Dense, PoolGeom};

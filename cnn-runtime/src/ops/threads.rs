@@ -3,7 +3,8 @@
 //!
 //! A kernel splits only when it runs on a thread of a rayon pool (batched
 //! inference, `crate::batch`, runs every sample there once a network is
-//! large enough) and its work reaches [`LAYER_MACS_PER_THREAD`] per part;
+//! large enough) and its work reaches
+//! [`LAYER_MACS_PER_THREAD`](cnn_spec::tuning::LAYER_MACS_PER_THREAD) per part;
 //! the parts then run through `rayon::join`, which keeps its jobs on the
 //! stack and in the pool's own queues. Anywhere else (a generated
 //! `predict`, a training step on its own threads, `no_std`) a kernel runs
@@ -13,7 +14,8 @@
 
 use core::ops::Range;
 
-use cnn_spec::tuning::{layer_parts, LAYER_MACS_PER_THREAD};
+#[cfg(feature = "std")]
+use cnn_spec::tuning::layer_parts;
 use cnn_spec::variants::use_channel_vectors;
 use cnn_spec::{ConvGeom, MAX_LANES};
 
@@ -27,7 +29,7 @@ pub(crate) fn parts(macs: u64, rows: usize) -> usize {
             return layer_parts(macs, rows, rayon::current_num_threads());
         }
     }
-    let _ = (macs, rows, LAYER_MACS_PER_THREAD);
+    let _ = (macs, rows);
     1
 }
 

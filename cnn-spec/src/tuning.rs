@@ -229,6 +229,13 @@ pub const fn gemm_tile(lanes: usize) -> (usize, usize) {
     }
 }
 
+/// A GEMM reads a column panel of `B` in place (when its rows are
+/// contiguous) only for chunks of fewer rows of `A` than this; for more,
+/// it packs the panel first: the rows of a large `B` lie far apart, often
+/// a multiple of 4 KiB, so in place they map to few L1 sets and are read
+/// again from L2 by every row tile.
+pub const GEMM_PACK_B_ROWS: usize = 32;
+
 /// Row multiple at which a GEMM split between threads divides its rows:
 /// the AVX-512 micro-kernel's tile ([`gemm_tile`]), so that on that level
 /// no part but the last ends in a partial tile.

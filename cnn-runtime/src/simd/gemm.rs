@@ -5,12 +5,15 @@
 //! Blocking: `k` in blocks of `GEMM_KC`; `m` in chunks of up to `GEMM_MC`
 //! rows whose `A` block is packed once (panels of `MR` rows, zero-padded);
 //! `n` in panels of `NR = NV * LANES` columns, read in place when `B`'s
-//! rows are contiguous and the panel is whole, packed otherwise. The
+//! rows are contiguous, the panel is whole and fewer than
+//! `GEMM_PACK_B_ROWS` rows of `A` read it, packed otherwise. The
 //! micro-kernel keeps an `MR x NR` tile in registers over a whole `k`
 //! block and only then touches `C` (the first block applies `beta`). The
 //! sizes are in `cnn_spec::tuning`.
 
-use cnn_spec::tuning::{gemm_tile, GEMM_KC as KC, GEMM_MC as MC, GEMM_NR_MAX as NR_MAX};
+use cnn_spec::tuning::{
+    gemm_tile, GEMM_KC as KC, GEMM_MC as MC, GEMM_NR_MAX as NR_MAX, GEMM_PACK_B_ROWS,
+};
 
 use super::args::{Layout, Matrix};
 use super::vector::Simd;
@@ -53,8 +56,12 @@ fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
             pack_a::<MR>(a, (i0, mc), (k0, kc), &mut apack);
             for j0 in (0..n).step_by(nr) {
                 let ncols = nr.min(n - j0);
-                // B's panel in place when its rows are contiguous and whole.
-                let (panel, prs): (&[f32], usize) = if lb.cs == 1 && ncols == nr {
+                // B's panel in place when its rows are contiguous and whole
+                // and few row tiles read it; otherwise packed contiguously,
+                // so that it stays in L1 across the row tiles (rows of a
+                // large B in place lie a page apart, in few cache sets).
+                let in_place = lb.cs == 1 && ncols == nr && mc < GEMM_PACK_B_ROWS;
+                let (panel, prs): (&[f32], usize) = if in_place {
                     (&b.data[k0 * lb.rs + j0..], lb.rs)
                 } else {
                     pack_b(b, (k0, kc), (j0, ncols), nr, &mut bpack);
@@ -147,6 +154,11 @@ fn pack_b(
     let (lb, b) = (b.layout, b.data);
     for (p, row) in bp[..kc * nr].chunks_exact_mut(nr).enumerate() {
         let base = (k0 + p) * lb.rs + j0 * lb.cs;
+        if lb.cs == 1 {
+            row[..ncols].copy_from_slice(&b[base..base + ncols]);
+            row[ncols..].fill(0.0);
+            continue;
+        }
         for (j, v) in row.iter_mut().enumerate() {
             *v = if j < ncols { b[base + j * lb.cs] } else { 0.0 };
         }

@@ -23,6 +23,10 @@ cnn::network! {
     struct VggBlock { input: [64, 56, 56], conv(64, kernel = 3, pad = 1), relu, max_pool(2) }
     #[cnn(fuse = false)]
     struct VggBlockUnfused { input: [64, 56, 56], conv(64, kernel = 3, pad = 1), relu, max_pool(2) }
+    /// AlexNet's first block (torchvision's: 64 channels, 224x224 input).
+    struct AlexBlock { input: [3, 224, 224], conv(64, kernel = 11, stride = 4, pad = 2), relu, max_pool(3, stride = 2) }
+    #[cnn(fuse = false)]
+    struct AlexBlockUnfused { input: [3, 224, 224], conv(64, kernel = 11, stride = 4, pad = 2), relu, max_pool(3, stride = 2) }
     /// VGG-16's conv3 layers' shape at 28x28 (im2col and GEMM).
     struct Vgg128 { input: [128, 28, 28], conv(128, kernel = 3, pad = 1), relu }
 }
@@ -59,6 +63,7 @@ fn blocks(c: &mut Criterion) {
     pair!(c, "lenet_conv2_block", 1, Conv2Block, Conv2BlockUnfused);
     pair!(c, "lenet_conv2_block", 32, Conv2Block, Conv2BlockUnfused);
     pair!(c, "vgg_block", 8, VggBlock, VggBlockUnfused);
+    pair!(c, "alexnet_block", 1, AlexBlock, AlexBlockUnfused);
 }
 
 /// One sample through a large layer on 1 and 2 threads: the layer splits

@@ -42,6 +42,16 @@ pair!(OverlapFused, OverlapUnfused, {
     max_pool(3, stride = 2, pad = 1),
     flatten, fc: dense(5),
 });
+// AlexNet's first block in small: three input channels, an 11x11
+// stride-4 conv with more output channels than one block of planes holds
+// (64, their packed weights in the scratch, then 8), an overlapping 3x3
+// stride-2 pool.
+pair!(StridedOverlapFused, StridedOverlapUnfused, {
+    input: [3, 31, 31],
+    conv1: conv(72, kernel = 11, stride = 4, pad = 2), relu,
+    max_pool(3, stride = 2),
+    flatten, fc: dense(4),
+});
 // im2col and 1x1 convolutions, disjoint 3x3 and 2x2 pools.
 pair!(GemmFused, GemmUnfused, {
     input: [12, 13, 14],
@@ -143,6 +153,12 @@ fn channel_vectorised() {
 #[test]
 fn overlapping_padded_pool() {
     compare::<OverlapFused, OverlapUnfused>(3);
+}
+
+#[test]
+fn strided_conv_overlapping_pool() {
+    assert!(StridedOverlapFused::PLAN[0].kernel.contains("direct"));
+    compare::<StridedOverlapFused, StridedOverlapUnfused>(7);
 }
 
 #[test]

@@ -8,14 +8,14 @@
 //! | im2col | `c*kh*kw * oh*ow` (the columns) | the same |
 //! | pointwise | 0 | 0 |
 //! | fused, direct, disjoint windows | [`direct_pack_len`] | [`fused_backward_scratch`] |
-//! | fused, direct, overlapping windows | one conv plane, `oh*ow` | the same |
+//! | fused, direct, overlapping windows | [`plane_scratch`]: conv planes and packed weights | `oh*ow` |
 //! | fused, im2col | the columns and a band of `k * pool.kh * ow` | `k*oh*ow` and the columns |
 //! | fused, pointwise | a band of `k * pool.kh * ow` | `k*oh*ow` |
 
 use crate::geom::ConvGeom;
 use crate::layer::{Conv, ConvAlgo, ConvKernel};
 use crate::limits::MAX_LANES;
-use crate::tuning::{CV_MAX_PACKED, CV_MAX_WEIGHTS};
+use crate::tuning::{CHANNEL_VECTORS_PER_BLOCK, CV_MAX_PACKED, CV_MAX_WEIGHTS};
 
 /// Scratch floats a direct convolution needs for its packed weights when
 /// they do not fit the kernel's stack buffer ([`CV_MAX_WEIGHTS`]) but stay
@@ -29,6 +29,33 @@ pub const fn direct_pack_len(g: &ConvGeom) -> usize {
     } else {
         0
     }
+}
+
+/// Output channels a fused direct layer with overlapping pooling windows
+/// convolves at a time into its scratch planes before pooling them: one
+/// block of the channel-vectorised kernel ([`CHANNEL_VECTORS_PER_BLOCK`]
+/// vectors of [`MAX_LANES`]), or all of them if fewer, when the packed
+/// weights of that many stay within [`CV_MAX_PACKED`]; 1 otherwise.
+#[inline]
+pub const fn plane_channels(g: &ConvGeom) -> usize {
+    let block = CHANNEL_VECTORS_PER_BLOCK * MAX_LANES;
+    let channels = if g.k < block { g.k } else { block };
+    if g.patch_len() * channels.next_multiple_of(MAX_LANES) <= CV_MAX_PACKED {
+        channels
+    } else {
+        1
+    }
+}
+
+/// Scratch floats of a fused direct layer with overlapping pooling
+/// windows: [`plane_channels`] conv planes, then the packed weights of
+/// that many channels when they do not fit the kernel's stack buffer
+/// ([`direct_pack_len`]).
+#[inline]
+pub const fn plane_scratch(g: &ConvGeom) -> (usize, usize) {
+    let k = plane_channels(g);
+    let block = ConvGeom { k, ..*g };
+    (k * g.out_pixels(), direct_pack_len(&block))
 }
 
 /// Output channels rounded up to the widest vector ([`MAX_LANES`]).
@@ -75,7 +102,10 @@ pub const fn forward_scratch(l: &Conv) -> usize {
         ConvKernel::Direct | ConvKernel::FusedDirectDisjoint => direct_pack_len(g),
         ConvKernel::Im2col => g.patch_len() * g.out_pixels(),
         ConvKernel::Pointwise => 0,
-        ConvKernel::FusedDirectPlane => g.out_pixels(),
+        ConvKernel::FusedDirectPlane => {
+            let (planes, packed) = plane_scratch(g);
+            planes + packed
+        }
         ConvKernel::FusedBand => {
             let band = match l.pool {
                 Some(p) => g.k * p.kh * g.ow,

@@ -24,7 +24,7 @@ pub use cnn_spec::scratch::{
 };
 pub use cnn_spec::INACTIVE;
 
-use cnn_spec::scratch::{direct_pack_len, direct_tail};
+use cnn_spec::scratch::{direct_pack_len, direct_tail, plane_channels, plane_scratch};
 use cnn_spec::{Act, Conv, ConvAlgo, ConvGeom, ConvKernel, PoolGeom, MAX_LANES, MAX_POOL_WINDOW};
 
 use core::ops::Range;
@@ -220,29 +220,32 @@ fn direct_disjoint_by_channels(
     }
 }
 
-/// [`forward_direct_plane`] of one group: one conv channel at a time in a
-/// scratch plane, then pooled.
+/// [`forward_direct_plane`] of one group: blocks of
+/// [`plane_channels`] conv channels at a time in scratch planes (the
+/// weights packed after them, see [`plane_scratch`]), then pooled.
 #[inline(always)]
 fn direct_plane<const TRAIN: bool>(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
     let g = &l.geom;
     let pool = pool_of(l);
-    let one = ConvGeom { k: 1, ..*g };
+    let (patch, pixels, block) = (g.patch_len(), g.out_pixels(), plane_channels(g));
+    let planes_len = plane_scratch(g).0;
     each_sample::<TRAIN>(l, io, scratch, |xs, ys, mut argmax, scratch| {
-        let plane = &mut scratch[..g.out_pixels()];
-        for k in 0..g.k {
+        let (planes_all, packed) = scratch.split_at_mut(planes_len);
+        let mut k0 = 0;
+        while k0 < g.k {
+            let kn = block.min(g.k - k0);
+            let planes = &mut planes_all[..kn * pixels];
             let params = ConvWeights {
-                w: &p.weight[k * g.patch_len()..][..g.patch_len()],
-                b: p.bias.map(|b| &b[k..k + 1]),
+                w: &p.weight[k0 * patch..(k0 + kn) * patch],
+                b: p.bias.map(|b| &b[k0..k0 + kn]),
             };
-            simd::conv_direct(&one, params, xs, plane, &mut [], 1);
-            pool_channel(
-                &pool,
-                l.act,
-                k,
-                |oy, ox| plane[oy * g.ow + ox],
-                ys,
-                &mut argmax,
-            );
+            let geom = ConvGeom { k: kn, ..*g };
+            simd::conv_direct(&geom, params, xs, planes, packed, 1);
+            for (j, plane) in planes.chunks_exact(pixels).enumerate() {
+                let at = |oy: usize, ox: usize| plane[oy * g.ow + ox];
+                pool_channel(&pool, l.act, k0 + j, at, ys, &mut argmax);
+            }
+            k0 += kn;
         }
     });
 }

@@ -119,7 +119,8 @@ fn a_training_step_matches_pytorch() {
 
         let mut net = BnNet::from_weights(reference_weights::<BnNet>(&case, "")).unwrap();
         let mut session = Trainer::new(config.clone()).session::<BnNet>(n).unwrap();
-        let sum = session.compute_gradients(&net, x, TargetRef::Classes(&labels), n)
+        let sum = session
+            .compute_gradients(&net, x, TargetRef::Classes(&labels), n)
             .unwrap();
         case.check_in("loss", &what, &[(sum.loss / n as f64) as f32]);
         for p in BnNet::PARAMS.iter().filter(|p| p.role.is_trained()) {
@@ -262,4 +263,98 @@ fn threads_see_the_whole_batch() {
         .find(|p| p.name == "bn2.num_batches_tracked")
         .unwrap();
     assert_eq!(one.weights()[p.range()], [6.0]);
+}
+
+cnn::network! {
+    /// The reference network after its step, as PyTorch saved it
+    /// (`make_bn_net_file.py`), compiled in: both batch norms are folded
+    /// into the layer before them at compile time.
+    #[cnn(weights = "tests/data/pytorch/bn_net.safetensors")]
+    struct BnNetEmbedded {
+        input: [2, 6, 6],
+        conv1: conv(4, kernel = 3, bias = false), bn1: batch_norm, relu, max_pool(2),
+        flatten,
+        fc1: dense(6), bn2: batch_norm(eps = 1e-3, momentum = 0.2), relu,
+        fc2: dense(3),
+    }
+}
+
+#[test]
+fn inference_folds_batch_norm_into_the_layer_before() {
+    // conv1 → bn1 runs as one convolution with a bias, fused with the ReLU
+    // and the pooling; fc1 → bn2 as one dense layer.
+    let kernels: Vec<_> = BnNet::PLAN.iter().map(|s| s.kernel).collect();
+    assert!(
+        kernels
+            .iter()
+            .any(|k| k.starts_with("conv+batch-norm→ReLU→max-pool")),
+        "{kernels:?}"
+    );
+    assert!(
+        kernels
+            .iter()
+            .any(|k| k.starts_with("dense+batch-norm→ReLU")),
+        "{kernels:?}"
+    );
+    assert!(
+        !BnNetUnfused::PLAN
+            .iter()
+            .any(|s| s.kernel.contains("+batch-norm")),
+        "unfused networks keep their batch norm steps"
+    );
+    // The folded tensors follow the trained ones: conv1's weight [4, 2, 3, 3]
+    // and a bias [4], fc1's weight [6, 16] and bias [6].
+    assert_eq!(
+        BnNet::INFER_PARAM_COUNT,
+        BnNet::PARAM_COUNT + 72 + 4 + 96 + 6
+    );
+    assert_eq!(BnNetUnfused::INFER_PARAM_COUNT, BnNetUnfused::PARAM_COUNT);
+}
+
+#[test]
+fn folded_inference_follows_changed_weights() {
+    let case = Case::load("bn_net_train_step");
+    let x = case.get("x");
+    let mut net = BnNet::from_weights(reference_weights::<BnNet>(&case, "")).unwrap();
+    let unfused =
+        BnNetUnfused::from_weights(reference_weights::<BnNetUnfused>(&case, "after_step."))
+            .unwrap();
+    let before = net.predict_batch(x).unwrap();
+    // Folded once, then the weights change under it: the next inference
+    // folds again.
+    net.weights_mut()
+        .copy_from_slice(&reference_weights::<BnNet>(&case, "after_step."));
+    let after = net.predict_batch(x).unwrap();
+    assert_ne!(before, after);
+    case.check_in("eval_logits", "(folded after weights_mut)", &after);
+    common::assert_close(
+        "folded vs unfused",
+        &after,
+        &unfused.predict_batch(x).unwrap(),
+        1e-5,
+        1e-5,
+    );
+    // So does a load.
+    let mut loaded = BnNet::from_weights(reference_weights::<BnNet>(&case, "")).unwrap();
+    loaded.predict_batch(x).unwrap();
+    loaded
+        .load_safetensors(common::data_dir().join("pytorch/bn_net.safetensors"))
+        .unwrap();
+    assert_eq!(loaded.predict_batch(x).unwrap(), after);
+}
+
+#[test]
+fn compiled_in_batch_norm_is_folded_at_compile_time() {
+    let case = Case::load("bn_net_train_step");
+    let x = case.get("x");
+    let embedded = BnNetEmbedded::embedded();
+    let loaded =
+        BnNet::from_safetensors(common::data_dir().join("pytorch/bn_net.safetensors")).unwrap();
+    assert_eq!(embedded.weights(), loaded.weights());
+    // The same folding at compile time and at run time.
+    assert_eq!(embedded.inference_weights(), loaded.inference_weights());
+    let logits = embedded.predict_batch(x).unwrap();
+    case.check_in("eval_logits", "(compiled in)", &logits);
+    let one: &[f32; BnNetEmbedded::INPUT_LEN] = x[..BnNetEmbedded::INPUT_LEN].try_into().unwrap();
+    assert_eq!(embedded.predict(one), logits[..3]);
 }

@@ -23,7 +23,7 @@ pub mod private;
 pub use cnn_spec::math;
 
 pub use summary::{BufferInit, Dtype, LayerInfo, ParamInfo, ParamRole, PlanStep, Summary};
-pub use weights::{Aligned, Arena, Weights};
+pub use weights::{Aligned, Arena, Folded, Weights};
 
 #[cfg(feature = "std")]
 pub mod batch;

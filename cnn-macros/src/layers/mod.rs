@@ -21,6 +21,7 @@ mod pool;
 mod softmax;
 mod tokens;
 
+pub use batch_norm::BatchNorm;
 pub use layer::*;
 pub use merge::{Add, Concat};
 

@@ -358,3 +358,94 @@ fn compiled_in_batch_norm_is_folded_at_compile_time() {
     let one: &[f32; BnNetEmbedded::INPUT_LEN] = x[..BnNetEmbedded::INPUT_LEN].try_into().unwrap();
     assert_eq!(embedded.predict(one), logits[..3]);
 }
+
+cnn::network! {
+    /// Batch norm over the channels of 4x4 images only: a single image
+    /// still gives it 16 values per channel.
+    struct ConvBnOnly {
+        input: [1, 4, 4],
+        conv1: conv(2, kernel = 3, pad = 1), bn1: batch_norm, relu,
+        flatten,
+        fc: dense(2),
+    }
+}
+
+fn bn_data(n: usize) -> cnn::Dataset {
+    let x = random_vec(n * SmoothBn::INPUT_LEN, 5);
+    cnn::Dataset::classification(x, &[3, 5, 5], (0..n).map(|i| i % 4).collect(), 4).unwrap()
+}
+
+fn fit_smooth(batch: usize, data: &cnn::Dataset) -> cnn::Result<cnn::train::History> {
+    let config = TrainConfig::default()
+        .epochs(2)
+        .batch_size(batch)
+        .optimizer(Optimizer::sgd(0.01, 0.0))
+        .quiet();
+    Trainer::new(config).fit(&mut SmoothBn::new(cnn::Init::He, 1), data, None)
+}
+
+#[test]
+fn one_sample_per_batch_is_refused_before_training() {
+    // bn3 normalises 7 features over the batch: one sample gives each a
+    // single value, variance 0.
+    let err = fit_smooth(1, &bn_data(8)).unwrap_err().to_string();
+    assert!(
+        err.contains("batch norm `bn3`") && err.contains("1 sample(s)"),
+        "{err}"
+    );
+    let mut session = Trainer::new(TrainConfig::default())
+        .session::<SmoothBn>(4)
+        .unwrap();
+    let x = random_vec(SmoothBn::INPUT_LEN, 6);
+    let err = session
+        .step(
+            &mut SmoothBn::new(cnn::Init::He, 1),
+            &x,
+            TargetRef::Classes(&[0]),
+            1,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("batch norm `bn3`"), "{err}");
+    // Over the channels of 4x4 images, one image gives 16 values per
+    // channel: allowed, with the small-batch warning.
+    let data =
+        cnn::Dataset::classification(random_vec(48, 7), &[1, 4, 4], vec![0, 1, 0], 2).unwrap();
+    let config = TrainConfig::default().epochs(1).batch_size(1).quiet();
+    let history = Trainer::new(config)
+        .fit(&mut ConvBnOnly::new(cnn::Init::He, 1), &data, None)
+        .unwrap();
+    assert_eq!(history.warnings.len(), 1, "{:?}", history.warnings);
+}
+
+#[test]
+fn small_batches_get_a_warning() {
+    let threshold = cnn::train::BATCH_NORM_MIN_BATCH;
+    let small = fit_smooth(threshold - 1, &bn_data(40)).unwrap();
+    assert_eq!(small.warnings.len(), 1, "{:?}", small.warnings);
+    assert!(
+        small.warnings[0].contains(&format!("batches of {}", threshold - 1)),
+        "{}",
+        small.warnings[0]
+    );
+    let enough = fit_smooth(threshold, &bn_data(40)).unwrap();
+    assert!(enough.warnings.is_empty(), "{:?}", enough.warnings);
+    // A network without batch norm trains on any batch size, silently.
+    let data =
+        cnn::Dataset::classification(random_vec(48, 7), &[1, 4, 4], vec![0, 1, 0], 2).unwrap();
+    cnn::network! { struct Plain { input: [1, 4, 4], flatten, fc: dense(2) } }
+    let config = TrainConfig::default().epochs(1).batch_size(1).quiet();
+    let history = Trainer::new(config)
+        .fit(&mut Plain::new(cnn::Init::He, 1), &data, None)
+        .unwrap();
+    assert!(history.warnings.is_empty());
+}
+
+#[test]
+fn a_last_minibatch_of_one_sample_sits_the_epoch_out() {
+    // 33 samples in batches of 16: steps of 16, 16 and 1; the single
+    // sample would give bn3 one value per feature, so it is left out.
+    let history = fit_smooth(16, &bn_data(33)).unwrap();
+    assert_eq!(history.epochs.len(), 2);
+    assert!(history.epochs.iter().all(|e| e.train_loss.is_finite()));
+}

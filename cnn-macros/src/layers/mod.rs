@@ -22,6 +22,7 @@ mod softmax;
 mod tokens;
 
 pub use batch_norm::BatchNorm;
+pub use dropout::Dropout;
 pub use layer::*;
 pub use merge::{Add, Concat};
 

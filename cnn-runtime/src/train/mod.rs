@@ -39,6 +39,7 @@
 //! | `progress` | the progress bar and the per-epoch lines |
 //! | `loss`, `optim`, `history` | losses, optimizers and schedules, learning curves |
 
+mod batch_stats;
 mod checkpoint;
 mod config;
 mod fit;
@@ -50,6 +51,7 @@ mod reduce;
 mod session;
 mod team;
 
+pub use batch_stats::BATCH_NORM_MIN_BATCH;
 pub use checkpoint::save_checkpoint;
 pub use config::{EarlyStopping, EpochCallback, TrainConfig};
 pub use fit::{accuracy, evaluate, Trainer};

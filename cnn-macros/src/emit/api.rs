@@ -107,6 +107,12 @@ fn constants(net: &Network, plan: &Plan, rt: &TokenStream) -> TokenStream {
     let (in_len, out_len) = (lit(input.len()), lit(output.len()));
     let params = lit(plan.param_count);
     let infer_params = lit(plan.infer_param_count);
+    let trained = lit(plan
+        .params
+        .iter()
+        .filter(|p| p.spec.role.is_trained())
+        .map(|p| p.len)
+        .sum());
     let macs = Literal::u64_unsuffixed(plan.macs);
     let fused = net.fuse;
     let (activation, scratch) = (lit(plan.infer.arena_len), lit(plan.infer.scratch));
@@ -124,6 +130,10 @@ fn constants(net: &Network, plan: &Plan, rt: &TokenStream) -> TokenStream {
         pub const OUTPUT_LEN: usize = #out_len;
         /// Number of parameters (weights, biases and buffers).
         pub const PARAM_COUNT: usize = #params;
+        /// Number of trained parameters (weights, biases, batch norm
+        /// scales and shifts; not buffers): what PyTorch counts as
+        /// `sum(p.numel() for p in model.parameters())`.
+        pub const TRAINED_PARAM_COUNT: usize = #trained;
         /// Number of parameters inference reads: [`Self::PARAM_COUNT`], then
         /// the weight and bias of each batch normalisation folded into the
         /// conv or dense layer before it (see `inference_weights`).

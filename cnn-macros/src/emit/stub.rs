@@ -57,6 +57,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             pub const OUTPUT_SHAPE: [usize; #out_rank] = [#(#out_dims),*];
             pub const OUTPUT_LEN: usize = #out_len;
             pub const PARAM_COUNT: usize = 0;
+            pub const TRAINED_PARAM_COUNT: usize = 0;
             pub const INFER_PARAM_COUNT: usize = 0;
             pub const WEIGHT_BYTES: usize = 0;
             pub const MACS: u64 = 0;

@@ -22,6 +22,10 @@ impl LeNet5 {
     pub const OUTPUT_LEN: usize = 10;
     /// Number of parameters (weights, biases and buffers).
     pub const PARAM_COUNT: usize = 61706;
+    /// Number of trained parameters (weights, biases, batch norm
+    /// scales and shifts; not buffers): what PyTorch counts as
+    /// `sum(p.numel() for p in model.parameters())`.
+    pub const TRAINED_PARAM_COUNT: usize = 61706;
     /// Number of parameters inference reads: [`Self::PARAM_COUNT`], then
     /// the weight and bias of each batch normalisation folded into the
     /// conv or dense layer before it (see `inference_weights`).

@@ -1,5 +1,5 @@
-// Batch norm and dropout in one network: a warning on the dropout that
-// explains why (an error here, under `deny`).
+// A dropout before a batch norm: a warning on the dropout that explains
+// why (an error here, under `deny`).
 #![deny(deprecated)]
 
 cnn::network! {

@@ -29,6 +29,12 @@ pub fn network(input: TokenStream) -> TokenStream {
     expand(input.into()).into()
 }
 
+/// Primitive types a network's name must not hide.
+const PRIMITIVES: &[&str] = &[
+    "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64",
+    "i128", "isize", "f32", "f64",
+];
+
 fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let mut diag = diag::Diagnostics::default();
     let invocation = parse::parse_invocation(input, &mut diag);
@@ -43,7 +49,17 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
             );
             continue;
         }
-        seen.push(name);
+        seen.push(name.clone());
+        if PRIMITIVES.contains(&name.as_str()) {
+            diag.error(
+                &decl.name,
+                format!(
+                    "a network cannot be named `{name}`: the struct would hide the primitive \
+                     type `{name}` that its generated code uses; choose another name"
+                ),
+            );
+            continue;
+        }
         let errors_before = diag.len();
         let generated = graph::build(decl, &invocation.blocks, &mut diag).and_then(|net| {
             let warnings = warnings::warnings(decl, &net);
@@ -66,5 +82,7 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     out
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod golden;

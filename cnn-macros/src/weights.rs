@@ -199,7 +199,10 @@ fn items(
 ) -> TokenStream {
     let rt = crate::emit::runtime(&net.krate);
     let name = &net.name;
-    let static_name = format_ident!("__CNN_WEIGHTS_{}", name.to_string().to_uppercase());
+    let static_name = format_ident!(
+        "__CNN_WEIGHTS_{}",
+        syn::ext::IdentExt::unraw(name).to_string().to_uppercase()
+    );
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     let len = Literal::usize_unsuffixed(bytes.len());
     let data = Literal::byte_string(&bytes);

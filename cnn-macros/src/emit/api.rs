@@ -4,7 +4,7 @@
 //! `Network` impl) once.
 
 use proc_macro2::{Ident, Literal, Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 
 use super::tables;
 use super::tokens::{lit, module_name, runtime};
@@ -16,7 +16,7 @@ pub fn emit(net: &Network, plan: &Plan, embedded: Option<TokenStream>) -> TokenS
     let name = &net.name;
     let vis = &net.vis;
     let attrs = &net.attrs;
-    let arena = format_ident!("{}Arena", name);
+    let arena = format_ident!("{}Arena", name, span = name.span());
     let (input, output) = (net.input(), net.output());
     let ip = &plan.infer;
     // `predict` keeps a small arena on the stack, a large one on the heap.
@@ -41,6 +41,12 @@ pub fn emit(net: &Network, plan: &Plan, embedded: Option<TokenStream>) -> TokenS
         " Memory for one [`{name}::infer`] call: [`{name}::ARENA_BYTES`] bytes holding every \
          activation (input included) and the kernels' scratch."
     );
+    // Spanned on the network's name: a type of the same name elsewhere is
+    // reported there.
+    let arena_item = quote_spanned! {name.span()=>
+        #[doc = #arena_doc]
+        #vis type #arena = #rt::Arena<{ #name::ARENA_LEN }>;
+    };
     let constants = constants(net, plan, &rt);
     let module = module_name(net);
     // Inference reads the parameters as they are, or with batch
@@ -85,8 +91,7 @@ pub fn emit(net: &Network, plan: &Plan, embedded: Option<TokenStream>) -> TokenS
             #folded_field
         }
 
-        #[doc = #arena_doc]
-        #vis type #arena = #rt::Arena<{ #name::ARENA_LEN }>;
+        #arena_item
 
         impl #name {
             #constants

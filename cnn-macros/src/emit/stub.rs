@@ -22,7 +22,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
     let name = &decl.name;
     let vis = &decl.vis;
     let attrs = &decl.attrs;
-    let arena = format_ident!("{}Arena", name);
+    let arena = format_ident!("{}Arena", name, span = name.span());
     let module = format_ident!("__{}", name);
     let dims = |s: Option<Shape>| s.map_or_else(Vec::new, |s| s.dims());
     let len = |s: Option<Shape>| s.map_or(0, |s| s.len());

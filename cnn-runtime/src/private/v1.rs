@@ -50,6 +50,18 @@ impl Region {
     }
 }
 
+/// `name` without a raw identifier's `r#` (`stringify!(r#match)` is
+/// `"r#match"`; the network is `match`).
+pub const fn unraw(name: &'static str) -> &'static str {
+    match name.as_bytes() {
+        [b'r', b'#', rest @ ..] => match core::str::from_utf8(rest) {
+            Ok(s) => s,
+            Err(_) => name,
+        },
+        _ => name,
+    }
+}
+
 /// The view of `region` of `buf` for `n` samples.
 #[inline]
 pub fn region<T>(buf: &[T], n: usize, region: Region) -> &[T] {

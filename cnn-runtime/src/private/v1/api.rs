@@ -29,7 +29,7 @@ macro_rules! __network_api_v1 {
             /// like Keras' `model.summary()`.
             pub const fn summary() -> $crate::Summary {
                 $crate::Summary {
-                    name: stringify!($name),
+                    name: $crate::private::v1::unraw(stringify!($name)),
                     input_shape: &Self::INPUT_SHAPE,
                     layers: Self::LAYERS,
                     tensors: Self::PARAMS,
@@ -54,7 +54,7 @@ macro_rules! __network_api_v1 {
             pub fn infer(
                 &self,
                 input: &[f32; Self::INPUT_LEN],
-                arena: &mut $arena,
+                arena: &mut $crate::private::v1::Arena<{ $name::ARENA_LEN }>,
             ) -> [f32; Self::OUTPUT_LEN] {
                 Self::run_one(self.inference_weights(), input, arena.as_mut_slice())
             }
@@ -65,26 +65,26 @@ macro_rules! __network_api_v1 {
             pub fn infer_with(
                 weights: &[f32; Self::INFER_PARAM_COUNT],
                 input: &[f32; Self::INPUT_LEN],
-                arena: &mut $arena,
+                arena: &mut $crate::private::v1::Arena<{ $name::ARENA_LEN }>,
             ) -> [f32; Self::OUTPUT_LEN] {
                 Self::run_one(weights, input, arena.as_mut_slice())
             }
 
             /// The input region of `arena`: write a sample here and call
             /// [`Self::infer_in_place`] to skip the copy [`Self::infer`] makes.
-            pub fn arena_input(arena: &mut $arena) -> &mut [f32; Self::INPUT_LEN] {
+            pub fn arena_input(arena: &mut $crate::private::v1::Arena<{ $name::ARENA_LEN }>) -> &mut [f32; Self::INPUT_LEN] {
                 $crate::private::v1::input_of(arena.as_mut_slice(), $module::INPUT.start)
             }
 
             /// Runs the sample already in [`Self::arena_input`]. Allocates
             /// nothing and cannot panic on any input.
-            pub fn infer_in_place(&self, arena: &mut $arena) -> [f32; Self::OUTPUT_LEN] {
+            pub fn infer_in_place(&self, arena: &mut $crate::private::v1::Arena<{ $name::ARENA_LEN }>) -> [f32; Self::OUTPUT_LEN] {
                 let arena = arena.as_mut_slice();
                 Self::forward_arena_impl(self.inference_weights(), arena, 1);
                 $crate::private::v1::output_of(arena, $module::OUTPUT.start)
             }
 
-            $crate::__network_api_v1!(@predict $predict, $arena);
+            $crate::__network_api_v1!(@predict $predict, $name);
 
             fn run_one(
                 weights: &[f32],
@@ -192,7 +192,7 @@ macro_rules! __network_api_v1 {
             }
 
             impl $crate::Network for $name {
-                const NAME: &'static str = stringify!($name);
+                const NAME: &'static str = $crate::private::v1::unraw(stringify!($name));
                 const INPUT_SHAPE: &'static [usize] = &$name::INPUT_SHAPE;
                 const OUTPUT_SHAPE: &'static [usize] = &$name::OUTPUT_SHAPE;
                 const INPUT_LEN: usize = $name::INPUT_LEN;
@@ -304,14 +304,14 @@ macro_rules! __network_api_v1 {
             $crate::__std_only! { self.folded.reset(); }
         }
     };
-    (@predict stack, $arena:ident) => {
+    (@predict stack, $name:ident) => {
         /// Runs one sample. The arena lives on the stack: no heap allocation.
         pub fn predict(&self, input: &[f32; Self::INPUT_LEN]) -> [f32; Self::OUTPUT_LEN] {
-            let mut arena = $arena::new();
+            let mut arena = $crate::private::v1::Arena::<{ $name::ARENA_LEN }>::new();
             self.infer(input, &mut arena)
         }
     };
-    (@predict heap, $arena:ident) => {
+    (@predict heap, $name:ident) => {
         $crate::__std_only! {
             /// Runs one sample. This network's arena is too large for the
             /// stack, so it is allocated for the call; use [`Self::infer`]

@@ -45,6 +45,7 @@ pub fn emit(net: &Network, plan: &Plan, embedded: Option<TokenStream>) -> TokenS
     // reported there.
     let arena_item = quote_spanned! {name.span()=>
         #[doc = #arena_doc]
+        #[allow(dead_code)]
         #vis type #arena = #rt::Arena<{ #name::ARENA_LEN }>;
     };
     let constants = constants(net, plan, &rt);

@@ -48,6 +48,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             weights: #rt::Weights,
         }
 
+        #[allow(dead_code)]
         #vis type #arena = #rt::Arena<{ #name::ARENA_LEN }>;
 
         #[allow(dead_code, unused_variables)]

@@ -10,6 +10,7 @@ pub struct LeNet5 {
     weights: ::cnn::__private::v1::Weights,
 }
 /// Memory for one [`LeNet5::infer`] call: [`LeNet5::ARENA_BYTES`] bytes holding every activation (input included) and the kernels' scratch.
+#[allow(dead_code)]
 pub type LeNet5Arena = ::cnn::__private::v1::Arena<{ LeNet5::ARENA_LEN }>;
 impl LeNet5 {
     /// Shape of one input sample.

@@ -1,21 +1,24 @@
-//! LeNet-5, AlexNet, VGG-16 and GoogLeNet: their summaries (shapes, parameters and
+//! LeNet-5, AlexNet (torchvision's and the original two-tower one), VGG-16
+//! and GoogLeNet: their summaries (shapes, parameters and
 //! multiply-accumulates, all known at compile time) and one forward pass
 //! each with random weights.
 //!
 //! ```text
-//! cargo run --release --example classic            # all four
-//! cargo run --release --example classic -- lenet   # one of lenet, alexnet, vgg16, googlenet
+//! cargo run --release --example classic            # all five
+//! cargo run --release --example classic -- lenet   # one of lenet, alexnet, alexnet-original, vgg16, googlenet
 //! ```
 
 #[path = "nets/classic.rs"]
 mod classic;
 
-use classic::{AlexNet, GoogLeNet, LeNet5, Vgg16};
+use classic::{AlexNet, AlexNetOriginal, GoogLeNet, LeNet5, Vgg16};
 use std::time::Instant;
 
 // Checked by the compiler: the figures the literature gives.
 const _: () = assert!(LeNet5::PARAM_COUNT == 61_706 && LeNet5::MACS == 416_520);
 const _: () = assert!(AlexNet::PARAM_COUNT == 61_100_840 && AlexNet::MACS == 714_188_480);
+const _: () =
+    assert!(AlexNetOriginal::PARAM_COUNT == 60_965_224 && AlexNetOriginal::MACS == 724_406_816);
 const _: () = assert!(Vgg16::PARAM_COUNT == 138_357_544 && Vgg16::MACS == 15_470_264_320);
 const _: () = assert!(GoogLeNet::PARAM_COUNT == 6_998_552 && GoogLeNet::MACS == 1_582_671_872);
 
@@ -54,6 +57,18 @@ fn main() {
         let p = net.predict_batch(&x).expect("one whole sample");
         println!(
             "AlexNet forward pass: {:?}, top classes {:?}\n",
+            t.elapsed(),
+            top5(&p)
+        );
+    }
+    if matches!(which.as_str(), "all" | "alexnet-original") {
+        println!("{}\n", AlexNetOriginal::summary());
+        let net = AlexNetOriginal::new(cnn::Init::He, 1);
+        let x = image(AlexNetOriginal::INPUT_LEN);
+        let t = Instant::now();
+        let p = net.predict_batch(&x).expect("one whole sample");
+        println!(
+            "AlexNet (original) forward pass: {:?}, top classes {:?}\n",
             t.elapsed(),
             top5(&p)
         );

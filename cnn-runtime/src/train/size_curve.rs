@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::fit::{evaluate, Trainer};
-use super::TrainConfig;
+use super::config::TrainConfig;
 use crate::error::Error;
 use crate::{Dataset, Init, Network};
 

@@ -19,6 +19,7 @@ mod layers;
 mod parse;
 mod plan;
 mod shape;
+mod warnings;
 mod weights;
 
 /// Declares one or more convolutional networks.
@@ -50,12 +51,15 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         seen.push(name);
         let errors_before = diag.len();
         let generated = graph::build(decl, &invocation.blocks, &mut diag).and_then(|net| {
+            let warnings = warnings::warnings(decl, &net);
             let plan = plan::plan(&net);
             let embedded = weights::embed(decl, &net, &plan, &mut diag).ok_or(graph::Partial {
                 input: Some(net.input()),
                 output: Some(net.output()),
             })?;
-            Ok(emit::emit(&net, &plan, embedded))
+            let mut tokens = emit::emit(&net, &plan, embedded);
+            tokens.extend(warnings);
+            Ok(tokens)
         });
         match generated {
             Ok(tokens) if diag.len() == errors_before => out.extend(tokens),

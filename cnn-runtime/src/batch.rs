@@ -29,7 +29,7 @@ pub fn forward<N: Network>(net: &N, inputs: &[f32], outputs: &mut [f32]) -> Resu
     } else {
         1
     };
-    let weights = net.weights();
+    let weights = net.inference_weights();
     if threads <= 1 {
         run_chunk::<N>(weights, inputs, outputs, n);
         return Ok(());

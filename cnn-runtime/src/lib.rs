@@ -42,7 +42,7 @@ pub const OPT_LEVEL: &str = env!("CNN_RUNTIME_OPT_LEVEL");
 /// not `"0"`).
 pub const OPTIMIZED: bool = !matches!(OPT_LEVEL.as_bytes(), b"0");
 
-pub use weights::{Aligned, Arena, Weights};
+pub use weights::{Aligned, Arena, Folded, Weights};
 
 #[cfg(feature = "std")]
 pub mod batch;

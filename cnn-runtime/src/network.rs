@@ -77,6 +77,10 @@ pub trait Network: Sized + Send + Sync {
     const OUTPUT_LEN: usize;
     /// Number of parameters.
     const PARAM_COUNT: usize;
+    /// Number of parameters inference reads: [`Network::PARAM_COUNT`], plus
+    /// the weights and biases of batch normalisations folded into the
+    /// layers before them.
+    const INFER_PARAM_COUNT: usize;
     /// Multiply-accumulates of one forward pass for one sample.
     const MACS: u64;
     /// The layers.
@@ -132,6 +136,13 @@ pub trait Network: Sized + Send + Sync {
     /// statistics, as one part of the step saw them
     /// ([`TrainBuffers::stats`]; every part sees the same).
     fn update_buffers(_weights: &mut [f32], _stats: &[f64]) {}
+
+    /// The parameters inference reads ([`Network::INFER_PARAM_COUNT`]
+    /// values): the parameters, then any batch normalisation folded into
+    /// the layer before it.
+    fn inference_weights(&self) -> &[f32] {
+        self.weights()
+    }
 
     /// Values per training-output sample (the logits).
     fn logits_len() -> usize {

@@ -43,6 +43,37 @@ pub fn emit(net: &Network, plan: &Plan, embedded: Option<TokenStream>) -> TokenS
     );
     let constants = constants(net, plan, &rt);
     let module = module_name(net);
+    // Inference reads the parameters as they are, or with batch
+    // normalisations folded in (then the struct holds the folded values).
+    let (fold, folded_field, with_weights) = if plan.folds.is_empty() {
+        (
+            quote!(plain),
+            quote!(),
+            quote! {
+                #[doc(hidden)]
+                pub const fn __with_weights(weights: #rt::Weights) -> Self {
+                    #name { weights }
+                }
+            },
+        )
+    } else {
+        (
+            quote!(fold),
+            quote!(folded: #rt::Folded,),
+            quote! {
+                #rt::std_only! {
+                    #[doc(hidden)]
+                    pub const fn __with_weights(weights: #rt::Weights) -> Self {
+                        #name { weights, folded: #rt::Folded::lazy() }
+                    }
+                }
+                #[doc(hidden)]
+                pub const fn __with_folded(weights: #rt::Weights, folded: #rt::Folded) -> Self {
+                    #name { weights, folded }
+                }
+            },
+        )
+    };
     quote! {
         #(#attrs)*
         #[doc = ""]
@@ -51,6 +82,7 @@ pub fn emit(net: &Network, plan: &Plan, embedded: Option<TokenStream>) -> TokenS
         #[derive(Clone, Debug)]
         #vis struct #name {
             weights: #rt::Weights,
+            #folded_field
         }
 
         #[doc = #arena_doc]
@@ -59,9 +91,10 @@ pub fn emit(net: &Network, plan: &Plan, embedded: Option<TokenStream>) -> TokenS
         impl #name {
             #constants
             #embedded
+            #with_weights
         }
 
-        #rt::network_api!(#name, #arena, #module, #predict);
+        #rt::network_api!(#name, #arena, #module, #predict, #fold);
     }
 }
 
@@ -73,6 +106,7 @@ fn constants(net: &Network, plan: &Plan, rt: &TokenStream) -> TokenStream {
     let (in_rank, out_rank) = (lit(in_dims.len()), lit(out_dims.len()));
     let (in_len, out_len) = (lit(input.len()), lit(output.len()));
     let params = lit(plan.param_count);
+    let infer_params = lit(plan.infer_param_count);
     let macs = Literal::u64_unsuffixed(plan.macs);
     let fused = net.fuse;
     let (activation, scratch) = (lit(plan.infer.arena_len), lit(plan.infer.scratch));
@@ -90,6 +124,10 @@ fn constants(net: &Network, plan: &Plan, rt: &TokenStream) -> TokenStream {
         pub const OUTPUT_LEN: usize = #out_len;
         /// Number of parameters (weights, biases and buffers).
         pub const PARAM_COUNT: usize = #params;
+        /// Number of parameters inference reads: [`Self::PARAM_COUNT`], then
+        /// the weight and bias of each batch normalisation folded into the
+        /// conv or dense layer before it (see `inference_weights`).
+        pub const INFER_PARAM_COUNT: usize = #infer_params;
         /// Bytes of parameters (f32).
         pub const WEIGHT_BYTES: usize = #params * 4;
         /// Multiply-accumulates of one forward pass for one sample.

@@ -57,6 +57,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             pub const OUTPUT_SHAPE: [usize; #out_rank] = [#(#out_dims),*];
             pub const OUTPUT_LEN: usize = #out_len;
             pub const PARAM_COUNT: usize = 0;
+            pub const INFER_PARAM_COUNT: usize = 0;
             pub const WEIGHT_BYTES: usize = 0;
             pub const MACS: u64 = 0;
             pub const ACTIVATION_LEN: usize = #activation;
@@ -90,6 +91,10 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             ) {
             }
             pub fn update_buffers_impl(w: &mut [f32], stats: &[f64]) {}
+            #[doc(hidden)]
+            pub const fn __with_weights(weights: #rt::Weights) -> Self {
+                #name { weights }
+            }
         }
 
         #[allow(non_snake_case)]
@@ -102,6 +107,6 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             pub const LOGITS_LEN: usize = #out_len;
         }
 
-        #rt::network_api!(#name, #arena, #module, stack);
+        #rt::network_api!(#name, #arena, #module, stack, plain);
     }
 }

@@ -21,6 +21,8 @@ mod pool;
 mod softmax;
 mod tokens;
 
+pub use batch_norm::BatchNorm;
+pub use dropout::Dropout;
 pub use layer::*;
 pub use merge::{Add, Concat};
 

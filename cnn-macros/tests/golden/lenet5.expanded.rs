@@ -22,6 +22,10 @@ impl LeNet5 {
     pub const OUTPUT_LEN: usize = 10;
     /// Number of parameters (weights, biases and buffers).
     pub const PARAM_COUNT: usize = 61706;
+    /// Number of parameters inference reads: [`Self::PARAM_COUNT`], then
+    /// the weight and bias of each batch normalisation folded into the
+    /// conv or dense layer before it (see `inference_weights`).
+    pub const INFER_PARAM_COUNT: usize = 61706;
     /// Bytes of parameters (f32).
     pub const WEIGHT_BYTES: usize = 61706 * 4;
     /// Multiply-accumulates of one forward pass for one sample.
@@ -314,8 +318,12 @@ impl LeNet5 {
             output: (10, 20),
         },
     ];
+    #[doc(hidden)]
+    pub const fn __with_weights(weights: ::cnn::__private::v1::Weights) -> Self {
+        LeNet5 { weights }
+    }
 }
-::cnn::__private::v1::network_api!(LeNet5, LeNet5Arena, __LeNet5, stack);
+::cnn::__private::v1::network_api!(LeNet5, LeNet5Arena, __LeNet5, stack, plain);
 /// The named constants of [`LeNet5`]'s generated code.
 #[doc(hidden)]
 #[allow(non_snake_case)]
@@ -442,6 +450,7 @@ mod __LeNet5 {
 impl LeNet5 {
     /// Inference of `n` samples in an arena of `n * ACTIVATION_LEN`
     /// floats (the inputs at `n *` their region) and then the scratch.
+    /// `w` holds the inference parameters (`INFER_PARAM_COUNT`).
     #[doc(hidden)]
     pub fn forward_arena_impl(w: &[f32], arena: &mut [f32], n: usize) {
         use ::cnn::__private::v1;

@@ -13,8 +13,10 @@ pub use crate::ops::{
 };
 pub use crate::{__network_api_v1 as network_api, __std_only as std_only};
 pub use crate::{
-    Aligned, Arena, BufferInit, Dtype, LayerInfo, ParamInfo, ParamRole, PlanStep, Summary, Weights,
+    Aligned, Arena, BufferInit, Dtype, Folded, LayerInfo, ParamInfo, ParamRole, PlanStep, Summary,
+    Weights,
 };
+pub use cnn_spec::{fold_batch_norm, BatchNormParams};
 
 pub use crate::layout::{Head, InferLayout, StepContext, TrainArena, TrainLayout};
 // Generated code names `std` items through these, never `::std` (the

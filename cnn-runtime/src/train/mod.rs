@@ -40,6 +40,7 @@
 //! | `loss`, `optim`, `history` | losses, optimizers and schedules, learning curves per epoch |
 //! | `size_curve` | [`size_curve`]: training and held-out error against the training-set size |
 
+mod batch_stats;
 mod checkpoint;
 mod config;
 mod fit;
@@ -52,6 +53,7 @@ mod session;
 mod size_curve;
 mod team;
 
+pub use batch_stats::BATCH_NORM_MIN_BATCH;
 pub use checkpoint::save_checkpoint;
 pub use config::{EarlyStopping, EpochCallback, TrainConfig};
 pub use fit::{accuracy, evaluate, Trainer};

@@ -10,14 +10,20 @@
 /// Adds the common methods to a network declared by `network!`. Called by
 /// the code `network!` generates; not a stable API.
 ///
-/// `network_api!(Name, NameArena, __Name, stack)`: the struct, its arena
-/// type, its hidden module of constants (`INPUT`, `OUTPUT`: regions of the
-/// inference arena; `TRAIN`, `HEAD`, `LOGITS_LEN`: the training plan), and
-/// where `predict` keeps its arena (`stack` or `heap`).
+/// `network_api!(Name, NameArena, __Name, stack, plain)`: the struct, its
+/// arena type, its hidden module of constants (`INPUT`, `OUTPUT`: regions
+/// of the inference arena; `TRAIN`, `HEAD`, `LOGITS_LEN`: the training
+/// plan), where `predict` keeps its arena (`stack` or `heap`), and whether
+/// inference reads the parameters as they are (`plain`) or with batch
+/// normalisations folded in (`fold`: the struct has a `folded:`
+/// [`Folded`](crate::Folded) field and the network a `fold_impl`).
+///
+/// Every constructor goes through `Self::__with_weights`, which the macro
+/// writes with the struct.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! __network_api_v1 {
-    ($name:ident, $arena:ident, $module:ident, $predict:ident) => {
+    ($name:ident, $arena:ident, $module:ident, $predict:ident, $fold:ident) => {
         impl $name {
             /// The per-layer table, totals and inference plan, printable
             /// like Keras' `model.summary()`.
@@ -36,17 +42,12 @@ macro_rules! __network_api_v1 {
                 }
             }
 
-            /// A network using a static parameter buffer (no copy).
-            pub const fn from_static(weights: &'static [f32; Self::PARAM_COUNT]) -> Self {
-                $name {
-                    weights: $crate::Weights::from_static(weights),
-                }
-            }
-
             /// The parameters: every tensor of [`Self::PARAMS`] at its offset.
             pub fn weights(&self) -> &[f32] {
                 self.weights.as_slice()
             }
+
+            $crate::__network_api_v1!(@$fold $name);
 
             /// Runs one sample in a caller-supplied arena. Allocates nothing
             /// and cannot panic on any input: NaN in gives NaN out.
@@ -55,12 +56,14 @@ macro_rules! __network_api_v1 {
                 input: &[f32; Self::INPUT_LEN],
                 arena: &mut $arena,
             ) -> [f32; Self::OUTPUT_LEN] {
-                Self::run_one(self.weights.as_slice(), input, arena.as_mut_slice())
+                Self::run_one(self.inference_weights(), input, arena.as_mut_slice())
             }
 
-            /// As [`Self::infer`], with parameters from any buffer.
+            /// As [`Self::infer`], with inference parameters from any buffer:
+            /// the parameters, then any folded tensors (see
+            /// [`Self::inference_weights`]).
             pub fn infer_with(
-                weights: &[f32; Self::PARAM_COUNT],
+                weights: &[f32; Self::INFER_PARAM_COUNT],
                 input: &[f32; Self::INPUT_LEN],
                 arena: &mut $arena,
             ) -> [f32; Self::OUTPUT_LEN] {
@@ -77,7 +80,7 @@ macro_rules! __network_api_v1 {
             /// nothing and cannot panic on any input.
             pub fn infer_in_place(&self, arena: &mut $arena) -> [f32; Self::OUTPUT_LEN] {
                 let arena = arena.as_mut_slice();
-                Self::forward_arena_impl(self.weights.as_slice(), arena, 1);
+                Self::forward_arena_impl(self.inference_weights(), arena, 1);
                 $crate::private::v1::output_of(arena, $module::OUTPUT.start)
             }
 
@@ -126,6 +129,7 @@ macro_rules! __network_api_v1 {
 
                 /// The parameters, mutably (a static buffer is copied first).
                 pub fn weights_mut(&mut self) -> &mut [f32] {
+                    self.__changing_weights();
                     self.weights.make_mut()
                 }
 
@@ -206,16 +210,19 @@ macro_rules! __network_api_v1 {
                 };
                 const TRAIN: $crate::network::TrainLayout = $module::TRAIN;
 
+                const INFER_PARAM_COUNT: usize = $name::INFER_PARAM_COUNT;
+
                 fn from_weight_vec(weights: $crate::private::v1::Vec<f32>) -> Self {
-                    $name {
-                        weights: $crate::Weights::from_vec(weights),
-                    }
+                    $name::__with_weights($crate::Weights::from_vec(weights))
                 }
                 fn weights(&self) -> &[f32] {
                     self.weights.as_slice()
                 }
                 fn weights_mut(&mut self) -> &mut [f32] {
-                    self.weights.make_mut()
+                    $name::weights_mut(self)
+                }
+                fn inference_weights(&self) -> &[f32] {
+                    $name::inference_weights(self)
                 }
                 fn summary() -> $crate::Summary {
                     $name::summary()
@@ -253,6 +260,50 @@ macro_rules! __network_api_v1 {
             }
         }
     };
+    (@plain $name:ident) => {
+        /// A network using a static parameter buffer (no copy).
+        pub const fn from_static(weights: &'static [f32; Self::PARAM_COUNT]) -> Self {
+            Self::__with_weights($crate::Weights::from_static(weights))
+        }
+
+        /// The parameters inference reads: [`Self::weights`] (this network
+        /// folds nothing, so [`Self::INFER_PARAM_COUNT`] is
+        /// [`Self::PARAM_COUNT`]).
+        #[inline]
+        pub fn inference_weights(&self) -> &[f32] {
+            self.weights.as_slice()
+        }
+
+        #[allow(dead_code)]
+        fn __changing_weights(&mut self) {}
+    };
+    (@fold $name:ident) => {
+        $crate::__std_only! {
+            /// A network using a static parameter buffer (no copy of it;
+            /// the folded tensors are computed on first use). Needs `std`;
+            /// without it, compile the weights in with
+            /// `#[cnn(weights = "...")]` and use `embedded()`, which folds
+            /// at compile time.
+            pub const fn from_static(weights: &'static [f32; Self::PARAM_COUNT]) -> Self {
+                Self::__with_weights($crate::Weights::from_static(weights))
+            }
+        }
+
+        /// The parameters inference reads ([`Self::INFER_PARAM_COUNT`]
+        /// values): [`Self::weights`], then each batch normalisation folded
+        /// into the conv or dense layer before it (weight, then bias), so
+        /// that inference pays nothing for it. Compiled in, or computed on
+        /// first use after the parameters change.
+        #[inline]
+        pub fn inference_weights(&self) -> &[f32] {
+            self.folded.get(self.weights.as_slice(), Self::INFER_PARAM_COUNT, Self::fold_impl)
+        }
+
+        #[allow(dead_code)]
+        fn __changing_weights(&mut self) {
+            $crate::__std_only! { self.folded.reset(); }
+        }
+    };
     (@predict stack, $arena:ident) => {
         /// Runs one sample. The arena lives on the stack: no heap allocation.
         pub fn predict(&self, input: &[f32; Self::INPUT_LEN]) -> [f32; Self::OUTPUT_LEN] {
@@ -267,7 +318,7 @@ macro_rules! __network_api_v1 {
             /// with a reused arena to avoid that.
             pub fn predict(&self, input: &[f32; Self::INPUT_LEN]) -> [f32; Self::OUTPUT_LEN] {
                 let mut arena = $crate::private::v1::zeroed(Self::ARENA_LEN);
-                Self::run_one(self.weights.as_slice(), input, &mut arena)
+                Self::run_one(self.inference_weights(), input, &mut arena)
             }
         }
     };

@@ -42,10 +42,9 @@
 //! 5–9, so here a LeNet-5 trained from scratch on the 250 digits does
 //! better.
 //!
-//! `fc2`'s activations are read with a second declaration of the network
-//! that ends at `fc2` (`LeNet5Features`): its parameters are the first
-//! tensors of `LeNet5`'s, in the same order, so it is built from a prefix of
-//! the trained weights.
+//! `fc2`'s activations are read with `LeNet5::activations`: in LeNet-5,
+//! `fc2: dense(84), relu` runs as one fused dense→ReLU step whose stored
+//! output is that of its ReLU, `relu4` (`LeNet5::PLAN` lists the steps).
 
 #[path = "nets/classic.rs"]
 mod classic;
@@ -56,17 +55,8 @@ use cnn::svm::LinearSvm;
 use cnn::train::{accuracy, Optimizer, TrainConfig, Trainer};
 use cnn::{Dataset, Init};
 
-cnn::network! {
-    /// LeNet-5 up to the activations of `fc2` (after its ReLU).
-    struct LeNet5Features {
-        input: [1, 28, 28],
-        conv1: conv(6, kernel = 5, pad = 2), relu, max_pool(2),
-        conv2: conv(16, kernel = 5), relu, max_pool(2),
-        flatten,
-        fc1: dense(120), relu,
-        fc2: dense(84), relu,
-    }
-}
+/// The ReLU of `fc2`, the last layer of the fused step `fc2 + relu4`.
+const FC2_RELU: &str = "relu4";
 
 struct Args {
     epochs: usize,
@@ -103,11 +93,9 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// The `fc2` activations `[n, 84]` of every digit of `data`.
+/// The `fc2` activations `[n, 84]` (after its ReLU) of every digit of `data`.
 fn fc2_features(net: &LeNet5, data: &Dataset) -> cnn::Result<Vec<f32>> {
-    let prefix = net.weights()[..LeNet5Features::PARAM_COUNT].to_vec();
-    let features = LeNet5Features::from_weights(prefix)?;
-    features.predict_batch(data.inputs())
+    net.activations(FC2_RELU, data.inputs())
 }
 
 fn labels(data: &Dataset) -> Vec<usize> {
@@ -131,10 +119,6 @@ fn few_per_class(data: &Dataset, per_class: usize) -> Dataset {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    // The prefix network's tensors are LeNet5's first ones.
-    for (a, b) in LeNet5Features::PARAMS.iter().zip(LeNet5::PARAMS) {
-        assert_eq!((a.name, a.offset, a.len), (b.name, b.offset, b.len));
-    }
     let started = std::time::Instant::now();
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
     let mut train = mnist::load(&dir, "train")?;

@@ -9,6 +9,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod layer_output;
 pub mod layout;
 pub mod ops;
 pub mod simd;

@@ -16,8 +16,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::fit::{evaluate, Trainer};
 use super::config::TrainConfig;
+use super::fit::{evaluate, Trainer};
 use crate::error::Error;
 use crate::{Dataset, Init, Network};
 

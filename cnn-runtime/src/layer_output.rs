@@ -84,17 +84,17 @@ impl fmt::Display for LayerOutputError {
 ///     name, kind: "", type_name: "", output_shape: &[4], params: 0, macs: 0, step,
 /// };
 /// let layers = [layer("fc1", 0), layer("relu1", 0), layer("fc2", 1)];
-/// let plan = [
+/// const PLAN: &[PlanStep] = &[
 ///     PlanStep { layers: "fc1 + relu1", kernel: "", input: (0, 8), output: (8, 12), output_within: (8, 12) },
 ///     PlanStep { layers: "fc2", kernel: "", input: (8, 12), output: (0, 4), output_within: (0, 4) },
 /// ];
-/// assert_eq!(locate(&layers, &plan, "relu1").unwrap().region, (8, 12));
-/// assert_eq!(locate(&layers, &plan, "fc2").unwrap().step, 1);
+/// assert_eq!(locate(&layers, PLAN, "relu1").unwrap().region, (8, 12));
+/// assert_eq!(locate(&layers, PLAN, "fc2").unwrap().step, 1);
 /// assert_eq!(
-///     locate(&layers, &plan, "fc1"),
+///     locate(&layers, PLAN, "fc1"),
 ///     Err(LayerOutputError::InsideFusedStep { step: "fc1 + relu1" })
 /// );
-/// assert_eq!(locate(&layers, &plan, "fc9"), Err(LayerOutputError::Unknown));
+/// assert_eq!(locate(&layers, PLAN, "fc9"), Err(LayerOutputError::Unknown));
 /// ```
 pub fn locate(
     layers: &[LayerInfo],

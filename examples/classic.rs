@@ -36,10 +36,21 @@ fn top5(p: &[f32]) -> Vec<(usize, f32)> {
 }
 
 fn main() {
+    println!(
+        "cnn-runtime compiled at opt-level {}{}",
+        cnn::OPT_LEVEL,
+        if cnn::OPTIMIZED {
+            ""
+        } else {
+            " (unoptimised: see the README's quickstart for a fast debug build)"
+        }
+    );
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     if matches!(which.as_str(), "all" | "lenet") {
         println!("{}\n", LeNet5::summary());
+        let t = Instant::now();
         let net = LeNet5::new(cnn::Init::He, 1);
+        println!("LeNet5::new: {:?}", t.elapsed());
         let x: [f32; 784] = image(784).try_into().unwrap();
         let t = Instant::now();
         let p = net.predict(&x);
@@ -51,7 +62,9 @@ fn main() {
     }
     if matches!(which.as_str(), "all" | "alexnet") {
         println!("{}\n", AlexNet::summary());
+        let t = Instant::now();
         let net = AlexNet::new(cnn::Init::He, 1);
+        println!("AlexNet::new: {:?}", t.elapsed());
         let x = image(AlexNet::INPUT_LEN);
         let t = Instant::now();
         let p = net.predict_batch(&x).expect("one whole sample");
@@ -75,7 +88,9 @@ fn main() {
     }
     if matches!(which.as_str(), "all" | "vgg16") {
         println!("{}\n", Vgg16::summary());
+        let t = Instant::now();
         let net = Vgg16::new(cnn::Init::He, 1);
+        println!("Vgg16::new: {:?}", t.elapsed());
         let x = image(Vgg16::INPUT_LEN);
         let t = Instant::now();
         let p = net.predict_batch(&x).expect("one whole sample");
@@ -87,7 +102,9 @@ fn main() {
     }
     if matches!(which.as_str(), "all" | "googlenet") {
         println!("{}\n", GoogLeNet::summary());
+        let t = Instant::now();
         let net = GoogLeNet::new(cnn::Init::He, 1);
+        println!("GoogLeNet::new: {:?}", t.elapsed());
         let x = image(GoogLeNet::INPUT_LEN);
         let t = Instant::now();
         let p = net.predict_batch(&x).expect("one whole sample");

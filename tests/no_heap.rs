@@ -98,6 +98,8 @@ fn inference_allocates_nothing() {
             sum += LeNet5::infer_with(weights, &x, &mut arena)[1];
             sum += wide.infer(&xw, &mut wide_arena)[0];
             sum += wide.predict(&xw)[2];
+            sum += net.infer_layer(&x, "max_pool2", &mut arena).unwrap()[5];
+            sum += net.infer_layer(&x, "relu4", &mut arena).unwrap()[0];
         }
     });
     assert!(sum.is_finite());

@@ -22,8 +22,13 @@ mod shape;
 mod warnings;
 mod weights;
 
-/// Declares one or more convolutional networks. See the `cnn` crate's
-/// documentation for the grammar and what is generated.
+/// Declares one or more convolutional networks.
+///
+/// Use it through the `cnn` crate (`cnn::network!`), whose documentation
+/// of `network!` is the grammar reference: every layer, argument,
+/// spelling and option, sequences, branches (`concat`, `add`), blocks,
+/// `as "prefix"`, and the items generated on a network's type, with
+/// examples that run.
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
     expand(input.into()).into()

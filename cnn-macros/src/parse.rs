@@ -950,7 +950,8 @@ mod tests {
             messages(quote! { #[cnn(fusion = false)] struct A { input: [4], relu } }),
             [
                 "unknown option `fusion` in #[cnn(...)]; did you mean `fuse`? the options are \
-              `fuse = false`, `weights = \"file.safetensors\"`, `ignore_unknown = true` and `crate = path`"
+              `fuse = false`, `weights = \"file.safetensors\"`, `ignore_unknown = true`, \
+              `allow(batch_norm_with_dropout)` and `crate = path`"
             ]
         );
         assert_eq!(

@@ -6,7 +6,7 @@ use std::vec::Vec;
 
 use crate::error::Error;
 pub use crate::layout::{Head, InferLayout, StepContext, TrainArena, TrainLayout};
-use crate::summary::{LayerInfo, ParamInfo, Summary};
+use crate::summary::{LayerInfo, ParamInfo, PlanStep, Summary};
 
 /// Owned buffers for training passes of up to `capacity` samples.
 #[derive(Debug, Default)]
@@ -87,6 +87,8 @@ pub trait Network: Sized + Send + Sync {
     const LAYERS: &'static [LayerInfo];
     /// The weight and bias tensors.
     const PARAMS: &'static [ParamInfo];
+    /// The steps of the inference plan.
+    const PLAN: &'static [PlanStep];
     /// The final activation the loss absorbs in training.
     const HEAD: Head;
     /// Memory of the inference plan.
@@ -107,6 +109,10 @@ pub trait Network: Sized + Send + Sync {
     /// activations then `INFER.scratch_len` of scratch), inputs already at
     /// `n * INFER.input`, outputs left at `n * INFER.output`.
     fn forward_arena(weights: &[f32], arena: &mut [f32], n: usize);
+
+    /// As [`Network::forward_arena`], stopping after the step `last` of
+    /// [`Network::PLAN`]: its output is then at `n *` its region.
+    fn forward_until(weights: &[f32], arena: &mut [f32], n: usize, last: usize);
 
     /// Training forward pass of `n` samples: writes the logits (the output
     /// before a [`Head`] activation) and keeps what [`Network::backward`] needs.

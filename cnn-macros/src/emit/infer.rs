@@ -32,8 +32,13 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
     let ip = &plan.infer;
     let len = |v: ValueId| net.values[v].shape.len();
     let mut calls = Vec::new();
-    for step in &ip.steps {
+    for (k, step) in ip.steps.iter().enumerate() {
         let exec = step.exec(false);
+        // `forward_until_impl` stops before the first step after `last`.
+        if exec != Exec::View && k > 0 {
+            let k = lit(k);
+            calls.push(quote!(if last < #k { return; }));
+        }
         let (input, output) = (ip.place(step.input()), ip.place(step.output));
         match exec {
             Exec::View => continue,
@@ -118,6 +123,7 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
         quote!(_)
     };
     let unused_w = (!mentions(&body, "w")).then(|| quote!(let _ = w;));
+    let unused_last = (!mentions(&body, "last")).then(|| quote!(let _ = last;));
     quote! {
         #fold
 
@@ -125,11 +131,19 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
         /// floats (the inputs at `n *` their region) and then the scratch.
         /// `w` holds the inference parameters (`INFER_PARAM_COUNT`).
         #[doc(hidden)]
+        #[inline]
         pub fn forward_arena_impl(w: &[f32], arena: &mut [f32], n: usize) {
+            Self::forward_until_impl(w, arena, n, usize::MAX)
+        }
+
+        /// As `forward_arena_impl`, stopping after step `last` of `PLAN`.
+        #[doc(hidden)]
+        pub fn forward_until_impl(w: &[f32], arena: &mut [f32], n: usize, last: usize) {
             use #v1;
             #[allow(unused_imports)]
             use #module::*;
             #unused_w
+            #unused_last
             let (a, #scratch) = arena.split_at_mut(n * Self::ACTIVATION_LEN);
             #body
         }

@@ -73,6 +73,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             #embedded
 
             pub fn forward_arena_impl(w: &[f32], arena: &mut [f32], n: usize) {}
+            pub fn forward_until_impl(w: &[f32], arena: &mut [f32], n: usize, last: usize) {}
             pub fn forward_train_impl(
                 w: &[f32],
                 input: &[f32],

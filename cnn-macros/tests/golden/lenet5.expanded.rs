@@ -285,42 +285,49 @@ impl LeNet5 {
             kernel: "conv→ReLU→max-pool (direct)",
             input: (1176, 1960),
             output: (0, 1176),
+            output_within: (0, 1176),
         },
         ::cnn::__private::v1::PlanStep {
             layers: "conv2 + relu2 + max_pool2",
             kernel: "conv→ReLU→max-pool (direct)",
             input: (0, 1176),
             output: (1176, 1576),
+            output_within: (1176, 1576),
         },
         ::cnn::__private::v1::PlanStep {
             layers: "flatten1",
             kernel: "none (a view)",
             input: (1176, 1576),
             output: (1176, 1576),
+            output_within: (1176, 1576),
         },
         ::cnn::__private::v1::PlanStep {
             layers: "fc1 + relu3",
             kernel: "dense→ReLU",
             input: (1176, 1576),
             output: (0, 120),
+            output_within: (0, 120),
         },
         ::cnn::__private::v1::PlanStep {
             layers: "fc2 + relu4",
             kernel: "dense→ReLU",
             input: (0, 120),
             output: (120, 204),
+            output_within: (120, 204),
         },
         ::cnn::__private::v1::PlanStep {
             layers: "fc3",
             kernel: "dense",
             input: (120, 204),
             output: (0, 10),
+            output_within: (0, 10),
         },
         ::cnn::__private::v1::PlanStep {
             layers: "softmax1",
             kernel: "softmax",
             input: (0, 10),
             output: (10, 20),
+            output_within: (10, 20),
         },
     ];
     #[doc(hidden)]
@@ -457,7 +464,13 @@ impl LeNet5 {
     /// floats (the inputs at `n *` their region) and then the scratch.
     /// `w` holds the inference parameters (`INFER_PARAM_COUNT`).
     #[doc(hidden)]
+    #[inline]
     pub fn forward_arena_impl(w: &[f32], arena: &mut [f32], n: usize) {
+        Self::forward_until_impl(w, arena, n, usize::MAX)
+    }
+    /// As `forward_arena_impl`, stopping after step `last` of `PLAN`.
+    #[doc(hidden)]
+    pub fn forward_until_impl(w: &[f32], arena: &mut [f32], n: usize, last: usize) {
         use ::cnn::__private::v1;
         #[allow(unused_imports)]
         use __LeNet5::*;
@@ -474,6 +487,9 @@ impl LeNet5 {
                 scratch,
             );
         }
+        if last < 1 {
+            return;
+        }
         {
             let ([x], [y]) = v1::carve(a, n, [infer::MAX_POOL1], [infer::MAX_POOL2]);
             v1::fused::forward_direct_disjoint(
@@ -486,6 +502,9 @@ impl LeNet5 {
                 scratch,
             );
         }
+        if last < 3 {
+            return;
+        }
         {
             let ([x], [y]) = v1::carve(a, n, [infer::FLATTEN1], [infer::RELU3]);
             v1::dense::forward(
@@ -496,6 +515,9 @@ impl LeNet5 {
                 },
                 v1::Forward { x, y, aux: None, n },
             );
+        }
+        if last < 4 {
+            return;
         }
         {
             let ([x], [y]) = v1::carve(a, n, [infer::RELU3], [infer::RELU4]);
@@ -508,6 +530,9 @@ impl LeNet5 {
                 v1::Forward { x, y, aux: None, n },
             );
         }
+        if last < 5 {
+            return;
+        }
         {
             let ([x], [y]) = v1::carve(a, n, [infer::RELU4], [infer::FC3]);
             v1::dense::forward(
@@ -518,6 +543,9 @@ impl LeNet5 {
                 },
                 v1::Forward { x, y, aux: None, n },
             );
+        }
+        if last < 6 {
+            return;
         }
         {
             let ([x], [y]) = v1::carve(a, n, [infer::FC3], [infer::SOFTMAX1]);

@@ -212,9 +212,8 @@ pub fn new_network<N: crate::Network>(init: crate::Init, seed: u64) -> N {
 /// of [`crate::Init::validate`].
 #[cfg(feature = "std")]
 pub fn try_new_network<N: crate::Network>(init: crate::Init, seed: u64) -> crate::Result<N> {
-    init.validate()?;
     let mut weights = std::vec![0.0f32; N::PARAM_COUNT];
-    crate::init::initialize(&mut weights, N::PARAMS, init, seed);
+    crate::init::initialize(&mut weights, N::PARAMS, init, seed)?;
     Ok(N::from_weight_vec(weights))
 }
 

@@ -84,6 +84,27 @@ macro_rules! __network_api_v1 {
                 $crate::private::v1::output_of(arena, $module::OUTPUT.start)
             }
 
+            /// Runs one sample up to the layer called `layer` and returns
+            /// that layer's output (`[C, H, W]` or `[N]`, as in
+            /// [`Self::LAYERS`]), which stays in `arena`. Allocates nothing.
+            ///
+            /// Errs for an unknown name, and for a layer computed inside a
+            /// fused step (a conv or ReLU fused with what follows it), whose
+            /// output is never stored: read the step's last layer, or
+            /// declare the network with `#[cnn(fuse = false)]`.
+            pub fn infer_layer<'a>(
+                &self,
+                input: &[f32; Self::INPUT_LEN],
+                layer: &str,
+                arena: &'a mut $crate::private::v1::Arena<{ $name::ARENA_LEN }>,
+            ) -> ::core::result::Result<&'a [f32], $crate::layer_output::LayerOutputError> {
+                let at = $crate::layer_output::locate(Self::LAYERS, Self::PLAN, layer)?;
+                let arena = arena.as_mut_slice();
+                *$crate::private::v1::input_of(arena, $module::INPUT.start) = *input;
+                Self::forward_until_impl(self.inference_weights(), arena, 1, at.step);
+                Ok(&arena[at.region.0..at.region.1])
+            }
+
             $crate::__network_api_v1!(@predict $predict, $name);
 
             fn run_one(
@@ -185,6 +206,20 @@ macro_rules! __network_api_v1 {
                     $crate::batch::predict(self, inputs)
                 }
 
+                /// The outputs of the layer called `layer` for a batch
+                /// `[n, INPUT_SHAPE...]`: `[n, the layer's output shape...]`
+                /// (see [`batch::activations`]($crate::batch::activations)).
+                /// Any layer whose output the plan stores can be read:
+                /// every layer of an unfused network, and the last layer of
+                /// each fused step, merges and block outputs included.
+                pub fn activations(
+                    &self,
+                    layer: &str,
+                    inputs: &[f32],
+                ) -> $crate::Result<$crate::private::v1::Vec<f32>> {
+                    $crate::batch::activations(self, layer, inputs)
+                }
+
                 /// Runs a batch into a caller-supplied output buffer.
                 pub fn forward_batch(&self, inputs: &[f32], outputs: &mut [f32]) -> $crate::Result<()> {
                     $crate::batch::forward(self, inputs, outputs)
@@ -201,6 +236,7 @@ macro_rules! __network_api_v1 {
                 const MACS: u64 = $name::MACS;
                 const LAYERS: &'static [$crate::LayerInfo] = $name::LAYERS;
                 const PARAMS: &'static [$crate::ParamInfo] = $name::PARAMS;
+                const PLAN: &'static [$crate::PlanStep] = $name::PLAN;
                 const HEAD: $crate::Head = $module::HEAD;
                 const INFER: $crate::network::InferLayout = $crate::network::InferLayout {
                     act_len: $name::ACTIVATION_LEN,
@@ -235,6 +271,9 @@ macro_rules! __network_api_v1 {
                 }
                 fn forward_arena(weights: &[f32], arena: &mut [f32], n: usize) {
                     $name::forward_arena_impl(weights, arena, n)
+                }
+                fn forward_until(weights: &[f32], arena: &mut [f32], n: usize, last: usize) {
+                    $name::forward_until_impl(weights, arena, n, last)
                 }
                 fn forward_train(
                     weights: &[f32],

@@ -42,6 +42,8 @@ pub mod network;
 #[cfg(feature = "std")]
 pub mod parallel;
 #[cfg(feature = "std")]
+pub mod quant;
+#[cfg(feature = "std")]
 pub mod train;
 
 #[cfg(feature = "std")]

@@ -21,6 +21,7 @@ pub mod dropout;
 pub mod fused;
 pub mod gemm;
 mod groups;
+pub mod int8;
 pub mod lrn;
 pub mod pool;
 pub mod softmax;

@@ -19,6 +19,7 @@ pub mod fixed;
 pub mod layer;
 mod pack;
 mod params;
+pub mod tuning;
 
 pub use fixed::{
     multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot,

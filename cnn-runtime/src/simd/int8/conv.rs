@@ -1,0 +1,252 @@
+//! The channel-span int8 convolution (`QConvKernel::ChannelSpans`) on the
+//! vector abstraction: output channels in the lanes.
+//!
+//! Each sample is first written zero-padded and channels-last as `u8`
+//! (`x + 128`, padding `zp_in + 128`), so the `kw * C` taps of one kernel
+//! row at one output pixel are contiguous bytes. For each pixel, kernel
+//! row and group of four of those bytes, the group is broadcast to every
+//! lane and `vpdpbusd` multiplies it by four taps of a vector of output
+//! channels (the packed weights `[kh][G][K][4]`) into that pixel's
+//! accumulators. A block holds several pixels (all cells of one or more
+//! pooling windows) times up to four vectors of channels in registers.
+//!
+//! With a max-pool, each window's maximum is taken on the accumulators and
+//! requantized once: requantization and the clamp are monotone, so this
+//! equals pooling the requantized outputs (the scalar reference's order).
+//! The folded bias is per channel, so it is added after the maximum.
+
+use cnn_spec::quant::tuning::{span_pixels, SPAN_CHANNEL_VECTORS};
+use cnn_spec::quant::{BlobLayout, QConv};
+
+use super::vector::{quad, QSimd};
+use super::{narrow, store_lanes};
+
+/// What a block of the kernel reads.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    l: &'a QConv,
+    /// Packed weights `[kh][G][K][4]`.
+    w: &'a [u8],
+    /// The blob region (for the tables).
+    blob: &'a [u8],
+    t: BlobLayout,
+    /// The padded channels-last input.
+    xp: &'a [i8],
+    /// Groups of four taps per kernel row.
+    groups: usize,
+    /// First channel of the block.
+    k0: usize,
+}
+
+/// Writes sample `xs` (`[C, H, W]`) zero-padded and channels-last as
+/// `u8` into `xp` (`l.scratch_len()` bytes).
+pub fn pad_channels_last(l: &QConv, xs: &[i8], xp: &mut [i8]) {
+    let g = &l.geom;
+    let pad = (l.input.zero_point as u8 ^ 0x80) as i8;
+    let prow = l.padded_row();
+    xp.fill(pad);
+    for c in 0..g.c {
+        let plane = &xs[c * g.h * g.w..][..g.h * g.w];
+        for (iy, row) in plane.chunks_exact(g.w).enumerate() {
+            let out = &mut xp[(iy + g.ph) * prow + g.pw * g.c + c..];
+            for (ix, &v) in row.iter().enumerate() {
+                out[ix * g.c] = (v as u8 ^ 0x80) as i8;
+            }
+        }
+    }
+}
+
+/// The channel-span convolution of the samples of `x` into `y`;
+/// `scratch` holds `l.scratch_len()` bytes.
+#[inline(always)]
+pub fn conv_spans<S: QSimd>(
+    s: S,
+    l: &QConv,
+    blob: &[u8],
+    x: &[i8],
+    y: &mut [i8],
+    scratch: &mut [i8],
+) {
+    let g = &l.geom;
+    let t = l.layout();
+    let n = x.len() / g.in_len();
+    let xp = &mut scratch[..l.scratch_len()];
+    for i in 0..n {
+        let xs = &x[i * g.in_len()..][..g.in_len()];
+        let ys = &mut y[i * l.out_len()..][..l.out_len()];
+        pad_channels_last(l, xs, xp);
+        let mut k0 = 0;
+        while k0 < g.k {
+            let kv = (g.k - k0).div_ceil(S::LANES).min(SPAN_CHANNEL_VECTORS);
+            let cx = Ctx {
+                l,
+                w: &blob[..t.weight_len],
+                blob,
+                t,
+                xp,
+                groups: l.row_groups(),
+                k0,
+            };
+            match (kv, span_pixels(S::LANES, kv)) {
+                (1, 8) => units::<S, 8, 1>(s, &cx, ys),
+                (2, 6) => units::<S, 6, 2>(s, &cx, ys),
+                (2, 4) => units::<S, 4, 2>(s, &cx, ys),
+                (3, 4) => units::<S, 4, 3>(s, &cx, ys),
+                (3, 3) => units::<S, 3, 3>(s, &cx, ys),
+                (4, 4) => units::<S, 4, 4>(s, &cx, ys),
+                (4, 2) => units::<S, 2, 4>(s, &cx, ys),
+                (kv, p) => unreachable!("a block of {p} pixels by {kv} vectors"),
+            }
+            k0 += kv * S::LANES;
+        }
+    }
+}
+
+/// Lanes of vector `v` of a block starting at `k0` that are channels.
+#[inline(always)]
+fn lanes_in<S: QSimd>(k: usize, k0: usize, v: usize) -> usize {
+    k.saturating_sub(k0 + v * S::LANES).min(S::LANES)
+}
+
+/// Every output (pooled, or conv pixel) of channels `k0..k0 + KV * LANES`,
+/// `P` conv pixels per block: a window's cells may span blocks, and a
+/// block may hold cells of several windows.
+#[inline(always)]
+fn units<S: QSimd, const P: usize, const KV: usize>(s: S, cx: &Ctx, ys: &mut [i8]) {
+    let (l, g) = (cx.l, &cx.l.geom);
+    let prow = l.padded_row();
+    let at = |oy: usize, ox: usize| oy * g.sh * prow + ox * g.sw * g.c;
+    let mut starts = [0usize; P];
+    let mut unit_of = [0usize; P];
+    let mut filled = 0;
+    let mut run = Run::<S, KV> {
+        unit: usize::MAX,
+        best: [s.zero(); KV],
+    };
+    let units = match &l.pool {
+        Some(p) => p.oh * p.ow,
+        None => g.oh * g.ow,
+    };
+    let mut out = Out { ys, pixels: units };
+    for unit in 0..units {
+        let mut push = |oy: usize, ox: usize| {
+            starts[filled] = at(oy, ox);
+            unit_of[filled] = unit;
+            filled += 1;
+            if filled == P {
+                let acc = accumulate::<S, P, KV>(s, cx, &starts);
+                run.fold(s, cx, &acc, &unit_of, P, &mut out);
+                filled = 0;
+            }
+        };
+        match &l.pool {
+            None => push(unit / g.ow, unit % g.ow),
+            Some(p) => {
+                let (py, px) = (unit / p.ow, unit % p.ow);
+                for dy in 0..p.kh {
+                    let oy = (py * p.sh + dy).wrapping_sub(p.ph);
+                    for dx in 0..p.kw {
+                        let ox = (px * p.sw + dx).wrapping_sub(p.pw);
+                        if oy < g.oh && ox < g.ow {
+                            push(oy, ox);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if filled > 0 {
+        for i in filled..P {
+            starts[i] = starts[0];
+        }
+        let acc = accumulate::<S, P, KV>(s, cx, &starts);
+        run.fold(s, cx, &acc, &unit_of, filled, &mut out);
+    }
+    run.finish(s, cx, &mut out);
+}
+
+/// One sample's output, `[K, pixels]`.
+struct Out<'a> {
+    ys: &'a mut [i8],
+    pixels: usize,
+}
+
+/// The running maximum of the output being pooled.
+struct Run<S: QSimd, const KV: usize> {
+    unit: usize,
+    best: [S::V; KV],
+}
+
+impl<S: QSimd, const KV: usize> Run<S, KV> {
+    /// Folds the first `valid` pixels of a block into the running maxima,
+    /// writing each output whose cells are done.
+    #[inline(always)]
+    fn fold<const P: usize>(
+        &mut self,
+        s: S,
+        cx: &Ctx,
+        acc: &[[S::V; KV]; P],
+        unit_of: &[usize; P],
+        valid: usize,
+        out: &mut Out,
+    ) {
+        for p in 0..valid {
+            if unit_of[p] == self.unit {
+                for kv in 0..KV {
+                    self.best[kv] = s.max(self.best[kv], acc[p][kv]);
+                }
+            } else {
+                self.finish(s, cx, out);
+                self.unit = unit_of[p];
+                self.best = acc[p];
+            }
+        }
+    }
+
+    /// Adds the bias to the running maximum, requantizes it and writes it
+    /// (channel `k` of output `unit` at `ys[k * out_pixels + unit]`).
+    #[inline(always)]
+    fn finish(&self, s: S, cx: &Ctx, out: &mut Out) {
+        if self.unit == usize::MAX {
+            return;
+        }
+        let (k, r) = (cx.l.geom.k, cx.l.requant());
+        for kv in 0..KV {
+            let k0 = cx.k0 + kv * S::LANES;
+            let nk = lanes_in::<S>(k, cx.k0, kv);
+            let table = |at: usize| s.load_part(&cx.blob[at + 4 * k0..], nk);
+            let v = s.add(self.best[kv], table(cx.t.bias));
+            let v = narrow(s, v, table(cx.t.multiplier), table(cx.t.shift), r);
+            store_lanes(s, v, nk, |j, b| out.ys[(k0 + j) * out.pixels + self.unit] = b);
+        }
+    }
+}
+
+/// The accumulators (bias excluded) of the `P` conv pixels whose receptive
+/// fields start at `starts` in the padded input, for the block's channels.
+#[inline(always)]
+fn accumulate<S: QSimd, const P: usize, const KV: usize>(
+    s: S,
+    cx: &Ctx,
+    starts: &[usize; P],
+) -> [[S::V; KV]; P] {
+    let (g, k) = (&cx.l.geom, cx.l.geom.k);
+    let prow = cx.l.padded_row();
+    let mut acc = [[s.zero(); KV]; P];
+    let nk: [usize; KV] = core::array::from_fn(|kv| lanes_in::<S>(k, cx.k0, kv));
+    for ky in 0..g.kh {
+        for gi in 0..cx.groups {
+            let base = ((ky * cx.groups + gi) * k + cx.k0) * 4;
+            let wv: [S::V; KV] =
+                core::array::from_fn(|kv| s.load_part(&cx.w[base + kv * S::LANES * 4..], nk[kv]));
+            let row = ky * prow + 4 * gi;
+            for p in 0..P {
+                let xq = s.splat(quad(cx.xp, starts[p] + row));
+                for kv in 0..KV {
+                    acc[p][kv] = s.dpbusd(acc[p][kv], xq, wv[kv]);
+                }
+            }
+        }
+    }
+    acc
+}

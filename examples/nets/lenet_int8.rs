@@ -101,7 +101,6 @@ pub struct F32Lenet {
 
 impl F32Lenet {
     pub fn load() -> Self {
-        use cnn::Network as _;
         let path = root().join("examples/firmware/lenet5.safetensors");
         let net = crate::classic::LeNet5::from_safetensors(&path).expect("lenet5.safetensors");
         F32Lenet {

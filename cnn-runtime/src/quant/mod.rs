@@ -16,6 +16,8 @@ mod model;
 mod network;
 
 pub use calibrate::{Calibrator, Method, Ranges};
-pub use cnn_spec::quant::{QConv, QDense, QParams};
+pub use cnn_spec::quant::{
+    file, fixed, multiply_by_quantized_multiplier, quantize_multiplier, QConv, QDense, QParams,
+};
 pub use model::{QTensor, QuantizedModel};
 pub use network::{quantize_network, LayerPlan, LayerShape, QLayer, QLayerEntry, QNetwork, INPUT};

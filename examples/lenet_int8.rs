@@ -34,7 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--percentile" => method = Method::Percentile(args.next().ok_or("--percentile P")?.parse()?),
+            "--percentile" => {
+                method = Method::Percentile(args.next().ok_or("--percentile P")?.parse()?)
+            }
             "--out" => out = args.next().ok_or("--out DIR")?.into(),
             other => return Err(format!("unknown argument {other:?}").into()),
         }
@@ -72,8 +74,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     net.infer(&x, &mut arena, &mut logits, n);
     let int8_correct = correct(&logits, &labels);
     let pct = |c: usize| 100.0 * c as f64 / n as f64;
-    println!("f32 accuracy:  {:.2}% ({f32_correct}/{n})", pct(f32_correct));
-    println!("int8 accuracy: {:.2}% ({int8_correct}/{n})", pct(int8_correct));
+    println!(
+        "f32 accuracy:  {:.2}% ({f32_correct}/{n})",
+        pct(f32_correct)
+    );
+    println!(
+        "int8 accuracy: {:.2}% ({int8_correct}/{n})",
+        pct(int8_correct)
+    );
     let drop = pct(f32_correct) - pct(int8_correct);
     println!("difference: {drop:.2} points (limit 0.5)");
     if drop > 0.5 {

@@ -11,10 +11,10 @@ mod lenet_int8;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
-use cnn::quant::{Method, QNetwork, QTensor, QuantizedModel};
-use cnn::simd::int8::{self as simd8, QLevel};
 use cnn::quant::file::FileDtype;
 use cnn::quant::{multiply_by_quantized_multiplier, quantize_multiplier, QParams};
+use cnn::quant::{Method, QNetwork, QTensor, QuantizedModel};
+use cnn::simd::int8::{self as simd8, QLevel};
 use lenet_int8::{correct, F32Lenet, Int8Lenet, CALIBRATION_DIGITS, PLAN};
 
 static LEVEL: Mutex<()> = Mutex::new(());
@@ -65,7 +65,10 @@ fn quantized_lenet_is_within_half_a_point_of_f32() {
     println!("f32 {f32_correct}/{n}, int8 {int8_correct}/{n}");
     assert_eq!(f32_correct, 1964, "the f32 network scores 98.20%");
     // 0.5 points of 2,000 digits are 10 digits.
-    assert!(int8_correct + 10 >= f32_correct, "int8 {int8_correct} vs f32 {f32_correct}");
+    assert!(
+        int8_correct + 10 >= f32_correct,
+        "int8 {int8_correct} vs f32 {f32_correct}"
+    );
     // Percentile calibration is within the limit too.
     let cal = lenet_int8::calibration_digits(CALIBRATION_DIGITS);
     let p = F32Lenet::load().quantize(&cal, CALIBRATION_DIGITS, Method::Percentile(99.999));
@@ -116,7 +119,9 @@ fn the_quantized_file_round_trips() {
     assert_eq!((t.dtype, &t.shape[..]), (FileDtype::I8, &[6, 1, 5, 5][..]));
     assert_eq!(back.get("fc3.bias").unwrap().dtype, FileDtype::I32);
     assert_eq!(back.get("quant.scale").unwrap().shape, Vec::<usize>::new());
-    assert!(back.metadata.contains(&("format".into(), "cnn-int8".into())));
+    assert!(back
+        .metadata
+        .contains(&("format".into(), "cnn-int8".into())));
 }
 
 /// `f.model` with one change, written and read back: the error `build`
@@ -136,34 +141,66 @@ fn broken(change: impl FnOnce(&mut QuantizedModel)) -> String {
 #[test]
 fn bad_files_give_clear_errors() {
     let e = broken(|m| {
-        let t = m.tensors.iter_mut().find(|t| t.name == "conv2.weight").unwrap();
+        let t = m
+            .tensors
+            .iter_mut()
+            .find(|t| t.name == "conv2.weight")
+            .unwrap();
         *t = QTensor::f32("conv2.weight", &[16, 6, 5, 5], &vec![0.0; 2400]);
     });
-    assert!(e.contains("broken.safetensors") && e.contains("tensor `conv2.weight` is F32 [16, 6, 5, 5], expected I8 [16, 6, 5, 5]"), "{e}");
+    assert!(
+        e.contains("broken.safetensors")
+            && e.contains("tensor `conv2.weight` is F32 [16, 6, 5, 5], expected I8 [16, 6, 5, 5]"),
+        "{e}"
+    );
     let e = broken(|m| m.tensors.retain(|t| t.name != "fc2.scale"));
     assert!(e.contains("tensor `fc2.scale` is missing"), "{e}");
     let e = broken(|m| m.tensors.retain(|t| t.name != "quant.zero_point"));
     assert!(e.contains("tensor `quant.zero_point` is missing"), "{e}");
     let e = broken(|m| {
-        let t = m.tensors.iter_mut().find(|t| t.name == "fc1.weight").unwrap();
+        let t = m
+            .tensors
+            .iter_mut()
+            .find(|t| t.name == "fc1.weight")
+            .unwrap();
         *t = QTensor::i8("fc1.weight", &[120, 401], &vec![0; 120 * 401]);
     });
-    assert!(e.contains("tensor `fc1.weight` is I8 [120, 401], expected I8 [120, 400]"), "{e}");
+    assert!(
+        e.contains("tensor `fc1.weight` is I8 [120, 401], expected I8 [120, 400]"),
+        "{e}"
+    );
     let e = broken(|m| {
-        let t = m.tensors.iter_mut().find(|t| t.name == "conv1.weight_scale").unwrap();
+        let t = m
+            .tensors
+            .iter_mut()
+            .find(|t| t.name == "conv1.weight_scale")
+            .unwrap();
         *t = QTensor::f32("conv1.weight_scale", &[6], &[0.1, 0.1, -1.0, 0.1, 0.1, 0.1]);
     });
-    assert!(e.contains("tensor `conv1.weight_scale` is -1 (scales are positive and finite)"), "{e}");
+    assert!(
+        e.contains("tensor `conv1.weight_scale` is -1 (scales are positive and finite)"),
+        "{e}"
+    );
     let e = broken(|m| {
         let t = m.tensors.iter_mut().find(|t| t.name == "fc3.bias").unwrap();
         *t = QTensor::f32("fc3.bias", &[10], &[0.0; 10]);
     });
-    assert!(e.contains("`fc3.bias` is F32 [10], expected I32 [10]"), "{e}");
+    assert!(
+        e.contains("`fc3.bias` is F32 [10], expected I32 [10]"),
+        "{e}"
+    );
     let e = broken(|m| {
-        let t = m.tensors.iter_mut().find(|t| t.name == "conv1.weight").unwrap();
+        let t = m
+            .tensors
+            .iter_mut()
+            .find(|t| t.name == "conv1.weight")
+            .unwrap();
         t.data[7] = 0x80;
     });
-    assert!(e.contains("layer `conv1`: output channel 0 has a weight of -128"), "{e}");
+    assert!(
+        e.contains("layer `conv1`: output channel 0 has a weight of -128"),
+        "{e}"
+    );
     // Not a quantized model at all: the f32 weights file.
     let f32_file = lenet_int8::root().join("examples/firmware/lenet5.safetensors");
     let e = QuantizedModel::load(&f32_file).unwrap_err().to_string();
@@ -222,7 +259,8 @@ fn textbook_lenet(m: &QuantizedModel, x: &[f32], rules: Rules) -> [i8; 10] {
             let f = (acc as f32 * m).clamp((-128 - zp) as f32, (127 - zp) as f32);
             round_half_even(f) + zp
         } else {
-            let (qm, shift) = quantize_multiplier(s_in as f64 * s_w as f64 / out.scale as f64).unwrap();
+            let (qm, shift) =
+                quantize_multiplier(s_in as f64 * s_w as f64 / out.scale as f64).unwrap();
             zp + multiply_by_quantized_multiplier(acc, qm, shift)
         };
         v.clamp(lo, 127) as i8
@@ -242,12 +280,16 @@ fn textbook_lenet(m: &QuantizedModel, x: &[f32], rules: Rules) -> [i8; 10] {
                     for ci in 0..c {
                         for ky in 0..5 {
                             for kx in 0..5 {
-                                let (iy, ix) = ((oy + ky) as isize - pad as isize, (ox + kx) as isize - pad as isize);
+                                let (iy, ix) = (
+                                    (oy + ky) as isize - pad as isize,
+                                    (ox + kx) as isize - pad as isize,
+                                );
                                 if iy < 0 || ix < 0 || iy >= hw as isize || ix >= hw as isize {
                                     continue;
                                 }
                                 let xv = h[(ci * hw + iy as usize) * hw + ix as usize] as i32;
-                                acc += (xv - qin.zero_point as i32) * w[((ch * c + ci) * 5 + ky) * 5 + kx] as i32;
+                                acc += (xv - qin.zero_point as i32)
+                                    * w[((ch * c + ci) * 5 + ky) * 5 + kx] as i32;
                             }
                         }
                     }
@@ -294,20 +336,35 @@ fn ort() -> Ort {
     let dir = lenet_int8::root().join("tests/data/int8");
     let model = QuantizedModel::load(dir.join("ort_lenet5_int8.safetensors")).unwrap();
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("ort_logits.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ort_logits.json")).unwrap())
+            .unwrap();
     let logits = json["int8_logits"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as i8))
+        .flat_map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap() as i8)
+        })
         .collect();
     Ort { model, logits }
 }
 
 /// Digits whose 10 int8 logits are all equal, and the largest difference.
 fn agreement(a: &[i8], b: &[i8]) -> (usize, i32) {
-    let same = a.chunks(10).zip(b.chunks(10)).filter(|(x, y)| x == y).count();
-    let most = a.iter().zip(b).map(|(&x, &y)| (x as i32 - y as i32).abs()).max().unwrap();
+    let same = a
+        .chunks(10)
+        .zip(b.chunks(10))
+        .filter(|(x, y)| x == y)
+        .count();
+    let most = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as i32 - y as i32).abs())
+        .max()
+        .unwrap();
     (same, most)
 }
 
@@ -342,16 +399,42 @@ fn onnx_runtime_differs_from_us_only_by_its_rounding_rules() {
         simd8::unforce();
         l
     };
-    assert_eq!(ours_on_ort, run(&o.model, tflite), "kernels = textbook TFLite");
+    assert_eq!(
+        ours_on_ort,
+        run(&o.model, tflite),
+        "kernels = textbook TFLite"
+    );
 
     // 2. With ORT's rounding rules, the textbook pass reproduces ORT's
     //    logits exactly.
-    assert_eq!(run(&o.model, mlas), o.logits, "MLAS's rules reproduce ONNX Runtime");
+    assert_eq!(
+        run(&o.model, mlas),
+        o.logits,
+        "MLAS's rules reproduce ONNX Runtime"
+    );
 
     // 3. Each rule alone.
     let (same, most) = agreement(&ours_on_ort, &o.logits);
-    let (same_req, _) = agreement(&run(&o.model, Rules { float_requant: true, ..tflite }), &o.logits);
-    let (same_in, _) = agreement(&run(&o.model, Rules { ties_to_even_input: true, ..tflite }), &o.logits);
+    let (same_req, _) = agreement(
+        &run(
+            &o.model,
+            Rules {
+                float_requant: true,
+                ..tflite
+            },
+        ),
+        &o.logits,
+    );
+    let (same_in, _) = agreement(
+        &run(
+            &o.model,
+            Rules {
+                ties_to_even_input: true,
+                ..tflite
+            },
+        ),
+        &o.logits,
+    );
     println!(
         "ORT's parameters: {same}/{n} digits identical to ONNX Runtime (max {most} steps); \
          with MLAS's float requantization alone {same_req}/{n}, with ties-to-even input alone {same_in}/{n}"
@@ -363,9 +446,24 @@ fn onnx_runtime_differs_from_us_only_by_its_rounding_rules() {
         let ours = f.model.get(&t.name).unwrap_or_else(|| panic!("{}", t.name));
         assert_eq!((ours.dtype, &ours.shape), (t.dtype, &t.shape), "{}", t.name);
         let count = match t.dtype {
-            FileDtype::I8 => ours.as_i8().iter().zip(t.as_i8()).filter(|(a, b)| **a != *b).count(),
-            FileDtype::I32 => ours.as_i32().iter().zip(t.as_i32()).filter(|(a, b)| **a != *b).count(),
-            _ => ours.as_f32().iter().zip(t.as_f32()).filter(|(a, b)| **a != *b).count(),
+            FileDtype::I8 => ours
+                .as_i8()
+                .iter()
+                .zip(t.as_i8())
+                .filter(|(a, b)| **a != *b)
+                .count(),
+            FileDtype::I32 => ours
+                .as_i32()
+                .iter()
+                .zip(t.as_i32())
+                .filter(|(a, b)| **a != *b)
+                .count(),
+            _ => ours
+                .as_f32()
+                .iter()
+                .zip(t.as_f32())
+                .filter(|(a, b)| **a != *b)
+                .count(),
         };
         if count > 0 {
             differing.push(format!("{} ({count})", t.name));
@@ -374,8 +472,16 @@ fn onnx_runtime_differs_from_us_only_by_its_rounding_rules() {
     println!("tensors where our quantization differs from ORT's: {differing:?}");
     let ours = int8_logits(&Int8Lenet::new(&f.model), &f.x, n);
     let (same_own, most_own) = agreement(&ours, &o.logits);
-    let classes = |l: &[i8]| l.chunks(10).map(|r| (0..10).fold(0, |b, j| if r[j] > r[b] { j } else { b })).collect::<Vec<_>>();
-    let same_class = classes(&ours).iter().zip(classes(&o.logits)).filter(|(a, b)| **a == *b).count();
+    let classes = |l: &[i8]| {
+        l.chunks(10)
+            .map(|r| (0..10).fold(0, |b, j| if r[j] > r[b] { j } else { b }))
+            .collect::<Vec<_>>()
+    };
+    let same_class = classes(&ours)
+        .iter()
+        .zip(classes(&o.logits))
+        .filter(|(a, b)| **a == *b)
+        .count();
     println!("our quantization and kernels: {same_own}/{n} digits identical to ONNX Runtime (max {most_own} steps), same class on {same_class}/{n}");
     assert!(most <= 2 && most_own <= 3, "{most} {most_own}");
     assert!(same_class + 5 >= n, "{same_class}");

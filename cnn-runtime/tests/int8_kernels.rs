@@ -71,7 +71,11 @@ fn random_layer(rng: &mut Rng, k: usize, patch: usize, wide: bool) -> Layer {
     // scale maps them to a few dozen steps, or (`wide`) to far fewer or
     // far more.
     let typical = 127.0 * 64.0 * (patch as f32).sqrt() * input.scale * 5e-3;
-    let spread = if wide { 10f32.powf(rng.unit() * 6.0 - 3.5) } else { 1.0 };
+    let spread = if wide {
+        10f32.powf(rng.unit() * 6.0 - 3.5)
+    } else {
+        1.0
+    };
     let output = QParams::new(typical / 40.0 * spread, rng.range(-128, 127) as i8);
     Layer {
         w,
@@ -127,7 +131,8 @@ fn textbook_conv(d: &QConv, l: &Layer, x: &[i8], n: usize) -> Vec<i8> {
                                 if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
                                     continue;
                                 }
-                                let xv = x[s * g.in_len() + (c * g.h + iy as usize) * g.w + ix as usize];
+                                let xv =
+                                    x[s * g.in_len() + (c * g.h + iy as usize) * g.w + ix as usize];
                                 let wv = l.w[((k * g.c + c) * g.kh + ky) * g.kw + kx];
                                 acc += (xv as i32 - l.input.zero_point as i32) * wv as i32;
                             }
@@ -188,6 +193,30 @@ fn conv_cases(rng: &mut Rng, count: usize) -> Vec<(ConvGeom, Option<PoolGeom>)> 
             Some(PoolGeom::new(40, 13, 13, (3, 3), (2, 2), (1, 1))),
         ),
     ];
+    // The pixel-row kernel: few channels, horizontal stride 1, wide rows;
+    // kernels of 1 to 7 columns (groups along rows and down columns), odd
+    // widths, padding, vertical strides, with and without the 2x2 pool.
+    for (c, h, w, k, kh, kw, sh, ph, pw, pool) in [
+        (3, 12, 30, 5, 3, 3, 2, 1, 1, false),
+        (2, 9, 21, 9, 4, 7, 1, 0, 2, true),
+        (1, 17, 40, 15, 5, 5, 1, 2, 2, true),
+        (4, 6, 8, 3, 1, 1, 1, 0, 0, false),
+        (1, 11, 27, 7, 2, 6, 3, 1, 3, false),
+        (2, 13, 19, 1, 6, 4, 1, 3, 0, true),
+    ] {
+        let g = ConvGeom::new(c, h, w, k, (kh, kw), (sh, 1), (ph, pw));
+        let p = pool.then(|| PoolGeom::new(k, g.oh, g.ow, (2, 2), (2, 2), (0, 0)));
+        let d = QConv {
+            geom: g,
+            pool: p,
+            relu: true,
+            bias: true,
+            input: QParams::new(1.0, 0),
+            output: QParams::new(1.0, 0),
+        };
+        assert_eq!(d.kernel(), cnn_spec::quant::QConvKernel::PixelRows, "{g:?}");
+        cases.push((g, p));
+    }
     while cases.len() < count {
         let (kh, kw) = (1 + rng.below(5), 1 + rng.below(5));
         let (sh, sw) = (1 + rng.below(3), 1 + rng.below(3));
@@ -365,7 +394,11 @@ fn dense_matches_tflite_at_every_level() {
     each_level(|level| {
         for (d, blob, x, n, want) in &cases {
             let mut y = vec![0i8; n * d.outputs];
-            let io = QForward { x, y: &mut y, n: *n };
+            let io = QForward {
+                x,
+                y: &mut y,
+                n: *n,
+            };
             int8::dense_forward(d, blob, io);
             assert_eq!(&y, want, "{level:?}: {}->{} n={n}", d.inputs, d.outputs);
             // One sample at a time gives the same bytes.
@@ -388,19 +421,42 @@ fn pools_match_at_every_level() {
     for _ in 0..60 {
         let (k, s) = (1 + rng.below(4), 1 + rng.below(3));
         let p = rng.below(k / 2 + 1);
-        let (h, w) = (k.saturating_sub(2 * p).max(1) + rng.below(20), k.saturating_sub(2 * p).max(1) + rng.below(40));
+        let (h, w) = (
+            k.saturating_sub(2 * p).max(1) + rng.below(20),
+            k.saturating_sub(2 * p).max(1) + rng.below(40),
+        );
         let c = 1 + rng.below(5);
         let g = PoolGeom::new(c, h, w, (k, k), (s, s), (p, p));
         let n = 1 + rng.below(3);
-        cases.push((g, n, rng.i8s(n * g.in_len(), -128, 127), rng.range(-128, 127) as i8));
+        cases.push((
+            g,
+            n,
+            rng.i8s(n * g.in_len(), -128, 127),
+            rng.range(-128, 127) as i8,
+        ));
     }
     each_level(|level| {
         for (g, n, x, zp) in &cases {
             let mut y = vec![0i8; n * g.out_len()];
-            int8::max_pool_forward(g, QForward { x, y: &mut y, n: *n });
+            int8::max_pool_forward(
+                g,
+                QForward {
+                    x,
+                    y: &mut y,
+                    n: *n,
+                },
+            );
             assert_eq!(y, textbook_max_pool(g, x, *n), "{level:?}: {g:?}");
             let mut a = vec![0i8; n * g.out_len()];
-            int8::avg_pool_forward(g, *zp, QForward { x, y: &mut a, n: *n });
+            int8::avg_pool_forward(
+                g,
+                *zp,
+                QForward {
+                    x,
+                    y: &mut a,
+                    n: *n,
+                },
+            );
             // The mean of the window (padding read as the zero point),
             // rounded half away from zero.
             for plane in 0..n * g.c {
@@ -411,7 +467,10 @@ fn pools_match_at_every_level() {
                             for dx in 0..g.kw {
                                 let iy = (py * g.sh + dy) as isize - g.ph as isize;
                                 let ix = (px * g.sw + dx) as isize - g.pw as isize;
-                                let inside = iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w;
+                                let inside = iy >= 0
+                                    && ix >= 0
+                                    && (iy as usize) < g.h
+                                    && (ix as usize) < g.w;
                                 sum += if inside {
                                     x[(plane * g.h + iy as usize) * g.w + ix as usize] as i32
                                 } else {
@@ -434,7 +493,19 @@ fn quantize_dequantize_and_rescale_match_at_every_level() {
     let mut rng = Rng(0x5eed_5eed_5eed_0005);
     let mut x: Vec<f32> = (0..1000).map(|_| (rng.unit() - 0.5) * 8.0).collect();
     // Ties, saturation and non-finite values.
-    x.extend([0.25, -0.25, 0.75, -0.75, 1e9, -1e9, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0]);
+    x.extend([
+        0.25,
+        -0.25,
+        0.75,
+        -0.75,
+        1e9,
+        -1e9,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+    ]);
     let q = QParams::new(0.5, -3);
     let want: Vec<i8> = x.iter().map(|&v| q.quantize(v)).collect();
     let codes: Vec<i8> = (-128..=127).collect();
@@ -443,7 +514,9 @@ fn quantize_dequantize_and_rescale_match_at_every_level() {
     let m = quantize_multiplier(0.5f64 / 0.37f32 as f64).unwrap();
     let want_r: Vec<i8> = codes
         .iter()
-        .map(|&c| (20 + multiply_by_quantized_multiplier(c as i32 + 3, m.0, m.1)).clamp(-128, 127) as i8)
+        .map(|&c| {
+            (20 + multiply_by_quantized_multiplier(c as i32 + 3, m.0, m.1)).clamp(-128, 127) as i8
+        })
         .collect();
     each_level(|level| {
         for len in [0, 1, 7, 8, 9, 15, 16, 17, 31, x.len()] {
@@ -453,7 +526,11 @@ fn quantize_dequantize_and_rescale_match_at_every_level() {
         }
         let mut f = vec![0.0f32; codes.len()];
         int8::dequantize(q, &codes, &mut f);
-        assert_eq!(f.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want_f, "{level:?}");
+        assert_eq!(
+            f.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want_f,
+            "{level:?}"
+        );
         let mut r = vec![0i8; codes.len()];
         int8::rescale(q, to, &codes, &mut r);
         assert_eq!(r, want_r, "{level:?} rescale");
@@ -471,7 +548,8 @@ fn requantize_matches_at_every_level() {
     acc[0] = i32::MIN;
     acc[1] = i32::MAX;
     let ms = [0.0001, 0.003, 0.25, 0.9999, 3.5];
-    let (q, shift): (Vec<i32>, Vec<i32>) = ms.iter().map(|&m| quantize_multiplier(m).unwrap()).unzip();
+    let (q, shift): (Vec<i32>, Vec<i32>) =
+        ms.iter().map(|&m| quantize_multiplier(m).unwrap()).unzip();
     let r = Requant {
         zero_point: -7,
         min: -7,
@@ -517,16 +595,41 @@ fn bad_layers_are_refused_when_packed() {
         ..ok
     };
     let e = pack_conv(&d, short, &mut blob).unwrap_err().to_string();
-    assert!(e.contains("weight holds 53 bytes, the layer needs 54"), "{e}");
+    assert!(
+        e.contains("weight holds 53 bytes, the layer needs 54"),
+        "{e}"
+    );
     let e = pack_conv(&d, RawLayer { bias: None, ..ok }, &mut blob).unwrap_err();
     assert!(e.to_string().contains("has a bias"), "{e}");
     let zero = bytes_f32(&[0.1, 0.0, 0.1]);
-    let e = pack_conv(&d, RawLayer { weight_scale: &zero, ..ok }, &mut blob).unwrap_err();
-    assert!(e.to_string().contains("weight scale of channel 1 is 0"), "{e}");
+    let e = pack_conv(
+        &d,
+        RawLayer {
+            weight_scale: &zero,
+            ..ok
+        },
+        &mut blob,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("weight scale of channel 1 is 0"),
+        "{e}"
+    );
     let mut w128 = w.clone();
     w128[20] = 0x80;
-    let e = pack_conv(&d, RawLayer { weight: &w128, ..ok }, &mut blob).unwrap_err();
-    assert!(e.to_string().contains("channel 1 has a weight of -128"), "{e}");
+    let e = pack_conv(
+        &d,
+        RawLayer {
+            weight: &w128,
+            ..ok
+        },
+        &mut blob,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("channel 1 has a weight of -128"),
+        "{e}"
+    );
     let huge = QConv {
         output: QParams::new(1e-12, 0),
         ..d

@@ -53,7 +53,12 @@ pub const PLAN: [LayerPlan<'static>; 5] = [
     dense("fc3", 84, 10, false),
 ];
 
-const fn dense(name: &'static str, inputs: usize, outputs: usize, relu: bool) -> LayerPlan<'static> {
+const fn dense(
+    name: &'static str,
+    inputs: usize,
+    outputs: usize,
+    relu: bool,
+) -> LayerPlan<'static> {
     LayerPlan {
         name,
         shape: LayerShape::Dense {

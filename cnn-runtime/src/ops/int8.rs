@@ -106,7 +106,12 @@ pub fn avg_pool_forward(g: &PoolGeom, zero_point: i8, io: QForward) {
     let n = io.n;
     check_len("int8 avg_pool input", io.x.len(), n * g.in_len());
     check_len("int8 avg_pool output", io.y.len(), n * g.out_len());
-    kernels::avg_pool(g, zero_point, &io.x[..n * g.in_len()], &mut io.y[..n * g.out_len()]);
+    kernels::avg_pool(
+        g,
+        zero_point,
+        &io.x[..n * g.in_len()],
+        &mut io.y[..n * g.out_len()],
+    );
 }
 
 /// `y[i] = clamp(round(x[i] / scale) + zp, -128, 127)` (TFLite's
@@ -142,7 +147,11 @@ pub fn rescale(from: QParams, to: QParams, x: &[i8], y: &mut [i8]) {
 /// the output clamp `r` into `y`.
 pub fn requantize(acc: &[i32], q: &[i32], shift: &[i32], r: Requant, pixels: usize, y: &mut [i8]) {
     check_len("requantize output", y.len(), acc.len());
-    assert_eq!(q.len(), shift.len(), "one multiplier and one shift per channel");
-    assert!(pixels > 0 && acc.len() % (pixels * q.len().max(1)) == 0);
+    assert_eq!(
+        q.len(),
+        shift.len(),
+        "one multiplier and one shift per channel"
+    );
+    assert!(pixels > 0 && acc.len().is_multiple_of(pixels * q.len().max(1)));
     kernels::requantize(acc, (q, shift), r, pixels, &mut y[..acc.len()]);
 }

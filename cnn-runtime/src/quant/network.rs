@@ -132,10 +132,14 @@ pub fn quantize_network(
             q.extend(row.iter().map(|&v| quantize_weight(v, s)));
         }
         let name = layer.name;
-        model.tensors.push(QTensor::i8(&format!("{name}.weight"), &shape, &q));
         model
             .tensors
-            .push(QTensor::f32(&format!("{name}.weight_scale"), &[channels], &scales));
+            .push(QTensor::i8(&format!("{name}.weight"), &shape, &q));
+        model.tensors.push(QTensor::f32(
+            &format!("{name}.weight_scale"),
+            &[channels],
+            &scales,
+        ));
         if layer.shape.has_bias() {
             let b = tensor(format!("{name}.bias"), &[channels])?;
             let qb: Vec<i32> = b
@@ -143,7 +147,9 @@ pub fn quantize_network(
                 .zip(&scales)
                 .map(|(&b, &s)| quantize_bias(b, input.scale, s))
                 .collect();
-            model.tensors.push(QTensor::i32(&format!("{name}.bias"), &[channels], &qb));
+            model
+                .tensors
+                .push(QTensor::i32(&format!("{name}.bias"), &[channels], &qb));
         }
         let output = activation(name)?;
         push_qparams(&mut model, name, output);
@@ -160,9 +166,11 @@ fn push_qparams(model: &mut QuantizedModel, prefix: &str, q: QParams) {
     model
         .tensors
         .push(QTensor::f32(&format!("{prefix}.scale"), &[], &[q.scale]));
-    model
-        .tensors
-        .push(QTensor::i8(&format!("{prefix}.zero_point"), &[], &[q.zero_point]));
+    model.tensors.push(QTensor::i8(
+        &format!("{prefix}.zero_point"),
+        &[],
+        &[q.zero_point],
+    ));
 }
 
 /// An int8 layer's descriptor.

@@ -132,9 +132,14 @@ impl fmt::Display for FileError<'_> {
                 dtype.name(),
                 shape
             ),
-            Problem::Truncated => write!(f, "tensor `{p}.{s}` has fewer bytes than its shape needs"),
+            Problem::Truncated => {
+                write!(f, "tensor `{p}.{s}` has fewer bytes than its shape needs")
+            }
             Problem::BadScale(v) => {
-                write!(f, "tensor `{p}.{s}` is {v} (scales are positive and finite)")
+                write!(
+                    f,
+                    "tensor `{p}.{s}` is {v} (scales are positive and finite)"
+                )
             }
         }
     }

@@ -259,7 +259,11 @@ mod tests {
     fn rdbpot_matches_gemmlowp() {
         for x in edge_values() {
             for e in 0..=31 {
-                assert_eq!(rounding_divide_by_pot(x, e), rdbpot_gemmlowp(x, e), "{x} {e}");
+                assert_eq!(
+                    rounding_divide_by_pot(x, e),
+                    rdbpot_gemmlowp(x, e),
+                    "{x} {e}"
+                );
             }
         }
         // Ties go away from zero.
@@ -272,7 +276,18 @@ mod tests {
     #[test]
     fn quantize_multiplier_matches_frexp_and_round() {
         for &m in &[
-            1e-12, 2.5e-10, 1e-6, 0.0031, 0.1, 0.4999999, 0.5, 0.75, 0.9999999999, 1.0, 1.5, 7.0,
+            1e-12,
+            2.5e-10,
+            1e-6,
+            0.0031,
+            0.1,
+            0.4999999,
+            0.5,
+            0.75,
+            0.9999999999,
+            1.0,
+            1.5,
+            7.0,
         ] {
             let (q, shift) = quantize_multiplier(m).unwrap();
             if m < 2f64.powi(-32) {
@@ -301,14 +316,20 @@ mod tests {
         assert_eq!(multiply_by_quantized_multiplier(-3, q, s), -1); // SRDHM rounds -1.5 up
         let (q, s) = quantize_multiplier(0.25).unwrap();
         assert_eq!(multiply_by_quantized_multiplier(-6, q, s), -2); // -1.5 away from zero
-        // INT32_MIN with the largest multiplier below one.
+                                                                    // INT32_MIN with the largest multiplier below one.
         let q = i32::MAX;
-        assert_eq!(multiply_by_quantized_multiplier(i32::MIN, q, 0), -2147483647);
+        assert_eq!(
+            multiply_by_quantized_multiplier(i32::MIN, q, 0),
+            -2147483647
+        );
         assert_eq!(multiply_by_quantized_multiplier(i32::MAX, q, 0), 2147483646);
         assert_eq!(multiply_by_quantized_multiplier(i32::MIN, q, -31), -1);
         // Positive shifts saturate instead of wrapping.
         let (q, s) = quantize_multiplier(4.0).unwrap();
-        assert_eq!(multiply_by_quantized_multiplier(1 << 29, q, s), i32::MAX / 2 + 1);
+        assert_eq!(
+            multiply_by_quantized_multiplier(1 << 29, q, s),
+            i32::MAX / 2 + 1
+        );
         assert_eq!(multiply_by_quantized_multiplier(1 << 30, q, s), 1 << 30);
         assert_eq!(multiply_by_quantized_multiplier(i32::MAX, q, s), 1 << 30);
         assert_eq!(multiply_by_quantized_multiplier(i32::MIN, q, s), -(1 << 30));

@@ -94,6 +94,14 @@ pub enum QConvKernel {
     /// broadcast and multiplied by a vector of channels' weights. Any
     /// stride, padding and kernel; any max-pool fused.
     ChannelSpans,
+    /// Output columns in the lanes (for few output channels and input
+    /// channels, such as LeNet's first layer): each input channel is a
+    /// zero-padded `u8` plane; four taps of a kernel row (or, for the
+    /// columns left over, of a kernel column) are gathered for a vector of
+    /// output columns by byte shuffles and multiplied by one broadcast
+    /// group of four weights of each output channel. Horizontal stride 1,
+    /// no pool or a 2x2 stride-2 pool.
+    PixelRows,
 }
 
 /// The clamp and zero point of a layer's output.
@@ -147,10 +155,47 @@ pub struct QConv {
 }
 
 impl QConv {
-    /// The kernel that runs the layer.
+    /// The kernel that runs the layer (the blob's weight layout depends
+    /// on it): [`QConvKernel::PixelRows`] where its shape allows and
+    /// [`super::tuning::pixel_rows_suits`] says it is faster, else
+    /// [`QConvKernel::ChannelSpans`].
     #[inline]
     pub const fn kernel(&self) -> QConvKernel {
-        QConvKernel::ChannelSpans
+        let g = &self.geom;
+        let pool = match self.pool {
+            None => true,
+            Some(p) => p.is_2x2_stride_2(),
+        };
+        if g.sw == 1 && pool && super::tuning::pixel_rows_suits(g) {
+            QConvKernel::PixelRows
+        } else {
+            QConvKernel::ChannelSpans
+        }
+    }
+
+    /// Groups of four taps per input channel of [`QConvKernel::PixelRows`]:
+    /// `kh * floor(kw / 4)` along kernel rows, then `(kw mod 4) *
+    /// ceil(kh / 4)` down the columns left over.
+    #[inline]
+    pub const fn tap_groups(&self) -> usize {
+        let g = &self.geom;
+        g.kh * (g.kw / 4) + (g.kw % 4) * g.kh.div_ceil(4)
+    }
+
+    /// Bytes of one row of a [`QConvKernel::PixelRows`] input plane: the
+    /// padded row, with room for whole vectors of output columns (pairs of
+    /// 16-lane vectors) and the 32 bytes a shuffle reads.
+    #[inline]
+    pub const fn plane_width(&self) -> usize {
+        let g = &self.geom;
+        g.ow.div_ceil(32) * 32 + g.kw + 32
+    }
+
+    /// Rows of a [`QConvKernel::PixelRows`] input plane: the padded rows
+    /// and 3 more (a group down a column may reach 3 rows past the kernel).
+    #[inline]
+    pub const fn plane_rows(&self) -> usize {
+        self.geom.h + 2 * self.geom.ph + 3
     }
 
     /// Groups of four taps per kernel row: `ceil(kw * C / 4)`.
@@ -159,18 +204,38 @@ impl QConv {
         (self.geom.kw * self.geom.c).div_ceil(4)
     }
 
-    /// Bytes of packed weights: `kh * G * K * 4`.
+    /// Bytes of packed weights: `kh * G * K * 4` ([`QConvKernel::ChannelSpans`])
+    /// or `K * C * tap_groups * 4` ([`QConvKernel::PixelRows`]).
     #[inline]
     pub const fn packed_weight_len(&self) -> usize {
-        self.geom.kh * self.row_groups() * self.geom.k * 4
+        let g = &self.geom;
+        match self.kernel() {
+            QConvKernel::ChannelSpans => g.kh * self.row_groups() * g.k * 4,
+            QConvKernel::PixelRows => g.k * g.c * self.tap_groups() * 4,
+        }
     }
 
     /// Where the weight `w[k, c, ky, kx]` (PyTorch's indices) sits in the
     /// packed weights.
     #[inline]
     pub const fn weight_index(&self, k: usize, c: usize, ky: usize, kx: usize) -> usize {
-        let j = kx * self.geom.c + c;
-        ((ky * self.row_groups() + j / 4) * self.geom.k + k) * 4 + j % 4
+        let g = &self.geom;
+        match self.kernel() {
+            QConvKernel::ChannelSpans => {
+                let j = kx * g.c + c;
+                ((ky * self.row_groups() + j / 4) * g.k + k) * 4 + j % 4
+            }
+            QConvKernel::PixelRows => {
+                let along = g.kw / 4;
+                let (group, t) = if kx < 4 * along {
+                    (ky * along + kx / 4, kx % 4)
+                } else {
+                    let chunks = g.kh.div_ceil(4);
+                    (g.kh * along + (kx - 4 * along) * chunks + ky / 4, ky % 4)
+                };
+                ((k * g.c + c) * self.tap_groups() + group) * 4 + t
+            }
+        }
     }
 
     /// The layer's region in the parameter blob.
@@ -200,12 +265,17 @@ impl QConv {
         (self.geom.w + 2 * self.geom.pw) * self.geom.c
     }
 
-    /// Scratch bytes one call needs: the zero-padded channels-last input,
-    /// `(H + 2 ph) * (W + 2 pw) * C` bytes plus 4 (the last group of four
-    /// may read past a row's taps).
+    /// Scratch bytes one call needs: for [`QConvKernel::ChannelSpans`] the
+    /// zero-padded channels-last input, `(H + 2 ph) * (W + 2 pw) * C` bytes
+    /// plus 4 (the last group of four may read past a row's taps); for
+    /// [`QConvKernel::PixelRows`] one padded plane per input channel,
+    /// `C * plane_rows * plane_width`.
     #[inline]
     pub const fn scratch_len(&self) -> usize {
-        (self.geom.h + 2 * self.geom.ph) * self.padded_row() + 4
+        match self.kernel() {
+            QConvKernel::ChannelSpans => (self.geom.h + 2 * self.geom.ph) * self.padded_row() + 4,
+            QConvKernel::PixelRows => self.geom.c * self.plane_rows() * self.plane_width(),
+        }
     }
 
     /// The output clamp.
@@ -364,7 +434,10 @@ mod tests {
             }
         }
         assert!(seen[..l.packed_weight_len()].iter().all(|&s| s <= 1));
-        assert_eq!(seen.iter().map(|&s| s as usize).sum::<usize>(), g.weight_len());
+        assert_eq!(
+            seen.iter().map(|&s| s as usize).sum::<usize>(),
+            g.weight_len()
+        );
         let d = QDense {
             inputs: 10,
             outputs: 3,

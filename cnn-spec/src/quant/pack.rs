@@ -227,14 +227,21 @@ fn tables(
         let m = input.scale as f64 * s_w as f64 / output.scale as f64;
         let (q, shift) = match quantize_multiplier(m) {
             Some((q, s)) if s <= 30 => (q, s),
-            _ => return Err(PackError::Multiplier { channel: k, value: m }),
+            _ => {
+                return Err(PackError::Multiplier {
+                    channel: k,
+                    value: m,
+                })
+            }
         };
         let row = &raw.weight[k * patch..(k + 1) * patch];
         if row.iter().any(|&w| w as i8 as i32 == -WEIGHT_QMAX - 1) {
             return Err(PackError::Weight { channel: k });
         }
         let sum: i64 = row.iter().map(|&w| w as i8 as i64).sum();
-        let b = raw.bias.map_or(0, |b| i32::from_le_bytes(word(b, k)) as i64);
+        let b = raw
+            .bias
+            .map_or(0, |b| i32::from_le_bytes(word(b, k)) as i64);
         // acc = b + sum (x - zp) w = (b - (zp + 128) sum w) + sum (x + 128) w
         let folded = b - zp_u8 * sum;
         let bound = folded.abs() + 255 * WEIGHT_QMAX as i64 * patch as i64;

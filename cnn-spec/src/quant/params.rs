@@ -59,7 +59,7 @@ impl QParams {
         let hi = if max > 0.0 { max } else { 0.0 };
         let scale = (hi as f64 - lo as f64) / (QMAX - QMIN) as f64;
         let scale32 = scale as f32;
-        if !(scale32 >= f32::MIN_POSITIVE) || !scale32.is_finite() {
+        if !scale32.is_normal() || scale32 < 0.0 {
             return QParams::new(1.0, 0);
         }
         let zp = round_half_away_f64(QMIN as f64 - lo as f64 / scale);
@@ -73,7 +73,11 @@ impl QParams {
     #[inline]
     pub fn quantize(&self, x: f32) -> i8 {
         let q = x / self.scale;
-        let q = if q.is_nan() { 0.0 } else { q.clamp(-256.0, 256.0) };
+        let q = if q.is_nan() {
+            0.0
+        } else {
+            q.clamp(-256.0, 256.0)
+        };
         (round_half_away(q) + self.zero_point as i32).clamp(QMIN, QMAX) as i8
     }
 
@@ -152,7 +156,10 @@ mod tests {
         let q = QParams::from_range(-1.0, 3.0);
         assert_eq!(q.zero_point, -64); // round(-128 + 1 / (4 / 255)) = round(-64.25)
         assert_eq!(QParams::from_range(0.0, 0.0), QParams::new(1.0, 0));
-        assert_eq!(QParams::from_range(f32::NAN, f32::NAN), QParams::new(1.0, 0));
+        assert_eq!(
+            QParams::from_range(f32::NAN, f32::NAN),
+            QParams::new(1.0, 0)
+        );
     }
 
     #[test]

@@ -56,3 +56,29 @@ pub const fn dense_output_vectors(lanes: usize, samples: usize) -> usize {
 /// The output-vector blocks the dense kernel instantiates; a block takes
 /// the largest one within [`dense_output_vectors`] and the vectors left.
 pub const DENSE_OUTPUT_BLOCKS: [usize; 6] = [8, 6, 4, 3, 2, 1];
+
+/// Whether the pixel-row convolution kernel (`QConvKernel::PixelRows`)
+/// suits a layer whose shape allows it (horizontal stride 1; no pool or a
+/// 2x2 stride-2 pool): fewer output channels than a 16-lane vector (the
+/// channel-span kernel would leave lanes empty), at most 4 input channels
+/// (its work grows with the input channels times the groups of four taps
+/// of each), and at least 8 output columns to fill the lanes. LeNet-5's
+/// first layer (1 → 6 channels, 28 columns) qualifies: 2,352 `vpdpbusd`
+/// instead of the channel-span kernel's 7,840 at AVX-512.
+#[inline]
+pub const fn pixel_rows_suits(g: &crate::ConvGeom) -> bool {
+    g.k < 16 && g.c <= 4 && g.ow >= 8
+}
+
+/// Output channels per block of the pixel-row kernel, pooled (two conv
+/// rows by two vectors of columns: `4 * channels` accumulators, plus the
+/// channels' broadcast weights and one input vector) or not.
+#[inline]
+pub const fn pixel_rows_channels(lanes: usize, pooled: bool) -> usize {
+    match (lanes, pooled) {
+        (16, true) => 6,
+        (16, false) => 8,
+        (_, true) => 3,
+        _ => 6,
+    }
+}

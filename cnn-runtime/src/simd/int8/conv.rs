@@ -16,9 +16,10 @@
 //! The folded bias is per channel, so it is added after the maximum.
 
 use cnn_spec::quant::tuning::{span_pixels, SPAN_CHANNEL_VECTORS};
-use cnn_spec::quant::{BlobLayout, QConv};
+use cnn_spec::quant::{BlobLayout, QConv, QConvKernel};
+use cnn_spec::MAX_POOL_WINDOW;
 
-use super::vector::{quad, QSimd};
+use super::vector::QSimd;
 use super::{narrow, store_lanes};
 
 /// What a block of the kernel reads.
@@ -44,29 +45,45 @@ pub fn pad_channels_last(l: &QConv, xs: &[i8], xp: &mut [i8]) {
     let g = &l.geom;
     let pad = (l.input.zero_point as u8 ^ 0x80) as i8;
     let prow = l.padded_row();
-    xp.fill(pad);
-    for c in 0..g.c {
-        let plane = &xs[c * g.h * g.w..][..g.h * g.w];
-        for (iy, row) in plane.chunks_exact(g.w).enumerate() {
-            let out = &mut xp[(iy + g.ph) * prow + g.pw * g.c + c..];
-            for (ix, &v) in row.iter().enumerate() {
-                out[ix * g.c] = (v as u8 ^ 0x80) as i8;
+    xp[..g.ph * prow].fill(pad);
+    xp[(g.ph + g.h) * prow..].fill(pad);
+    for iy in 0..g.h {
+        let row = &mut xp[(iy + g.ph) * prow..(iy + g.ph + 1) * prow];
+        let (left, rest) = row.split_at_mut(g.pw * g.c);
+        let (inside, right) = rest.split_at_mut(g.w * g.c);
+        left.fill(pad);
+        right.fill(pad);
+        if g.c == 1 {
+            for (o, &v) in inside.iter_mut().zip(&xs[iy * g.w..(iy + 1) * g.w]) {
+                *o = v ^ i8::MIN;
+            }
+        } else {
+            // One channel at a time, stores strided by the channels (no
+            // bounds checks in the loop).
+            for c in 0..g.c {
+                let src = &xs[(c * g.h + iy) * g.w..][..g.w];
+                for (o, &v) in inside[c..].iter_mut().step_by(g.c).zip(src) {
+                    *o = v ^ i8::MIN;
+                }
             }
         }
+    }
+}
+
+/// The int8 convolution of the samples of `x` into `y` by the layer's
+/// kernel (`QConv::kernel`); `scratch` holds `l.scratch_len()` bytes.
+#[inline(always)]
+pub fn conv<S: QSimd>(s: S, l: &QConv, blob: &[u8], x: &[i8], y: &mut [i8], scratch: &mut [i8]) {
+    match l.kernel() {
+        QConvKernel::ChannelSpans => conv_spans(s, l, blob, x, y, scratch),
+        QConvKernel::PixelRows => super::rows::conv_rows(s, l, blob, x, y, scratch),
     }
 }
 
 /// The channel-span convolution of the samples of `x` into `y`;
 /// `scratch` holds `l.scratch_len()` bytes.
 #[inline(always)]
-pub fn conv_spans<S: QSimd>(
-    s: S,
-    l: &QConv,
-    blob: &[u8],
-    x: &[i8],
-    y: &mut [i8],
-    scratch: &mut [i8],
-) {
+fn conv_spans<S: QSimd>(s: S, l: &QConv, blob: &[u8], x: &[i8], y: &mut [i8], scratch: &mut [i8]) {
     let g = &l.geom;
     let t = l.layout();
     let n = x.len() / g.in_len();
@@ -114,8 +131,6 @@ fn lanes_in<S: QSimd>(k: usize, k0: usize, v: usize) -> usize {
 #[inline(always)]
 fn units<S: QSimd, const P: usize, const KV: usize>(s: S, cx: &Ctx, ys: &mut [i8]) {
     let (l, g) = (cx.l, &cx.l.geom);
-    let prow = l.padded_row();
-    let at = |oy: usize, ox: usize| oy * g.sh * prow + ox * g.sw * g.c;
     let mut starts = [0usize; P];
     let mut unit_of = [0usize; P];
     let mut filled = 0;
@@ -128,30 +143,19 @@ fn units<S: QSimd, const P: usize, const KV: usize>(s: S, cx: &Ctx, ys: &mut [i8
         None => g.oh * g.ow,
     };
     let mut out = Out { ys, pixels: units };
+    let mut cells = [0usize; MAX_POOL_WINDOW];
     for unit in 0..units {
-        let mut push = |oy: usize, ox: usize| {
-            starts[filled] = at(oy, ox);
+        // No closure here: a closure would not inherit the caller's target
+        // features, and the vector code in it would not inline.
+        let count = unit_cells(l, unit, &mut cells);
+        for &cell in &cells[..count] {
+            starts[filled] = cell;
             unit_of[filled] = unit;
             filled += 1;
             if filled == P {
                 let acc = accumulate::<S, P, KV>(s, cx, &starts);
                 run.fold(s, cx, &acc, &unit_of, P, &mut out);
                 filled = 0;
-            }
-        };
-        match &l.pool {
-            None => push(unit / g.ow, unit % g.ow),
-            Some(p) => {
-                let (py, px) = (unit / p.ow, unit % p.ow);
-                for dy in 0..p.kh {
-                    let oy = (py * p.sh + dy).wrapping_sub(p.ph);
-                    for dx in 0..p.kw {
-                        let ox = (px * p.sw + dx).wrapping_sub(p.pw);
-                        if oy < g.oh && ox < g.ow {
-                            push(oy, ox);
-                        }
-                    }
-                }
             }
         }
     }
@@ -163,6 +167,37 @@ fn units<S: QSimd, const P: usize, const KV: usize>(s: S, cx: &Ctx, ys: &mut [i8
         run.fold(s, cx, &acc, &unit_of, filled, &mut out);
     }
     run.finish(s, cx, &mut out);
+}
+
+/// The receptive-field starts (in the padded input) of the conv pixels
+/// that output `unit` reads: its pool window's cells inside the conv
+/// output, or the pixel itself. Returns how many.
+#[inline(always)]
+fn unit_cells(l: &QConv, unit: usize, cells: &mut [usize; MAX_POOL_WINDOW]) -> usize {
+    let g = &l.geom;
+    let prow = l.padded_row();
+    let at = |oy: usize, ox: usize| oy * g.sh * prow + ox * g.sw * g.c;
+    match &l.pool {
+        None => {
+            cells[0] = at(unit / g.ow, unit % g.ow);
+            1
+        }
+        Some(p) => {
+            let (py, px) = (unit / p.ow, unit % p.ow);
+            let mut count = 0;
+            for dy in 0..p.kh {
+                let oy = (py * p.sh + dy).wrapping_sub(p.ph);
+                for dx in 0..p.kw {
+                    let ox = (px * p.sw + dx).wrapping_sub(p.pw);
+                    if oy < g.oh && ox < g.ow {
+                        cells[count] = at(oy, ox);
+                        count += 1;
+                    }
+                }
+            }
+            count
+        }
+    }
 }
 
 /// One sample's output, `[K, pixels]`.
@@ -192,8 +227,8 @@ impl<S: QSimd, const KV: usize> Run<S, KV> {
     ) {
         for p in 0..valid {
             if unit_of[p] == self.unit {
-                for kv in 0..KV {
-                    self.best[kv] = s.max(self.best[kv], acc[p][kv]);
+                for (best, &a) in self.best.iter_mut().zip(&acc[p]) {
+                    *best = s.max(*best, a);
                 }
             } else {
                 self.finish(s, cx, out);
@@ -217,7 +252,9 @@ impl<S: QSimd, const KV: usize> Run<S, KV> {
             let table = |at: usize| s.load_part(&cx.blob[at + 4 * k0..], nk);
             let v = s.add(self.best[kv], table(cx.t.bias));
             let v = narrow(s, v, table(cx.t.multiplier), table(cx.t.shift), r);
-            store_lanes(s, v, nk, |j, b| out.ys[(k0 + j) * out.pixels + self.unit] = b);
+            store_lanes(s, v, nk, |j, b| {
+                out.ys[(k0 + j) * out.pixels + self.unit] = b
+            });
         }
     }
 }
@@ -234,14 +271,24 @@ fn accumulate<S: QSimd, const P: usize, const KV: usize>(
     let prow = cx.l.padded_row();
     let mut acc = [[s.zero(); KV]; P];
     let nk: [usize; KV] = core::array::from_fn(|kv| lanes_in::<S>(k, cx.k0, kv));
+    // Every quad read below lies inside the padded input.
+    let reach = (g.kh - 1) * prow + 4 * cx.groups;
+    assert!(starts.iter().all(|&st| st + reach <= cx.xp.len()));
+    let xp = cx.xp.as_ptr();
     for ky in 0..g.kh {
         for gi in 0..cx.groups {
             let base = ((ky * cx.groups + gi) * k + cx.k0) * 4;
-            let wv: [S::V; KV] =
-                core::array::from_fn(|kv| s.load_part(&cx.w[base + kv * S::LANES * 4..], nk[kv]));
+            // (A loop, not `array::from_fn`: its closure would not inherit
+            // the target features.)
+            let mut wv = [s.zero(); KV];
+            for kv in 0..KV {
+                wv[kv] = s.load_part(&cx.w[base + kv * S::LANES * 4..], nk[kv]);
+            }
             let row = ky * prow + 4 * gi;
             for p in 0..P {
-                let xq = s.splat(quad(cx.xp, starts[p] + row));
+                // SAFETY: `starts[p] + row + 4 <= starts[p] + reach`, which
+                // the assertion above bounds by the input's length.
+                let xq = unsafe { s.splat_quad(xp.add(starts[p] + row)) };
                 for kv in 0..KV {
                     acc[p][kv] = s.dpbusd(acc[p][kv], xq, wv[kv]);
                 }

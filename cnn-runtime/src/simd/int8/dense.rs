@@ -8,8 +8,8 @@
 use cnn_spec::quant::tuning::{dense_output_vectors, dense_samples, DENSE_OUTPUT_BLOCKS};
 use cnn_spec::quant::{BlobLayout, QDense};
 
+use super::narrow;
 use super::vector::{quad, QSimd};
-use super::{narrow, store_lanes};
 
 /// `0x80` in each byte: `x + 128` of an int8 `x` as `u8` is `x ^ 0x80`.
 const FLIP: i32 = 0x8080_8080_u32 as i32;
@@ -86,8 +86,12 @@ fn block<S: QSimd, const SB: usize, const OV: usize>(
     let mut acc = [[s.zero(); OV]; SB];
     for g in 0..l.input_groups() {
         let base = (g * outputs + o0) * 4;
-        let wv: [S::V; OV] =
-            core::array::from_fn(|v| s.load_part(&w[base + 4 * v * S::LANES..], nk[v]));
+        // (A loop, not `array::from_fn`: its closure would not inherit the
+        // target features.)
+        let mut wv = [s.zero(); OV];
+        for v in 0..OV {
+            wv[v] = s.load_part(&w[base + 4 * v * S::LANES..], nk[v]);
+        }
         for b in 0..SB {
             let xq = s.splat(quad(xs[b], 4 * g) ^ FLIP);
             for v in 0..OV {
@@ -102,8 +106,7 @@ fn block<S: QSimd, const SB: usize, const OV: usize>(
         let (bias, q, shift) = (table(t.bias), table(t.multiplier), table(t.shift));
         for (b, row) in acc.iter().enumerate() {
             let z = narrow(s, s.add(row[v], bias), q, shift, r);
-            let ys = &mut y[(i + b) * outputs + o..];
-            store_lanes(s, z, nk[v], |j, out| ys[j] = out);
+            s.store_i8(z, &mut y[(i + b) * outputs + o..], nk[v]);
         }
     }
 }

@@ -1,11 +1,11 @@
 //! The int8 kernels that work along rows: max-pool, quantize, dequantize,
 //! requantize and rescale, `LANES` values at a time.
 
-use cnn_spec::quant::{Requant, QParams};
+use cnn_spec::quant::{QParams, Requant};
 use cnn_spec::PoolGeom;
 
+use super::narrow;
 use super::vector::QSimd;
-use super::{narrow, store_lanes};
 
 /// Int8 max-pool of the samples of `x` (`[n, C, H, W]`) into `y`: windows
 /// inside the input (horizontally) a vector of outputs at a time, the
@@ -53,7 +53,7 @@ pub fn max_pool<S: QSimd>(s: S, g: &PoolGeom, x: &[i8], y: &mut [i8]) {
                         best = s.max(best, v);
                     }
                 }
-                store_lanes(s, best, nb, |j, b| row[px + j] = b);
+                s.store_i8(best, &mut row[px..], nb);
                 px += nb;
             }
         }
@@ -69,7 +69,7 @@ pub fn quantize<S: QSimd>(s: S, q: QParams, x: &[f32], y: &mut [i8]) {
     while i < len {
         let nb = (len - i).min(S::LANES);
         let v = s.quantize(&x[i..], nb, q.scale, zp);
-        store_lanes(s, v, nb, |j, b| y[i + j] = b);
+        s.store_i8(v, &mut y[i..], nb);
         i += nb;
     }
 }
@@ -102,7 +102,7 @@ pub fn rescale<S: QSimd>(s: S, x: &[i8], from_zp: i32, m: (i32, i32), to_zp: i32
     while i < len {
         let nb = (len - i).min(S::LANES);
         let v = s.sub(s.load_i8(&x[i..], nb), s.splat(from_zp));
-        store_lanes(s, narrow(s, v, q, shift, r), nb, |j, b| y[i + j] = b);
+        s.store_i8(narrow(s, v, q, shift, r), &mut y[i..], nb);
         i += nb;
     }
 }
@@ -136,7 +136,7 @@ pub fn requantize<S: QSimd>(
                 bytes[4 * j..4 * j + 4].copy_from_slice(&v.to_le_bytes());
             }
             let v = s.load_part(&bytes, nb);
-            store_lanes(s, narrow(s, v, q, shift, r), nb, |j, b| out[i + j] = b);
+            s.store_i8(narrow(s, v, q, shift, r), &mut out[i..], nb);
             i += nb;
         }
     }

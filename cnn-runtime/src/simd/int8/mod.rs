@@ -26,6 +26,7 @@ use cnn_spec::PoolGeom;
 mod conv;
 mod dense;
 mod elementwise;
+mod rows;
 pub mod scalar;
 mod vector;
 #[cfg(target_arch = "x86_64")]
@@ -258,7 +259,7 @@ qkernel! {
     /// (exactly `[n, C, H, W]`) into `y` (`[n, K, OH, OW]` or pooled);
     /// `blob` is the layer's region, `scratch` `l.scratch_len()` bytes.
     pub fn conv(l: &QConv, blob: &[u8], x: &[i8], y: &mut [i8], scratch: &mut [i8])
-        => conv::conv_spans, |l, blob, x, y, _scratch| scalar::conv(l, blob, x, y);
+        => conv::conv, |l, blob, x, y, _scratch| scalar::conv(l, blob, x, y);
 }
 
 qkernel! {

@@ -18,6 +18,26 @@ pub trait QSimd: Copy {
     /// The first `n <= LANES` little-endian int32 of `b` (`4 n` bytes),
     /// zeros after. Panics if `b` is shorter.
     fn load_part(self, b: &[u8], n: usize) -> Self::V;
+    /// The four bytes at `p` (as a little-endian int32) in every lane.
+    ///
+    /// # Safety
+    /// `p..p + 4` must be readable.
+    unsafe fn splat_quad(self, p: *const i8) -> Self::V;
+    /// Lane `j` = the four bytes at `p + j` (a window sliding one byte per
+    /// lane, the `u8` taps of four neighbouring kernel columns).
+    ///
+    /// # Safety
+    /// 32 bytes from `p` must be readable.
+    unsafe fn hquad(self, p: *const i8) -> Self::V;
+    /// Lane `j` = the bytes at `p + j`, `p + stride + j`, `p + 2 stride +
+    /// j`, `p + 3 stride + j` (four rows of one column).
+    ///
+    /// # Safety
+    /// `LANES` bytes from `p + t * stride` must be readable, `t < 4`.
+    unsafe fn vquad(self, p: *const i8, stride: usize) -> Self::V;
+    /// `[max(a0, a1), max(a2, a3), .., max(b0, b1), ..]`: the maxima of
+    /// neighbouring lanes of `a` then `b`.
+    fn max_pairs(self, a: Self::V, b: Self::V) -> Self::V;
     /// The first `n <= LANES` bytes of `b`, sign-extended, zeros after.
     fn load_i8(self, b: &[i8], n: usize) -> Self::V;
     /// The bytes `b[0], b[stride], ..` of the first `n <= LANES` lanes,
@@ -37,6 +57,9 @@ pub trait QSimd: Copy {
     /// TFLite's `MultiplyByQuantizedMultiplier` in every lane, with the
     /// lane's multiplier `q` and `shift` (see `cnn_spec::quant::fixed`).
     fn requant(self, x: Self::V, q: Self::V, shift: Self::V) -> Self::V;
+    /// Stores the first `n <= LANES` lanes (each in `-128..=127`) as bytes
+    /// into `out`.
+    fn store_i8(self, v: Self::V, out: &mut [i8], n: usize);
     /// The lanes, in order (the first `LANES` entries).
     fn to_array(self, v: Self::V) -> [i32; 16];
     /// `clamp(round(x / scale) + zp, -128, 127)` of the first `n` floats,

@@ -64,6 +64,48 @@ impl QSimd for Avx512Vnni {
         unsafe { _mm512_maskz_loadu_epi32(mask16(n), b.as_ptr() as *const i32) }
     }
     #[inline(always)]
+    unsafe fn splat_quad(self, p: *const i8) -> __m512i {
+        // SAFETY: the caller guarantees 4 readable bytes at `p`.
+        unsafe { _mm512_set1_epi32(p.cast::<i32>().read_unaligned()) }
+    }
+    #[inline(always)]
+    unsafe fn hquad(self, p: *const i8) -> __m512i {
+        // SAFETY: the caller guarantees 32 readable bytes at `p`; the
+        // permutation reads dwords 0..7 only (the upper half is undefined).
+        unsafe {
+            let v = _mm512_castsi256_si512(_mm256_loadu_si256(p as *const __m256i));
+            let idx = _mm512_setr_epi32(0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6);
+            let v = _mm512_permutexvar_epi32(idx, v);
+            let pattern = _mm_setr_epi8(0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6);
+            _mm512_shuffle_epi8(v, _mm512_broadcast_i32x4(pattern))
+        }
+    }
+    #[inline(always)]
+    unsafe fn vquad(self, p: *const i8, stride: usize) -> __m512i {
+        // SAFETY: the caller guarantees 16 readable bytes at each row.
+        unsafe {
+            // (No closure: it would not inherit the target features.)
+            let r0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(p as *const __m128i));
+            let r1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.add(stride) as *const __m128i));
+            let r2 = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.add(2 * stride) as *const __m128i));
+            let r3 = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.add(3 * stride) as *const __m128i));
+            let lo = _mm512_or_si512(r0, _mm512_slli_epi32::<8>(r1));
+            let hi = _mm512_or_si512(_mm512_slli_epi32::<16>(r2), _mm512_slli_epi32::<24>(r3));
+            _mm512_or_si512(lo, hi)
+        }
+    }
+    #[inline(always)]
+    fn max_pairs(self, a: __m512i, b: __m512i) -> __m512i {
+        unsafe {
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            _mm512_max_epi32(
+                _mm512_permutex2var_epi32(a, even, b),
+                _mm512_permutex2var_epi32(a, odd, b),
+            )
+        }
+    }
+    #[inline(always)]
     fn load_i8(self, b: &[i8], n: usize) -> __m512i {
         let n = n.min(16);
         let b = &b[..n];
@@ -151,6 +193,12 @@ impl QSimd for Avx512Vnni {
         }
     }
     #[inline(always)]
+    fn store_i8(self, v: __m512i, out: &mut [i8], n: usize) {
+        let n = n.min(16);
+        let out = &mut out[..n];
+        unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr(), mask16(n), _mm512_cvtepi32_epi8(v)) }
+    }
+    #[inline(always)]
     fn to_array(self, v: __m512i) -> [i32; 16] {
         let mut out = [0i32; 16];
         unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut __m512i, v) };
@@ -165,7 +213,10 @@ impl QSimd for Avx512Vnni {
             let q = _mm512_div_ps(v, _mm512_set1_ps(scale));
             let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(q, q);
             let q = _mm512_mask_mov_ps(q, nan, _mm512_setzero_ps());
-            let q = _mm512_min_ps(_mm512_max_ps(q, _mm512_set1_ps(-256.0)), _mm512_set1_ps(256.0));
+            let q = _mm512_min_ps(
+                _mm512_max_ps(q, _mm512_set1_ps(-256.0)),
+                _mm512_set1_ps(256.0),
+            );
             let t = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(q);
             let d = _mm512_sub_ps(q, t);
             let up = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(d, _mm512_set1_ps(0.5));
@@ -227,6 +278,50 @@ impl<const VNNI: bool> QSimd for Avx2I8<VNNI> {
             } else {
                 _mm256_maskload_epi32(b.as_ptr() as *const i32, mask8(n))
             }
+        }
+    }
+    #[inline(always)]
+    unsafe fn splat_quad(self, p: *const i8) -> __m256i {
+        // SAFETY: the caller guarantees 4 readable bytes at `p`.
+        unsafe { _mm256_set1_epi32(p.cast::<i32>().read_unaligned()) }
+    }
+    #[inline(always)]
+    unsafe fn hquad(self, p: *const i8) -> __m256i {
+        // SAFETY: the caller guarantees 32 readable bytes at `p` (16 are read).
+        unsafe {
+            let v = _mm256_castsi128_si256(_mm_loadu_si128(p as *const __m128i));
+            let v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 1, 2, 3, 1, 2, 3, 4));
+            let pattern = _mm256_setr_epi8(
+                0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6, 0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5,
+                3, 4, 5, 6,
+            );
+            _mm256_shuffle_epi8(v, pattern)
+        }
+    }
+    #[inline(always)]
+    unsafe fn vquad(self, p: *const i8, stride: usize) -> __m256i {
+        // SAFETY: the caller guarantees 8 readable bytes at each row.
+        unsafe {
+            let r0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(p as *const __m128i));
+            let r1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.add(stride) as *const __m128i));
+            let r2 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.add(2 * stride) as *const __m128i));
+            let r3 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(p.add(3 * stride) as *const __m128i));
+            let lo = _mm256_or_si256(r0, _mm256_slli_epi32::<8>(r1));
+            let hi = _mm256_or_si256(_mm256_slli_epi32::<16>(r2), _mm256_slli_epi32::<24>(r3));
+            _mm256_or_si256(lo, hi)
+        }
+    }
+    #[inline(always)]
+    fn max_pairs(self, a: __m256i, b: __m256i) -> __m256i {
+        unsafe {
+            let (fa, fb) = (_mm256_castsi256_ps(a), _mm256_castsi256_ps(b));
+            // Within 128-bit lanes: [a0 a2 b0 b2 | a4 a6 b4 b6], then the
+            // 64-bit pairs reordered: [a0 a2 a4 a6 b0 b2 b4 b6].
+            let even = _mm256_castps_si256(_mm256_shuffle_ps::<0b10_00_10_00>(fa, fb));
+            let odd = _mm256_castps_si256(_mm256_shuffle_ps::<0b11_01_11_01>(fa, fb));
+            let even = _mm256_permute4x64_epi64::<0b11_01_10_00>(even);
+            let odd = _mm256_permute4x64_epi64::<0b11_01_10_00>(odd);
+            _mm256_max_epi32(even, odd)
         }
     }
     #[inline(always)]
@@ -313,8 +408,7 @@ impl<const VNNI: bool> QSimd for Avx2I8<VNNI> {
             let odd = _mm256_add_epi64(_mm256_add_epi64(odd, odd), _mm256_set1_epi64x(1 << 31));
             let high = _mm256_blend_epi32::<0b1010_1010>(even, odd);
             let min = _mm256_set1_epi32(i32::MIN);
-            let both_min =
-                _mm256_and_si256(_mm256_cmpeq_epi32(a, min), _mm256_cmpeq_epi32(q, min));
+            let both_min = _mm256_and_si256(_mm256_cmpeq_epi32(a, min), _mm256_cmpeq_epi32(q, min));
             let high = _mm256_blendv_epi8(high, _mm256_set1_epi32(i32::MAX), both_min);
             let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
             let remainder = _mm256_and_si256(high, mask);
@@ -323,6 +417,28 @@ impl<const VNNI: bool> QSimd for Avx2I8<VNNI> {
             let down = _mm256_srav_epi32(high, right);
             // The comparison is -1 where the remainder passes half.
             _mm256_sub_epi32(down, _mm256_cmpgt_epi32(remainder, threshold))
+        }
+    }
+    #[inline(always)]
+    fn store_i8(self, v: __m256i, out: &mut [i8], n: usize) {
+        let n = n.min(8);
+        let out = &mut out[..n];
+        unsafe {
+            // Saturating packs (the lanes are in range): 32 -> 16 -> 8
+            // bits leave lanes 0..4 in bytes 0..4 of each 128-bit half.
+            let p16 = _mm256_packs_epi32(v, v);
+            let p8 = _mm256_packs_epi16(p16, p16);
+            let bytes = _mm_unpacklo_epi32(
+                _mm256_castsi256_si128(p8),
+                _mm256_extracti128_si256::<1>(p8),
+            );
+            if n == 8 {
+                _mm_storel_epi64(out.as_mut_ptr() as *mut __m128i, bytes);
+            } else {
+                let mut t = [0i8; 16];
+                _mm_storeu_si128(t.as_mut_ptr() as *mut __m128i, bytes);
+                out.copy_from_slice(&t[..n]);
+            }
         }
     }
     #[inline(always)]
@@ -340,7 +456,10 @@ impl<const VNNI: bool> QSimd for Avx2I8<VNNI> {
             let q = _mm256_div_ps(v, _mm256_set1_ps(scale));
             let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(q, q);
             let q = _mm256_blendv_ps(q, _mm256_setzero_ps(), nan);
-            let q = _mm256_min_ps(_mm256_max_ps(q, _mm256_set1_ps(-256.0)), _mm256_set1_ps(256.0));
+            let q = _mm256_min_ps(
+                _mm256_max_ps(q, _mm256_set1_ps(-256.0)),
+                _mm256_set1_ps(256.0),
+            );
             let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(q);
             let d = _mm256_sub_ps(q, t);
             let one = _mm256_set1_ps(1.0);

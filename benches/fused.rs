@@ -50,7 +50,7 @@ macro_rules! pair {
 }
 
 fn blocks(c: &mut Criterion) {
-    cnn::set_threads(1);
+    cnn::set_threads(1).unwrap();
     pair!(c, "lenet_conv1_block", 1, Conv1Block, Conv1BlockUnfused);
     pair!(c, "lenet_conv1_block", 32, Conv1Block, Conv1BlockUnfused);
     pair!(c, "lenet_conv2_block", 1, Conv2Block, Conv2BlockUnfused);

@@ -52,7 +52,7 @@ fn forward(c: &mut Criterion) {
     let mut y = vec![0.0; 64 * 10];
     g.throughput(Throughput::Elements(64));
     for threads in [1, 2] {
-        cnn::set_threads(threads);
+        cnn::set_threads(threads).unwrap();
         g.bench_function(
             BenchmarkId::new(format!("fused_{threads}threads"), 64),
             |b| b.iter(|| net.forward_batch(black_box(&x64), &mut y).unwrap()),

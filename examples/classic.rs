@@ -1,22 +1,23 @@
-//! LeNet-5, AlexNet and VGG-16: their summaries (shapes, parameters and
+//! LeNet-5, AlexNet, VGG-16 and GoogLeNet: their summaries (shapes, parameters and
 //! multiply-accumulates, all known at compile time) and one forward pass
 //! each with random weights.
 //!
 //! ```text
-//! cargo run --release --example classic            # all three
-//! cargo run --release --example classic -- lenet   # one of lenet, alexnet, vgg16
+//! cargo run --release --example classic            # all four
+//! cargo run --release --example classic -- lenet   # one of lenet, alexnet, vgg16, googlenet
 //! ```
 
 #[path = "nets/classic.rs"]
 mod classic;
 
-use classic::{AlexNet, LeNet5, Vgg16};
+use classic::{AlexNet, GoogLeNet, LeNet5, Vgg16};
 use std::time::Instant;
 
 // Checked by the compiler: the figures the literature gives.
 const _: () = assert!(LeNet5::PARAM_COUNT == 61_706 && LeNet5::MACS == 416_520);
 const _: () = assert!(AlexNet::PARAM_COUNT == 61_100_840 && AlexNet::MACS == 714_188_480);
 const _: () = assert!(Vgg16::PARAM_COUNT == 138_357_544 && Vgg16::MACS == 15_470_264_320);
+const _: () = assert!(GoogLeNet::PARAM_COUNT == 6_998_552 && GoogLeNet::MACS == 1_582_671_872);
 
 /// A deterministic test image in [0, 1).
 fn image(len: usize) -> Vec<f32> {
@@ -64,7 +65,19 @@ fn main() {
         let t = Instant::now();
         let p = net.predict_batch(&x).expect("one whole sample");
         println!(
-            "VGG-16 forward pass: {:?}, top classes {:?}",
+            "VGG-16 forward pass: {:?}, top classes {:?}\n",
+            t.elapsed(),
+            top5(&p)
+        );
+    }
+    if matches!(which.as_str(), "all" | "googlenet") {
+        println!("{}\n", GoogLeNet::summary());
+        let net = GoogLeNet::new(cnn::Init::He, 1);
+        let x = image(GoogLeNet::INPUT_LEN);
+        let t = Instant::now();
+        let p = net.predict_batch(&x).expect("one whole sample");
+        println!(
+            "GoogLeNet forward pass: {:?}, top classes {:?}",
             t.elapsed(),
             top5(&p)
         );

@@ -82,7 +82,7 @@ fn parse_args() -> Result<Args, String> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     if args.threads > 0 {
-        cnn::set_threads(args.threads);
+        cnn::set_threads(args.threads)?;
     }
     let threads = cnn::parallel::threads();
     let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/photos");

@@ -4,7 +4,7 @@
 #[path = "../examples/nets/classic.rs"]
 mod classic;
 
-use classic::{AlexNet, LeNet5, Vgg16};
+use classic::{AlexNet, GoogLeNet, LeNet5, Vgg16};
 
 const _: () = assert!(LeNet5::PARAM_COUNT == 61_706);
 const _: () = assert!(LeNet5::MACS == 416_520);
@@ -14,6 +14,29 @@ const _: () = assert!(Vgg16::PARAM_COUNT == 138_357_544);
 const _: () = assert!(Vgg16::MACS == 15_470_264_320);
 const _: () = assert!(LeNet5::INPUT_LEN == 784 && LeNet5::OUTPUT_LEN == 10);
 const _: () = assert!(AlexNet::OUTPUT_SHAPE[0] == 1000);
+// GoogLeNet as published: MACs of its convolutions and its dense layer.
+const _: () = assert!(GoogLeNet::PARAM_COUNT == 6_998_552);
+const _: () = assert!(GoogLeNet::MACS == 1_582_671_872);
+
+#[test]
+fn googlenet_concatenates_its_branches() {
+    let out = |name: &str| {
+        GoogLeNet::LAYERS
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("no layer {name}"))
+            .output_shape
+    };
+    assert_eq!(out("inception3a.concat1"), [256, 28, 28]);
+    assert_eq!(out("inception4e.concat1"), [832, 14, 14]);
+    assert_eq!(out("inception5b.concat1"), [1024, 7, 7]);
+    assert_eq!(out("inception4b.branch3.2"), [64, 14, 14]);
+    let p = GoogLeNet::PARAMS
+        .iter()
+        .find(|p| p.name == "inception4b.branch2.2.weight")
+        .unwrap();
+    assert_eq!(p.shape, [224, 112, 3, 3]);
+}
 
 #[test]
 fn per_layer_tables_add_up() {

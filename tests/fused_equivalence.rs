@@ -98,7 +98,7 @@ fn compare<F: cnn::Network, U: cnn::Network>(seed: u64) {
     let x = random_vec(n * F::INPUT_LEN, seed);
     let labels: Vec<usize> = (0..n).map(|i| i % F::OUTPUT_LEN).collect();
     for level in simd::available_levels() {
-        assert!(simd::force(level));
+        simd::force(level).unwrap();
         for case in [Case::Random, Case::Ties, Case::AllNegative] {
             let base = F::from_weight_vec(
                 random_vec(F::PARAM_COUNT, seed + 1)
@@ -127,7 +127,7 @@ fn compare<F: cnn::Network, U: cnn::Network>(seed: u64) {
             }
         }
     }
-    simd::force(simd::best_available());
+    simd::force(simd::best_available()).unwrap();
 }
 
 #[test]
@@ -173,7 +173,7 @@ fn fused_plans_really_fuse() {
 fn nan_propagates_through_fused_kernels() {
     let _guard = LEVEL.lock().unwrap_or_else(|e| e.into_inner());
     for level in simd::available_levels() {
-        assert!(simd::force(level));
+        simd::force(level).unwrap();
         let mut x = random_vec(WideFused::INPUT_LEN, 9);
         x[5] = f32::NAN;
         let net = WideFused::new(cnn::Init::He, 3);
@@ -183,5 +183,5 @@ fn nan_propagates_through_fused_kernels() {
         let y = unfused.predict(&x.try_into().unwrap());
         assert!(y.iter().all(|v| v.is_nan()), "{level:?}: {y:?}");
     }
-    simd::force(simd::best_available());
+    simd::force(simd::best_available()).unwrap();
 }

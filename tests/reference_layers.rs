@@ -17,10 +17,10 @@ static LEVEL: Mutex<()> = Mutex::new(());
 fn each_level(mut f: impl FnMut(Level)) {
     let _guard = LEVEL.lock().unwrap_or_else(|e| e.into_inner());
     for level in simd::available_levels() {
-        assert!(simd::force(level));
+        simd::force(level).unwrap();
         f(level);
     }
-    simd::force(simd::best_available());
+    simd::force(simd::best_available()).unwrap();
 }
 
 fn conv_case(name: &str) {
@@ -137,7 +137,13 @@ fn pool_case(name: &str, max: bool) {
     let case = Case::load(name);
     let xs = case.shape("x");
     let (n, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
-    let g = PoolGeom::new(
+    let ceil = case.attrs["ceil_mode"].as_bool().unwrap_or(false);
+    let new = if ceil {
+        PoolGeom::new_ceil
+    } else {
+        PoolGeom::new
+    };
+    let g = new(
         c,
         h,
         w,
@@ -160,6 +166,16 @@ fn pool_case(name: &str, max: bool) {
         case.check_in("y", &format!("{level:?}"), &y);
         case.check_in("dx", &format!("{level:?}"), &dx);
     });
+}
+
+#[test]
+fn max_pool_3x3_s2_ceil() {
+    pool_case("max_pool_3x3_s2_ceil", true);
+}
+
+#[test]
+fn avg_pool_3x3_s2_p1_ceil() {
+    pool_case("avg_pool_3x3_s2_p1_ceil", false);
 }
 
 #[test]
@@ -288,7 +304,10 @@ fn softmax_probabilities() {
 
 #[test]
 fn batch_norm2d() {
-    use ops::batch_norm::{self, Affine, BatchNorm, Gradients, Moments, Running, RunningMut};
+    use ops::batch_norm::{
+        self, Affine, BackwardIo, BatchNorm, Running, RunningMut, Stats, TrainIo,
+    };
+    use ops::Grads;
     let case = Case::load("batch_norm2d");
     let xs = case.shape("x");
     let (n, c, hw) = (xs[0], xs[1], xs[2] * xs[3]);
@@ -296,49 +315,56 @@ fn batch_norm2d() {
     let eps = case.attrs["eps"].as_f64().unwrap() as f32;
     let (gamma, beta) = (case.get("gamma"), case.get("beta"));
     let mut y = vec![0.0; n * c * hw];
-    let mut moments = vec![
-        Moments {
-            mean: 0.0,
-            inv_std: 0.0
-        };
-        c
-    ];
+    let mut xhat = vec![0.0; n * c * hw];
+    let mut stats = vec![0.0; batch_norm::stats_len(c)];
     let mut rm = case.get("running_mean").to_vec();
     let mut rv = case.get("running_var").to_vec();
+    let mut batches = [0.0f32];
     let layer = BatchNorm {
         channels: c,
         hw,
         eps,
         momentum,
     };
-    batch_norm::forward_train(
+    batch_norm::forward_train_alone(
         &layer,
         Affine { gamma, beta },
-        case.get("x"),
-        &mut y,
-        &mut moments,
+        TrainIo {
+            x: case.get("x"),
+            y: &mut y,
+            xhat: &mut xhat,
+            n,
+        },
+        &mut stats,
         RunningMut {
             mean: &mut rm,
             var: &mut rv,
+            batches: &mut batches,
         },
-        n,
     );
     case.check("y_train", &y);
     case.check("running_mean_after", &rm);
     case.check("running_var_after", &rv);
+    assert_eq!(batches, [1.0]);
     let (mut dx, mut dg, mut db) = (vec![0.0; n * c * hw], vec![0.0; c], vec![0.0; c]);
     batch_norm::backward(
         &layer,
         gamma,
-        &moments,
-        case.get("x"),
-        case.get("dy"),
-        Gradients {
-            dx: &mut dx,
-            dgamma: &mut dg,
-            dbeta: &mut db,
+        BackwardIo {
+            xhat: &xhat,
+            dy: case.get("dy"),
+            dx: Some(&mut dx),
+            n,
         },
-        n,
+        Grads {
+            weight: Some(&mut dg),
+            bias: Some(&mut db),
+        },
+        Stats {
+            values: &mut stats,
+            reduce: &cnn::layout::OnePart,
+            at: 0,
+        },
     );
     case.check("dx", &dx);
     case.check("dgamma", &dg);

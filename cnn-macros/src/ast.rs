@@ -8,6 +8,24 @@ use syn::{Attribute, Ident, LitStr, Visibility};
 /// Everything inside one `network! { ... }`.
 pub struct Invocation {
     pub networks: Vec<NetworkDecl>,
+    /// `block name(params) = item;` declarations, usable by every network
+    /// of the invocation.
+    pub blocks: Vec<BlockDecl>,
+}
+
+/// `block name(p1, p2 = default, ...) = item;`: a reusable piece of a
+/// network, instantiated like a layer (`name(args)`), its parameters
+/// standing for the values given.
+pub struct BlockDecl {
+    pub name: Ident,
+    pub params: Vec<BlockParam>,
+    pub body: ItemDecl,
+}
+
+/// A block's parameter and its default value, if any.
+pub struct BlockParam {
+    pub name: Ident,
+    pub default: Option<Value>,
 }
 
 /// One `struct Name { ... }` declaration.
@@ -20,7 +38,7 @@ pub struct NetworkDecl {
     pub name: Ident,
     /// The `input: [...]` declaration, if any.
     pub input: Option<InputDecl>,
-    pub layers: Vec<LayerDecl>,
+    pub layers: Vec<ItemDecl>,
     /// Span of the braces, for errors about the body as a whole.
     pub body_span: Span,
 }
@@ -45,12 +63,71 @@ pub struct InputDecl {
     pub tokens: TokenStream,
 }
 
+/// One item of a network's body, a sequence or a branch.
+pub enum ItemDecl {
+    /// A layer or a block instance: `name: kind(args)`, `kind(args)`, `kind`.
+    Layer(LayerDecl),
+    /// `name: [item, item, ...]`: items one after the other, like PyTorch's
+    /// `nn.Sequential` (unnamed items are named by their position).
+    Seq(SeqDecl),
+    /// `name: concat(branch, ...)` or `name: add(path, path)`: branches
+    /// reading the same input, merged.
+    Merge(MergeDecl),
+}
+
+impl ItemDecl {
+    pub fn name(&self) -> Option<&Ident> {
+        match self {
+            ItemDecl::Layer(l) => l.name.as_ref(),
+            ItemDecl::Seq(s) => s.name.as_ref(),
+            ItemDecl::Merge(m) => m.name.as_ref(),
+        }
+    }
+
+    /// `as "prefix"`: the tensor-name prefix the item's tensors load from.
+    pub fn prefix(&self) -> Option<&LitStr> {
+        match self {
+            ItemDecl::Layer(l) => l.prefix.as_ref(),
+            ItemDecl::Seq(s) => s.prefix.as_ref(),
+            ItemDecl::Merge(m) => m.prefix.as_ref(),
+        }
+    }
+}
+
 /// One layer: `name: kind(args)`, `kind(args)` or `kind`.
 pub struct LayerDecl {
     pub name: Option<Ident>,
     pub kind: Ident,
     pub args: Vec<Arg>,
+    pub prefix: Option<LitStr>,
     /// Every token of the layer, for errors spanned on the whole layer.
+    pub tokens: TokenStream,
+}
+
+/// `name: [items]`.
+pub struct SeqDecl {
+    pub name: Option<Ident>,
+    pub items: Vec<ItemDecl>,
+    pub prefix: Option<LitStr>,
+}
+
+/// How a merge combines its branches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeKind {
+    /// Along channels (or features): GoogLeNet's inception modules.
+    Concat,
+    /// Element-wise sum: ResNet's residual connections.
+    Add,
+}
+
+/// `name: concat(branch, ...)` or `name: add(path, path)`.
+pub struct MergeDecl {
+    pub name: Option<Ident>,
+    pub kind: MergeKind,
+    /// The keyword as written, for errors.
+    pub keyword: Ident,
+    pub branches: Vec<ItemDecl>,
+    pub prefix: Option<LitStr>,
     pub tokens: TokenStream,
 }
 

@@ -3,7 +3,7 @@
 //!
 //! The macro is a pipeline of passes, each in its own module and each unit
 //! tested on `proc_macro2` token streams without the compiler:
-//! `parse` (grammar → [`ast`] with spans), `graph` (the value graph, shape
+//! `parse` (grammar → `ast` with spans), `graph` (the value graph, shape
 //! inference, semantic checks, by the layer kinds in `layers`), `plan`
 //! (fusion, parameter layout, memory plans), `weights` (compile-time
 //! safetensors), `emit` (the generated Rust).
@@ -44,7 +44,7 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         }
         seen.push(name);
         let errors_before = diag.len();
-        let generated = graph::build(decl, &mut diag).and_then(|net| {
+        let generated = graph::build(decl, &invocation.blocks, &mut diag).and_then(|net| {
             let plan = plan::plan(&net);
             let embedded = weights::embed(decl, &net, &plan, &mut diag).ok_or(graph::Partial {
                 input: Some(net.input()),

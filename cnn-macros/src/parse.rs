@@ -18,7 +18,10 @@ use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, Ident, Lit, Token, Visibility};
 
-use crate::ast::{Arg, InputDecl, Invocation, LayerDecl, NetworkDecl, NetworkOptions, Value};
+use crate::ast::{
+    Arg, BlockDecl, BlockParam, InputDecl, Invocation, ItemDecl, LayerDecl, MergeDecl, MergeKind,
+    NetworkDecl, NetworkOptions, SeqDecl, Value,
+};
 use crate::diag::{closest, Diagnostics};
 use crate::layers;
 
@@ -26,11 +29,25 @@ use crate::layers;
 /// declarations that could be read are returned for the later passes.
 pub fn parse_invocation(input: TokenStream, diag: &mut Diagnostics) -> Invocation {
     let mut networks = Vec::new();
+    let mut blocks = Vec::new();
     let mut rest: Vec<TokenTree> = input.into_iter().collect();
     // Each network ends with its brace group; split the stream after every
     // top-level `{ ... }` that follows `struct Name`, or before the next
     // declaration when one lacks its body.
     while !rest.is_empty() {
+        if starts_block(&rest) {
+            // `block name(params) = item;`: up to the first top-level `;`.
+            let end = rest
+                .iter()
+                .position(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ';'))
+                .map_or(rest.len(), |i| i + 1);
+            let chunk: TokenStream = rest.drain(..end).collect();
+            match parse_block(chunk) {
+                Ok(block) => blocks.push(block),
+                Err(e) => diag.push(e),
+            }
+            continue;
+        }
         let end = chunk_end(&rest);
         let chunk: TokenStream = rest.drain(..end).collect();
         // Allow (and skip) a `;` or `,` between declarations.
@@ -52,7 +69,110 @@ pub fn parse_invocation(input: TokenStream, diag: &mut Diagnostics) -> Invocatio
             Err(e) => diag.push(e),
         }
     }
-    Invocation { networks }
+    Invocation { networks, blocks }
+}
+
+/// Whether `trees` start with a block declaration (after attributes and a
+/// visibility, which blocks accept and ignore).
+fn starts_block(trees: &[TokenTree]) -> bool {
+    let mut i = 0;
+    loop {
+        match &trees[i..] {
+            [TokenTree::Punct(p), TokenTree::Group(g), ..]
+                if p.as_char() == '#' && g.delimiter() == Delimiter::Bracket =>
+            {
+                i += 2
+            }
+            [TokenTree::Ident(v), TokenTree::Group(g), ..]
+                if v == "pub" && g.delimiter() == Delimiter::Parenthesis =>
+            {
+                i += 2
+            }
+            [TokenTree::Ident(v), ..] if v == "pub" => i += 1,
+            [TokenTree::Ident(b), TokenTree::Ident(_), ..] => return b == "block",
+            _ => return false,
+        }
+    }
+}
+
+/// `block name(p1, p2 = default) = item;`
+fn parse_block(tokens: TokenStream) -> syn::Result<BlockDecl> {
+    let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    let start = trees
+        .iter()
+        .position(|t| matches!(t, TokenTree::Ident(i) if i == "block"))
+        .expect("starts_block found it");
+    let rest = &trees[start + 1..];
+    let TokenTree::Ident(name) = &rest[0] else {
+        unreachable!("starts_block checked the name")
+    };
+    let (params, rest) = match &rest[1..] {
+        [TokenTree::Group(g), rest @ ..] if g.delimiter() == Delimiter::Parenthesis => (
+            parse_pieces(g.stream(), "parameter", parse_block_param)?,
+            rest,
+        ),
+        rest => (Vec::new(), rest),
+    };
+    let body = match rest {
+        [TokenTree::Punct(eq), body @ ..] if eq.as_char() == '=' => body,
+        [other, ..] => {
+            return Err(syn::Error::new_spanned(
+                other,
+                format!(
+                    "expected `=` and the block's body after `block {name}(...)`, found `{other}`"
+                ),
+            ))
+        }
+        [] => {
+            return Err(syn::Error::new_spanned(
+                &tokens,
+                format!("expected `= body;` after `block {name}`, as in `block {name}(c) = [conv(c, kernel = 3), relu];`"),
+            ))
+        }
+    };
+    let body = match body {
+        [body @ .., TokenTree::Punct(semi)] if semi.as_char() == ';' => body,
+        _ => {
+            return Err(syn::Error::new_spanned(
+                &tokens,
+                format!("the block `{name}` must end with `;`"),
+            ))
+        }
+    };
+    if body.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &tokens,
+            format!("the block `{name}` has an empty body"),
+        ));
+    }
+    Ok(BlockDecl {
+        name: name.clone(),
+        params,
+        body: parse_element(body.iter().cloned().collect())?,
+    })
+}
+
+/// `name` or `name = default`.
+fn parse_block_param(tokens: TokenStream) -> syn::Result<BlockParam> {
+    let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    match trees.as_slice() {
+        [TokenTree::Ident(name)] => Ok(BlockParam {
+            name: name.clone(),
+            default: None,
+        }),
+        [TokenTree::Ident(name), TokenTree::Punct(eq), value @ ..]
+            if eq.as_char() == '=' && !value.is_empty() =>
+        {
+            Ok(BlockParam {
+                name: name.clone(),
+                default: Some(parse_value(value.iter().cloned().collect())?),
+            })
+        }
+        _ => Err(syn::Error::new_spanned(
+            &tokens,
+            format!("expected a parameter name, or `name = default`, found `{tokens}`"),
+        )),
+    }
 }
 
 /// The length of the first declaration in `trees`: up to and including its
@@ -187,7 +307,7 @@ impl Header {
                         input = Some(decl);
                     }
                 }
-                Ok(Item::Layer(layer)) => layers.push(layer),
+                Ok(Item::Item(item)) => layers.push(item),
                 Err(e) => diag.push(e),
             }
         }
@@ -274,7 +394,7 @@ fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<
 
 enum Item {
     Input(InputDecl),
-    Layer(LayerDecl),
+    Item(ItemDecl),
 }
 
 /// One comma-separated piece of a token stream and the comma that ends it
@@ -344,8 +464,46 @@ fn parse_pieces<T>(
 
 fn parse_item(tokens: TokenStream) -> syn::Result<Item> {
     let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    if let [TokenTree::Ident(first), TokenTree::Punct(p), rest @ ..] = trees.as_slice() {
+        if first == "input" && p.as_char() == ':' {
+            return parse_input(rest, tokens).map(Item::Input);
+        }
+    }
+    parse_element(tokens).map(Item::Item)
+}
+
+/// An item of a body, a sequence or a branch:
+///
+/// ```text
+/// element := (name `:`)? (layer | `[` element, ... `]` | merge) (`as` "prefix")?
+/// layer   := kind (`(` arg, ... `)`)?
+/// merge   := (`concat` | `add`) `(` element, ... `)`
+/// ```
+fn parse_element(tokens: TokenStream) -> syn::Result<ItemDecl> {
+    let all: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    // `... as "prefix"` at the end.
+    let (trees, prefix) = match all.as_slice() {
+        [body @ .., TokenTree::Ident(as_kw), TokenTree::Literal(lit)]
+            if as_kw == "as" && !body.is_empty() =>
+        {
+            match syn::parse2::<Lit>(TokenTree::Literal(lit.clone()).into()) {
+                Ok(Lit::Str(s)) => (body, Some(s)),
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        lit,
+                        format!(
+                            "expected the tensor-name prefix as a string after `as`, \
+                             as in `as \"features.0\"`, found `{lit}`"
+                        ),
+                    ))
+                }
+            }
+        }
+        _ => (&all[..], None),
+    };
     let first = match trees.first() {
-        Some(TokenTree::Ident(i)) => i.clone(),
+        Some(TokenTree::Ident(i)) => Some(i.clone()),
+        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket => None,
         Some(other) => {
             return Err(syn::Error::new_spanned(
                 other,
@@ -359,32 +517,52 @@ fn parse_item(tokens: TokenStream) -> syn::Result<Item> {
             ))
         }
     };
-    let rest = &trees[1..];
-    let (name, kind, after) = match rest.first() {
-        Some(TokenTree::Punct(p)) if p.as_char() == ':' => {
-            if first == "input" {
-                return parse_input(&rest[1..], tokens).map(Item::Input);
+    // `name: ...`
+    let (name, body) = match (first, trees.get(1)) {
+        (Some(first), Some(TokenTree::Punct(p))) if p.as_char() == ':' => match trees.get(2) {
+            Some(TokenTree::Ident(_)) => (Some(first), &trees[2..]),
+            Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket => {
+                (Some(first), &trees[2..])
             }
-            match rest.get(1) {
-                Some(TokenTree::Ident(kind)) => (Some(first), kind.clone(), &rest[2..]),
-                Some(other) => {
-                    return Err(syn::Error::new_spanned(
-                        other,
-                        format!("expected a layer kind after `{first}:`, found `{other}`"),
-                    ))
-                }
-                None => {
-                    return Err(syn::Error::new_spanned(
-                        &tokens,
-                        format!(
-                            "expected a layer kind after `{first}:`, as in `{first}: conv(6, kernel = 5)`"
-                        ),
-                    ))
-                }
+            Some(other) => {
+                return Err(syn::Error::new_spanned(
+                    other,
+                    format!("expected a layer kind after `{first}:`, found `{other}`"),
+                ))
             }
-        }
-        _ => (None, first, rest),
+            None => {
+                return Err(syn::Error::new_spanned(
+                    &tokens,
+                    format!(
+                    "expected a layer kind after `{first}:`, as in `{first}: conv(6, kernel = 5)`"
+                ),
+                ))
+            }
+        },
+        _ => (None, trees),
     };
+    // `[items]`
+    if let [TokenTree::Group(g), extra @ ..] = body {
+        if g.delimiter() == Delimiter::Bracket {
+            if let Some(next) = extra.first() {
+                return Err(syn::Error::new_spanned(
+                    next,
+                    format!("expected `,` after the sequence `[...]`, found `{next}`"),
+                ));
+            }
+            let items = parse_pieces(g.stream(), "layer", parse_element)?;
+            return Ok(ItemDecl::Seq(SeqDecl {
+                name,
+                items,
+                prefix,
+            }));
+        }
+    }
+    let TokenTree::Ident(kind) = &body[0] else {
+        unreachable!("checked above: an identifier or a bracket group")
+    };
+    let kind = kind.clone();
+    let after = &body[1..];
     let (group, extra) = match after {
         [TokenTree::Group(g), extra @ ..] if g.delimiter() == Delimiter::Parenthesis => {
             (Some(g), extra)
@@ -406,14 +584,40 @@ fn parse_item(tokens: TokenStream) -> syn::Result<Item> {
         };
         return Err(syn::Error::new_spanned(next, message));
     }
+    let merge = match kind.to_string().as_str() {
+        "concat" => Some(MergeKind::Concat),
+        "add" => Some(MergeKind::Add),
+        _ => None,
+    };
+    if let Some(merge) = merge {
+        let Some(g) = group else {
+            return Err(syn::Error::new_spanned(
+                &kind,
+                format!(
+                    "`{kind}` needs its branches in parentheses, as in \
+                     `{kind}([conv(16, kernel = 1)], [conv(16, kernel = 3, pad = 1)])`"
+                ),
+            ));
+        };
+        let branches = parse_pieces(g.stream(), "branch", parse_element)?;
+        return Ok(ItemDecl::Merge(MergeDecl {
+            name,
+            kind: merge,
+            keyword: kind,
+            branches,
+            prefix,
+            tokens,
+        }));
+    }
     let args = match group {
         Some(g) => parse_pieces(g.stream(), "argument", parse_arg)?,
         None => Vec::new(),
     };
-    Ok(Item::Layer(LayerDecl {
+    Ok(ItemDecl::Layer(LayerDecl {
         name,
         kind,
         args,
+        prefix,
         tokens,
     }))
 }
@@ -561,11 +765,17 @@ mod tests {
         assert_eq!(net.attrs.len(), 1, "the doc comment passes through");
         assert!(!net.options.fuse.as_ref().unwrap().value);
         assert_eq!(net.input.as_ref().unwrap().dims.len(), 3);
-        let kinds: Vec<String> = net.layers.iter().map(|l| l.kind.to_string()).collect();
+        let layer = |i: usize| match &net.layers[i] {
+            ItemDecl::Layer(l) => l,
+            _ => panic!("expected a layer"),
+        };
+        let kinds: Vec<String> = (0..net.layers.len())
+            .map(|i| layer(i).kind.to_string())
+            .collect();
         assert_eq!(kinds, ["conv", "relu", "max_pool", "flatten", "dense"]);
-        assert_eq!(net.layers[0].name.as_ref().unwrap(), "conv1");
-        assert_eq!(net.layers[0].args.len(), 3);
-        assert_eq!(net.layers[0].args[1].name.as_ref().unwrap(), "kernel");
+        assert_eq!(layer(0).name.as_ref().unwrap(), "conv1");
+        assert_eq!(layer(0).args.len(), 3);
+        assert_eq!(layer(0).args[1].name.as_ref().unwrap(), "kernel");
     }
 
     #[test]
@@ -576,7 +786,10 @@ mod tests {
         });
         assert!(diag.is_empty());
         assert_eq!(inv.networks.len(), 2);
-        match &inv.networks[0].layers[0].args[1].value {
+        let ItemDecl::Layer(conv) = &inv.networks[0].layers[0] else {
+            panic!("expected a layer")
+        };
+        match &conv.args[1].value {
             Value::Tuple(items, _) => assert_eq!(items.len(), 2),
             _ => panic!("expected a pair"),
         }

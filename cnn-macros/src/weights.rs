@@ -212,7 +212,7 @@ mod tests {
             &mut diag,
         );
         let decl = &inv.networks[0];
-        let net = crate::graph::build(decl, &mut diag).unwrap();
+        let net = crate::graph::build(decl, &[], &mut diag).ok().unwrap();
         let plan = crate::plan::plan(&net);
         let lit = decl.options.weights.as_ref().unwrap();
         let got = check(
@@ -268,7 +268,7 @@ mod tests {
             &mut diag,
         );
         let decl = &inv.networks[0];
-        let net = crate::graph::build(decl, &mut diag).unwrap();
+        let net = crate::graph::build(decl, &[], &mut diag).ok().unwrap();
         let plan = crate::plan::plan(&net);
         let lit = decl.options.weights.as_ref().unwrap();
         assert!(check(lit, "w", b"not a file", decl, &net, &plan, &mut diag).is_none());

@@ -34,7 +34,7 @@ pub fn forward<N: Network>(net: &N, inputs: &[f32], outputs: &mut [f32]) -> Resu
         run_chunk::<N>(weights, inputs, outputs, n);
         return Ok(());
     }
-    let pool = parallel::pool(threads);
+    let pool = parallel::pool(threads)?;
     pool.scope(|scope| {
         let mut rest_in = inputs;
         let mut rest_out = &mut *outputs;

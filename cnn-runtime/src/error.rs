@@ -44,6 +44,10 @@ pub enum Error {
         expected: Vec<usize>,
         /// The shape in the file.
         found: Vec<usize>,
+        /// Where the network's shape comes from, when its tables tell:
+        /// for the first dense layer after `flatten`, the upstream shapes
+        /// and what input size or padding would give the file's.
+        reason: Option<Box<str>>,
     },
     /// A tensor in the file is not float32.
     DtypeMismatch {
@@ -125,15 +129,44 @@ pub enum Error {
         /// Values per sample.
         dim: usize,
     },
-    /// The loss became NaN or infinite.
+    /// The loss became NaN or infinite. From `fit`, the network is back at
+    /// its weights after the previous epoch (those of the last checkpoint,
+    /// which is left as it was); from `Session::step`, the step was not
+    /// taken.
     NonFiniteLoss {
-        /// Epoch (1-based).
+        /// Epoch (1-based; 0 for a step outside `fit`).
         epoch: usize,
-        /// Step within the epoch (1-based).
+        /// Step within the epoch (1-based), or the session's step count.
         step: usize,
         /// The value.
         loss: f32,
     },
+    /// Training diverged at the end of an epoch: the weights after its
+    /// last step are not finite, or the loss at them (on the epoch's last
+    /// batch, or on the validation set) is NaN or infinite. The network is
+    /// back at its weights after the previous epoch and the checkpoint was
+    /// not written.
+    Diverged {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// What was found, e.g. `the validation loss is NaN`.
+        what: String,
+    },
+    /// Threads could not be started.
+    Threads {
+        /// How many were asked for.
+        threads: usize,
+        /// The operating system's error.
+        message: String,
+    },
+}
+
+/// `its weights after epoch {epoch}`, or `its initial weights`.
+fn after_epoch(epoch: usize) -> String {
+    match epoch {
+        0 => "its initial weights".into(),
+        e => format!("its weights after epoch {e}"),
+    }
 }
 
 /// Short for `Result<T, cnn::Error>`.
@@ -157,13 +190,19 @@ impl fmt::Display for Error {
                 path.display(),
                 shape(expected)
             ),
-            Error::ShapeMismatch { path, tensor, expected, found } => write!(
-                f,
-                "{}: tensor `{tensor}` has shape {}, the network expects {}",
-                path.display(),
-                shape(found),
-                shape(expected)
-            ),
+            Error::ShapeMismatch { path, tensor, expected, found, reason } => {
+                write!(
+                    f,
+                    "{}: tensor `{tensor}` has shape {}, the network expects {}",
+                    path.display(),
+                    shape(found),
+                    shape(expected)
+                )?;
+                match reason {
+                    Some(r) => write!(f, ": {r}"),
+                    None => Ok(()),
+                }
+            }
             Error::DtypeMismatch { path, tensor, expected, shape: s, found } => write!(
                 f,
                 "{}: tensor `{tensor}` (shape {}) is {found}, the network expects F32 with shape {}",
@@ -212,11 +251,26 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::NonFiniteLoss { epoch: 0, step, loss } => write!(
+                f,
+                "the loss became {loss} at step {step}; the step was not taken (the network is \
+                 unchanged)"
+            ),
             Error::NonFiniteLoss { epoch, step, loss } => write!(
                 f,
-                "the loss became {loss} at epoch {epoch}, step {step}; training stopped \
-                 (the last checkpoint is intact)"
+                "the loss became {loss} at epoch {epoch}, step {step}; training stopped, the \
+                 network is back at {} and the last checkpoint is intact",
+                after_epoch(*epoch - 1)
             ),
+            Error::Diverged { epoch, what } => write!(
+                f,
+                "training diverged in epoch {epoch}: {what}; the network is back at {} and the \
+                 checkpoint was not written (the last one is intact)",
+                after_epoch(*epoch - 1)
+            ),
+            Error::Threads { threads, message } => {
+                write!(f, "could not start {threads} threads: {message}")
+            }
         }
     }
 }

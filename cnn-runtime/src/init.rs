@@ -4,6 +4,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 
+use crate::error::Error;
 use crate::summary::{BufferInit, ParamInfo, ParamRole};
 
 /// How to initialise a network's parameters.
@@ -33,6 +34,28 @@ pub enum Init {
     /// Every weight and bias zero (scales, shifts and buffers start at
     /// their usual values: one, zero, and the buffer's own).
     Zeros,
+}
+
+impl Init {
+    /// Checks the settings: a Gaussian's `std` must be positive and finite
+    /// (a zero, negative or NaN `std` would leave every weight at zero;
+    /// [`Init::Zeros`] says that openly).
+    ///
+    /// ```
+    /// use cnn_runtime::Init;
+    ///
+    /// assert!(Init::Gaussian { std: 0.01 }.validate().is_ok());
+    /// let m = Init::Gaussian { std: -0.1 }.validate().unwrap_err().to_string();
+    /// assert_eq!(m, "Init::Gaussian's std must be in (0, inf), found -0.1");
+    /// ```
+    pub fn validate(self) -> Result<(), Error> {
+        match self {
+            Init::Gaussian { std } if !(std.is_finite() && std > 0.0) => Err(Error::Config {
+                message: format!("Init::Gaussian's std must be in (0, inf), found {std}"),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Fills `weights` (a network's whole parameter buffer) for the tensors in

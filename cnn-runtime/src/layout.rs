@@ -2,6 +2,7 @@
 //! and the runtime; `no_std`, so that every network's generated code,
 //! training passes included, compiles in firmware too.
 
+pub use crate::ops::parts::{OnePart, Reduce};
 use crate::summary::LayerInfo;
 
 /// The final activation that a loss absorbs during training: with
@@ -40,6 +41,9 @@ pub struct TrainLayout {
     pub u8_len: usize,
     /// Kernel scratch floats (for any number of samples).
     pub scratch_len: usize,
+    /// `f64` statistics of a whole step (batch normalisation's batch
+    /// moments and gradient sums), per thread.
+    pub stats_len: usize,
 }
 
 /// The buffers one training forward/backward pass works in, for `n` samples.
@@ -50,10 +54,13 @@ pub struct TrainArena<'a> {
     pub m: &'a mut [u8],
     /// `TrainLayout::scratch_len` floats.
     pub scratch: &'a mut [f32],
+    /// `TrainLayout::stats_len` values: the step's statistics, as this
+    /// thread's part of the step sees them.
+    pub stats: &'a mut [f64],
 }
 
 /// Per-pass settings of the generated training code.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct StepContext<'a> {
     /// Seed of the step (dropout masks).
     pub seed: u64,
@@ -63,6 +70,19 @@ pub struct StepContext<'a> {
     pub trainable: &'a [bool],
     /// Index of the first trainable layer; the backward pass stops below it.
     pub first_trainable: usize,
+    /// Sums over the step's parts (batch normalisation).
+    pub reduce: &'a dyn Reduce,
+}
+
+impl core::fmt::Debug for StepContext<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StepContext")
+            .field("seed", &self.seed)
+            .field("first_sample", &self.first_sample)
+            .field("trainable", &self.trainable)
+            .field("first_trainable", &self.first_trainable)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> StepContext<'a> {
@@ -94,7 +114,13 @@ impl<'a> StepContext<'a> {
             first_sample: 0,
             trainable,
             first_trainable: 0,
+            reduce: &OnePart,
         }
+    }
+
+    /// This context for one part of a step split over threads.
+    pub fn with_reduce(self, reduce: &'a dyn Reduce) -> Self {
+        StepContext { reduce, ..self }
     }
 
     /// A context for the given per-layer trainable flags.
@@ -109,6 +135,7 @@ impl<'a> StepContext<'a> {
             first_sample: 0,
             trainable,
             first_trainable,
+            reduce: &OnePart,
         }
     }
 }

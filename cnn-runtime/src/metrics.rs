@@ -45,11 +45,21 @@ pub struct ConfusionMatrix {
     counts: Vec<u64>,
 }
 
+/// The most classes a [`ConfusionMatrix`] may have: its `classes²`
+/// counts then take 2 GiB.
+pub const MAX_MATRIX_CLASSES: usize = 1 << 14;
+
 impl ConfusionMatrix {
-    /// An empty matrix for `classes` classes (at least 1).
+    /// An empty matrix for `classes` classes, in `1..=`[`MAX_MATRIX_CLASSES`].
     pub fn new(classes: usize) -> Result<ConfusionMatrix, Error> {
         if classes == 0 {
             return Err(config("a confusion matrix needs at least one class".into()));
+        }
+        if classes > MAX_MATRIX_CLASSES {
+            return Err(config(format!(
+                "a confusion matrix of {classes} classes would hold {classes}² counts: the \
+                 number of classes must be in [1, {MAX_MATRIX_CLASSES}]"
+            )));
         }
         Ok(ConfusionMatrix {
             classes,

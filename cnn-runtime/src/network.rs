@@ -14,6 +14,7 @@ pub struct TrainBuffers {
     f: Vec<f32>,
     m: Vec<u8>,
     scratch: Vec<f32>,
+    stats: Vec<f64>,
     capacity: usize,
 }
 
@@ -25,6 +26,7 @@ impl TrainBuffers {
             f: vec![0.0; capacity * t.f32_len],
             m: vec![0; capacity * t.u8_len],
             scratch: vec![0.0; t.scratch_len],
+            stats: vec![0.0; t.stats_len],
             capacity,
         }
     }
@@ -46,7 +48,14 @@ impl TrainBuffers {
             f: &mut self.f[..n * t.f32_len],
             m: &mut self.m[..n * t.u8_len],
             scratch: &mut self.scratch[..],
+            stats: &mut self.stats[..],
         }
+    }
+
+    /// The statistics of the last step these buffers took part in (see
+    /// [`Network::update_buffers`]).
+    pub fn stats(&self) -> &[f64] {
+        &self.stats
     }
 }
 
@@ -117,6 +126,12 @@ pub trait Network: Sized + Send + Sync {
         grads: &mut [f32],
         ctx: &StepContext<'_>,
     );
+
+    /// After a training step: updates the buffers among the parameters
+    /// (batch normalisation's running statistics) from the step's
+    /// statistics, as one part of the step saw them
+    /// ([`TrainBuffers::stats`]; every part sees the same).
+    fn update_buffers(_weights: &mut [f32], _stats: &[f64]) {}
 
     /// Values per training-output sample (the logits).
     fn logits_len() -> usize {

@@ -58,11 +58,14 @@ impl ParamRole {
     }
 }
 
-/// How a tensor's values are stored.
+/// How a tensor's values are stored in a weights file (in memory every
+/// tensor is `f32`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dtype {
     /// 32-bit floats.
     F32,
+    /// 64-bit integers (PyTorch's `num_batches_tracked` counters).
+    I64,
 }
 
 impl Dtype {
@@ -70,6 +73,7 @@ impl Dtype {
     pub const fn name(self) -> &'static str {
         match self {
             Dtype::F32 => "F32",
+            Dtype::I64 => "I64",
         }
     }
 }

@@ -11,10 +11,10 @@ static LEVEL: Mutex<()> = Mutex::new(());
 fn each_level(mut f: impl FnMut(Level)) {
     let _g = LEVEL.lock().unwrap_or_else(|e| e.into_inner());
     for level in simd::available_levels() {
-        assert!(simd::force(level));
+        simd::force(level).unwrap();
         f(level);
     }
-    simd::force(simd::best_available());
+    simd::force(simd::best_available()).unwrap();
 }
 
 fn rand_vec(len: usize, seed: u64) -> Vec<f32> {
@@ -92,10 +92,10 @@ use cnn_runtime::ops::{
 /// each output vector with the scalar one.
 fn against_scalar(what: &str, tol: f32, mut f: impl FnMut() -> Vec<Vec<f32>>) {
     let _g = LEVEL.lock().unwrap_or_else(|e| e.into_inner());
-    assert!(simd::force(Level::Scalar));
+    simd::force(Level::Scalar).unwrap();
     let want = f();
     for level in simd::available_levels().filter(|&l| l != Level::Scalar) {
-        assert!(simd::force(level));
+        simd::force(level).unwrap();
         let got = f();
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             assert_eq!(g.len(), w.len());
@@ -105,7 +105,7 @@ fn against_scalar(what: &str, tol: f32, mut f: impl FnMut() -> Vec<Vec<f32>>) {
             }
         }
     }
-    simd::force(simd::best_available());
+    simd::force(simd::best_available()).unwrap();
 }
 
 /// Shapes that exercise every direct-conv kernel: few and many output

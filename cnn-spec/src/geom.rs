@@ -15,6 +15,35 @@ pub const fn out_size(len: usize, k: usize, s: usize, p: usize) -> usize {
     (len + 2 * p - k) / s + 1
 }
 
+/// The smaller of two sizes, in `const` context.
+#[inline(always)]
+const fn min(a: usize, b: usize) -> usize {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// [`out_size`] with PyTorch's `ceil_mode`: a last, partial window is
+/// kept when it starts inside the input or its leading padding.
+///
+/// ```
+/// // GoogLeNet's first pooling: 112 -> 56 (55 without ceil mode).
+/// assert_eq!(cnn_spec::out_size_ceil(112, 3, 2, 0), 56);
+/// assert_eq!(cnn_spec::out_size(112, 3, 2, 0), 55);
+/// ```
+#[inline]
+pub const fn out_size_ceil(len: usize, k: usize, s: usize, p: usize) -> usize {
+    let out = (len + 2 * p - k).div_ceil(s) + 1;
+    // The last window must start inside the input or the left padding.
+    if (out - 1) * s >= len + p {
+        out - 1
+    } else {
+        out
+    }
+}
+
 /// The range `[lo, hi)` of output positions `o` (of `out`) whose input
 /// position `o * s + k - p` lies inside `[0, len)`: kernel offset `k`,
 /// stride `s`, padding `p`.
@@ -195,6 +224,25 @@ impl PoolGeom {
             ow: out_size(w, kw, sw, pw),
         }
     }
+    /// As [`PoolGeom::new`] with PyTorch's `ceil_mode` ([`out_size_ceil`]):
+    /// the last window of a row or column may hang past the padded input;
+    /// its cells there are left out (of the maximum, and of an average's
+    /// divisor).
+    #[inline]
+    pub const fn new_ceil(
+        c: usize,
+        h: usize,
+        w: usize,
+        (kh, kw): (usize, usize),
+        (sh, sw): (usize, usize),
+        (ph, pw): (usize, usize),
+    ) -> Self {
+        PoolGeom {
+            oh: out_size_ceil(h, kh, sh, ph),
+            ow: out_size_ceil(w, kw, sw, pw),
+            ..PoolGeom::new(c, h, w, (kh, kw), (sh, sw), (ph, pw))
+        }
+    }
     /// Floats in one input sample.
     #[inline]
     pub const fn in_len(&self) -> usize {
@@ -204,6 +252,16 @@ impl PoolGeom {
     #[inline]
     pub const fn out_len(&self) -> usize {
         self.c * self.oh * self.ow
+    }
+    /// The cells window `(oy, ox)` covers in the padded input, the
+    /// divisor of an average (padding included, as PyTorch's default
+    /// `count_include_pad`; a ceil-mode window's overhang past the padding
+    /// left out).
+    #[inline(always)]
+    pub const fn window_area(&self, oy: usize, ox: usize) -> usize {
+        let rows = min(oy * self.sh + self.kh, self.h + 2 * self.ph) - oy * self.sh;
+        let cols = min(ox * self.sw + self.kw, self.w + 2 * self.pw) - ox * self.sw;
+        rows * cols
     }
     /// Whether windows never share a cell (stride at least the window).
     #[inline]

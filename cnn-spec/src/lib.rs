@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 mod act;
+mod fold;
 mod geom;
 mod layer;
 mod limits;
@@ -49,6 +50,7 @@ pub mod tuning;
 pub mod variants;
 
 pub use act::{sigmoid, tanh, Act};
-pub use geom::{kernel_range, out_size, valid_range, ConvGeom, PoolGeom};
+pub use fold::{batch_norm_affine, fold_batch_norm, BatchNormParams};
+pub use geom::{kernel_range, out_size, out_size_ceil, valid_range, ConvGeom, PoolGeom};
 pub use layer::{choose_algo, Conv, ConvAlgo, ConvKernel, Dense};
 pub use limits::{INACTIVE, MAX_LANES, MAX_POOL_WINDOW};

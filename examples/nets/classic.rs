@@ -57,3 +57,40 @@ cnn::network! {
         softmax,
     }
 }
+
+cnn::network! {
+    /// GoogLeNet's inception module as published (Szegedy et al. 2014):
+    /// 1x1, 1x1 → 3x3, 1x1 → 5x5 and 3x3 max-pool → 1x1 branches,
+    /// concatenated along channels.
+    block inception(c1, c3r, c3, c5r, c5, pool) = concat(
+        branch1: [conv(c1, kernel = 1), relu],
+        branch2: [conv(c3r, kernel = 1), relu, conv(c3, kernel = 3, pad = 1), relu],
+        branch3: [conv(c5r, kernel = 1), relu, conv(c5, kernel = 5, pad = 2), relu],
+        branch4: [max_pool(3, stride = 1, pad = 1), conv(pool, kernel = 1), relu],
+    );
+
+    /// GoogLeNet as published (no auxiliary heads) at 3x224x224: local
+    /// response normalisation after the stem, pools in ceil mode as Caffe's.
+    pub struct GoogLeNet {
+        input: [3, 224, 224],
+        conv1: conv(64, kernel = 7, stride = 2, pad = 3), relu,
+        max_pool(3, stride = 2, ceil_mode = true), lrn(5),
+        conv2_reduce: conv(64, kernel = 1), relu,
+        conv2: conv(192, kernel = 3, pad = 1), relu, lrn(5),
+        max_pool(3, stride = 2, ceil_mode = true),
+        inception3a: inception(64, 96, 128, 16, 32, 32),
+        inception3b: inception(128, 128, 192, 32, 96, 64),
+        max_pool(3, stride = 2, ceil_mode = true),
+        inception4a: inception(192, 96, 208, 16, 48, 64),
+        inception4b: inception(160, 112, 224, 24, 64, 64),
+        inception4c: inception(128, 128, 256, 24, 64, 64),
+        inception4d: inception(112, 144, 288, 32, 64, 64),
+        inception4e: inception(256, 160, 320, 32, 128, 128),
+        max_pool(3, stride = 2, ceil_mode = true),
+        inception5a: inception(256, 160, 320, 32, 128, 128),
+        inception5b: inception(384, 192, 384, 48, 128, 128),
+        global_avg_pool, flatten, dropout(0.4),
+        fc: dense(1000),
+        softmax,
+    }
+}

@@ -72,12 +72,18 @@ fn layouts(net: &Network, plan: &Plan, module: &mut module::Module) {
         output,
     );
     let tp = &plan.train;
-    let (f, u, s) = (lit(tp.f32_len), lit(tp.u8_len), lit(tp.scratch));
+    let (f, u, s, st) = (
+        lit(tp.f32_len),
+        lit(tp.u8_len),
+        lit(tp.scratch),
+        lit(tp.stats_len),
+    );
     module.top(
-        "The training arenas: floats and bytes per sample, and scratch floats.",
+        "The training arenas: floats and bytes per sample, scratch floats, and the `f64` \
+         statistics of a step.",
         "TRAIN",
         quote!(#rt::TrainLayout),
-        quote!(#rt::TrainLayout { f32_len: #f, u8_len: #u, scratch_len: #s }),
+        quote!(#rt::TrainLayout { f32_len: #f, u8_len: #u, scratch_len: #s, stats_len: #st }),
     );
     let head = Ident::new(
         match tp.head {

@@ -46,6 +46,11 @@ impl Names {
         &self.node[i]
     }
 
+    /// The name of the slot a concatenation copies value `v` into.
+    pub fn slot(&self, net: &Network, v: ValueId) -> Ident {
+        Ident::new(&format!("{}_SLOT", self.value(net, v)), Span::call_site())
+    }
+
     /// The constant name of value `v`: `INPUT`, or its producer's.
     pub fn value(&self, net: &Network, v: ValueId) -> Ident {
         match net.values[v].producer {
@@ -160,6 +165,19 @@ impl Module {
         )
     }
 
+    /// The range of a step's statistics in the step's `f64` statistics:
+    /// `stats::BN1`.
+    pub fn stats(&mut self, names: &Names, step: &Step, (at, len): (usize, usize)) -> TokenStream {
+        let base = names.node(step.nodes[0]).to_string();
+        let (a, b) = (lit(at), lit(at + len));
+        self.constant(
+            "stats",
+            &base,
+            quote!(::core::ops::Range<usize>),
+            quote!(#a..#b),
+        )
+    }
+
     /// A layer's index in `LAYERS`: `layer::FC1`.
     pub fn layer(&mut self, names: &Names, node: NodeId) -> TokenStream {
         let base = names.node(node).to_string();
@@ -218,6 +236,10 @@ impl Module {
             ("kernel", "Kernel descriptors, with literal sizes."),
             ("param", "Where each tensor is in the parameter buffer."),
             ("layer", "Each layer's index in `LAYERS`."),
+            (
+                "stats",
+                "Where each step's batch statistics are in the step's statistics.",
+            ),
             (
                 "infer",
                 "Where each value is in the inference arena (floats per sample).",

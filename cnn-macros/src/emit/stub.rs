@@ -89,6 +89,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
                 ctx: &#rt::StepContext<'_>,
             ) {
             }
+            pub fn update_buffers_impl(w: &mut [f32], stats: &[f64]) {}
         }
 
         #[allow(non_snake_case)]
@@ -96,7 +97,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             use #inner;
             pub const INPUT: v1::Region = v1::Region::new(0, #in_len);
             pub const OUTPUT: v1::Region = v1::Region::new(#out_start, #out_end);
-            pub const TRAIN: v1::TrainLayout = v1::TrainLayout { f32_len: 0, u8_len: 0, scratch_len: 0 };
+            pub const TRAIN: v1::TrainLayout = v1::TrainLayout { f32_len: 0, u8_len: 0, scratch_len: 0, stats_len: 0 };
             pub const HEAD: v1::Head = v1::Head::None;
             pub const LOGITS_LEN: usize = #out_len;
         }

@@ -47,16 +47,19 @@ pub fn params(plan: &Plan, rt: &TokenStream) -> Vec<TokenStream> {
         .map(|p| {
             let name = &p.name;
             let layer = lit(p.node);
-            let role =
-                proc_macro2::Ident::new(p.spec.role.variant(), proc_macro2::Span::call_site());
+            let role = p.spec.role.tokens(rt);
+            let dtype = match p.spec.dtype {
+                crate::layers::Dtype::F32 => quote!(#rt::Dtype::F32),
+                crate::layers::Dtype::I64 => quote!(#rt::Dtype::I64),
+            };
             let shape = p.spec.shape.iter().copied().map(lit);
             let (offset, len) = (lit(p.offset), lit(p.len));
             let (fan_in, fan_out) = (lit(p.spec.fan_in), lit(p.spec.fan_out));
             quote!(#rt::ParamInfo {
                 name: #name,
                 layer: #layer,
-                role: #rt::ParamRole::#role,
-                dtype: #rt::Dtype::F32,
+                role: #role,
+                dtype: #dtype,
                 shape: &[#(#shape),*],
                 offset: #offset,
                 len: #len,
@@ -83,7 +86,7 @@ pub fn plan(net: &Network, plan: &Plan, rt: &TokenStream) -> Vec<TokenStream> {
                 Exec::View => "none (a view)".to_string(),
                 _ => s.layer.describe(s.shapes),
             };
-            let (a, b) = ip.region(s.input);
+            let (a, b) = ip.region(s.input());
             let (c, d) = ip.region(s.output);
             let [a, b, c, d] = [a, b, c, d].map(lit);
             quote!(#rt::PlanStep { layers: #layers, kernel: #kernel, input: (#a, #b), output: (#c, #d) })

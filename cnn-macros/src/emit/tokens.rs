@@ -31,49 +31,168 @@ pub fn module_name(net: &Network) -> Ident {
     format_ident!("__{}", net.name)
 }
 
-/// The arena regions a kernel call borrows, split with the runtime's
-/// `carve` into read-only and mutable views.
+/// A buffer a kernel call reads or writes, as the generated code reaches it.
+pub enum View {
+    /// A region of an arena (a path to its `Region` constant): the `n`
+    /// samples side by side.
+    Region(TokenStream),
+    /// A slot of a concatenation: paths to the concatenated value's region
+    /// and to the slot's; the samples are `len(concat)` apart.
+    Slot {
+        concat: TokenStream,
+        slot: TokenStream,
+    },
+    /// A caller's buffer (an expression of slice type), samples side by
+    /// side.
+    Caller(TokenStream),
+}
+
+struct Borrow {
+    name: Ident,
+    arena: Ident,
+    view: View,
+    /// Values per sample (for per-sample views).
+    len: usize,
+    mutable: bool,
+}
+
+/// The buffers a kernel call borrows from the arenas, split with the
+/// runtime's `carve`. When one of them is a concatenation's slot, whose
+/// samples are not side by side, the call runs sample by sample: the
+/// buffers are bound whole (`x_all`), then each sample's part is bound
+/// under the plain name inside a loop over the samples.
 pub struct Borrows {
-    reads: Vec<(Ident, TokenStream)>,
-    writes: Vec<(Ident, TokenStream)>,
+    entries: Vec<Borrow>,
 }
 
 impl Borrows {
     pub fn new() -> Self {
         Borrows {
-            reads: Vec::new(),
-            writes: Vec::new(),
+            entries: Vec::new(),
         }
     }
 
-    /// A view of `region` (a path to a `Region` constant) named `name`.
-    pub fn read(&mut self, name: &str, region: TokenStream) -> TokenStream {
+    fn add(
+        &mut self,
+        name: &str,
+        arena: &str,
+        view: View,
+        len: usize,
+        mutable: bool,
+    ) -> TokenStream {
         let id = format_ident!("{}", name);
-        self.reads.push((id.clone(), region));
+        self.entries.push(Borrow {
+            name: id.clone(),
+            arena: format_ident!("{}", arena),
+            view,
+            len,
+            mutable,
+        });
         quote!(#id)
     }
 
-    /// A mutable view of `region` named `name`.
-    pub fn write(&mut self, name: &str, region: TokenStream) -> TokenStream {
-        let id = format_ident!("{}", name);
-        self.writes.push((id.clone(), region));
-        quote!(#id)
+    /// A read-only view called `name` of `view` in `arena` (`a`, `f`, `m`).
+    pub fn read(&mut self, name: &str, arena: &str, view: View, len: usize) -> TokenStream {
+        self.add(name, arena, view, len, false)
     }
 
-    /// `let ([x], [y]) = v1::carve(buf, n, [..], [..]);`, a single
-    /// `region`/`region_mut`, or nothing.
-    pub fn bind(&self, rt: &TokenStream, buf: &Ident) -> TokenStream {
-        match (&self.reads[..], &self.writes[..]) {
-            ([], []) => return quote!(),
-            ([(name, r)], []) => return quote!(let #name = #rt::region(#buf, n, #r);),
-            ([], [(name, r)]) => return quote!(let #name = #rt::region_mut(#buf, n, #r);),
-            _ => {}
+    /// A mutable view.
+    pub fn write(&mut self, name: &str, arena: &str, view: View, len: usize) -> TokenStream {
+        self.add(name, arena, view, len, true)
+    }
+
+    /// Whether the call must run sample by sample.
+    pub fn per_sample(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|e| matches!(e.view, View::Slot { .. }))
+    }
+
+    /// The binding of the name of an entry while whole (`x` or `x_all`).
+    fn whole_name(&self, e: &Borrow) -> Ident {
+        if self.per_sample() {
+            format_ident!("{}_all", e.name)
+        } else {
+            e.name.clone()
         }
-        let rn = self.reads.iter().map(|(i, _)| i);
-        let rr = self.reads.iter().map(|(_, r)| r);
-        let wn = self.writes.iter().map(|(i, _)| i);
-        let wr = self.writes.iter().map(|(_, r)| r);
-        quote!(let ([#(#rn),*], [#(#wn),*]) = #rt::carve(#buf, n, [#(#rr),*], [#(#wr),*]);)
+    }
+
+    /// `let ([x], [y]) = v1::carve(f, n, [..], [..]);` for each arena
+    /// (`region`/`region_mut` for a single view), the caller's buffers.
+    pub fn bind(&self, rt: &TokenStream) -> TokenStream {
+        let mut out = Vec::new();
+        let mut arenas: Vec<&Ident> = Vec::new();
+        for e in &self.entries {
+            if !matches!(e.view, View::Caller(_)) && !arenas.contains(&&e.arena) {
+                arenas.push(&e.arena);
+            }
+        }
+        for arena in arenas {
+            let of = |mutable: bool| {
+                self.entries
+                    .iter()
+                    .filter(move |e| &e.arena == arena && e.mutable == mutable)
+                    .filter_map(|e| {
+                        let region = match &e.view {
+                            View::Region(r) => r,
+                            View::Slot { concat, .. } => concat,
+                            View::Caller(_) => return None,
+                        };
+                        Some((self.whole_name(e), region.clone()))
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let (reads, writes) = (of(false), of(true));
+            out.push(match (&reads[..], &writes[..]) {
+                ([(name, r)], []) => quote!(let #name = #rt::region(#arena, n, #r);),
+                ([], [(name, r)]) => quote!(let #name = #rt::region_mut(#arena, n, #r);),
+                _ => {
+                    let rn = reads.iter().map(|(n, _)| n);
+                    let rr = reads.iter().map(|(_, r)| r);
+                    let wn = writes.iter().map(|(n, _)| n);
+                    let wr = writes.iter().map(|(_, r)| r);
+                    quote!(let ([#(#rn),*], [#(#wn),*]) = #rt::carve(#arena, n, [#(#rr),*], [#(#wr),*]);)
+                }
+            });
+        }
+        for e in &self.entries {
+            if let View::Caller(expr) = &e.view {
+                let name = self.whole_name(e);
+                out.push(quote!(let #name = #expr;));
+            }
+        }
+        quote!(#(#out)*)
+    }
+
+    /// Wraps `call` in a loop over the samples when a view is a slot,
+    /// binding each sample's part of every buffer and `n = 1`.
+    pub fn run(&self, rt: &TokenStream, call: TokenStream) -> TokenStream {
+        let bind = self.bind(rt);
+        if !self.per_sample() {
+            return quote!(#bind #call);
+        }
+        let parts = self.entries.iter().map(|e| {
+            let (name, whole) = (&e.name, self.whole_name(e));
+            let len = lit(e.len);
+            match (&e.view, e.mutable) {
+                (View::Slot { concat, slot }, true) => {
+                    quote!(let #name = #rt::slot_mut(#whole, s, #concat, #slot);)
+                }
+                (View::Slot { concat, slot }, false) => {
+                    quote!(let #name = #rt::slot(#whole, s, #concat, #slot);)
+                }
+                (_, true) => quote!(let #name = #rt::sample_mut(#whole, s, #len);),
+                (_, false) => quote!(let #name = #rt::sample(#whole, s, #len);),
+            }
+        });
+        quote! {
+            #bind
+            for s in 0..n {
+                #(#parts)*
+                let n = 1;
+                #call
+            }
+        }
     }
 }
 

@@ -6,10 +6,10 @@ use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;
 
 use super::module::{Module, Names};
-use super::tokens::{lit, mentions, module_name, runtime, Borrows};
-use crate::graph::Network;
-use crate::layers::{Backward, Data, Exec, Forward, Grad};
-use crate::plan::{Loc, Plan, Region, Step, TrainStepIo};
+use super::tokens::{lit, mentions, module_name, runtime, Borrows, View};
+use crate::graph::{Network, ValueId};
+use crate::layers::{Backward, Data, Exec, Forward, Grad, GradFlow};
+use crate::plan::{GradDest, GradHow, Loc, Plan, Step, TrainStepIo};
 
 /// Ident `name`.
 fn ident(name: &str) -> Ident {
@@ -34,52 +34,79 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    /// A read-only view of a value at `loc`: the caller's batch, or a
-    /// carved region of the `f32` arena (submodule `sub`).
-    fn read(
-        &self,
-        b: &mut Borrows,
-        module: &mut Module,
-        name: &str,
-        (sub, v): (&'static str, usize),
-        loc: Loc,
-    ) -> TokenStream {
-        match loc {
-            Loc::Arena(r) => b.read(name, module.region(sub, &self.names.value(self.net, v), r)),
-            Loc::Input => quote!(input),
-            Loc::Output => unreachable!("the caller's gradient is not read"),
-        }
+    fn len(&self, v: ValueId) -> usize {
+        self.net.values[v].shape.len()
     }
 
-    /// A mutable view: a carved region, or the caller's logits gradient.
-    fn write(
-        &self,
-        b: &mut Borrows,
-        module: &mut Module,
-        name: &str,
-        (sub, v): (&'static str, usize),
-        loc: Loc,
-        len: usize,
-    ) -> TokenStream {
+    /// The view of value `v` (or its gradient, `sub` = "grad") at `loc`.
+    fn view(&self, module: &mut Module, sub: &'static str, v: ValueId, loc: Loc) -> View {
+        let name = self.names.value(self.net, v);
         match loc {
-            Loc::Arena(r) => b.write(name, module.region(sub, &self.names.value(self.net, v), r)),
-            Loc::Output => {
-                let len = lit(len);
-                quote!(&mut dlogits[..n * #len])
+            Loc::Arena(r) => View::Region(module.region(sub, &name, r)),
+            Loc::Slot { concat, slot } => {
+                let c = self.net.values[v].consumers[0];
+                let concat_name = self.names.value(self.net, self.net.nodes[c].output);
+                View::Slot {
+                    concat: module.region(sub, &concat_name, concat),
+                    slot: module.region(sub, &name, slot),
+                }
             }
-            Loc::Input => unreachable!("the caller's batch is not written"),
+            Loc::Input => View::Caller(quote!(input)),
+            Loc::Output => {
+                let len = lit(self.len(v));
+                View::Caller(quote!(&mut dlogits[..n * #len]))
+            }
         }
     }
 
-    /// A byte-arena region kept by step `step`: `v1::region_mut(m, n, ...)`.
-    fn bytes(&self, module: &mut Module, step: &Step, r: Region, mutable: bool) -> TokenStream {
-        let rt = &self.rt;
-        let path = module.region("bytes", &self.names.value(self.net, step.output), r);
-        if mutable {
-            quote!(#rt::region_mut(m, n, #path))
-        } else {
-            quote!(#rt::region(m, n, #path))
+    /// The slot of a concatenation (value `c`) that input `u` fills, in
+    /// the arena `sub` ("train" or "grad") whose concatenation is at
+    /// `concat`, `offset` values into each sample.
+    fn slot_of(
+        &self,
+        module: &mut Module,
+        sub: &'static str,
+        (c, u): (ValueId, ValueId),
+        concat: Loc,
+        offset: usize,
+    ) -> View {
+        match concat {
+            Loc::Arena((start, end)) => View::Slot {
+                concat: module.region(sub, &self.names.value(self.net, c), (start, end)),
+                slot: module.region(
+                    sub,
+                    &self.names.slot(self.net, u),
+                    (start + offset, start + offset + self.len(u)),
+                ),
+            },
+            // The caller's gradient of a network ending with a
+            // concatenation.
+            _ => unreachable!("a concatenation the network returns is copied whole"),
         }
+    }
+
+    /// `(&mut stats[stats::X], stats::X.start)` for a step that keeps
+    /// statistics.
+    fn stats(
+        &self,
+        module: &mut Module,
+        step: &Step,
+        io: &TrainStepIo,
+    ) -> Option<(TokenStream, TokenStream)> {
+        let at = io.stats?;
+        let range = module.stats(self.names, step, (at, step.layer.stats(step.shapes)));
+        Some((quote!(&mut stats[#range]), quote!(#range.start)))
+    }
+
+    /// `&w[param::..]` for each tensor of `step`.
+    fn params(&self, plan: &Plan, step: &Step, module: &mut Module) -> Vec<TokenStream> {
+        plan.params_of(step)
+            .into_iter()
+            .map(|p| {
+                let r = module.param(self.names, p);
+                quote!(&w[#r])
+            })
+            .collect()
     }
 }
 
@@ -93,11 +120,18 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
     let backward = backward_body(&cx, plan, module);
     let v1 = runtime(&net.krate);
     let path = module_name(net);
-    let fwd_unused = unused(&forward, &["w", "input", "f", "m", "scratch", "ctx"]);
+    let after = after_step(&cx, plan, module);
+    let fwd_unused = unused(
+        &forward,
+        &["w", "input", "f", "m", "scratch", "stats", "ctx"],
+    );
     let bwd_unused = unused(
         &backward,
-        &["w", "input", "dlogits", "f", "m", "scratch", "grads", "ctx"],
+        &[
+            "w", "input", "dlogits", "f", "m", "scratch", "stats", "grads", "ctx",
+        ],
     );
+    let after_unused = unused(&after, &["w", "stats"]);
     quote! {
         /// The training forward pass of `n` samples: writes the logits
         /// (the output before a loss head) and keeps what
@@ -114,7 +148,7 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
             use #v1;
             #[allow(unused_imports)]
             use #path::*;
-            let v1::TrainArena { f, m, scratch } = arena;
+            let v1::TrainArena { f, m, scratch, stats } = arena;
             #fwd_unused
             #forward
         }
@@ -134,9 +168,21 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
             use #v1;
             #[allow(unused_imports)]
             use #path::*;
-            let v1::TrainArena { f, m, scratch } = arena;
+            let v1::TrainArena { f, m, scratch, stats } = arena;
             #bwd_unused
             #backward
+        }
+
+        /// After a training step: updates the buffers among the parameters
+        /// (running statistics) from the step's statistics.
+        #[doc(hidden)]
+        pub fn update_buffers_impl(w: &mut [f32], stats: &[f64]) {
+            #[allow(unused_imports)]
+            use #v1;
+            #[allow(unused_imports)]
+            use #path::*;
+            #after_unused
+            #after
         }
     }
 }
@@ -144,32 +190,69 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
 fn forward_body(cx: &Cx<'_>, plan: &Plan, module: &mut Module) -> TokenStream {
     let rt = &cx.rt;
     let tp = &plan.train;
-    let f = ident("f");
     let mut calls = Vec::new();
     for (s, (step, io)) in tp.steps.iter().zip(&tp.io).enumerate() {
         let exec = step.exec(true);
-        if exec == Exec::View {
-            continue;
+        match exec {
+            Exec::View => continue,
+            Exec::Concat => {
+                let mut offset = 0;
+                for (&u, &loc) in step
+                    .inputs
+                    .iter()
+                    .zip(std::iter::once(&io.input).chain(&io.others))
+                {
+                    let at = offset;
+                    offset += cx.len(u);
+                    if loc.is_slot() {
+                        continue;
+                    }
+                    let mut b = Borrows::new();
+                    let x = b.read("x", "f", cx.view(module, "train", u, loc), cx.len(u));
+                    let into = cx.slot_of(module, "train", (step.output, u), io.output, at);
+                    let y = b.write("y", "f", into, cx.len(u));
+                    let run = b.run(rt, quote!(#y.copy_from_slice(#x);));
+                    calls.push(quote!({ #run }));
+                }
+                continue;
+            }
+            _ => {}
         }
         let mut b = Borrows::new();
         let data = match (exec, io.input, io.output) {
             (Exec::InPlace, Loc::Arena(a), Loc::Arena(o)) if a == o => {
-                let r = module.region("train", &cx.names.value(cx.net, step.output), o);
-                Data::InPlace(quote!(#rt::region_mut(#f, n, #r)))
+                let v = cx.view(module, "train", step.output, io.output);
+                Data::InPlace(b.write("y", "f", v, step.out_len()))
             }
-            _ => Data::Separate {
-                x: cx.read(&mut b, module, "x", ("train", step.input), io.input),
-                y: cx.write(&mut b, module, "y", ("train", step.output), io.output, 0),
-            },
+            _ => {
+                let v = cx.view(module, "train", step.input(), io.input);
+                let x = b.read("x", "f", v, step.in_len());
+                let v = cx.view(module, "train", step.output, io.output);
+                Data::Separate {
+                    x,
+                    y: b.write("y", "f", v, step.out_len()),
+                }
+            }
         };
-        let aux = io.aux.map(|r| cx.bytes(module, step, r, true));
+        let others = step.inputs[1..]
+            .iter()
+            .zip(&io.others)
+            .enumerate()
+            .map(|(i, (&u, &loc))| {
+                let v = cx.view(module, "train", u, loc);
+                b.read(&format!("x{}", i + 2), "f", v, cx.len(u))
+            })
+            .collect();
+        let aux = io.aux.map(|r| {
+            let path = module.region("bytes", &cx.names.value(cx.net, step.output), r);
+            b.write("aux", "m", View::Region(path), step.out_len())
+        });
         let side = io.side.map(|r| {
             let path = module.region("side", &cx.names.value(cx.net, step.output), r);
-            b.write("side", path)
+            b.write("side", "f", View::Region(path), step.out_len())
         });
-        let params = params(cx, plan, step, module);
-        let desc = module.kernel(cx.names, step);
         let salt = Literal::u64_suffixed(0x5EED_0000 + s as u64);
+        let stats = cx.stats(module, step, io);
         let call = step.layer.forward(
             step.shapes,
             Forward {
@@ -177,35 +260,26 @@ fn forward_body(cx: &Cx<'_>, plan: &Plan, module: &mut Module) -> TokenStream {
                 data,
                 aux,
                 side,
-                params,
-                desc,
+                others,
+                params: cx.params(plan, step, module),
+                desc: module.kernel(cx.names, step),
                 seed: Some(quote!(ctx.seed ^ #salt)),
+                stats,
             },
         );
-        let bind = b.bind(rt, &f);
-        calls.push(quote!({ #bind #call }));
+        let run = b.run(rt, call);
+        calls.push(quote!({ #run }));
     }
     let len = lit(tp.logits_len);
     let copy = match tp.output {
         Loc::Arena(r) => {
             let out = tp.steps.last().map_or(0, |s| s.output);
             let path = module.region("train", &cx.names.value(cx.net, out), r);
-            quote!(logits[..n * #len].copy_from_slice(#rt::region(#f, n, #path));)
+            quote!(logits[..n * #len].copy_from_slice(#rt::region(f, n, #path));)
         }
         _ => quote!(logits[..n * #len].copy_from_slice(&input[..n * #len]);),
     };
     quote!(#(#calls)* #copy)
-}
-
-/// `&w[param::..]` for each tensor of `step`.
-fn params(cx: &Cx<'_>, plan: &Plan, step: &Step, module: &mut Module) -> Vec<TokenStream> {
-    plan.params_of(step)
-        .into_iter()
-        .map(|p| {
-            let r = module.param(cx.names, p);
-            quote!(&w[#r])
-        })
-        .collect()
 }
 
 fn backward_body(cx: &Cx<'_>, plan: &Plan, module: &mut Module) -> TokenStream {
@@ -213,74 +287,88 @@ fn backward_body(cx: &Cx<'_>, plan: &Plan, module: &mut Module) -> TokenStream {
     let mut out = Vec::new();
     for (step, io) in tp.steps.iter().zip(&tp.io).rev() {
         let has_params = !plan.params_of(step).is_empty();
-        if (io.d_input.is_none() && !has_params) || step.exec(true) == Exec::View {
+        let wanted = io.d_inputs.iter().any(Option::is_some);
+        if !wanted && !has_params {
             continue;
         }
-        out.push(backward_step(cx, plan, step, io, module));
+        let body = match step.layer.gradient() {
+            GradFlow::Computed => computed(cx, plan, step, io, module),
+            GradFlow::Passed | GradFlow::Sliced => placed(cx, step, io, module),
+        };
+        let Some(body) = body else { continue };
+        let last = module.layer(cx.names, *step.nodes.last().expect("a step has a node"));
+        out.push(quote! {
+            if !ctx.needs_backward(#last) {
+                return;
+            }
+            { #body }
+        });
     }
     quote!(#(#out)*)
 }
 
-/// The backward pass of one step, gated on whether the backward pass
-/// reaches it (nothing trainable at or before its layers: stop).
-fn backward_step(
+/// A kernel's backward pass: it writes the input gradient (or a partial
+/// one, then added to it) and the parameter gradients.
+fn computed(
     cx: &Cx<'_>,
     plan: &Plan,
     step: &Step,
     io: &TrainStepIo,
     module: &mut Module,
-) -> TokenStream {
+) -> Option<TokenStream> {
     let rt = &cx.rt;
-    let f = ident("f");
+    let dest = io.d_inputs[0];
+    if step.exec(true) == Exec::View {
+        // The gradient flows through unchanged; only a second consumer's
+        // contribution needs adding.
+        return accumulate_view(cx, step, io, dest?, module);
+    }
     let first = module.layer(cx.names, step.nodes[0]);
-    let last = module.layer(cx.names, *step.nodes.last().expect("a step has a node"));
     let saves = step.saves();
     let slots = plan.params_of(step);
     let has_params = !slots.is_empty();
     let mut b = Borrows::new();
-    let x = saves
-        .input
-        .then(|| cx.read(&mut b, module, "x", ("train", step.input), io.input));
-    let y = saves
-        .output
-        .then(|| cx.read(&mut b, module, "y", ("train", step.output), io.output));
-    let aux = io.aux.map(|r| cx.bytes(module, step, r, false));
+    let x = saves.input.then(|| {
+        let v = cx.view(module, "train", step.input(), io.input);
+        b.read("x", "f", v, step.in_len())
+    });
+    let y = saves.output.then(|| {
+        let v = cx.view(module, "train", step.output, io.output);
+        b.read("y", "f", v, step.out_len())
+    });
+    let aux = io.aux.map(|r| {
+        let path = module.region("bytes", &cx.names.value(cx.net, step.output), r);
+        b.read("aux", "m", View::Region(path), step.out_len())
+    });
     let side = io.side.map(|r| {
         let path = module.region("side", &cx.names.value(cx.net, step.output), r);
-        b.read("side", path)
+        b.read("side", "f", View::Region(path), step.out_len())
     });
-    // The input gradient goes to the value's gradient, or to a partial
-    // one added to it when another consumer's backward pass wrote it first.
-    let dx_target = match (io.d_input, io.d_input_partial) {
-        (_, Some(p)) => Some(Loc::Arena(p)),
-        (d, None) => d,
-    };
     let (in_len, out_len) = (step.in_len(), step.out_len());
-    let grad = if !has_params && dx_target == Some(io.d_output) {
-        Grad::InPlace(cx.write(
-            &mut b,
-            module,
-            "d",
-            ("grad", step.output),
-            io.d_output,
-            out_len,
-        ))
+    // The input gradient goes to the value's gradient, or to a partial one
+    // added to it when another consumer's backward pass wrote it first.
+    let (target, partial) = match dest {
+        Some(GradDest {
+            how: GradHow::Partial(p),
+            loc,
+        }) => (Some(Loc::Arena(p)), Some(loc)),
+        Some(d) => (Some(d.loc), None),
+        None => (None, None),
+    };
+    let grad = if !has_params && target == Some(io.d_output) && !io.d_output.is_slot() {
+        let v = cx.view(module, "grad", step.output, io.d_output);
+        Grad::InPlace(b.write("d", "f", v, out_len))
     } else {
-        let dy = cx.write(
-            &mut b,
-            module,
-            "dy",
-            ("grad", step.output),
-            io.d_output,
-            out_len,
-        );
-        let dx = dx_target.map(|loc| {
-            let partial = if io.d_input_partial.is_some() {
-                "partial"
-            } else {
-                "grad"
+        let v = cx.view(module, "grad", step.output, io.d_output);
+        let dy = b.write("dy", "f", v, out_len);
+        let dx = target.map(|loc| {
+            let v = match (loc, partial) {
+                (Loc::Arena(p), Some(_)) => {
+                    View::Region(module.region("partial", &cx.names.value(cx.net, step.input()), p))
+                }
+                _ => cx.view(module, "grad", step.input(), loc),
             };
-            cx.write(&mut b, module, "dx", (partial, step.input), loc, in_len)
+            b.write("dx", "f", v, in_len)
         });
         let dx = match (dx, has_params) {
             (Some(dx), true) => {
@@ -288,26 +376,36 @@ fn backward_step(
             }
             (None, true) => quote!(None),
             (Some(dx), false) => dx,
-            (None, false) => unreachable!("skipped: nothing to compute"),
+            (None, false) => return None,
         };
         Grad::Separate { dy, dx }
     };
-    let params = params(cx, plan, step, module);
-    let (grads_bind, grads) = if has_params {
-        let owner = module.layer(cx.names, slots[0].node);
-        let ranges: Vec<TokenStream> = slots.iter().map(|p| module.param(cx.names, p)).collect();
-        let names: Vec<Ident> = slots
+    let trained: Vec<_> = slots.iter().filter(|p| p.spec.role.is_trained()).collect();
+    let (grads_bind, grads) = if !trained.is_empty() {
+        let owner = module.layer(cx.names, trained[0].node);
+        let ranges: Vec<TokenStream> = trained.iter().map(|p| module.param(cx.names, p)).collect();
+        let names: Vec<Ident> = trained
             .iter()
             .map(|p| ident(&format!("d_{}", p.spec.suffix)))
             .collect();
-        let bind = quote! {
-            let [#(#names),*] = #rt::param_grads(grads, ctx.is_trainable(#owner), [#(#ranges),*]);
-        };
-        (bind, names.iter().map(|n| quote!(#n)).collect())
+        if b.per_sample() {
+            // Each sample's call borrows the gradients again.
+            let bind = quote! {
+                let [#(mut #names),*] = #rt::param_grads(grads, ctx.is_trainable(#owner), [#(#ranges),*]);
+            };
+            (
+                bind,
+                names.iter().map(|n| quote!(#n.as_deref_mut())).collect(),
+            )
+        } else {
+            let bind = quote! {
+                let [#(#names),*] = #rt::param_grads(grads, ctx.is_trainable(#owner), [#(#ranges),*]);
+            };
+            (bind, names.iter().map(|n| quote!(#n)).collect())
+        }
     } else {
         (quote!(), Vec::new())
     };
-    let desc = module.kernel(cx.names, step);
     let call = step.layer.backward(
         step.shapes,
         Backward {
@@ -317,33 +415,120 @@ fn backward_step(
             aux,
             side,
             grad,
-            params,
+            params: cx.params(plan, step, module),
             grads,
-            desc,
+            desc: module.kernel(cx.names, step),
+            stats: cx.stats(module, step, io),
         },
     );
-    let bind = b.bind(rt, &f);
-    let accumulate = match (io.d_input, io.d_input_partial) {
-        (Some(Loc::Arena(target)), Some(p)) => {
-            let v = cx.names.value(cx.net, step.input);
-            let target = module.region("grad", &v, target);
-            let partial = module.region("partial", &v, p);
-            quote! {
-                let ([partial], [sum]) = #rt::carve(#f, n, [#partial], [#target]);
-                #rt::add_assign(sum, partial);
-            }
+    let run = b.run(rt, call);
+    let accumulate = match (partial, target) {
+        (Some(sum), Some(Loc::Arena(p))) => {
+            let mut b = Borrows::new();
+            let v = step.input();
+            let part = View::Region(module.region("partial", &cx.names.value(cx.net, v), p));
+            let part = b.read("partial", "f", part, cx.len(v));
+            let into = cx.view(module, "grad", v, sum);
+            let sum = b.write("sum", "f", into, cx.len(v));
+            b.run(rt, quote!(#rt::add_assign(#sum, #part);))
         }
         _ => quote!(),
     };
-    quote! {
-        if !ctx.needs_backward(#last) {
-            return;
-        }
-        {
-            #grads_bind
-            #bind
-            #call
-            #accumulate
+    Some(quote! {
+        #grads_bind
+        #run
+        #accumulate
+    })
+}
+
+/// A view's backward pass: nothing, unless its input's gradient was
+/// written by another consumer, to which its gradient is then added.
+fn accumulate_view(
+    cx: &Cx<'_>,
+    step: &Step,
+    io: &TrainStepIo,
+    dest: GradDest,
+    module: &mut Module,
+) -> Option<TokenStream> {
+    if dest.how != GradHow::Accumulate {
+        return None;
+    }
+    let rt = &cx.rt;
+    let mut b = Borrows::new();
+    let v = cx.view(module, "grad", step.output, io.d_output);
+    let dy = b.read("dy", "f", v, step.out_len());
+    let v = cx.view(module, "grad", step.input(), dest.loc);
+    let sum = b.write("sum", "f", v, step.in_len());
+    Some(b.run(rt, quote!(#rt::add_assign(#sum, #dy);)))
+}
+
+/// The backward pass of a merge: each input's gradient is the output's
+/// (a sum) or its slot of it (a concatenation), kept where it is, copied
+/// or added.
+fn placed(cx: &Cx<'_>, step: &Step, io: &TrainStepIo, module: &mut Module) -> Option<TokenStream> {
+    let rt = &cx.rt;
+    let sliced = step.layer.gradient() == GradFlow::Sliced;
+    let mut parts = Vec::new();
+    let mut offset = 0;
+    for (&u, dest) in step.inputs.iter().zip(&io.d_inputs) {
+        let at = offset;
+        offset += cx.len(u);
+        let Some(dest) = dest else { continue };
+        let op = match dest.how {
+            GradHow::Alias => continue,
+            GradHow::Copy => quote!(copy_from_slice),
+            GradHow::Accumulate => quote!(add_assign),
+            GradHow::Write | GradHow::Partial(_) => unreachable!("a merge has no kernel"),
+        };
+        let mut b = Borrows::new();
+        let from = if sliced {
+            cx.slot_of(module, "grad", (step.output, u), io.d_output, at)
+        } else {
+            cx.view(module, "grad", step.output, io.d_output)
+        };
+        let dy = b.read("dy", "f", from, cx.len(u));
+        let into = cx.view(module, "grad", u, dest.loc);
+        let dx = b.write("dx", "f", into, cx.len(u));
+        let call = if dest.how == GradHow::Copy {
+            quote!(#dx.#op(#dy);)
+        } else {
+            quote!(#rt::#op(#dx, #dy);)
+        };
+        let run = b.run(rt, call);
+        parts.push(quote!({ #run }));
+    }
+    (!parts.is_empty()).then(|| quote!(#(#parts)*))
+}
+
+/// The updates after a training step, of every step that has one.
+fn after_step(cx: &Cx<'_>, plan: &Plan, module: &mut Module) -> TokenStream {
+    let tp = &plan.train;
+    let mut out = Vec::new();
+    for (step, io) in tp.steps.iter().zip(&tp.io) {
+        let params = plan
+            .params_of(step)
+            .into_iter()
+            .map(|p| module.param(cx.names, p))
+            .collect();
+        let at = match io.stats {
+            Some(at) => {
+                let range = module.stats(cx.names, step, (at, step.layer.stats(step.shapes)));
+                quote!(#range.start)
+            }
+            None => quote!(0),
+        };
+        let update = step.layer.after_step(
+            step.shapes,
+            crate::layers::AfterStep {
+                rt: &cx.rt,
+                params,
+                at,
+                desc: module.kernel(cx.names, step),
+            },
+        );
+        if let Some(update) = update {
+            out.push(quote!({ #update }));
         }
     }
+    quote!(#(#out)*)
 }

@@ -10,7 +10,9 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
 use super::activation::Activation;
-use super::layer::{Backward, Data, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes};
+use super::layer::{
+    Backward, Data, Dtype, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes,
+};
 use super::pool::{MaxPool, Window};
 use super::tokens::{
     act_tokens, backward_struct, forward_struct, grads_struct, lit, opt, params_struct,
@@ -153,6 +155,7 @@ impl Layer for Conv {
             suffix: "weight",
             shape: vec![self.out, g.c, g.kh, g.kw],
             role: Role::Weight,
+            dtype: Dtype::F32,
             fan_in: g.c * taps,
             fan_out: self.out * taps,
         }];
@@ -161,6 +164,7 @@ impl Layer for Conv {
                 suffix: "bias",
                 shape: vec![self.out],
                 role: Role::Bias,
+                dtype: Dtype::F32,
                 fan_in: g.c * taps,
                 fan_out: self.out * taps,
             });
@@ -175,7 +179,7 @@ impl Layer for Conv {
             .saturating_mul(g.patch_len() as u64)
     }
 
-    fn fuse(&self, _input: Shape, next: &dyn Layer) -> Option<Box<dyn Layer>> {
+    fn fuse(&self, input: Shape, next: &dyn Layer) -> Option<Box<dyn Layer>> {
         let next = next.as_any();
         if let Some(a) = next.downcast_ref::<Activation>() {
             if self.act == Act::Identity && self.pool.is_none() && a.act() == Act::Relu {
@@ -186,7 +190,12 @@ impl Layer for Conv {
             }
         }
         if let Some(p) = next.downcast_ref::<MaxPool>() {
-            if self.act == Act::Relu && self.pool.is_none() {
+            // The fused kernels take whole windows only.
+            let (_, oh, ow) = self
+                .infer(input, "")
+                .ok()
+                .and_then(|s| s.image("", "").ok())?;
+            if self.act == Act::Relu && self.pool.is_none() && p.window().whole_windows(oh, ow) {
                 return Some(Box::new(Conv {
                     pool: Some(p.window()),
                     ..self.clone()

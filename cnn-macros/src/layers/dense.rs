@@ -9,7 +9,9 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::activation::Activation;
-use super::layer::{Backward, Data, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes};
+use super::layer::{
+    Backward, Data, Dtype, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes,
+};
 use super::tokens::{
     act_tokens, backward_struct, forward_struct, grads_struct, lit, params_struct,
 };
@@ -89,6 +91,7 @@ impl Layer for Dense {
             suffix: "weight",
             shape: vec![self.out, n],
             role: Role::Weight,
+            dtype: Dtype::F32,
             fan_in: n,
             fan_out: self.out,
         }];
@@ -97,6 +100,7 @@ impl Layer for Dense {
                 suffix: "bias",
                 shape: vec![self.out],
                 role: Role::Bias,
+                dtype: Dtype::F32,
                 fan_in: n,
                 fan_out: self.out,
             });

@@ -28,23 +28,49 @@ pub struct Kind {
 }
 
 /// What a parameter tensor is for: initialisation, freezing and the
-/// optimizer go by it.
+/// optimizer go by it (the runtime's `ParamRole`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// Multiplies the input (conv and dense weights).
     Weight,
     /// Added to the output.
     Bias,
+    /// A learned per-channel scale (batch normalisation's weight).
+    Scale,
+    /// A learned per-channel shift (batch normalisation's bias).
+    Shift,
+    /// Saved, not trained, starting at zero (a running mean, a counter).
+    BufferZeros,
+    /// Saved, not trained, starting at one (a running variance).
+    BufferOnes,
 }
 
 impl Role {
-    /// The runtime's name of the role (`ParamRole::Weight`, ...).
-    pub fn variant(self) -> &'static str {
+    /// The runtime's role, as a path below the runtime.
+    pub fn tokens(self, rt: &TokenStream) -> TokenStream {
         match self {
-            Role::Weight => "Weight",
-            Role::Bias => "Bias",
+            Role::Weight => quote::quote!(#rt::ParamRole::Weight),
+            Role::Bias => quote::quote!(#rt::ParamRole::Bias),
+            Role::Scale => quote::quote!(#rt::ParamRole::Scale),
+            Role::Shift => quote::quote!(#rt::ParamRole::Shift),
+            Role::BufferZeros => quote::quote!(#rt::ParamRole::Buffer(#rt::BufferInit::Zeros)),
+            Role::BufferOnes => quote::quote!(#rt::ParamRole::Buffer(#rt::BufferInit::Ones)),
         }
     }
+
+    /// Whether the optimizer trains tensors of this role.
+    pub fn is_trained(self) -> bool {
+        !matches!(self, Role::BufferZeros | Role::BufferOnes)
+    }
+}
+
+/// How a tensor is stored in a weights file (in memory, every tensor is
+/// `f32`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtype {
+    F32,
+    /// PyTorch's `num_batches_tracked` counter.
+    I64,
 }
 
 /// A tensor a layer owns: `<layer>.<suffix>` in a PyTorch `state_dict`.
@@ -55,6 +81,7 @@ pub struct ParamSpec {
     /// PyTorch layout.
     pub shape: Vec<usize>,
     pub role: Role,
+    pub dtype: Dtype,
     /// Inputs feeding each output (`in * kh * kw` for conv, `in` for dense).
     pub fan_in: usize,
     /// Outputs each input feeds (`out * kh * kw` for conv, `out` for dense).
@@ -78,6 +105,21 @@ pub enum Exec {
     /// Nothing to compute: the output is the input, seen differently
     /// (`flatten`, `dropout` at inference).
     View,
+    /// Nothing to compute: the inputs are placed side by side in the
+    /// output (`concat`).
+    Concat,
+}
+
+/// How a step's output gradient reaches its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradFlow {
+    /// The backward kernel computes the input gradient.
+    Computed,
+    /// Every input's gradient is the output's (a sum).
+    Passed,
+    /// Each input's gradient is its slice of the output's (a
+    /// concatenation).
+    Sliced,
 }
 
 /// What a step's backward pass reads besides gradients.
@@ -114,6 +156,8 @@ pub struct Forward<'a> {
     pub aux: Option<TokenStream>,
     /// `&mut [f32]`: where to keep [`Saves::side`] (training only).
     pub side: Option<TokenStream>,
+    /// `&[f32]`: the inputs after the first (a merge's).
+    pub others: Vec<TokenStream>,
     /// `&[f32]`, one per [`ParamSpec`] of the step, in order.
     pub params: Vec<TokenStream>,
     /// `&Descriptor`: the step's descriptor constant, if it has one.
@@ -121,6 +165,9 @@ pub struct Forward<'a> {
     /// `u64`: the seed of this step's random draws (dropout); `None` at
     /// inference. In training `ctx` (the step context) is in scope.
     pub seed: Option<TokenStream>,
+    /// `&mut [f64]`: where to keep [`Layer::stats`] (training only), and
+    /// its place in the step's statistics layout (`usize`).
+    pub stats: Option<(TokenStream, TokenStream)>,
 }
 
 /// Where a backward step reads and writes gradients.
@@ -146,8 +193,22 @@ pub struct Backward<'a> {
     pub grad: Grad,
     /// `&[f32]`, one per parameter.
     pub params: Vec<TokenStream>,
-    /// `Option<&mut [f32]>`, one per parameter (`None` when frozen).
+    /// `Option<&mut [f32]>`, one per trained parameter (`None` when frozen).
     pub grads: Vec<TokenStream>,
+    pub desc: TokenStream,
+    /// `&mut [f64]` and `usize`: what [`Layer::stats`] kept, and its place.
+    pub stats: Option<(TokenStream, TokenStream)>,
+}
+
+/// What a step's update after a training step is built from: `stats`
+/// (`&[f64]`, the step's statistics) and `w` (`&mut [f32]`, the network's
+/// parameters) are in scope.
+pub struct AfterStep<'a> {
+    pub rt: &'a TokenStream,
+    /// `Range<usize>`, one per parameter of the step, in order.
+    pub params: Vec<TokenStream>,
+    /// `usize`: where the step's statistics start.
+    pub at: TokenStream,
     pub desc: TokenStream,
 }
 
@@ -169,6 +230,17 @@ pub trait Layer: Debug {
     fn as_any(&self) -> &dyn Any;
     /// The output shape, or the error (starting with `name:`).
     fn infer(&self, input: Shape, name: &str) -> Result<Shape, String>;
+    /// The output shape of a layer reading several values (a merge).
+    fn infer_inputs(&self, inputs: &[Shape], name: &str) -> Result<Shape, String> {
+        match inputs {
+            [one] => self.infer(*one, name),
+            _ => Err(format!(
+                "{name}: {} reads one value, not {}",
+                self.keyword(),
+                inputs.len()
+            )),
+        }
+    }
     /// The tensors the layer owns.
     fn params(&self, _input: Shape) -> Vec<ParamSpec> {
         Vec::new()
@@ -193,6 +265,26 @@ pub trait Layer: Debug {
     /// What the backward pass reads.
     fn saves(&self) -> Saves {
         Saves::default()
+    }
+    /// How the output gradient reaches the inputs.
+    fn gradient(&self) -> GradFlow {
+        GradFlow::Computed
+    }
+    /// `f64` values per training step, not per sample, that the forward
+    /// and backward passes keep: statistics of the whole batch (batch
+    /// normalisation's moments and gradient sums).
+    fn stats(&self, _s: Shapes) -> usize {
+        0
+    }
+    /// Whether the layer's training computation spans the whole batch
+    /// (batch statistics): it then never runs sample by sample.
+    fn batch_wide(&self) -> bool {
+        false
+    }
+    /// Code run after a training step (batch normalisation's running
+    /// statistics), if any.
+    fn after_step(&self, _s: Shapes, _io: AfterStep<'_>) -> Option<TokenStream> {
+        None
     }
     /// The kernel's descriptor constant: its type and value, with `rt` the
     /// runtime's path. `None` for kernels that take their sizes inline.

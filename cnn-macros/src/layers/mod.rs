@@ -8,17 +8,21 @@
 //! [`KINDS`] (see ARCHITECTURE.md).
 
 mod activation;
+mod batch_norm;
 mod conv;
 mod dense;
 mod dropout;
 mod flatten;
+mod identity;
 mod layer;
 mod lrn;
+mod merge;
 mod pool;
 mod softmax;
 mod tokens;
 
 pub use layer::*;
+pub use merge::{Add, Concat};
 
 /// Every layer kind, in the order error messages list them.
 pub const KINDS: &[Kind] = &[
@@ -34,6 +38,8 @@ pub const KINDS: &[Kind] = &[
     softmax::KIND,
     dropout::KIND,
     lrn::KIND,
+    batch_norm::KIND,
+    identity::KIND,
 ];
 
 /// The kind called `keyword`, or one of its aliases.

@@ -4,7 +4,7 @@
 
 use std::any::Any;
 
-use cnn_spec::{out_size, PoolGeom, MAX_POOL_WINDOW};
+use cnn_spec::{out_size, out_size_ceil, PoolGeom, MAX_POOL_WINDOW};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -14,7 +14,7 @@ use crate::args::{ArgReader, Schema};
 use crate::shape::Shape;
 
 const WINDOW_ARGS: Schema = Schema {
-    args: &["size", "stride", "pad"],
+    args: &["size", "stride", "pad", "ceil_mode"],
     positional: 1,
     example: "max_pool(2)",
 };
@@ -68,7 +68,11 @@ fn read_window(args: &mut ArgReader<'_>) -> Option<Window> {
     let size = args.pair("size", Some(0), None, 1);
     let stride = args.pair("stride", None, size, 1);
     let pad = args.pair("pad", None, Some((0, 0)), 0);
-    Some(Window::new(size?, stride?, pad?))
+    let ceil = args.bool("ceil_mode", false);
+    Some(Window {
+        ceil: ceil?,
+        ..Window::new(size?, stride?, pad?)
+    })
 }
 
 /// A sliding window: size, stride and zero padding, each (height, width).
@@ -80,6 +84,8 @@ pub struct Window {
     pub sw: usize,
     pub ph: usize,
     pub pw: usize,
+    /// PyTorch's `ceil_mode`: keep a last, partial window.
+    pub ceil: bool,
 }
 
 impl Window {
@@ -95,6 +101,7 @@ impl Window {
             sw,
             ph,
             pw,
+            ceil: false,
         }
     }
 
@@ -105,10 +112,24 @@ impl Window {
         if padded(h, self.ph) < self.kh || padded(w, self.pw) < self.kw {
             return None;
         }
+        let size = if self.ceil { out_size_ceil } else { out_size };
         Some((
-            out_size(h, self.kh, self.sh, self.ph),
-            out_size(w, self.kw, self.sw, self.pw),
+            size(h, self.kh, self.sh, self.ph),
+            size(w, self.kw, self.sw, self.pw),
         ))
+    }
+
+    /// Whether every window lies inside the padded input (always without
+    /// ceil mode; with it, when the sizes come out the same).
+    pub fn whole_windows(&self, h: usize, w: usize) -> bool {
+        !self.ceil
+            || (
+                out_size_ceil(h, self.kh, self.sh, self.ph),
+                out_size_ceil(w, self.kw, self.sw, self.pw),
+            ) == (
+                out_size(h, self.kh, self.sh, self.ph),
+                out_size(w, self.kw, self.sw, self.pw),
+            )
     }
 
     /// `padding 2` or `padding 1x2`.
@@ -122,7 +143,12 @@ impl Window {
 
     /// The runtime's geometry of this window over `c` planes of `h x w`.
     pub fn geom(&self, c: usize, h: usize, w: usize) -> PoolGeom {
-        PoolGeom::new(
+        let new = if self.ceil {
+            PoolGeom::new_ceil
+        } else {
+            PoolGeom::new
+        };
+        new(
             c,
             h,
             w,

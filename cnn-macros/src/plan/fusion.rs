@@ -19,12 +19,12 @@ pub fn steps(net: &Network, nodes: &[NodeId], output: ValueId) -> Vec<Step> {
             continue;
         }
         let node = &net.nodes[id];
-        let input = node.inputs[0];
-        let in_shape = net.values[input].shape;
+        let in_shape = net.values[node.inputs[0]].shape;
         let mut layer = Rc::clone(&node.layer);
         let mut covered = vec![id];
         let mut out = node.output;
-        while net.fuse && out != output {
+        // Only single-input steps fuse (a merge reads several values).
+        while net.fuse && out != output && node.inputs.len() == 1 {
             let [next] = net.values[out].consumers[..] else {
                 break;
             };
@@ -42,7 +42,7 @@ pub fn steps(net: &Network, nodes: &[NodeId], output: ValueId) -> Vec<Step> {
         steps.push(Step {
             nodes: covered,
             layer,
-            input,
+            inputs: node.inputs.clone(),
             output: out,
             shapes: Shapes {
                 input: in_shape,

@@ -10,7 +10,7 @@ mod fusion;
 mod memory;
 mod step;
 
-pub use memory::{InferPlan, Loc, Region, TrainPlan, TrainStepIo};
+pub use memory::{GradDest, GradHow, InferPlan, Loc, Region, TrainPlan, TrainStepIo};
 pub use step::Step;
 
 use crate::graph::{Network, NodeId, ValueId};
@@ -80,7 +80,7 @@ fn layout_params(net: &Network) -> (Vec<ParamSlot>, usize) {
         for spec in node.layer.params(net.in_shape(i)) {
             let len = spec.shape.iter().product();
             params.push(ParamSlot {
-                name: format!("{}.{}", node.name, spec.suffix),
+                name: format!("{}.{}", node.tensors, spec.suffix),
                 node: i,
                 spec,
                 offset,

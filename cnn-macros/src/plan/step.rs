@@ -13,13 +13,18 @@ pub struct Step {
     /// The layer that lowers the step (the first node's, with the later
     /// ones fused in).
     pub layer: Rc<dyn Layer>,
-    /// The value it reads and the value it writes.
-    pub input: ValueId,
+    /// The values it reads (one, but for a merge) and the value it writes.
+    pub inputs: Vec<ValueId>,
     pub output: ValueId,
     pub shapes: Shapes,
 }
 
 impl Step {
+    /// The (first) value it reads.
+    pub fn input(&self) -> ValueId {
+        self.inputs[0]
+    }
+
     pub fn exec(&self, training: bool) -> Exec {
         self.layer.exec(training)
     }

@@ -7,7 +7,7 @@ use quote::quote;
 fn network(ts: TokenStream) -> Network {
     let mut diag = Diagnostics::default();
     let inv = parse_invocation(ts, &mut diag);
-    crate::graph::build(&inv.networks[0], &mut diag).expect("valid network")
+    crate::graph::build(&inv.networks[0], &inv.blocks, &mut diag).expect("valid network")
 }
 
 fn plan_of(ts: TokenStream) -> Plan {
@@ -89,7 +89,7 @@ fn training_keeps_only_what_backward_reads() {
     );
     // The first step reads the caller's input and needs no input gradient.
     assert_eq!(t.io[0].input, Loc::Input);
-    assert!(t.io[0].d_input.is_none());
+    assert!(t.io[0].d_inputs[0].is_none());
     // The last step's output gradient is the caller's.
     assert!(matches!(t.io[5].output, Loc::Arena(_)));
     assert_eq!(t.io[5].d_output, Loc::Output);
@@ -113,6 +113,7 @@ fn fusion_needs_a_single_consumer() {
     let out = net.values.len() - 1;
     net.nodes.push(crate::graph::Node {
         name: "relu2".into(),
+        tensors: "relu2".into(),
         layer: net.nodes[1].layer.clone(),
         inputs: vec![conv_out],
         output: out,

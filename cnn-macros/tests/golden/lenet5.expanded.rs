@@ -325,11 +325,12 @@ mod __LeNet5 {
     pub const INPUT: v1::Region = v1::Region::new(1176, 1960);
     /// Where the output is in the inference arena.
     pub const OUTPUT: v1::Region = v1::Region::new(10, 20);
-    /// The training arenas: floats and bytes per sample, and scratch floats.
+    /// The training arenas: floats and bytes per sample, scratch floats, and the `f64` statistics of a step.
     pub const TRAIN: v1::TrainLayout = v1::TrainLayout {
         f32_len: 2752,
         u8_len: 1780,
         scratch_len: 38432,
+        stats_len: 0,
     };
     /// The final activation the loss absorbs in training.
     pub const HEAD: v1::Head = v1::Head::Softmax;
@@ -524,10 +525,13 @@ impl LeNet5 {
         use ::cnn::__private::v1;
         #[allow(unused_imports)]
         use __LeNet5::*;
-        let v1::TrainArena { f, m, scratch } = arena;
+        let v1::TrainArena { f, m, scratch, stats } = arena;
+        let _ = stats;
         let _ = ctx;
         {
             let y = v1::region_mut(f, n, train::MAX_POOL1);
+            let aux = v1::region_mut(m, n, bytes::MAX_POOL1);
+            let x = input;
             v1::fused::forward_direct_disjoint(
                 &kernel::CONV1,
                 v1::Params {
@@ -535,9 +539,9 @@ impl LeNet5 {
                     bias: Some(&w[param::CONV1_BIAS]),
                 },
                 v1::Forward {
-                    x: input,
+                    x,
                     y,
-                    aux: Some(v1::region_mut(m, n, bytes::MAX_POOL1)),
+                    aux: Some(aux),
                     n,
                 },
                 scratch,
@@ -545,6 +549,7 @@ impl LeNet5 {
         }
         {
             let ([x], [y]) = v1::carve(f, n, [train::MAX_POOL1], [train::MAX_POOL2]);
+            let aux = v1::region_mut(m, n, bytes::MAX_POOL2);
             v1::fused::forward_direct_disjoint(
                 &kernel::CONV2,
                 v1::Params {
@@ -554,7 +559,7 @@ impl LeNet5 {
                 v1::Forward {
                     x,
                     y,
-                    aux: Some(v1::region_mut(m, n, bytes::MAX_POOL2)),
+                    aux: Some(aux),
                     n,
                 },
                 scratch,
@@ -562,6 +567,7 @@ impl LeNet5 {
         }
         {
             let ([x], [y]) = v1::carve(f, n, [train::FLATTEN1], [train::RELU3]);
+            let aux = v1::region_mut(m, n, bytes::RELU3);
             v1::dense::forward(
                 &kernel::FC1,
                 v1::Params {
@@ -571,13 +577,14 @@ impl LeNet5 {
                 v1::Forward {
                     x,
                     y,
-                    aux: Some(v1::region_mut(m, n, bytes::RELU3)),
+                    aux: Some(aux),
                     n,
                 },
             );
         }
         {
             let ([x], [y]) = v1::carve(f, n, [train::RELU3], [train::RELU4]);
+            let aux = v1::region_mut(m, n, bytes::RELU4);
             v1::dense::forward(
                 &kernel::FC2,
                 v1::Params {
@@ -587,7 +594,7 @@ impl LeNet5 {
                 v1::Forward {
                     x,
                     y,
-                    aux: Some(v1::region_mut(m, n, bytes::RELU4)),
+                    aux: Some(aux),
                     n,
                 },
             );
@@ -620,7 +627,8 @@ impl LeNet5 {
         use ::cnn::__private::v1;
         #[allow(unused_imports)]
         use __LeNet5::*;
-        let v1::TrainArena { f, m, scratch } = arena;
+        let v1::TrainArena { f, m, scratch, stats } = arena;
+        let _ = stats;
         if !ctx.needs_backward(layer::FC3) {
             return;
         }
@@ -631,6 +639,7 @@ impl LeNet5 {
                 [param::FC3_WEIGHT, param::FC3_BIAS],
             );
             let ([x], [dx]) = v1::carve(f, n, [train::RELU4], [grad::RELU4]);
+            let dy = &mut dlogits[..n * 10];
             v1::dense::backward(
                 &kernel::FC3,
                 &w[param::FC3_WEIGHT],
@@ -638,7 +647,7 @@ impl LeNet5 {
                     x,
                     y: None,
                     aux: None,
-                    dy: &mut dlogits[..n * 10],
+                    dy,
                     dx: if ctx.needs_input_grad(layer::FC3) { Some(dx) } else { None },
                     n,
                 },
@@ -663,13 +672,14 @@ impl LeNet5 {
                 [train::RELU3],
                 [grad::RELU4, grad::RELU3],
             );
+            let aux = v1::region(m, n, bytes::RELU4);
             v1::dense::backward(
                 &kernel::FC2,
                 &w[param::FC2_WEIGHT],
                 v1::Backward {
                     x,
                     y: None,
-                    aux: Some(v1::region(m, n, bytes::RELU4)),
+                    aux: Some(aux),
                     dy,
                     dx: if ctx.needs_input_grad(layer::FC2) { Some(dx) } else { None },
                     n,
@@ -695,13 +705,14 @@ impl LeNet5 {
                 [train::FLATTEN1],
                 [grad::RELU3, grad::FLATTEN1],
             );
+            let aux = v1::region(m, n, bytes::RELU3);
             v1::dense::backward(
                 &kernel::FC1,
                 &w[param::FC1_WEIGHT],
                 v1::Backward {
                     x,
                     y: None,
-                    aux: Some(v1::region(m, n, bytes::RELU3)),
+                    aux: Some(aux),
                     dy,
                     dx: if ctx.needs_input_grad(layer::FC1) { Some(dx) } else { None },
                     n,
@@ -727,13 +738,14 @@ impl LeNet5 {
                 [train::MAX_POOL1],
                 [grad::MAX_POOL2, grad::MAX_POOL1],
             );
+            let aux = v1::region(m, n, bytes::MAX_POOL2);
             v1::conv::backward(
                 &kernel::CONV2,
                 &w[param::CONV2_WEIGHT],
                 v1::Backward {
                     x,
                     y: None,
-                    aux: Some(v1::region(m, n, bytes::MAX_POOL2)),
+                    aux: Some(aux),
                     dy,
                     dx: if ctx.needs_input_grad(layer::CONV2) { Some(dx) } else { None },
                     n,
@@ -754,14 +766,16 @@ impl LeNet5 {
                 ctx.is_trainable(layer::CONV1),
                 [param::CONV1_WEIGHT, param::CONV1_BIAS],
             );
+            let aux = v1::region(m, n, bytes::MAX_POOL1);
             let dy = v1::region_mut(f, n, grad::MAX_POOL1);
+            let x = input;
             v1::conv::backward(
                 &kernel::CONV1,
                 &w[param::CONV1_WEIGHT],
                 v1::Backward {
-                    x: input,
+                    x,
                     y: None,
-                    aux: Some(v1::region(m, n, bytes::MAX_POOL1)),
+                    aux: Some(aux),
                     dy,
                     dx: None,
                     n,
@@ -773,5 +787,16 @@ impl LeNet5 {
                 scratch,
             );
         }
+    }
+    /// After a training step: updates the buffers among the parameters
+    /// (running statistics) from the step's statistics.
+    #[doc(hidden)]
+    pub fn update_buffers_impl(w: &mut [f32], stats: &[f64]) {
+        #[allow(unused_imports)]
+        use ::cnn::__private::v1;
+        #[allow(unused_imports)]
+        use __LeNet5::*;
+        let _ = w;
+        let _ = stats;
     }
 }

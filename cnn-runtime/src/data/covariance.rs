@@ -83,6 +83,7 @@ impl Moments {
         dim: usize,
         threads: usize,
     ) -> Result<Moments, Error> {
+        parallel::check_threads("the number of threads", threads)?;
         let n = check_samples(data, dim, "the covariance")?;
         if n < 2 {
             return Err(Error::Data {

@@ -68,13 +68,30 @@ impl Targets {
 /// sample), so a `Dataset` is always consistent. [`subset`](Dataset::subset)
 /// and [`filter_classes`](Dataset::filter_classes) may return an empty
 /// dataset; [`split`](Dataset::split) and
-/// [`Standardizer::fit`] refuse one with an error.
+/// [`Standardizer::fit`](crate::data::Standardizer::fit) refuse one with an error.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
     inputs: Vec<f32>,
     sample_shape: Vec<usize>,
     sample_len: usize,
     targets: Targets,
+}
+
+/// The most classes a classification dataset may have (2^24, about 16.8
+/// million): [`Dataset::class_counts`] and confusion matrices allocate per
+/// class.
+pub const MAX_CLASSES: usize = 1 << 24;
+
+/// Checks a number of classes: in `1..=MAX_CLASSES`.
+pub(crate) fn check_classes(classes: usize) -> Result<(), Error> {
+    if (1..=MAX_CLASSES).contains(&classes) {
+        return Ok(());
+    }
+    Err(data_error(if classes == 0 {
+        "a classification dataset needs at least one class".into()
+    } else {
+        format!("the number of classes must be in [1, {MAX_CLASSES}], found {classes}")
+    }))
 }
 
 fn data_error(message: String) -> Error {
@@ -118,8 +135,9 @@ impl Dataset {
     /// A classification dataset: `inputs` holds `labels.len()` samples of
     /// `sample_shape`, each label in `0..classes`.
     ///
-    /// Errors ([`Error::Data`]) if there are no samples, `classes` is 0,
-    /// the sample shape is empty or has a zero dimension, `inputs.len()` is
+    /// Errors ([`Error::Data`]) if there are no samples, `classes` is not
+    /// in `1..=`[`MAX_CLASSES`], the sample shape is empty or has a zero
+    /// dimension, `inputs.len()` is
     /// not `labels.len()` times the sample length, or a label is
     /// `>= classes` (the message names the first such label and its index).
     ///
@@ -140,11 +158,7 @@ impl Dataset {
         classes: usize,
     ) -> Result<Self, Error> {
         let sample_len = checked_sample_len(sample_shape)?;
-        if classes == 0 {
-            return Err(data_error(
-                "a classification dataset needs at least one class".into(),
-            ));
-        }
+        check_classes(classes)?;
         if labels.is_empty() {
             return Err(data_error(
                 "the dataset is empty: no labels were given".into(),

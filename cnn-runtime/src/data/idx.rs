@@ -8,13 +8,12 @@
 //! `0x0E` f64. A file that starts with the gzip magic `1f 8b` is
 //! decompressed first, whatever its name.
 
-use std::io::Read;
 use std::path::Path;
 
-use flate2::read::MultiGzDecoder;
-
-use super::dataset::{shape_string, Dataset, Targets};
+use super::dataset::{Dataset, Targets};
 use crate::error::Error;
+
+mod parse;
 
 /// The values of an IDX file, in the file's element type.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,7 +93,7 @@ impl IdxArray {
     /// # Ok::<(), cnn_runtime::Error>(())
     /// ```
     pub fn from_bytes(bytes: &[u8]) -> Result<IdxArray, Error> {
-        parse(bytes, None)
+        parse::parse(std::io::Cursor::new(bytes), bytes.len() as u64, None)
     }
 
     /// The magic number a file of this array starts with, `0x0000TTDD`.
@@ -115,32 +114,21 @@ fn type_name(code: u8) -> Option<&'static str> {
     })
 }
 
-fn type_size(code: u8) -> usize {
-    match code {
-        0x08 | 0x09 => 1,
-        0x0B => 2,
-        0x0C | 0x0D => 4,
-        _ => 8,
-    }
-}
-
-const TYPE_LIST: &str = "0x08 (u8), 0x09 (i8), 0x0B (i16), 0x0C (i32), 0x0D (f32), 0x0E (f64)";
-
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Reads an IDX file, gzip-compressed (detected by the `1f 8b` magic, not
 /// by the name) or plain.
 ///
+/// Reading is bounded by the header: the data's length is checked against
+/// the dimensions before anything of that size is allocated (for a plain
+/// file from its length; for a gzip file by decompressing once without
+/// keeping anything, then again into a buffer of exactly the declared
+/// size), so a small file that declares a huge array is refused at the
+/// cost of a few kilobytes.
+///
 /// Errors: [`Error::Io`] if the file cannot be read; [`Error::Data`], naming
-/// the file, if the gzip stream is corrupt or truncated, the magic number is
-/// wrong (the message shows the number found and the form expected), the
-/// header is truncated, or the data is shorter or longer than the
-/// dimensions say.
+/// the file, if it is not a regular file (a FIFO or a directory), the gzip
+/// stream is corrupt or truncated, the magic number is wrong (the message
+/// shows the number found and the form expected), the header is truncated,
+/// or the data is shorter or longer than the dimensions say.
 ///
 /// ```no_run
 /// use std::path::Path;
@@ -153,125 +141,8 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
 /// # Ok::<(), cnn_runtime::Error>(())
 /// ```
 pub fn read_idx(path: &Path) -> Result<IdxArray, Error> {
-    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
-    parse(&bytes, Some(path))
-}
-
-fn parse(bytes: &[u8], path: Option<&Path>) -> Result<IdxArray, Error> {
-    let error = |message: String| Error::Data {
-        path: path.map(Path::to_path_buf),
-        message,
-    };
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut raw = Vec::new();
-        MultiGzDecoder::new(bytes)
-            .read_to_end(&mut raw)
-            .map_err(|e| error(format!("the gzip data is corrupt or truncated ({e})")))?;
-        parse_raw(&raw, "the decompressed data", error)
-    } else {
-        parse_raw(bytes, "the file", error)
-    }
-}
-
-fn parse_raw(bytes: &[u8], what: &str, error: impl Fn(String) -> Error) -> Result<IdxArray, Error> {
-    if bytes.len() < 4 {
-        return Err(error(format!(
-            "truncated header: {what} is {} bytes long, an IDX header needs at least 4 \
-             (the magic number)",
-            bytes.len()
-        )));
-    }
-    let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    if bytes[0] != 0 || bytes[1] != 0 {
-        return Err(error(format!(
-            "wrong magic number 0x{magic:08X}: expected an IDX magic number 0x0000TTDD (two zero \
-             bytes, a type code TT and the number of dimensions DD), e.g. 0x00000803 for \
-             MNIST images or 0x00000801 for labels"
-        )));
-    }
-    let code = bytes[2];
-    let Some(type_name) = type_name(code) else {
-        return Err(error(format!(
-            "wrong magic number 0x{magic:08X}: unknown type code 0x{code:02X}, expected one of \
-             {TYPE_LIST}"
-        )));
-    };
-    let ndims = bytes[3] as usize;
-    if ndims == 0 {
-        return Err(error(format!(
-            "wrong magic number 0x{magic:08X}: it declares 0 dimensions, expected at least 1"
-        )));
-    }
-    let header = 4 + 4 * ndims;
-    if bytes.len() < header {
-        return Err(error(format!(
-            "truncated header: {ndims} dimensions need a {header}-byte header, {what} is only {} \
-             bytes long",
-            bytes.len()
-        )));
-    }
-    let dims: Vec<usize> = bytes[4..header]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
-    let size = type_size(code);
-    let need = dims
-        .iter()
-        .try_fold(size, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| {
-            error(format!(
-                "the dimensions {} are too large",
-                shape_string(&dims)
-            ))
-        })?;
-    let body = &bytes[header..];
-    if body.len() != need {
-        let dims_text = shape_string(&dims);
-        let have = body.len();
-        return Err(error(if have < need {
-            format!(
-                "truncated data: dimensions {dims_text} of {type_name} need {need} bytes after \
-                 the header, {what} has only {have}"
-            )
-        } else {
-            format!(
-                "the dimensions do not match the data length: {dims_text} of {type_name} need \
-                 {need} bytes after the header, {what} has {have} ({} too many)",
-                have - need
-            )
-        }));
-    }
-    let data = match code {
-        0x08 => IdxData::U8(body.to_vec()),
-        0x09 => IdxData::I8(body.iter().map(|&b| b as i8).collect()),
-        0x0B => IdxData::I16(
-            body.chunks_exact(2)
-                .map(|c| i16::from_be_bytes(be(c)))
-                .collect(),
-        ),
-        0x0C => IdxData::I32(
-            body.chunks_exact(4)
-                .map(|c| i32::from_be_bytes(be(c)))
-                .collect(),
-        ),
-        0x0D => IdxData::F32(
-            body.chunks_exact(4)
-                .map(|c| f32::from_be_bytes(be(c)))
-                .collect(),
-        ),
-        _ => IdxData::F64(
-            body.chunks_exact(8)
-                .map(|c| f64::from_be_bytes(be(c)))
-                .collect(),
-        ),
-    };
-    Ok(IdxArray { dims, data })
-}
-
-fn be<const N: usize>(chunk: &[u8]) -> [u8; N] {
-    let mut out = [0; N];
-    out.copy_from_slice(chunk);
-    out
+    let (file, len) = crate::io::open_regular(path)?;
+    parse::parse(file, len, Some(path))
 }
 
 /// Checks that `array` (read from `path`) is u8 with `ndims` dimensions.
@@ -308,7 +179,8 @@ fn expect_u8(array: &IdxArray, path: &Path, ndims: usize, kind: &str) -> Result<
 /// found and the one expected); image and label counts that differ (the
 /// message names both files and both counts); no images, or images with a
 /// zero dimension; a label `>= classes` (the message gives the value and its
-/// index); `classes == 0` ([`Error::Config`]).
+/// index); `classes` not in `1..=`[`MAX_CLASSES`](crate::data::MAX_CLASSES)
+/// ([`Error::Config`]).
 ///
 /// ```no_run
 /// use std::path::Path;
@@ -323,11 +195,12 @@ fn expect_u8(array: &IdxArray, path: &Path, ndims: usize, kind: &str) -> Result<
 /// # Ok::<(), cnn_runtime::Error>(())
 /// ```
 pub fn load_idx(images: &Path, labels: &Path, classes: usize) -> Result<Dataset, Error> {
-    if classes == 0 {
+    if classes == 0 || classes > super::dataset::MAX_CLASSES {
         return Err(Error::Config {
             message: format!(
-                "loading {} with 0 classes: a classification dataset needs at least one",
-                labels.display()
+                "loading {} with {classes} classes: the number of classes must be in [1, {}]",
+                labels.display(),
+                super::dataset::MAX_CLASSES
             ),
         });
     }

@@ -169,6 +169,10 @@ impl Image {
     }
 }
 
+/// The largest image file read (1 GiB). Decoding has the `image` crate's
+/// own limits (512 MiB of pixels by default).
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
 /// Decodes a file to RGB, `f32` in `[0, 1]`; the format from the file's
 /// signature.
 fn decode(path: &Path) -> Result<Rgb32FImage, Error> {
@@ -176,10 +180,7 @@ fn decode(path: &Path) -> Result<Rgb32FImage, Error> {
         path: Some(path.to_path_buf()),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.into(),
-        source,
-    })?;
+    let bytes = crate::io::read_limited(path, MAX_FILE_BYTES, "PNG or JPEG image")?;
     let format = match ::image::guess_format(&bytes) {
         Ok(f @ (ImageFormat::Png | ImageFormat::Jpeg)) => f,
         Ok(other) => {

@@ -36,7 +36,7 @@ pub mod normalize;
 pub mod whiten;
 
 pub use covariance::Moments;
-pub use dataset::{Dataset, Targets};
+pub use dataset::{Dataset, Targets, MAX_CLASSES};
 pub use idx::{load_idx, mnist, read_idx, IdxArray, IdxData};
 pub use image::{patches, Image};
 pub use normalize::{scale_each_sample, Standardizer};

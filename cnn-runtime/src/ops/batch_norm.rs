@@ -1,26 +1,50 @@
-//! Batch normalisation over the channels of NCHW activations.
+//! Batch normalisation over the channels of NCHW activations (or the
+//! features of flat ones: `hw = 1`), as PyTorch defines it.
 //!
-//! Training: `y = gamma (x - mean) / sqrt(var + eps) + beta` with the
-//! batch's per-channel mean and biased variance; the running statistics
-//! move by `r = (1 - momentum) r + momentum stat`, with the unbiased
-//! variance, as in PyTorch. Inference uses the running statistics.
+//! Training: `y = gamma xhat + beta`, `xhat = (x - mean) / sqrt(var +
+//! eps)` with the mean and the biased variance of each channel over the
+//! whole batch: when a step is split over threads, each thread's part
+//! sums its samples and a [`Reduce`] adds the parts up, so the statistics
+//! are the batch's whatever the thread count. After the step the running
+//! statistics move by `r = (1 - momentum) r + momentum stat`, with the
+//! unbiased variance, and the batch counter grows by one
+//! ([`update_running`]).
 //!
-//! These are the kernels; `network!` does not offer a `batch_norm` layer
-//! yet (its batch statistics span every thread's share of a batch).
+//! Backward, with `M` values per channel over the batch: `dbeta = sum dy`,
+//! `dgamma = sum dy xhat` (added, per part), and
+//! `dx = gamma / sqrt(var + eps) (dy - sum(dy) / M - xhat sum(dy xhat) / M)`
+//! with batch sums, again reduced over the parts.
+//!
+//! Inference uses the running statistics: `y = x scale + shift` with
+//! `scale = gamma / sqrt(running_var + eps)` and `shift = beta -
+//! running_mean scale` ([`forward_eval`]), the same affine map a folded
+//! convolution applies ([`cnn_spec::fold_batch_norm`]).
+//!
+//! The statistics of one layer in a step (`f64`, in the step's statistics
+//! layout, see [`stats_len`]): `[mean; C]`, `[M]`, `[var; C]`, then the two
+//! gradient sums `[sum dy; C]`, `[sum dy xhat; C]`.
 
 use cnn_spec::math;
+
+use super::args::{check_len, Grads};
+use super::parts::{OnePart, Reduce};
 
 /// A batch-norm layer over NCHW activations.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchNorm {
     /// Channels (`C`).
     pub channels: usize,
-    /// Values per channel of one sample (`H * W`).
+    /// Values per channel of one sample (`H * W`; 1 for flat values).
     pub hw: usize,
     /// Added to the variance before the square root.
     pub eps: f32,
     /// How far the running statistics move towards each batch's.
     pub momentum: f32,
+}
+
+/// The statistics values a layer of `channels` keeps in a step.
+pub const fn stats_len(channels: usize) -> usize {
+    4 * channels + 1
 }
 
 /// The learned scale and shift, `[channels]` each.
@@ -41,83 +65,193 @@ pub struct Running<'a> {
     pub var: &'a [f32],
 }
 
-/// Running statistics a training forward pass updates.
+/// Running statistics a step updates.
 #[derive(Debug)]
 pub struct RunningMut<'a> {
     /// Running mean.
     pub mean: &'a mut [f32],
     /// Running (unbiased) variance.
     pub var: &'a mut [f32],
+    /// Batches seen (PyTorch's `num_batches_tracked`), one value.
+    pub batches: &'a mut [f32],
 }
 
-/// What [`backward`] produces: the input gradient (written) and the scale
-/// and shift gradients (added into).
+/// The buffers of a training forward call on this part's `n` samples.
 #[derive(Debug)]
-pub struct Gradients<'a> {
-    /// Input gradient, `[n, channels, hw]`.
-    pub dx: &'a mut [f32],
-    /// Scale gradient, `[channels]`.
-    pub dgamma: &'a mut [f32],
-    /// Shift gradient, `[channels]`.
-    pub dbeta: &'a mut [f32],
+pub struct TrainIo<'a> {
+    /// Input, `[n, channels, hw]`.
+    pub x: &'a [f32],
+    /// Output, `[n, channels, hw]` (written).
+    pub y: &'a mut [f32],
+    /// The normalised input, `[n, channels, hw]`, kept for the backward
+    /// pass (written).
+    pub xhat: &'a mut [f32],
+    /// Samples in this part.
+    pub n: usize,
 }
 
-/// Per-channel statistics of a training forward pass, for the backward pass.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Moments {
-    /// The batch mean.
-    pub mean: f32,
-    /// `1 / sqrt(var + eps)`, `var` the biased batch variance.
-    pub inv_std: f32,
+/// Where a layer's statistics go in the step: this part's statistics
+/// buffer (the layer's [`stats_len`] values), the reduction over the
+/// parts, and the layer's place in the step's layout.
+pub struct Stats<'a> {
+    /// The layer's statistics (see the module docs).
+    pub values: &'a mut [f64],
+    /// Sums over the step's parts.
+    pub reduce: &'a dyn Reduce,
+    /// Where `values` sit in the step's statistics layout.
+    pub at: usize,
 }
 
-/// Training forward pass of `n` samples (`x`, `y`: `[n, channels, hw]`):
-/// normalises with the batch statistics, writes them to `moments` and
-/// updates the running statistics.
-pub fn forward_train(
-    l: &BatchNorm,
-    p: Affine,
-    x: &[f32],
-    y: &mut [f32],
-    moments: &mut [Moments],
-    running: RunningMut,
-    n: usize,
-) {
+/// Training forward pass: normalises with the batch's statistics (every
+/// part's samples), keeps them in `stats` and `xhat` for the backward pass.
+pub fn forward_train(l: &BatchNorm, p: Affine, io: TrainIo, stats: Stats) {
     let (c, hw) = (l.channels, l.hw);
-    let Affine { gamma, beta } = p;
-    let RunningMut {
-        mean: running_mean,
-        var: running_var,
-    } = running;
-    let (momentum, eps) = (l.momentum, l.eps);
-    let count = (n * hw) as f64;
-    for ch in 0..c {
-        let values = || (0..n).flat_map(move |s| x[(s * c + ch) * hw..][..hw].iter().copied());
-        let mean = values().map(f64::from).sum::<f64>() / count;
-        let var = values()
-            .map(|v| {
-                let d = f64::from(v) - mean;
+    let TrainIo { x, y, xhat, n } = io;
+    let len = n * c * hw;
+    check_len("batch_norm input", x.len(), len);
+    check_len("batch_norm output", y.len(), len);
+    check_len("batch_norm saved input", xhat.len(), len);
+    check_len("batch_norm statistics", stats.values.len(), stats_len(c));
+    check_len("batch_norm scale", p.gamma.len(), c);
+    check_len("batch_norm shift", p.beta.len(), c);
+    let (sums, rest) = stats.values.split_at_mut(c + 1);
+    let var = &mut rest[..c];
+    // The mean, from the sums of every part (the count last)...
+    let values = |ch: usize| (0..n).flat_map(move |s| x[(s * c + ch) * hw..][..hw].iter());
+    for (ch, m) in sums[..c].iter_mut().enumerate() {
+        *m = values(ch).map(|&v| f64::from(v)).sum();
+    }
+    sums[c] = (n * hw) as f64;
+    stats.reduce.all_reduce(stats.at, sums);
+    let (mean, total) = sums.split_at_mut(c);
+    let total = total[0];
+    // ...then the variance around it: two passes, as exact as the data.
+    for m in mean.iter_mut() {
+        *m /= total;
+    }
+    for (ch, v) in var.iter_mut().enumerate() {
+        let m = mean[ch];
+        *v = values(ch)
+            .map(|&x| {
+                let d = f64::from(x) - m;
                 d * d
             })
-            .sum::<f64>()
-            / count;
-        let inv_std = 1.0 / math::sqrt(var as f32 + eps);
-        let mean = mean as f32;
-        moments[ch] = Moments { mean, inv_std };
+            .sum();
+    }
+    stats.reduce.all_reduce(stats.at + c + 1, var);
+    for v in var.iter_mut() {
+        *v /= total;
+    }
+    for ch in 0..c {
+        let inv_std = 1.0 / math::sqrt(var[ch] as f32 + l.eps);
+        let m = mean[ch] as f32;
+        let (g, b) = (p.gamma[ch], p.beta[ch]);
         for s in 0..n {
             let i = (s * c + ch) * hw;
-            for (o, &v) in y[i..i + hw].iter_mut().zip(&x[i..i + hw]) {
-                *o = gamma[ch] * (v - mean) * inv_std + beta[ch];
+            for ((o, h), &v) in y[i..i + hw]
+                .iter_mut()
+                .zip(&mut xhat[i..i + hw])
+                .zip(&x[i..i + hw])
+            {
+                *h = (v - m) * inv_std;
+                *o = g * *h + b;
             }
         }
-        let unbiased = if count > 1.0 {
-            var * count / (count - 1.0)
-        } else {
-            var
-        };
-        running_mean[ch] = (1.0 - momentum) * running_mean[ch] + momentum * mean;
-        running_var[ch] = (1.0 - momentum) * running_var[ch] + momentum * unbiased as f32;
     }
+}
+
+/// The buffers of a backward call.
+#[derive(Debug)]
+pub struct BackwardIo<'a> {
+    /// What [`forward_train`] kept, `[n, channels, hw]`.
+    pub xhat: &'a [f32],
+    /// Output gradient, `[n, channels, hw]`.
+    pub dy: &'a [f32],
+    /// Input gradient, `[n, channels, hw]` (written), if wanted.
+    pub dx: Option<&'a mut [f32]>,
+    /// Samples in this part.
+    pub n: usize,
+}
+
+/// Backward pass of [`forward_train`]: adds this part's `dgamma`, `dbeta`
+/// into `grads` (the weight and bias of [`Grads`]) and writes `dx` with
+/// the batch's gradient sums (reduced over the parts).
+pub fn backward(l: &BatchNorm, gamma: &[f32], io: BackwardIo, grads: Grads, stats: Stats) {
+    let (c, hw) = (l.channels, l.hw);
+    let BackwardIo { xhat, dy, dx, n } = io;
+    let len = n * c * hw;
+    check_len("batch_norm saved input", xhat.len(), len);
+    check_len("batch_norm output gradient", dy.len(), len);
+    check_len("batch_norm statistics", stats.values.len(), stats_len(c));
+    let (moments, sums) = stats.values.split_at_mut(2 * c + 1);
+    let (total, var) = (moments[c], &moments[c + 1..]);
+    let (sum_dy, sum_dy_xhat) = sums.split_at_mut(c);
+    for ch in 0..c {
+        let (mut a, mut b) = (0.0f64, 0.0f64);
+        for s in 0..n {
+            let i = (s * c + ch) * hw;
+            for (&g, &h) in dy[i..i + hw].iter().zip(&xhat[i..i + hw]) {
+                a += f64::from(g);
+                b += f64::from(g) * f64::from(h);
+            }
+        }
+        sum_dy[ch] = a;
+        sum_dy_xhat[ch] = b;
+    }
+    let Grads { weight, bias } = grads;
+    if let Some(dgamma) = weight {
+        for (d, &s) in dgamma[..c].iter_mut().zip(sum_dy_xhat.iter()) {
+            *d += s as f32;
+        }
+    }
+    if let Some(dbeta) = bias {
+        for (d, &s) in dbeta[..c].iter_mut().zip(sum_dy.iter()) {
+            *d += s as f32;
+        }
+    }
+    let Some(dx) = dx else {
+        return;
+    };
+    check_len("batch_norm input gradient", dx.len(), len);
+    stats.reduce.all_reduce(stats.at + 2 * c + 1, sums);
+    let (sum_dy, sum_dy_xhat) = sums.split_at(c);
+    for ch in 0..c {
+        let inv_std = 1.0 / math::sqrt(var[ch] as f32 + l.eps);
+        let (mean_dy, mean_dy_xhat) = (
+            (sum_dy[ch] / total) as f32,
+            (sum_dy_xhat[ch] / total) as f32,
+        );
+        let scale = gamma[ch] * inv_std;
+        for s in 0..n {
+            let i = (s * c + ch) * hw;
+            for ((d, &g), &h) in dx[i..i + hw]
+                .iter_mut()
+                .zip(&dy[i..i + hw])
+                .zip(&xhat[i..i + hw])
+            {
+                *d = scale * (g - mean_dy - h * mean_dy_xhat);
+            }
+        }
+    }
+}
+
+/// After a step: moves the running statistics towards the step's batch
+/// statistics (`stats`, as [`forward_train`] left them) and counts the
+/// batch.
+pub fn update_running(l: &BatchNorm, running: RunningMut, stats: &[f64]) {
+    let c = l.channels;
+    let (mean, total, var) = (&stats[..c], stats[c], &stats[c + 1..2 * c + 1]);
+    let m = l.momentum;
+    let bessel = if total > 1.0 {
+        total / (total - 1.0)
+    } else {
+        1.0
+    };
+    for ch in 0..c {
+        running.mean[ch] = (1.0 - m) * running.mean[ch] + m * mean[ch] as f32;
+        running.var[ch] = (1.0 - m) * running.var[ch] + m * (var[ch] * bessel) as f32;
+    }
+    running.batches[0] += 1.0;
 }
 
 /// Inference: normalises `x` into `y` (`[n, channels, hw]`) with the
@@ -130,15 +264,17 @@ pub fn forward_eval(
     y: &mut [f32],
     n: usize,
 ) {
-    let (c, hw, eps) = (l.channels, l.hw, l.eps);
-    let Affine { gamma, beta } = p;
-    let Running {
-        mean: running_mean,
-        var: running_var,
-    } = running;
+    let (c, hw) = (l.channels, l.hw);
+    check_len("batch_norm input", x.len(), n * c * hw);
+    check_len("batch_norm output", y.len(), n * c * hw);
     for ch in 0..c {
-        let scale = gamma[ch] / math::sqrt(running_var[ch] + eps);
-        let shift = beta[ch] - running_mean[ch] * scale;
+        let (scale, shift) = cnn_spec::batch_norm_affine(
+            p.gamma[ch],
+            p.beta[ch],
+            running.mean[ch],
+            running.var[ch],
+            l.eps,
+        );
         for s in 0..n {
             let i = (s * c + ch) * hw;
             for (o, &v) in y[i..i + hw].iter_mut().zip(&x[i..i + hw]) {
@@ -148,44 +284,24 @@ pub fn forward_eval(
     }
 }
 
-/// Backward pass of [`forward_train`]: with `xhat = (x - mean) inv_std`,
-/// `dbeta = sum dy`, `dgamma = sum dy xhat` (added), and
-/// `dx = gamma inv_std (dy - mean(dy) - xhat mean(dy xhat))` (written).
-pub fn backward(
+/// A whole training step in one part, for tests and tools: [`forward_train`]
+/// then [`update_running`] on `stats` (the layer's [`stats_len`] values).
+pub fn forward_train_alone(
     l: &BatchNorm,
-    gamma: &[f32],
-    moments: &[Moments],
-    x: &[f32],
-    dy: &[f32],
-    grads: Gradients,
-    n: usize,
+    p: Affine,
+    io: TrainIo,
+    stats: &mut [f64],
+    running: RunningMut,
 ) {
-    let (c, hw) = (l.channels, l.hw);
-    let Gradients { dx, dgamma, dbeta } = grads;
-    let count = (n * hw) as f32;
-    for ch in 0..c {
-        let Moments { mean, inv_std } = moments[ch];
-        let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
-        for s in 0..n {
-            let i = (s * c + ch) * hw;
-            for (&g, &v) in dy[i..i + hw].iter().zip(&x[i..i + hw]) {
-                sum_dy += f64::from(g);
-                sum_dy_xhat += f64::from(g) * f64::from((v - mean) * inv_std);
-            }
-        }
-        dbeta[ch] += sum_dy as f32;
-        dgamma[ch] += sum_dy_xhat as f32;
-        let (mean_dy, mean_dy_xhat) = (sum_dy as f32 / count, sum_dy_xhat as f32 / count);
-        for s in 0..n {
-            let i = (s * c + ch) * hw;
-            for ((d, &g), &v) in dx[i..i + hw]
-                .iter_mut()
-                .zip(&dy[i..i + hw])
-                .zip(&x[i..i + hw])
-            {
-                let xhat = (v - mean) * inv_std;
-                *d = gamma[ch] * inv_std * (g - mean_dy - xhat * mean_dy_xhat);
-            }
-        }
-    }
+    forward_train(
+        l,
+        p,
+        io,
+        Stats {
+            values: stats,
+            reduce: &OnePart,
+            at: 0,
+        },
+    );
+    update_running(l, running, stats);
 }

@@ -23,6 +23,8 @@ pub mod gemm;
 mod groups;
 pub mod int8;
 pub mod lrn;
+pub mod merge;
+pub mod parts;
 pub mod pool;
 pub mod softmax;
 

@@ -59,7 +59,6 @@ pub fn max_backward(g: &PoolGeom, argmax: &[u8], dy: &[f32], dx: &mut [f32], n: 
 pub fn avg_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], n: usize) {
     check_len("avg_pool input", x.len(), n * g.in_len());
     check_len("avg_pool output", y.len(), n * g.out_len());
-    let inv = 1.0 / (g.kh * g.kw) as f32;
     for s in 0..n {
         for c in 0..g.c {
             let plane = &x[(s * g.c + c) * g.h * g.w..][..g.h * g.w];
@@ -79,7 +78,7 @@ pub fn avg_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], n: usize) {
                             }
                         }
                     }
-                    y[base + oy * g.ow + ox] = sum * inv;
+                    y[base + oy * g.ow + ox] = sum * (1.0 / g.window_area(oy, ox) as f32);
                 }
             }
         }
@@ -90,14 +89,13 @@ pub fn avg_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], n: usize) {
 pub fn avg_backward(g: &PoolGeom, dy: &[f32], dx: &mut [f32], n: usize) {
     check_len("avg_pool input gradient", dx.len(), n * g.in_len());
     dx[..n * g.in_len()].fill(0.0);
-    let inv = 1.0 / (g.kh * g.kw) as f32;
     for s in 0..n {
         for c in 0..g.c {
             let plane = &mut dx[(s * g.c + c) * g.h * g.w..][..g.h * g.w];
             let base = (s * g.c + c) * g.oh * g.ow;
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
-                    let v = dy[base + oy * g.ow + ox] * inv;
+                    let v = dy[base + oy * g.ow + ox] * (1.0 / g.window_area(oy, ox) as f32);
                     for dy_ in 0..g.kh {
                         let iy = (oy * g.sh + dy_).wrapping_sub(g.ph);
                         if iy >= g.h {

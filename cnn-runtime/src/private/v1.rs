@@ -5,10 +5,11 @@
 
 use core::ops::Range;
 
+pub use crate::ops::batch_norm::BatchNorm;
 pub use crate::ops::lrn::Lrn;
 pub use crate::ops::{
-    activation, conv, dense, dropout, fused, lrn, pool, softmax, Act, Backward, Conv, ConvAlgo,
-    ConvGeom, Dense, Forward, Grads, Params, PoolGeom,
+    activation, batch_norm, conv, dense, dropout, fused, lrn, merge, pool, softmax, Act, Backward,
+    Conv, ConvAlgo, ConvGeom, Dense, Forward, Grads, Params, PoolGeom,
 };
 pub use crate::{__network_api_v1 as network_api, __std_only as std_only};
 pub use crate::{
@@ -51,6 +52,31 @@ impl Region {
 #[inline]
 pub fn region<T>(buf: &[T], n: usize, region: Region) -> &[T] {
     &buf[region.scaled(n)]
+}
+
+/// Sample `s`'s part of a buffer holding samples of `len` values side by side.
+#[inline]
+pub fn sample<T>(buf: &[T], s: usize, len: usize) -> &[T] {
+    &buf[s * len..][..len]
+}
+
+/// The mutable [`sample`].
+#[inline]
+pub fn sample_mut<T>(buf: &mut [T], s: usize, len: usize) -> &mut [T] {
+    &mut buf[s * len..][..len]
+}
+
+/// Sample `s`'s part of the slot `slot` of a concatenated value, `buf`
+/// being the value's region for every sample (`concat`'s length apart).
+#[inline]
+pub fn slot<T>(buf: &[T], s: usize, concat: Region, slot: Region) -> &[T] {
+    &buf[s * (concat.end - concat.start) + slot.start - concat.start..][..slot.end - slot.start]
+}
+
+/// The mutable [`slot()`].
+#[inline]
+pub fn slot_mut<T>(buf: &mut [T], s: usize, concat: Region, slot: Region) -> &mut [T] {
+    &mut buf[s * (concat.end - concat.start) + slot.start - concat.start..][..slot.end - slot.start]
 }
 
 /// The mutable view of `region` of `buf` for `n` samples.
@@ -155,11 +181,27 @@ pub fn zeroed(len: usize) -> Vec<f32> {
 }
 
 /// A network of type `N` initialised by `init` from `seed`.
+///
+/// # Panics
+///
+/// If `init`'s settings are out of range (see [`crate::Init::validate`]);
+/// [`try_new_network`] returns the error instead.
 #[cfg(feature = "std")]
 pub fn new_network<N: crate::Network>(init: crate::Init, seed: u64) -> N {
+    match try_new_network(init, seed) {
+        Ok(net) => net,
+        Err(e) => panic!("{}::new: {e}", N::NAME),
+    }
+}
+
+/// A network of type `N` initialised by `init` from `seed`, or the error
+/// of [`crate::Init::validate`].
+#[cfg(feature = "std")]
+pub fn try_new_network<N: crate::Network>(init: crate::Init, seed: u64) -> crate::Result<N> {
+    init.validate()?;
     let mut weights = std::vec![0.0f32; N::PARAM_COUNT];
     crate::init::initialize(&mut weights, N::PARAMS, init, seed);
-    N::from_weight_vec(weights)
+    Ok(N::from_weight_vec(weights))
 }
 
 /// A network of type `N` owning `weights`.
@@ -184,6 +226,7 @@ pub fn reinitialize_layer<N: crate::Network>(
     seed: u64,
 ) -> crate::Result<()> {
     let index = N::layer_index(layer)?;
+    init.validate()?;
     let weights = net.weights_mut();
     for (i, p) in N::PARAMS
         .iter()
@@ -198,12 +241,7 @@ pub fn reinitialize_layer<N: crate::Network>(
 /// A network of type `N` with the tensors of a safetensors file.
 #[cfg(feature = "std")]
 pub fn from_safetensors<N: crate::Network>(path: &Path) -> crate::Result<N> {
-    let weights = crate::io::safetensors::load(
-        path,
-        N::PARAMS,
-        N::PARAM_COUNT,
-        crate::LoadOptions::default(),
-    )?;
+    let weights = crate::io::safetensors::load_network::<N>(path, crate::LoadOptions::default())?;
     Ok(N::from_weight_vec(weights))
 }
 
@@ -214,9 +252,16 @@ pub fn load_safetensors<N: crate::Network>(
     path: &Path,
     options: crate::LoadOptions,
 ) -> crate::Result<()> {
-    let weights = crate::io::safetensors::load(path, N::PARAMS, N::PARAM_COUNT, options)?;
+    let weights = crate::io::safetensors::load_network::<N>(path, options)?;
     *net = N::from_weight_vec(weights);
     Ok(())
+}
+
+/// The disjoint `ranges` of a parameter buffer, mutably.
+#[inline]
+pub fn params_mut<const N: usize>(w: &mut [f32], ranges: [Range<usize>; N]) -> [&mut [f32]; N] {
+    let ([], parts) = split(w, [], ranges);
+    parts
 }
 
 /// `sum += part`: a gradient contribution added to a value's gradient.

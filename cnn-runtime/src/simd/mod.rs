@@ -2,7 +2,7 @@
 //!
 //! | level | module | chosen when |
 //! | --- | --- | --- |
-//! | [`Level::Avx512`] | `avx512` | x86-64 with AVX-512F (detected at run time with `std`) |
+//! | [`Level::Avx512`] | `avx512` | x86-64 with AVX-512F, BW, DQ and VL, AVX2 and FMA (detected at run time with `std`) |
 //! | [`Level::Avx2`] | `avx2` | x86-64 with AVX2 and FMA |
 //! | [`Level::Neon`] | `neon` | aarch64 (NEON is part of the baseline) |
 //! | [`Level::Scalar`] | [`scalar`] | everywhere; the reference the others are tested against |
@@ -82,48 +82,145 @@ impl Level {
             .find(|l| l.name().eq_ignore_ascii_case(name.trim()))
     }
 
-    /// Whether this machine can run the level.
-    pub fn is_available(self) -> bool {
+    /// The CPU features this level's kernels are compiled for (the
+    /// `#[target_feature(enable = ...)]` of its functions), every one of
+    /// which the CPU must have for the level to run.
+    pub const fn features(self) -> &'static [&'static str] {
         match self {
-            Level::Scalar => true,
-            Level::Neon => cfg!(target_arch = "aarch64"),
-            Level::Avx2 => x86_has(Level::Avx2),
-            Level::Avx512 => x86_has(Level::Avx512),
+            Level::Scalar => &[],
+            Level::Neon => &["neon"],
+            Level::Avx2 => &["avx2", "fma"],
+            Level::Avx512 => &["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"],
         }
+    }
+
+    /// The architecture the level exists on, if not every one.
+    const fn arch(self) -> Option<&'static str> {
+        match self {
+            Level::Scalar => None,
+            Level::Neon => Some("aarch64"),
+            Level::Avx2 | Level::Avx512 => Some("x86_64"),
+        }
+    }
+
+    /// Whether this machine can run the level: the architecture is the
+    /// level's and the CPU has every one of its [`features`](Level::features).
+    pub fn is_available(self) -> bool {
+        runs(self, cpu_has)
+    }
+
+    /// The features of the level this machine lacks (all of them on
+    /// another architecture).
+    pub fn missing_features(self) -> impl Iterator<Item = &'static str> {
+        missing(self, cpu_has)
     }
 }
 
+/// Whether `level` runs on this architecture with the features `has` reports.
+fn runs(level: Level, has: impl Fn(&str) -> bool) -> bool {
+    level.arch().is_none_or(|a| a == ARCH) && level.features().iter().all(|f| has(f))
+}
+
+/// The features of `level` that `has` does not report (all of them on
+/// another architecture).
+fn missing(level: Level, has: impl Fn(&str) -> bool) -> impl Iterator<Item = &'static str> {
+    let other_arch = level.arch().is_some_and(|a| a != ARCH);
+    level
+        .features()
+        .iter()
+        .copied()
+        .filter(move |f| other_arch || !has(f))
+}
+
+const ARCH: &str = if cfg!(target_arch = "x86_64") {
+    "x86_64"
+} else if cfg!(target_arch = "aarch64") {
+    "aarch64"
+} else {
+    "other"
+};
+
+/// Whether the CPU has `feature` (one of the names of [`Level::features`]):
+/// detected at run time with `std`, the build's target features without.
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
-fn x86_has(l: Level) -> bool {
-    match l {
-        Level::Avx2 => {
-            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-        }
-        Level::Avx512 => std::is_x86_feature_detected!("avx512f"),
+fn cpu_has(feature: &str) -> bool {
+    match feature {
+        "avx2" => std::is_x86_feature_detected!("avx2"),
+        "fma" => std::is_x86_feature_detected!("fma"),
+        "avx512f" => std::is_x86_feature_detected!("avx512f"),
+        "avx512bw" => std::is_x86_feature_detected!("avx512bw"),
+        "avx512dq" => std::is_x86_feature_detected!("avx512dq"),
+        "avx512vl" => std::is_x86_feature_detected!("avx512vl"),
         _ => false,
     }
 }
 
+/// See the `std` version.
 #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
-fn x86_has(l: Level) -> bool {
-    match l {
-        Level::Avx2 => cfg!(all(target_feature = "avx2", target_feature = "fma")),
-        Level::Avx512 => cfg!(all(
-            target_feature = "avx512f",
-            target_feature = "avx512bw",
-            target_feature = "avx512dq",
-            target_feature = "avx512vl",
-            target_feature = "avx2",
-            target_feature = "fma"
-        )),
+fn cpu_has(feature: &str) -> bool {
+    match feature {
+        "avx2" => cfg!(target_feature = "avx2"),
+        "fma" => cfg!(target_feature = "fma"),
+        "avx512f" => cfg!(target_feature = "avx512f"),
+        "avx512bw" => cfg!(target_feature = "avx512bw"),
+        "avx512dq" => cfg!(target_feature = "avx512dq"),
+        "avx512vl" => cfg!(target_feature = "avx512vl"),
         _ => false,
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-fn x86_has(_: Level) -> bool {
+/// See the x86-64 version; NEON is part of the aarch64 baseline.
+#[cfg(target_arch = "aarch64")]
+fn cpu_has(feature: &str) -> bool {
+    feature == "neon" && cfg!(target_feature = "neon")
+}
+
+/// No SIMD level but the scalar one exists elsewhere.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn cpu_has(_: &str) -> bool {
     false
 }
+
+/// The error of [`force`]: the machine cannot run the level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unavailable {
+    /// The level asked for.
+    pub level: Level,
+}
+
+impl core::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let level = self.level;
+        write!(f, "the SIMD level {} cannot run here: ", level.name())?;
+        match level.arch() {
+            Some(arch) if arch != ARCH => {
+                write!(f, "it exists on {arch}, this is {ARCH}")
+            }
+            _ => {
+                write!(f, "it needs the CPU features ")?;
+                list(f, level.features().iter().copied())?;
+                write!(f, "; this CPU lacks ")?;
+                list(f, level.missing_features())
+            }
+        }
+    }
+}
+
+fn list<'a>(
+    f: &mut core::fmt::Formatter<'_>,
+    items: impl Iterator<Item = &'a str>,
+) -> core::fmt::Result {
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        f.write_str(item)?;
+    }
+    Ok(())
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Unavailable {}
 
 /// 0 = not chosen yet.
 static LEVEL: AtomicU8 = AtomicU8::new(0);
@@ -180,13 +277,15 @@ pub fn lanes() -> usize {
 
 /// Forces the kernels onto `level` (for tests and comparisons).
 ///
-/// Returns `false`, and changes nothing, if the machine cannot run it.
-pub fn force(level: Level) -> bool {
+/// Errors, and changes nothing, if the machine cannot run it (see
+/// [`Level::is_available`]): the kernels of a level run only on a CPU with
+/// every feature they are compiled for.
+pub fn force(level: Level) -> Result<(), Unavailable> {
     if !level.is_available() {
-        return false;
+        return Err(Unavailable { level });
     }
     LEVEL.store(level as u8, Ordering::Relaxed);
-    true
+    Ok(())
 }
 
 /// Every level this machine runs, scalar first.
@@ -341,4 +440,72 @@ simd_kernel! {
         b: Option<&[f32]>,
         y: &mut [f32],
     ) => dense::dense_forward;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The features a fake CPU reports.
+    fn cpu(features: &'static [&'static str]) -> impl Fn(&str) -> bool {
+        move |f| features.contains(&f)
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_needs_every_feature_its_kernels_are_compiled_for() {
+        // AVX-512F alone (Knights Landing has F and CD, not BW, DQ, VL).
+        let f_only = cpu(&["avx512f", "avx2", "fma"]);
+        assert!(!runs(Level::Avx512, &f_only));
+        assert!(runs(Level::Avx2, &f_only));
+        assert_eq!(
+            missing(Level::Avx512, &f_only).collect::<std::vec::Vec<_>>(),
+            ["avx512bw", "avx512dq", "avx512vl"]
+        );
+        let full = cpu(&["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"]);
+        assert!(runs(Level::Avx512, &full));
+        // AVX-512 without AVX2 and FMA: the kernels use both.
+        let no_fma = cpu(&["avx512f", "avx512bw", "avx512dq", "avx512vl"]);
+        assert!(!runs(Level::Avx512, &no_fma));
+        assert!(!runs(Level::Avx2, cpu(&["avx2"])));
+        assert!(!runs(Level::Neon, cpu(&["neon"])), "NEON is not on x86-64");
+        assert!(runs(Level::Scalar, cpu(&[])));
+    }
+
+    /// `features()` lists exactly what each level's functions are compiled
+    /// for: the `#[target_feature(enable = "...")]` of its dispatch arm.
+    #[test]
+    fn features_match_the_target_feature_attributes() {
+        let source = include_str!("mod.rs");
+        for level in [Level::Avx2, Level::Avx512] {
+            let arm = format!("Level::{level:?} => {{");
+            let at = source.find(&arm).expect("the level's dispatch arm");
+            let rest = &source[at..];
+            let start = rest.find("enable = \"").expect("its target_feature") + 10;
+            let enabled = &rest[start..start + rest[start..].find('"').unwrap()];
+            assert_eq!(enabled, level.features().join(","), "{level:?}");
+        }
+    }
+
+    #[test]
+    fn forcing_an_unavailable_level_is_an_error() {
+        let absent = [Level::Neon, Level::Avx2, Level::Avx512]
+            .into_iter()
+            .find(|l| !l.is_available())
+            .expect("no machine runs both NEON and AVX2");
+        let before = level();
+        let err = force(absent).unwrap_err();
+        assert_eq!(err.level, absent);
+        assert_eq!(level(), before, "nothing changed");
+        let m = std::string::ToString::to_string(&err);
+        assert!(
+            m.contains(absent.name()) && m.contains("cannot run here"),
+            "{m}"
+        );
+        assert!(force(Level::Scalar).is_ok());
+        assert!(force(best_available()).is_ok());
+        for l in available_levels() {
+            assert_eq!(l.missing_features().count(), 0, "{l:?}");
+        }
+    }
 }

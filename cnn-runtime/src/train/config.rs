@@ -1,12 +1,18 @@
 //! The configuration of a training run: [`TrainConfig`] and its
 //! [`EarlyStopping`] rule.
 
+use std::fmt;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::string::String;
+use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
+use super::history::EpochStats;
 use super::loss::Loss;
-use super::optim::{Optimizer, Schedule};
+use super::optim::{out_of_range, Optimizer, Schedule};
+use crate::error::Error;
+use crate::parallel;
 
 /// Stop when the monitored loss has not improved by more than `min_delta`
 /// for `patience` epochs, and restore the best weights.
@@ -52,6 +58,39 @@ pub struct TrainConfig {
     pub frozen: Vec<String>,
     /// Freeze the first `k` convolution layers.
     pub freeze_first_convs: usize,
+    /// Continue the run saved in this checkpoint (see [`TrainConfig::resume`]).
+    pub resume: Option<PathBuf>,
+    /// Called after every epoch (see [`TrainConfig::on_epoch`]).
+    pub on_epoch: Option<EpochCallback>,
+}
+
+/// A function [`Trainer::fit`](super::Trainer::fit) calls after every
+/// epoch with that epoch's figures; returning `ControlFlow::Break(())`
+/// ends the run there (see [`TrainConfig::on_epoch`]). Clones share the
+/// function.
+#[derive(Clone)]
+pub struct EpochCallback(Arc<Mutex<EpochFn>>);
+
+type EpochFn = dyn FnMut(&EpochStats) -> ControlFlow<()> + Send;
+
+impl EpochCallback {
+    /// Wraps `f`.
+    pub fn new(f: impl FnMut(&EpochStats) -> ControlFlow<()> + Send + 'static) -> Self {
+        EpochCallback(Arc::new(Mutex::new(f)))
+    }
+
+    /// Calls the function.
+    pub fn call(&self, stats: &EpochStats) -> ControlFlow<()> {
+        // A poisoned lock means the function panicked before; call it again.
+        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(stats)
+    }
+}
+
+impl fmt::Debug for EpochCallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EpochCallback(..)")
+    }
 }
 
 impl Default for TrainConfig {
@@ -71,6 +110,8 @@ impl Default for TrainConfig {
             progress: true,
             frozen: Vec::new(),
             freeze_first_convs: 0,
+            resume: None,
+            on_epoch: None,
         }
     }
 }
@@ -114,9 +155,10 @@ impl TrainConfig {
         self.seed = seed;
         self
     }
-    /// Sets the number of threads (0 = one per core). A session's threads
-    /// live as long as the session; between steps they poll for the next
-    /// one for a moment (`cnn_spec::tuning::TEAM_POLL`), then sleep.
+    /// Sets the number of threads (0 = one per core), at most
+    /// [`parallel::max_threads`]. A session's threads live as long as the
+    /// session; between steps they poll for the next one for a moment
+    /// (`cnn_spec::tuning::TEAM_POLL`), then sleep.
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
         self
@@ -126,12 +168,14 @@ impl TrainConfig {
         self.shuffle = shuffle;
         self
     }
-    /// Holds out a fraction of the training set for validation.
+    /// Holds out a fraction of the training set, in `(0, 1)`, for
+    /// validation.
     pub fn validation_split(mut self, fraction: f32) -> Self {
         self.validation_split = Some(fraction);
         self
     }
-    /// Stops early after `patience` epochs without improvement.
+    /// Stops early after `patience` epochs without an improvement of more
+    /// than `min_delta` (finite, at least 0) in the validation loss.
     pub fn early_stopping(mut self, patience: usize, min_delta: f64) -> Self {
         self.early_stopping = Some(EarlyStopping {
             patience,
@@ -139,7 +183,10 @@ impl TrainConfig {
         });
         self
     }
-    /// Writes the weights to `path` after every epoch.
+    /// Writes the weights and the training state to `path` after every
+    /// epoch, atomically; [`resume`](TrainConfig::resume) continues a run
+    /// from such a file. The directory must exist and be writable (checked
+    /// before the first epoch).
     pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
         self.checkpoint = Some(path.into());
         self
@@ -158,5 +205,89 @@ impl TrainConfig {
     pub fn freeze_first_convs(mut self, k: usize) -> Self {
         self.freeze_first_convs = k;
         self
+    }
+
+    /// Continues the run whose checkpoint is `path` (written with
+    /// [`checkpoint`](TrainConfig::checkpoint)): `fit` loads the weights
+    /// into the network and the training state (optimizer moments, step
+    /// count, schedule, shuffling order, early stopping's best, the
+    /// learning curves so far) into the session, and trains from the epoch
+    /// after the saved one up to [`epochs`](TrainConfig::epochs). With the
+    /// same configuration (seed, threads, batch size, optimizer, data) the
+    /// result is the same, bit for bit, as a run that was never stopped.
+    pub fn resume(mut self, path: impl Into<PathBuf>) -> Self {
+        self.resume = Some(path.into());
+        self
+    }
+
+    /// Calls `f` after every epoch (after the checkpoint is written) with
+    /// its figures. `f` returning `ControlFlow::Break(())` ends the run
+    /// there as an interruption would: the network keeps that epoch's
+    /// weights (early stopping does not restore its best), the checkpoint
+    /// holds that epoch's state, and resuming from it continues the run.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use cnn_runtime::train::TrainConfig;
+    ///
+    /// let config = TrainConfig::default().on_epoch(|stats| {
+    ///     println!("epoch {}: loss {:.4}", stats.epoch, stats.train_loss);
+    ///     if stats.train_loss < 0.01 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    /// });
+    /// ```
+    pub fn on_epoch(
+        mut self,
+        f: impl FnMut(&EpochStats) -> ControlFlow<()> + Send + 'static,
+    ) -> Self {
+        self.on_epoch = Some(EpochCallback::new(f));
+        self
+    }
+
+    /// Checks every setting; the message names the setting, its value and
+    /// the range allowed. [`Trainer::session`](super::Trainer::session)
+    /// and [`Trainer::fit`](super::Trainer::fit) call it first.
+    pub fn validate(&self) -> Result<(), Error> {
+        let cfg = |message: String| Err(Error::Config { message });
+        if self.epochs == 0 {
+            return cfg(out_of_range("the number of epochs", 0, "[1, inf)"));
+        }
+        if self.batch_size == 0 {
+            return cfg(out_of_range("the batch size", 0, "[1, inf)"));
+        }
+        if let Err(m) = self.optimizer.validate() {
+            return cfg(m);
+        }
+        if let Err(m) = self.schedule.validate() {
+            return cfg(m);
+        }
+        if let Schedule::ReduceOnPlateau { min_lr, .. } = self.schedule {
+            if min_lr > self.optimizer.lr() {
+                return cfg(format!(
+                    "the minimum learning rate {min_lr} is above the learning rate {}: it must \
+                     be in [0, {}]",
+                    self.optimizer.lr(),
+                    self.optimizer.lr()
+                ));
+            }
+        }
+        if let Some(f) = self.validation_split {
+            if !(f > 0.0 && f < 1.0) {
+                return cfg(format!(
+                    "{}; for no validation, leave `validation_split` unset",
+                    out_of_range("the validation fraction", f, "(0, 1)")
+                ));
+            }
+        }
+        if let Some(es) = self.early_stopping {
+            if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
+                return cfg(out_of_range(
+                    "early stopping's min_delta",
+                    es.min_delta,
+                    "[0, inf)",
+                ));
+            }
+        }
+        parallel::check_threads("the number of training threads", self.threads)?;
+        Ok(())
     }
 }

@@ -1,7 +1,16 @@
 //! Whole training runs: [`Trainer::fit`] and the epoch loop
 //! ([`Session::fit`]), and measuring a network on a dataset
 //! ([`evaluate`], [`accuracy`]).
+//!
+//! Every epoch ends with checks before anything is kept: the weights after
+//! its last step must be finite and give a finite loss on that step's
+//! batch, and the validation loss must be finite. A step whose loss is not
+//! finite, or an epoch that fails these checks, ends the run with an error
+//! and puts the network and the session back as they were after the
+//! previous epoch, which is what the last checkpoint holds: a diverged
+//! run never replaces a good checkpoint.
 
+use std::path::Path;
 use std::string::String;
 use std::time::Instant;
 use std::vec::Vec;
@@ -10,10 +19,12 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::checkpoint::save_checkpoint;
+use super::checkpoint::{self, Best, RunState, SessionState};
 use super::config::TrainConfig;
 use super::history::{EpochStats, History};
 use super::loss::{argmax, Loss, LossSum, TargetRef};
+use super::optim::{OptimizerState, ScheduleState};
+use super::progress::{epoch_line, Bar, Output};
 use super::session::Session;
 use crate::data::{Dataset, Targets};
 use crate::error::Error;
@@ -37,6 +48,9 @@ impl Trainer {
     }
 
     /// Starts a session for network type `N` with steps of up to `batch` samples.
+    ///
+    /// Errors if a setting is out of range (see [`TrainConfig::validate`])
+    /// or the session's threads cannot be started ([`Error::Threads`]).
     pub fn session<N: Network>(&self, batch: usize) -> Result<Session<N>, Error> {
         Session::new(self.config.clone(), batch)
     }
@@ -45,12 +59,20 @@ impl Trainer {
     /// `validation` (or on a split of `train`, see
     /// [`TrainConfig::validation_split`]) after each epoch. Returns the
     /// learning curves.
+    ///
+    /// Every setting, the datasets and the checkpoint's directory are
+    /// checked before the first step. A loss that becomes NaN or infinite
+    /// ([`Error::NonFiniteLoss`]) or an epoch that ends with non-finite
+    /// weights or losses ([`Error::Diverged`]) stops the run with the
+    /// network back at its weights after the previous epoch, and the
+    /// checkpoint left as that epoch wrote it.
     pub fn fit<N: Network>(
         &self,
         net: &mut N,
         train: &Dataset,
         validation: Option<&Dataset>,
     ) -> Result<History, Error> {
+        self.config.validate()?;
         let split;
         let (train, validation) = match (validation, self.config.validation_split) {
             (Some(v), _) => (train, Some(v)),
@@ -121,121 +143,267 @@ fn shape_fits(shape: &[usize], len: usize, input: &[usize], input_len: usize) ->
     len == input_len && (shape == input || shape.len() == 1 || input.len() == 1)
 }
 
+/// What an epoch starts from, to go back to if it fails.
+#[derive(Default)]
+struct Snapshot {
+    weights: Vec<f32>,
+    state: Option<(OptimizerState, ScheduleState, u64)>,
+    order: Vec<usize>,
+}
+
+impl Snapshot {
+    fn take<N: Network>(&mut self, net: &N, session: &Session<N>, order: &[usize]) {
+        self.weights.clear();
+        self.weights.extend_from_slice(net.weights());
+        self.order.clear();
+        self.order.extend_from_slice(order);
+        self.state = Some((
+            session.optimizer.clone(),
+            session.schedule.clone(),
+            session.steps,
+        ));
+    }
+
+    fn restore<N: Network>(&self, net: &mut N, session: &mut Session<N>, order: &mut [usize]) {
+        net.weights_mut().copy_from_slice(&self.weights);
+        order.copy_from_slice(&self.order);
+        if let Some((optimizer, schedule, steps)) = &self.state {
+            session.optimizer.clone_from(optimizer);
+            session.schedule.clone_from(schedule);
+            session.steps = *steps;
+        }
+    }
+}
+
 impl<N: Network> Session<N> {
-    /// Runs every epoch (see [`Trainer::fit`]).
+    /// Runs every epoch (see [`Trainer::fit`]), from the checkpoint of
+    /// [`TrainConfig::resume`] if one is set.
     pub fn fit(
         &mut self,
         net: &mut N,
         train: &Dataset,
         validation: Option<&Dataset>,
     ) -> Result<History, Error> {
-        let mut history = History::default();
-        let n = train.len();
-        let mut order: Vec<usize> = (0..n).collect();
-        let mut best: Option<(f64, usize, Vec<f32>)> = None;
-        let mut since_best = 0;
-        for epoch in 1..=self.config.epochs {
+        check_dataset::<N>(train, self.config.loss, "training set")?;
+        if let Some(path) = &self.config.checkpoint {
+            crate::io::check_writable(path)?;
+        }
+        let mut run = match self.config.resume.clone() {
+            Some(path) => self.resume(net, &path, train.len())?,
+            None => RunState::new(train.len()),
+        };
+        // A resumed run that early stopping had ended only restores its best.
+        let first = if run.history.stopped_early {
+            usize::MAX
+        } else {
+            run.epoch + 1
+        };
+        let output = Output::for_this_process(self.config.progress);
+        let mut good = Snapshot::default();
+        for epoch in first..=self.config.epochs {
+            good.take(net, self, &run.order);
             if self.config.shuffle {
                 let mut rng = ChaCha8Rng::seed_from_u64(
                     self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9),
                 );
-                order.shuffle(&mut rng);
+                run.order.shuffle(&mut rng);
             }
-            let steps = n.div_ceil(self.batch);
-            let bar = progress_bar(self.config.progress, steps, epoch, self.config.epochs);
-            let lr = self.schedule.lr();
-            let started = Instant::now();
-            let mut sum = LossSum::default();
-            for (step, idx) in order.chunks(self.batch).enumerate() {
-                let m = idx.len();
-                self.gather(train, idx);
-                let (x, labels, values) = (
-                    std::mem::take(&mut self.x),
-                    std::mem::take(&mut self.labels),
-                    std::mem::take(&mut self.values),
-                );
-                let targets = match train.targets() {
-                    Targets::Classes { .. } => TargetRef::Classes(&labels[..m]),
-                    Targets::Values { len, .. } => TargetRef::Values(&values[..m * len]),
-                };
-                let result = self.step(net, &x[..m * N::INPUT_LEN], targets, m);
-                self.x = x;
-                self.labels = labels;
-                self.values = values;
-                let s = match result {
-                    Err(Error::NonFiniteLoss { loss, .. }) => {
-                        bar.abandon();
-                        return Err(Error::NonFiniteLoss {
-                            epoch,
-                            step: step + 1,
-                            loss,
-                        });
-                    }
-                    other => other?,
-                };
-                sum.loss += s.loss;
-                sum.correct += s.correct;
-                if let Some(bar) = &bar.0 {
-                    bar.inc(1);
-                    if step % 16 == 0 {
-                        bar.set_message(format!(
-                            "loss {:.4}",
-                            sum.loss / ((step * self.batch + m) as f64)
-                        ));
-                    }
+            let stats = match self.epoch(net, train, validation, &run.order, epoch, output) {
+                Ok(stats) => stats,
+                Err(e) => {
+                    good.restore(net, self, &mut run.order);
+                    return Err(e);
                 }
-            }
-            let seconds = started.elapsed().as_secs_f64();
-            let train_loss = sum.loss / n as f64;
-            let classify =
-                matches!(train.targets(), Targets::Classes { .. }) || N::logits_len() == 1;
-            let (val_loss, val_accuracy) = match validation {
-                Some(v) => {
-                    let e = evaluate(net, v, self.config.loss)?;
-                    (Some(e.0), Some(e.1))
-                }
-                None => (None, None),
             };
-            let stats = EpochStats {
-                epoch,
-                train_loss,
-                train_accuracy: classify.then(|| sum.correct as f64 / n as f64),
-                val_loss,
-                val_accuracy: val_accuracy.filter(|_| classify),
-                lr,
-                seconds,
-            };
-            bar.finish(&stats);
-            history.epochs.push(stats);
+            let stop = self.end_epoch(net, &mut run, &stats);
             if let Some(path) = &self.config.checkpoint {
-                save_checkpoint(net, path)?;
+                checkpoint::save(path, net, &self.state(), &run)?;
             }
-            let monitored = val_loss.unwrap_or(train_loss);
-            self.schedule.end_epoch(monitored);
-            if let Some(es) = self.config.early_stopping {
-                let improved = best
-                    .as_ref()
-                    .is_none_or(|(b, _, _)| monitored < b - es.min_delta);
-                if improved {
-                    best = Some((monitored, epoch, net.weights().to_vec()));
-                    since_best = 0;
-                } else {
-                    since_best += 1;
-                    if since_best >= es.patience {
-                        history.stopped_early = epoch < self.config.epochs;
-                        break;
-                    }
+            if output.lines {
+                println!("{}", epoch_line(&stats, self.config.epochs));
+            }
+            if let Some(callback) = &self.config.on_epoch {
+                if callback.call(&stats).is_break() {
+                    run.history.interrupted = true;
+                    return Ok(run.history);
                 }
+            }
+            if stop {
+                break;
             }
         }
-        if let Some((_, epoch, weights)) = best {
-            net.weights_mut().copy_from_slice(&weights);
-            history.restored_epoch = Some(epoch);
+        if let Some(best) = &run.best {
+            net.weights_mut().copy_from_slice(&best.weights);
+            run.history.restored_epoch = Some(best.epoch);
             if let Some(path) = &self.config.checkpoint {
-                save_checkpoint(net, path)?;
+                checkpoint::save(path, net, &self.state(), &run)?;
             }
         }
-        Ok(history)
+        Ok(run.history)
+    }
+
+    /// The session's part of the training state, for a checkpoint.
+    fn state(&self) -> SessionState {
+        SessionState {
+            optimizer: self.optimizer.clone(),
+            schedule: self.schedule.clone(),
+            steps: self.steps,
+        }
+    }
+
+    /// Loads the checkpoint `path` into `net` and the session: all of it
+    /// or, on error, nothing.
+    fn resume(&mut self, net: &mut N, path: &Path, samples: usize) -> Result<RunState, Error> {
+        let resumed = checkpoint::load::<N>(path, self.state(), samples)?;
+        net.weights_mut().copy_from_slice(&resumed.weights);
+        self.optimizer = resumed.session.optimizer;
+        self.schedule = resumed.session.schedule;
+        self.steps = resumed.session.steps;
+        Ok(resumed.run)
+    }
+
+    /// One epoch over `train` in `order`, then its checks: the figures, or
+    /// the error that ends the run.
+    fn epoch(
+        &mut self,
+        net: &mut N,
+        train: &Dataset,
+        validation: Option<&Dataset>,
+        order: &[usize],
+        epoch: usize,
+        output: Output,
+    ) -> Result<EpochStats, Error> {
+        let n = train.len();
+        let steps = n.div_ceil(self.batch);
+        let bar = Bar::new(output, steps, epoch, self.config.epochs);
+        let lr = self.schedule.lr();
+        let started = Instant::now();
+        let mut sum = LossSum::default();
+        let mut last = 0;
+        for (step, idx) in order.chunks(self.batch).enumerate() {
+            let m = idx.len();
+            last = m;
+            self.gather(train, idx);
+            let s = match self.step_on_batch(net, train, m, true) {
+                Err(Error::NonFiniteLoss { loss, .. }) => {
+                    bar.abandon();
+                    return Err(Error::NonFiniteLoss {
+                        epoch,
+                        step: step + 1,
+                        loss,
+                    });
+                }
+                other => other?,
+            };
+            sum.loss += s.loss;
+            sum.correct += s.correct;
+            bar.step(step, || sum.loss / ((step * self.batch + m) as f64));
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let diverged = |what: String| -> Result<EpochStats, Error> {
+            bar.abandon();
+            Err(Error::Diverged { epoch, what })
+        };
+        // The last step's update is checked by no later step: check the
+        // weights it left, and the loss at them on its batch.
+        if let Some((name, value)) = first_non_finite::<N>(net.weights()) {
+            return diverged(format!(
+                "after its last step (step {steps}), `{name}` holds {value}"
+            ));
+        }
+        let after = self.step_on_batch(net, train, last, false)?;
+        if !after.loss.is_finite() {
+            return diverged(format!(
+                "after its last step (step {steps}), the loss on that step's batch is {}",
+                after.loss as f32
+            ));
+        }
+        let classify = matches!(train.targets(), Targets::Classes { .. }) || N::logits_len() == 1;
+        let (val_loss, val_accuracy) = match validation {
+            Some(v) => {
+                let (loss, accuracy) = evaluate(net, v, self.config.loss)?;
+                if !loss.is_finite() {
+                    return diverged(format!(
+                        "the validation loss is {loss} (from the weights, or a NaN or infinity \
+                         in the validation inputs)"
+                    ));
+                }
+                (Some(loss), Some(accuracy))
+            }
+            None => (None, None),
+        };
+        let stats = EpochStats {
+            epoch,
+            train_loss: sum.loss / n as f64,
+            train_accuracy: classify.then(|| sum.correct as f64 / n as f64),
+            val_loss,
+            val_accuracy: val_accuracy.filter(|_| classify),
+            lr,
+            seconds,
+        };
+        bar.finish(&stats);
+        Ok(stats)
+    }
+
+    /// A step (or, without `update`, the loss) on the first `m` samples
+    /// gathered in the batch buffers.
+    fn step_on_batch(
+        &mut self,
+        net: &mut N,
+        train: &Dataset,
+        m: usize,
+        update: bool,
+    ) -> Result<LossSum, Error> {
+        let (x, labels, values) = (
+            std::mem::take(&mut self.x),
+            std::mem::take(&mut self.labels),
+            std::mem::take(&mut self.values),
+        );
+        let targets = match train.targets() {
+            Targets::Classes { .. } => TargetRef::Classes(&labels[..m]),
+            Targets::Values { len, .. } => TargetRef::Values(&values[..m * len]),
+        };
+        let x_m = &x[..m * N::INPUT_LEN];
+        let result = if update {
+            self.step(net, x_m, targets, m)
+        } else {
+            self.loss(net, x_m, targets, m)
+        };
+        self.x = x;
+        self.labels = labels;
+        self.values = values;
+        result
+    }
+
+    /// Records a checked epoch: its figures, the schedule, early stopping.
+    /// Returns whether early stopping ends the run here.
+    fn end_epoch(&mut self, net: &N, run: &mut RunState, stats: &EpochStats) -> bool {
+        let monitored = stats.val_loss.unwrap_or(stats.train_loss);
+        self.schedule.end_epoch(monitored);
+        run.epoch = stats.epoch;
+        run.history.epochs.push(stats.clone());
+        let Some(es) = self.config.early_stopping else {
+            return false;
+        };
+        let improved = run
+            .best
+            .as_ref()
+            .is_none_or(|b| monitored < b.loss - es.min_delta);
+        if improved {
+            run.best = Some(Best {
+                loss: monitored,
+                epoch: stats.epoch,
+                weights: net.weights().to_vec(),
+            });
+            run.since_best = 0;
+            return false;
+        }
+        run.since_best += 1;
+        let stop = run.since_best >= es.patience;
+        if stop {
+            run.history.stopped_early = stats.epoch < self.config.epochs;
+        }
+        stop
     }
 
     /// Copies the samples `idx` of `data` into the batch buffers.
@@ -260,7 +428,15 @@ impl<N: Network> Session<N> {
     }
 }
 
-/// Mean loss and accuracy of `net` on `data`, in inference mode.
+/// The first parameter that is NaN or infinite: its tensor's name and value.
+fn first_non_finite<N: Network>(weights: &[f32]) -> Option<(&'static str, f32)> {
+    let at = weights.iter().position(|v| !v.is_finite())?;
+    let tensor = N::PARAMS.iter().find(|p| p.range().contains(&at));
+    Some((tensor.map_or("a parameter", |p| p.name), weights[at]))
+}
+
+/// Mean loss and accuracy of `net` on `data`, in inference mode. NaN
+/// outputs give a NaN loss and count as wrong.
 pub fn evaluate<N: Network>(net: &N, data: &Dataset, loss: Loss) -> Result<(f64, f64), Error> {
     check_dataset::<N>(data, loss, "evaluation set")?;
     let outputs = crate::batch::predict(net, data.inputs())?;
@@ -277,7 +453,8 @@ pub fn evaluate<N: Network>(net: &N, data: &Dataset, loss: Loss) -> Result<(f64,
     Ok((sum.loss / n as f64, sum.correct as f64 / n as f64))
 }
 
-/// Classification accuracy of `net` on `data` (fraction correct).
+/// Classification accuracy of `net` on `data` (fraction correct). An
+/// output holding NaN is never correct.
 pub fn accuracy<N: Network>(net: &N, data: &Dataset) -> Result<f64, Error> {
     let labels = data.labels().ok_or_else(|| Error::Data {
         path: None,
@@ -288,45 +465,9 @@ pub fn accuracy<N: Network>(net: &N, data: &Dataset) -> Result<f64, Error> {
     let correct = labels
         .iter()
         .enumerate()
-        .filter(|(s, &y)| argmax(&outputs[s * len..(s + 1) * len]) == y)
+        .filter(|(s, &y)| argmax(&outputs[s * len..(s + 1) * len]) == Some(y))
         .count();
     Ok(correct as f64 / data.len().max(1) as f64)
-}
-
-/// A progress bar that exists only when wanted and on a terminal.
-struct Bar(Option<indicatif::ProgressBar>);
-
-fn progress_bar(wanted: bool, steps: usize, epoch: usize, epochs: usize) -> Bar {
-    use std::io::IsTerminal;
-    if !wanted || !std::io::stderr().is_terminal() {
-        return Bar(None);
-    }
-    let bar = indicatif::ProgressBar::new(steps as u64);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_prefix(format!("epoch {epoch}/{epochs}"));
-    Bar(Some(bar))
-}
-
-impl Bar {
-    fn finish(&self, s: &EpochStats) {
-        if let Some(bar) = &self.0 {
-            let val = match (s.val_loss, s.val_accuracy) {
-                (Some(l), Some(a)) => format!(", validation {l:.4} / {:.2}%", a * 100.0),
-                (Some(l), None) => format!(", validation {l:.4}"),
-                _ => String::new(),
-            };
-            bar.finish_with_message(format!("loss {:.4}{val}", s.train_loss));
-        }
-    }
-    fn abandon(&self) {
-        if let Some(bar) = &self.0 {
-            bar.abandon();
-        }
-    }
 }
 
 #[cfg(test)]

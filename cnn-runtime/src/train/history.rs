@@ -39,6 +39,9 @@ pub struct History {
     pub restored_epoch: Option<usize>,
     /// Whether early stopping ended the run before its last epoch.
     pub stopped_early: bool,
+    /// Whether the per-epoch callback ended the run (see
+    /// [`TrainConfig::on_epoch`](super::TrainConfig::on_epoch)).
+    pub interrupted: bool,
 }
 
 fn cell(v: Option<f64>) -> String {
@@ -86,13 +89,34 @@ impl History {
     }
 }
 
-type Curve = Vec<(f32, f32)>;
+type Curve = Vec<(f64, f64)>;
 
 fn curves(h: &History, f: impl Fn(&EpochStats) -> Option<f64>) -> Curve {
     h.epochs
         .iter()
-        .filter_map(|e| f(e).map(|v| (e.epoch as f32, v as f32)))
+        .filter_map(|e| f(e).map(|v| (e.epoch as f64, v)))
         .collect()
+}
+
+/// The vertical range of a panel showing `values`: their span with a 5%
+/// margin (at least a thousandth of their size, so that a flat curve
+/// still has a range), `0..1` without finite values. Ranges are `f64` and
+/// finite, whatever the values: those beyond `±1e300` are left out (the
+/// drawing library cannot lay out an axis that overflows).
+fn value_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    const LIMIT: f64 = 1e300;
+    let (lo, hi) = values
+        .filter(|v| v.is_finite() && v.abs() <= LIMIT)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05)
+        .max(lo.abs().max(hi.abs()) * 1e-3)
+        .max(1e-3);
+    (lo - pad, hi + pad)
 }
 
 fn draw(h: &History, out: &mut String) -> Result<(), String> {
@@ -100,7 +124,7 @@ fn draw(h: &History, out: &mut String) -> Result<(), String> {
     let root = SVGBackend::with_string(out, (1000, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let (left, right) = root.split_horizontally(500);
-    let last = h.epochs.len().max(2) as f32;
+    let last = h.epochs.len().max(2) as f64;
     let panels = [
         (
             "loss",
@@ -116,22 +140,20 @@ fn draw(h: &History, out: &mut String) -> Result<(), String> {
         ),
     ];
     for (name, train, val, area) in panels {
-        let all = train
-            .iter()
-            .chain(&val)
-            .map(|p| p.1)
-            .filter(|v| v.is_finite());
-        let (lo, hi) = all.fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
-        let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
-        let pad = ((hi - lo) * 0.05).max(1e-3);
+        let (lo, hi) = value_range(train.iter().chain(&val).map(|p| p.1));
+        let shown = |points: Curve| -> Curve {
+            points
+                .into_iter()
+                .filter(|p| p.1.is_finite() && p.1 >= lo && p.1 <= hi)
+                .collect()
+        };
+        let (train, val) = (shown(train), shown(val));
         let mut chart = ChartBuilder::on(area)
             .caption(name, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(32)
             .y_label_area_size(56)
-            .build_cartesian_2d(1f32..last, (lo - pad)..(hi + pad))
+            .build_cartesian_2d(1f64..last, lo..hi)
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
@@ -168,4 +190,63 @@ fn draw(h: &History, out: &mut String) -> Result<(), String> {
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history(losses: &[f64]) -> History {
+        History {
+            epochs: losses
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| EpochStats {
+                    epoch: i + 1,
+                    train_loss: l,
+                    train_accuracy: None,
+                    val_loss: Some(l),
+                    val_accuracy: None,
+                    lr: 0.1,
+                    seconds: 0.0,
+                })
+                .collect(),
+            ..History::default()
+        }
+    }
+
+    #[test]
+    fn huge_finite_losses_are_drawn() {
+        // Above ~3.2e38 an f32 axis range overflowed to infinity and the
+        // drawing never ended.
+        for losses in [
+            &[3.3e38, 1.0][..],
+            &[f64::from(f32::MAX), f64::from(f32::MAX)],
+            &[1e300, -1e300],
+            &[1e308, 2.0, f64::INFINITY, f64::NAN],
+            &[1e30, 1e30],
+            &[0.0, 0.0],
+        ] {
+            let svg = history(losses).to_svg().unwrap();
+            assert!(svg.trim_end().ends_with("</svg>"), "{losses:?}");
+        }
+    }
+
+    #[test]
+    fn ranges_are_finite_and_not_empty() {
+        for values in [
+            vec![3.3e38, 1.0],
+            vec![1e308, -1e308],
+            vec![5.0, 5.0],
+            vec![1e30],
+            vec![f64::NAN],
+            vec![],
+        ] {
+            let (lo, hi) = value_range(values.iter().copied());
+            assert!(
+                lo.is_finite() && hi.is_finite() && lo < hi,
+                "{values:?}: {lo} {hi}"
+            );
+        }
+    }
 }

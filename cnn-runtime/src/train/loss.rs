@@ -131,7 +131,11 @@ impl Loss {
                 Head::None => ys,
                 Head::Softmax => {
                     logits.clear();
-                    logits.extend(ys.iter().map(|&p| math::ln(p.max(f32::MIN_POSITIVE))));
+                    // `clamp` keeps NaN (where `max` would replace it).
+                    logits.extend(
+                        ys.iter()
+                            .map(|&p| math::ln(p.clamp(f32::MIN_POSITIVE, f32::INFINITY))),
+                    );
                     &logits
                 }
                 Head::Sigmoid => {
@@ -164,15 +168,16 @@ impl Loss {
     ) -> (f32, bool) {
         let len = z.len();
         let t = |j: usize| targets.value(s, j, len);
+        // NaN is never a correct prediction.
         let correct = match targets {
-            TargetRef::Classes(labels) => argmax(z) == labels[s],
+            TargetRef::Classes(labels) => argmax(z) == Some(labels[s]),
             TargetRef::Values(_) => (0..len).all(|j| {
                 let p = if head == Head::None && self == Loss::MeanSquaredError {
                     z[j]
                 } else {
                     sigmoid(z[j])
                 };
-                (p > 0.5) == (t(j) > 0.5)
+                !p.is_nan() && (p > 0.5) == (t(j) > 0.5)
             }),
         };
         let per_value = scale / len as f32;
@@ -258,15 +263,27 @@ fn log_sum_exp(z: &[f32]) -> f32 {
     max + math::ln(sum)
 }
 
-/// Index of the largest value (the first on ties).
-pub fn argmax(v: &[f32]) -> usize {
+/// Index of the largest value (the first on ties); `None` if a value is
+/// NaN (a NaN output predicts nothing) or `v` is empty.
+///
+/// ```
+/// use cnn_runtime::train::argmax;
+///
+/// assert_eq!(argmax(&[0.1, 0.7, 0.7]), Some(1));
+/// assert_eq!(argmax(&[f32::NAN, 0.0]), None);
+/// assert_eq!(argmax(&[0.5, f32::NAN]), None);
+/// ```
+pub fn argmax(v: &[f32]) -> Option<usize> {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
+        if x.is_nan() {
+            return None;
+        }
         if x > v[best] {
             best = i;
         }
     }
-    best
+    (!v.is_empty()).then_some(best)
 }
 
 #[cfg(test)]

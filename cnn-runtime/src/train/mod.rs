@@ -32,10 +32,11 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | `config` | [`TrainConfig`], [`EarlyStopping`] |
+//! | `config` | [`TrainConfig`], [`EarlyStopping`], [`EpochCallback`] |
 //! | `session` | [`Session`]: buffers, threads, one step |
-//! | `fit` | [`Trainer`], the epoch loop, [`evaluate`], [`accuracy`] |
-//! | `checkpoint` | [`save_checkpoint`] |
+//! | `fit` | [`Trainer`], the epoch loop and its checks, [`evaluate`], [`accuracy`] |
+//! | `checkpoint` | checkpoints with the training state (the format), [`save_checkpoint`] |
+//! | `progress` | the progress bar and the per-epoch lines |
 //! | `loss`, `optim`, `history` | losses, optimizers and schedules, learning curves |
 
 mod checkpoint;
@@ -44,11 +45,13 @@ mod fit;
 mod history;
 mod loss;
 mod optim;
+mod progress;
+mod reduce;
 mod session;
 mod team;
 
 pub use checkpoint::save_checkpoint;
-pub use config::{EarlyStopping, TrainConfig};
+pub use config::{EarlyStopping, EpochCallback, TrainConfig};
 pub use fit::{accuracy, evaluate, Trainer};
 pub use history::{EpochStats, History};
 pub use loss::{argmax, LogitsRef, Loss, LossSum, TargetRef};

@@ -78,13 +78,12 @@ impl Optimizer {
         }
     }
 
-    /// Checks the settings.
+    /// Checks the settings: the message names the setting, its value and
+    /// the range allowed.
     pub fn validate(&self) -> Result<(), std::string::String> {
         let lr = self.lr();
         if !(lr.is_finite() && lr > 0.0) {
-            return Err(format!(
-                "learning rate must be positive and finite, found {lr}"
-            ));
+            return Err(out_of_range("the learning rate", lr, "(0, inf)"));
         }
         match *self {
             Optimizer::Sgd {
@@ -94,15 +93,23 @@ impl Optimizer {
                 dampening,
                 ..
             } => {
-                if !(0.0..1.0).contains(&momentum) && momentum != 0.0 {
-                    return Err(format!("momentum must be in [0, 1), found {momentum}"));
+                if !(0.0..1.0).contains(&momentum) {
+                    return Err(out_of_range("the SGD momentum", momentum, "[0, 1)"));
+                }
+                if !(0.0..=1.0).contains(&dampening) {
+                    return Err(out_of_range("the SGD dampening", dampening, "[0, 1]"));
+                }
+                if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+                    return Err(out_of_range(
+                        "the SGD weight decay",
+                        weight_decay,
+                        "[0, inf)",
+                    ));
                 }
                 if nesterov && (momentum <= 0.0 || dampening != 0.0) {
-                    return Err("Nesterov momentum needs a momentum and zero dampening".into());
-                }
-                if weight_decay.is_nan() || weight_decay < 0.0 {
                     return Err(format!(
-                        "weight decay must be non-negative, found {weight_decay}"
+                        "Nesterov momentum needs a momentum in (0, 1) and zero dampening, \
+                         found momentum {momentum} and dampening {dampening}"
                     ));
                 }
             }
@@ -113,20 +120,43 @@ impl Optimizer {
                 weight_decay,
                 ..
             } => {
-                if !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) {
-                    return Err(format!(
-                        "Adam betas must be in [0, 1), found {beta1}, {beta2}"
-                    ));
+                if !(0.0..1.0).contains(&beta1) {
+                    return Err(out_of_range("Adam's beta1", beta1, "[0, 1)"));
                 }
-                if eps.is_nan() || eps <= 0.0 || weight_decay.is_nan() || weight_decay < 0.0 {
-                    return Err(format!(
-                        "Adam needs eps > 0 and weight decay >= 0, found {eps}, {weight_decay}"
+                if !(0.0..1.0).contains(&beta2) {
+                    return Err(out_of_range("Adam's beta2", beta2, "[0, 1)"));
+                }
+                if !(eps.is_finite() && eps > 0.0) {
+                    return Err(out_of_range("Adam's eps", eps, "(0, inf)"));
+                }
+                if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+                    return Err(out_of_range(
+                        "Adam's weight decay",
+                        weight_decay,
+                        "[0, inf)",
                     ));
                 }
             }
         }
         Ok(())
     }
+
+    /// The optimizer's name: `SGD` or `Adam`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Sgd { .. } => "SGD",
+            Optimizer::Adam { .. } => "Adam",
+        }
+    }
+}
+
+/// `"{what} must be in {range}, found {value}"`.
+pub(super) fn out_of_range(
+    what: &str,
+    value: impl core::fmt::Display,
+    range: &str,
+) -> std::string::String {
+    format!("{what} must be in {range}, found {value}")
 }
 
 impl Default for Optimizer {
@@ -139,13 +169,13 @@ impl Default for Optimizer {
 /// The optimizer's per-parameter state.
 #[derive(Clone, Debug)]
 pub struct OptimizerState {
-    optimizer: Optimizer,
+    pub(super) optimizer: Optimizer,
     /// Momentum buffer (SGD) or first moment (Adam).
-    m: Vec<f32>,
+    pub(super) m: Vec<f32>,
     /// Second moment (Adam).
-    v: Vec<f32>,
+    pub(super) v: Vec<f32>,
     /// Steps taken.
-    t: u64,
+    pub(super) t: u64,
 }
 
 impl OptimizerState {
@@ -265,18 +295,21 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    /// Checks the settings.
+    /// Checks the settings: the message names the setting, its value and
+    /// the range allowed.
     pub fn validate(&self) -> Result<(), std::string::String> {
         match *self {
             Schedule::Constant => Ok(()),
             Schedule::StepDecay { every, gamma } => {
                 if every == 0 {
-                    return Err("step decay needs a period of at least 1 epoch, found 0".into());
-                }
-                if !(gamma.is_finite() && gamma > 0.0) {
-                    return Err(format!(
-                        "the step decay factor must be positive and finite, found {gamma}"
+                    return Err(out_of_range(
+                        "the step decay's period (epochs)",
+                        every,
+                        "[1, inf)",
                     ));
+                }
+                if !(gamma > 0.0 && gamma <= 1.0) {
+                    return Err(out_of_range("the step decay's gamma", gamma, "(0, 1]"));
                 }
                 Ok(())
             }
@@ -287,18 +320,24 @@ impl Schedule {
                 ..
             } => {
                 if !(factor > 0.0 && factor < 1.0) {
-                    return Err(format!(
-                        "the reduce-on-plateau factor must be in (0, 1), found {factor}"
+                    return Err(out_of_range(
+                        "the reduce-on-plateau factor",
+                        factor,
+                        "(0, 1)",
                     ));
                 }
-                if !(threshold.is_finite() && threshold >= 0.0) {
-                    return Err(format!(
-                        "the reduce-on-plateau threshold must be non-negative, found {threshold}"
+                if !(0.0..1.0).contains(&threshold) {
+                    return Err(out_of_range(
+                        "the reduce-on-plateau threshold",
+                        threshold,
+                        "[0, 1)",
                     ));
                 }
                 if !(min_lr.is_finite() && min_lr >= 0.0) {
-                    return Err(format!(
-                        "the minimum learning rate must be non-negative, found {min_lr}"
+                    return Err(out_of_range(
+                        "the minimum learning rate",
+                        min_lr,
+                        "[0, inf)",
                     ));
                 }
                 Ok(())
@@ -321,11 +360,11 @@ impl Schedule {
 /// A schedule's running state.
 #[derive(Clone, Debug)]
 pub struct ScheduleState {
-    schedule: Schedule,
-    lr: f32,
-    best: f64,
-    bad_epochs: usize,
-    epochs: usize,
+    pub(super) schedule: Schedule,
+    pub(super) lr: f32,
+    pub(super) best: f64,
+    pub(super) bad_epochs: usize,
+    pub(super) epochs: usize,
 }
 
 impl ScheduleState {
@@ -428,13 +467,15 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(m.contains("found 0"), "{m}");
-        let m = Schedule::StepDecay {
-            every: 2,
-            gamma: f32::NAN,
+        for gamma in [f32::NAN, 1e30, 0.0, -0.5] {
+            let m = Schedule::StepDecay { every: 2, gamma }
+                .validate()
+                .unwrap_err();
+            assert!(
+                m.contains(&format!("found {gamma}")) && m.contains("(0, 1]"),
+                "{m}"
+            );
         }
-        .validate()
-        .unwrap_err();
-        assert!(m.contains("NaN"), "{m}");
         let m = Schedule::reduce_on_plateau(1.5, 2).validate().unwrap_err();
         assert!(m.contains("(0, 1)") && m.contains("1.5"), "{m}");
         assert!(Schedule::reduce_on_plateau(0.1, 0).validate().is_ok());
@@ -448,6 +489,79 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(m.contains("NaN"), "{m}");
+    }
+
+    #[test]
+    fn settings_that_would_stop_training_silently_are_refused() {
+        let adam = |eps| Optimizer::Adam {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps,
+            weight_decay: 0.0,
+        };
+        let sgd = |dampening| Optimizer::Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            dampening,
+            nesterov: false,
+        };
+        let cases = [
+            (
+                adam(f32::INFINITY),
+                "Adam's eps must be in (0, inf), found inf",
+            ),
+            (adam(0.0), "Adam's eps must be in (0, inf), found 0"),
+            (
+                Optimizer::sgd(0.1, 0.9).with_weight_decay(f32::INFINITY),
+                "the SGD weight decay must be in [0, inf), found inf",
+            ),
+            (
+                Optimizer::adam(0.1).with_weight_decay(f32::INFINITY),
+                "Adam's weight decay must be in [0, inf), found inf",
+            ),
+            (
+                sgd(f32::NAN),
+                "the SGD dampening must be in [0, 1], found NaN",
+            ),
+            (sgd(1.5), "the SGD dampening must be in [0, 1], found 1.5"),
+            (
+                Optimizer::sgd(0.1, f32::NAN),
+                "the SGD momentum must be in [0, 1), found NaN",
+            ),
+            (
+                Optimizer::sgd(f32::INFINITY, 0.0),
+                "the learning rate must be in (0, inf), found inf",
+            ),
+        ];
+        for (opt, expected) in cases {
+            assert_eq!(opt.validate().unwrap_err(), expected, "{opt:?}");
+        }
+        assert!(adam(1e-8).validate().is_ok());
+        assert!(sgd(0.5).validate().is_ok());
+        let m = Schedule::reduce_on_plateau(0.5, 2);
+        let Schedule::ReduceOnPlateau {
+            factor,
+            patience,
+            min_lr,
+            ..
+        } = m
+        else {
+            unreachable!()
+        };
+        let m = Schedule::ReduceOnPlateau {
+            factor,
+            patience,
+            threshold: 1.0,
+            min_lr,
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(
+            m,
+            "the reduce-on-plateau threshold must be in [0, 1), found 1"
+        );
     }
 
     #[test]

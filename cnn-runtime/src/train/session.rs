@@ -45,6 +45,8 @@ struct StepJob {
     loss: Loss,
     /// Whether the targets are values (else class labels).
     values: bool,
+    /// Whether to run the backward pass (else only the loss).
+    backward: bool,
 }
 
 /// What the helpers read during a step: copies, made by the calling thread
@@ -66,6 +68,8 @@ struct Shared {
     /// the calling thread locks them one by one after it.
     workers: Vec<Mutex<Worker>>,
     trainable: Vec<bool>,
+    /// Sums over the step's parts (batch statistics).
+    parts: super::reduce::Parts,
 }
 
 impl Shared {
@@ -82,25 +86,26 @@ pub struct Session<N: Network> {
     pub(super) batch: usize,
     grads: Vec<f32>,
     ranges: Vec<Range<usize>>,
-    optimizer: OptimizerState,
+    pub(super) optimizer: OptimizerState,
     pub(super) schedule: ScheduleState,
     /// The helper threads and the buffers they share with this session.
     team: team::Team<Shared>,
     pub(super) x: Vec<f32>,
     pub(super) labels: Vec<usize>,
     pub(super) values: Vec<f32>,
-    steps: u64,
+    pub(super) steps: u64,
     _net: core::marker::PhantomData<fn() -> N>,
 }
 
 impl<N: Network> Session<N> {
     pub(super) fn new(config: TrainConfig, batch: usize) -> Result<Self, Error> {
         let cfg = |message: String| Error::Config { message };
-        if config.batch_size == 0 || batch == 0 {
-            return Err(cfg("the batch size must be at least 1, found 0".into()));
+        config.validate()?;
+        if batch == 0 {
+            return Err(cfg(
+                "a session's batch size must be in [1, inf), found 0".into()
+            ));
         }
-        config.optimizer.validate().map_err(cfg)?;
-        config.schedule.validate().map_err(cfg)?;
         if let Err(m) = config.loss.check_head(N::HEAD) {
             return Err(cfg(format!("{}: {m}", N::NAME)));
         }
@@ -162,6 +167,7 @@ impl<N: Network> Session<N> {
                 seed: 0,
                 loss: config.loss,
                 values: false,
+                backward: true,
             },
             weights: vec![0.0; if threads > 1 { N::PARAM_COUNT } else { 0 }],
             x: vec![0.0; copies * N::INPUT_LEN],
@@ -172,8 +178,9 @@ impl<N: Network> Session<N> {
             input: RwLock::new(input),
             workers,
             trainable,
+            parts: super::reduce::Parts::new(threads, N::TRAIN.stats_len),
         };
-        let team = team::Team::new(threads - 1, shared);
+        let team = team::Team::new(threads - 1, shared)?;
         let lr = config.optimizer.lr();
         Ok(Session {
             optimizer: OptimizerState::new(config.optimizer, N::PARAM_COUNT),
@@ -208,21 +215,111 @@ impl<N: Network> Session<N> {
         &self.grads
     }
 
+    /// The largest number of samples a step can take.
+    pub fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Checks the arguments of a step of `n` samples: `x` holds `n`
+    /// samples, `targets` `n` labels in `0..outputs` or `n` rows of values.
+    fn check_step(&self, x: &[f32], targets: TargetRef<'_>, n: usize) -> Result<(), Error> {
+        if n == 0 || n > self.batch {
+            return Err(Error::Config {
+                message: format!(
+                    "a step of {n} samples in a session for up to {}: the step's sample count \
+                     must be in [1, {}]",
+                    self.batch, self.batch
+                ),
+            });
+        }
+        let length = |what, len, per: usize| Error::BatchLength {
+            network: N::NAME,
+            what,
+            len,
+            sample_len: per,
+            message: format!(
+                "does not hold the step's {n} samples (it needs {})",
+                n * per
+            ),
+        };
+        if x.len() != n * N::INPUT_LEN {
+            return Err(length("input", x.len(), N::INPUT_LEN));
+        }
+        let outputs = N::logits_len();
+        match targets {
+            TargetRef::Classes(labels) => {
+                if labels.len() != n {
+                    return Err(length("labels", labels.len(), 1));
+                }
+                if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l >= outputs) {
+                    return Err(Error::Data {
+                        path: None,
+                        message: format!(
+                            "label {l} of sample {i} is out of range: {} has {outputs} outputs, \
+                             so labels must be in 0..{outputs}",
+                            N::NAME
+                        ),
+                    });
+                }
+            }
+            TargetRef::Values(v) => {
+                if v.len() != n * outputs {
+                    return Err(length("target values", v.len(), outputs));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Computes the gradient of the mean loss over `n` samples `x` with
     /// `targets` into [`Session::gradients`], without updating `net`.
     /// Returns the summed loss and correct count.
+    ///
+    /// Errors, computing nothing, if `n` is 0 or above the session's batch
+    /// size, `x` does not hold exactly `n` samples, `targets` do not hold
+    /// `n` labels or rows of values, or a label is not below the network's
+    /// number of outputs.
     pub fn compute_gradients(
         &mut self,
         net: &N,
         x: &[f32],
         targets: TargetRef<'_>,
         n: usize,
+    ) -> Result<LossSum, Error> {
+        self.check_step(x, targets, n)?;
+        Ok(self.run(net, x, targets, n, true))
+    }
+
+    /// The summed loss and correct count of `net` on `n` samples, with the
+    /// training forward pass (dropout active, seeded as the next step's
+    /// would be), computing no gradient and changing nothing. Errors as
+    /// [`Session::compute_gradients`].
+    pub fn loss(
+        &mut self,
+        net: &N,
+        x: &[f32],
+        targets: TargetRef<'_>,
+        n: usize,
+    ) -> Result<LossSum, Error> {
+        self.check_step(x, targets, n)?;
+        Ok(self.run(net, x, targets, n, false))
+    }
+
+    /// Runs the parts of a step (checked), with or without the backward
+    /// pass, and sums them.
+    fn run(
+        &mut self,
+        net: &N,
+        x: &[f32],
+        targets: TargetRef<'_>,
+        n: usize,
+        backward: bool,
     ) -> LossSum {
-        assert!(
-            n <= self.batch && n > 0,
-            "a step of {n} samples in a session for {}",
-            self.batch
-        );
         let seed = crate::ops::dropout::splitmix64(
             self.config.seed ^ self.steps.wrapping_mul(0x2545_F491_4F6C_DD1D),
         );
@@ -234,8 +331,10 @@ impl<N: Network> Session<N> {
             seed,
             loss: self.config.loss,
             values: matches!(targets, TargetRef::Values(_)),
+            backward,
         };
         let shared = self.team.data();
+        shared.parts.start_step(threads);
         let weights = net.weights();
         let here = || part::<N>(shared, job, 0, weights, x, targets);
         if threads > 1 {
@@ -246,13 +345,17 @@ impl<N: Network> Session<N> {
         }
         // Sum the per-thread gradients in thread order.
         let first = shared.worker(0);
-        self.grads.copy_from_slice(&first.grads);
+        if backward {
+            self.grads.copy_from_slice(&first.grads);
+        }
         let mut total = first.sum;
         drop(first);
         for t in 1..threads {
             let w = shared.worker(t);
-            for (g, &v) in self.grads.iter_mut().zip(&w.grads) {
-                *g += v;
+            if backward {
+                for (g, &v) in self.grads.iter_mut().zip(&w.grads) {
+                    *g += v;
+                }
             }
             total.loss += w.sum.loss;
             total.correct += w.sum.correct;
@@ -261,8 +364,9 @@ impl<N: Network> Session<N> {
     }
 
     /// One optimizer step on `n` samples. Returns the batch's summed loss
-    /// and correct count; errors (leaving `net` untouched) if the loss is
-    /// not finite.
+    /// and correct count; errors, leaving `net` untouched, if the loss is
+    /// not finite ([`Error::NonFiniteLoss`]) or the arguments are wrong
+    /// (see [`Session::compute_gradients`]).
     pub fn step(
         &mut self,
         net: &mut N,
@@ -270,7 +374,7 @@ impl<N: Network> Session<N> {
         targets: TargetRef<'_>,
         n: usize,
     ) -> Result<LossSum, Error> {
-        let sum = self.compute_gradients(net, x, targets, n);
+        let sum = self.compute_gradients(net, x, targets, n)?;
         self.steps += 1;
         if !sum.loss.is_finite() {
             return Err(Error::NonFiniteLoss {
@@ -284,6 +388,11 @@ impl<N: Network> Session<N> {
             &self.grads,
             self.schedule.lr(),
             &self.ranges,
+        );
+        // Running statistics follow the step's batch statistics.
+        N::update_buffers(
+            net.weights_mut(),
+            self.team.data().worker(0).buffers.stats(),
         );
         Ok(sum)
     }
@@ -307,12 +416,15 @@ fn part<N: Network>(
     let mut w = shared.worker(t);
     let w = &mut *w;
     let m = r.len();
-    w.grads.fill(0.0);
+    if job.backward {
+        w.grads.fill(0.0);
+    }
     w.sum = LossSum::default();
     if m == 0 {
         return;
     }
-    let mut ctx = StepContext::new(&shared.trainable, N::LAYERS, job.seed);
+    let reduce = shared.parts.part(t);
+    let mut ctx = StepContext::new(&shared.trainable, N::LAYERS, job.seed).with_reduce(&reduce);
     ctx.first_sample = r.start;
     let xs = &x[r.start * N::INPUT_LEN..r.end * N::INPUT_LEN];
     let len = N::logits_len();
@@ -331,6 +443,9 @@ fn part<N: Network>(
     w.sum = job
         .loss
         .forward_backward(N::HEAD, z, targets, job.scale, dlogits);
+    if !job.backward {
+        return;
+    }
     N::backward(
         weights,
         xs,

@@ -12,14 +12,17 @@
 //! job queue for threads outside the pool allocates a new block every 63
 //! jobs).
 
+use std::boxed::Box;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::thread::{Builder, JoinHandle};
 use std::time::Instant;
 
 use cnn_spec::tuning::{TEAM_POLL, TEAM_POLL_SPINS};
 use std::vec::Vec;
+
+use crate::error::Error;
 
 /// A helper's part of a job: called with the shared value and the part index.
 pub(super) type Job<S> = fn(&S, usize);
@@ -77,8 +80,18 @@ pub(super) struct Team<S: Send + Sync + 'static> {
 impl<S: Send + Sync + 'static> Team<S> {
     /// Starts `helpers` threads sharing `data` and waits until each is
     /// ready, so that nothing of their start-up (which allocates) overlaps
-    /// a later job.
-    pub(super) fn new(helpers: usize, data: S) -> Team<S> {
+    /// a later job. If a thread cannot be started, those already started
+    /// are stopped and joined, and the error says how many started.
+    pub(super) fn new(helpers: usize, data: S) -> Result<Team<S>, Error> {
+        Self::start(helpers, data, |builder, f| builder.spawn(f))
+    }
+
+    /// As [`Team::new`], starting each thread with `spawn`.
+    fn start(
+        helpers: usize,
+        data: S,
+        mut spawn: impl FnMut(Builder, Box<dyn FnOnce() + Send>) -> std::io::Result<JoinHandle<()>>,
+    ) -> Result<Team<S>, Error> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 generation: 0,
@@ -93,18 +106,33 @@ impl<S: Send + Sync + 'static> Team<S> {
             pending: AtomicUsize::new(0),
             data,
         });
-        let handles = (1..=helpers)
-            .map(|part| {
-                let shared = shared.clone();
-                std::thread::Builder::new()
-                    .name(format!("cnn-train-{part}"))
-                    .spawn(move || helper(&shared, part))
-                    .expect("starting a training thread")
-            })
-            .collect();
-        let team = Team { shared, handles };
+        let mut team = Team {
+            shared,
+            handles: Vec::with_capacity(helpers),
+        };
+        for part in 1..=helpers {
+            let shared = team.shared.clone();
+            let builder = Builder::new().name(format!("cnn-train-{part}"));
+            match spawn(builder, Box::new(move || helper(&shared, part))) {
+                Ok(handle) => team.handles.push(handle),
+                Err(e) => {
+                    // Dropping the team stops and joins the threads started.
+                    let started = team.handles.len();
+                    drop(team);
+                    return Err(Error::Threads {
+                        threads: helpers + 1,
+                        message: format!(
+                            "the training thread {} of {} did not start ({started} helpers \
+                             had started): {e}",
+                            part + 1,
+                            helpers + 1
+                        ),
+                    });
+                }
+            }
+        }
         team.run(|_, _| {}, || {});
-        team
+        Ok(team)
     }
 
     /// The value shared with the helpers.
@@ -213,7 +241,7 @@ mod tests {
 
     #[test]
     fn every_part_runs_once_per_job() {
-        let team = Team::new(3, hits(4));
+        let team = Team::new(3, hits(4)).unwrap();
         for _ in 0..100 {
             team.run(hit, || hit(team.data(), 0));
         }
@@ -224,7 +252,7 @@ mod tests {
 
     #[test]
     fn parts_see_what_the_caller_put_in_the_shared_value() {
-        let team = Team::new(2, (Mutex::new(0usize), hits(3)));
+        let team = Team::new(2, (Mutex::new(0usize), hits(3))).unwrap();
         for round in 1..=50 {
             *team.data().0.lock().unwrap() = round;
             team.run(
@@ -244,13 +272,13 @@ mod tests {
 
     #[test]
     fn run_returns_what_part_zero_returns() {
-        let team = Team::new(1, ());
+        let team = Team::new(1, ()).unwrap();
         assert_eq!(team.run(|_, _| {}, || 7), 7);
     }
 
     #[test]
     fn a_panicking_helper_is_reported_and_the_team_survives() {
-        let team = Team::new(2, hits(3));
+        let team = Team::new(2, hits(3)).unwrap();
         let r = catch_unwind(AssertUnwindSafe(|| {
             team.run(|_, part| assert_ne!(part, 2, "part 2 fails"), || ());
         }));
@@ -263,7 +291,7 @@ mod tests {
 
     #[test]
     fn a_panicking_part_zero_waits_for_the_helpers() {
-        let team = Team::new(1, hits(2));
+        let team = Team::new(1, hits(2)).unwrap();
         let r = catch_unwind(AssertUnwindSafe(|| {
             team.run(
                 |h, part| {
@@ -281,7 +309,7 @@ mod tests {
     #[test]
     fn dropping_the_team_joins_its_threads() {
         let data = Arc::new(());
-        let team = Team::new(3, data.clone());
+        let team = Team::new(3, data.clone()).unwrap();
         team.run(|_, _| {}, || ());
         drop(team);
         // Every helper's reference to the shared value is gone.
@@ -289,8 +317,35 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_that_cannot_start_is_an_error_and_the_others_stop() {
+        let data = Arc::new(());
+        let mut started = 0;
+        let r = Team::start(3, data.clone(), |builder, f| {
+            started += 1;
+            if started == 3 {
+                Err(std::io::Error::other("out of memory (simulated)"))
+            } else {
+                builder.spawn(f)
+            }
+        });
+        let Err(e) = r else {
+            panic!("the third helper could not start")
+        };
+        let m = e.to_string();
+        assert!(
+            m.contains("could not start 4 threads")
+                && m.contains("thread 4 of 4 did not start (2 helpers had started)")
+                && m.contains("simulated"),
+            "{m}"
+        );
+        // The two helpers that started have stopped and dropped their
+        // reference to the shared value.
+        assert_eq!(Arc::strong_count(&data), 1);
+    }
+
+    #[test]
     fn no_helpers_runs_part_zero_inline() {
-        let team = Team::new(0, hits(1));
+        let team = Team::new(0, hits(1)).unwrap();
         team.run(|_, _| panic!("no helper exists"), || hit(team.data(), 0));
         assert_eq!(team.data()[0].load(Ordering::SeqCst), 1);
     }

@@ -118,7 +118,7 @@ mod tests {
             "compiled-in weights equal the file's"
         );
         for level in cnn::simd::available_levels() {
-            assert!(cnn::simd::force(level));
+            cnn::simd::force(level).unwrap();
             let mut batch = Vec::new();
             let mut singles = Vec::new();
             for d in &DIGITS {
@@ -138,7 +138,7 @@ mod tests {
                 assert_eq!(classify(d, &mut arena).0, best);
             }
         }
-        cnn::simd::force(cnn::simd::best_available());
+        cnn::simd::force(cnn::simd::best_available()).unwrap();
     }
 
     #[test]

@@ -99,10 +99,11 @@ impl Whitening {
     /// variance is not positive.
     pub fn load(path: impl AsRef<Path>) -> Result<Whitening, Error> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })?;
+        // The header first, bounded: a file whose header claims more than
+        // a whitening's three tensors need is refused before it is read.
+        let limit = crate::io::safetensors::header_limit(3);
+        crate::io::safetensors::SafetensorsFile::open(path, limit)?;
+        let bytes = crate::io::read_limited(path, u64::MAX, "whitening file")?;
         read(path, &bytes)
     }
 }

@@ -114,7 +114,7 @@ fn eigen(cov: &[f64], dim: usize, threads: usize) -> Result<(Vec<f64>, Vec<f64>)
         )
     };
     let result = if threads > 1 {
-        parallel::pool(threads).install(run)
+        parallel::pool(threads)?.install(run)
     } else {
         run()
     };

@@ -97,8 +97,21 @@ macro_rules! __network_api_v1 {
         $crate::__std_only! {
             impl $name {
                 /// A network initialised by `init`, reproducibly from `seed`.
+                ///
+                /// # Panics
+                ///
+                /// If `init`'s settings are out of range (a Gaussian's
+                /// `std` must be positive and finite); [`Self::try_new`]
+                /// returns that error instead.
                 pub fn new(init: $crate::Init, seed: u64) -> Self {
                     $crate::private::v1::new_network(init, seed)
+                }
+
+                /// As [`Self::new`], with an error ([`Error::Config`]($crate::Error::Config))
+                /// naming the setting, its value and the range allowed if
+                /// `init`'s settings are out of range.
+                pub fn try_new(init: $crate::Init, seed: u64) -> $crate::Result<Self> {
+                    $crate::private::v1::try_new_network(init, seed)
                 }
 
                 /// A network with every weight and bias zero.
@@ -209,6 +222,9 @@ macro_rules! __network_api_v1 {
                 }
                 fn logits_len() -> usize {
                     $module::LOGITS_LEN
+                }
+                fn update_buffers(weights: &mut [f32], stats: &[f64]) {
+                    $name::update_buffers_impl(weights, stats)
                 }
                 fn forward_arena(weights: &[f32], arena: &mut [f32], n: usize) {
                     $name::forward_arena_impl(weights, arena, n)

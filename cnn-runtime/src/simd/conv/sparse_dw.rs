@@ -173,7 +173,7 @@ fn winner_band<S: Simd, const KH: usize, const KW: usize, const RB: usize, const
     }
 }
 
-/// `dw[k][c][t] += dwc[(k * taps + t) * cpad + c]`: [`sparse_dw`]'s
+/// `dw[k][c][t] += dwc[(k * taps + t) * cpad + c]`: [`sparse_dw`](crate::simd::sparse_dw)'s
 /// channels-last weight gradient added in PyTorch's layout.
 pub fn add_channels_last_dw(g: &ConvGeom, cpad: usize, dwc: &[f32], dw: &mut [f32]) {
     let taps = g.kh * g.kw;

@@ -24,7 +24,7 @@ fn lenet(c: &mut Criterion) {
     let net = Int8Lenet::new(&f32_net.quantize(&cal, CALIBRATION_DIGITS, Method::MinMax));
     let fused = classic::LeNet5::from_weights(f32_net.weights.clone()).unwrap();
     let (x, _) = lenet_int8::test_digits();
-    cnn::set_threads(1);
+    cnn::set_threads(1).expect("one thread");
     let mut g = c.benchmark_group("lenet5_int8");
     for n in [1usize, 64] {
         g.throughput(Throughput::Elements(n as u64));

@@ -119,7 +119,8 @@ fn a_training_step_matches_pytorch() {
 
         let mut net = BnNet::from_weights(reference_weights::<BnNet>(&case, "")).unwrap();
         let mut session = Trainer::new(config.clone()).session::<BnNet>(n).unwrap();
-        let sum = session.compute_gradients(&net, x, TargetRef::Classes(&labels), n)
+        let sum = session
+            .compute_gradients(&net, x, TargetRef::Classes(&labels), n)
             .unwrap();
         case.check_in("loss", &what, &[(sum.loss / n as f64) as f32]);
         for p in BnNet::PARAMS.iter().filter(|p| p.role.is_trained()) {

@@ -6,7 +6,8 @@
 //! `parse` (grammar → `ast` with spans), `graph` (the value graph, shape
 //! inference, semantic checks, by the layer kinds in `layers`), `plan`
 //! (fusion, parameter layout, memory plans), `weights` (compile-time
-//! safetensors), `emit` (the generated Rust).
+//! safetensors), `emit` (the generated Rust); `int8` lowers, checks, packs
+//! and emits a network declared with `dtype = "int8"`.
 
 use proc_macro::TokenStream;
 
@@ -15,6 +16,7 @@ mod ast;
 mod diag;
 mod emit;
 mod graph;
+mod int8;
 mod layers;
 mod parse;
 mod plan;
@@ -45,6 +47,12 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         seen.push(name);
         let errors_before = diag.len();
         let generated = graph::build(decl, &invocation.blocks, &mut diag).and_then(|net| {
+            if int8::wanted(decl) {
+                return int8::expand(decl, &net, &mut diag).ok_or(graph::Partial {
+                    input: Some(net.input()),
+                    output: Some(net.output()),
+                });
+            }
             let plan = plan::plan(&net);
             let embedded = weights::embed(decl, &net, &plan, &mut diag).ok_or(graph::Partial {
                 input: Some(net.input()),

@@ -324,7 +324,7 @@ impl Header {
 }
 
 /// The options `#[cnn(...)]` accepts.
-const OPTIONS: &[&str] = &["fuse", "weights", "ignore_unknown", "crate"];
+const OPTIONS: &[&str] = &["fuse", "weights", "ignore_unknown", "crate", "dtype"];
 
 fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<()> {
     attr.parse_nested_meta(|meta| {
@@ -365,6 +365,19 @@ fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<
             }
             options.ignore_unknown = Some(meta.value()?.parse()?);
             Ok(())
+        } else if meta.path.is_ident("dtype") {
+            if options.dtype.is_some() {
+                return Err(given_twice("dtype"));
+            }
+            let lit: syn::LitStr = meta.value()?.parse()?;
+            if !matches!(lit.value().as_str(), "f32" | "int8") {
+                return Err(syn::Error::new_spanned(
+                    &lit,
+                    format!("`dtype` is \"f32\" or \"int8\", found \"{}\"", lit.value()),
+                ));
+            }
+            options.dtype = Some(lit);
+            Ok(())
         } else if meta.path.is_ident("crate") {
             if options.krate.is_some() {
                 return Err(given_twice("crate"));
@@ -385,8 +398,8 @@ fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<
                 .unwrap_or_default();
             Err(meta.error(format!(
                 "unknown option `{given}` in #[cnn(...)]; {hint}the options are \
-                 `fuse = false`, `weights = \"file.safetensors\"`, `ignore_unknown = true` \
-                 and `crate = path`"
+                 `fuse = false`, `weights = \"file.safetensors\"`, `dtype = \"int8\"`, \
+                 `ignore_unknown = true` and `crate = path`"
             )))
         }
     })
@@ -925,7 +938,7 @@ mod tests {
             messages(quote! { #[cnn(fusion = false)] struct A { input: [4], relu } }),
             [
                 "unknown option `fusion` in #[cnn(...)]; did you mean `fuse`? the options are \
-              `fuse = false`, `weights = \"file.safetensors\"`, `ignore_unknown = true` and `crate = path`"
+              `fuse = false`, `weights = \"file.safetensors\"`, `dtype = \"int8\"`, `ignore_unknown = true` and `crate = path`"
             ]
         );
         assert_eq!(

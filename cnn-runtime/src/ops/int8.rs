@@ -44,6 +44,19 @@ pub use cnn_spec::PoolGeom;
 use super::args::check_len;
 use crate::simd::int8 as kernels;
 
+/// Scratch bytes [`conv_forward`] needs for `l` on this target:
+/// `l.scratch_len()` where an int8 SIMD level may run (x86-64), 0
+/// elsewhere (the scalar reference reads its input in place), so a
+/// microcontroller's arena holds no scratch.
+#[inline]
+pub const fn conv_scratch_len(l: &QConv) -> usize {
+    if cfg!(target_arch = "x86_64") {
+        l.scratch_len()
+    } else {
+        0
+    }
+}
+
 /// Buffers of one int8 forward call on `n` samples.
 #[derive(Debug)]
 pub struct QForward<'a> {
@@ -70,7 +83,7 @@ pub fn conv_forward(l: &QConv, params: &[u8], io: QForward, scratch: &mut [i8]) 
     check_len("int8 conv parameters", params.len(), l.layout().len);
     check_len("int8 conv input", io.x.len(), n * l.in_len());
     check_len("int8 conv output", io.y.len(), n * l.out_len());
-    check_len("int8 conv scratch", scratch.len(), l.scratch_len());
+    check_len("int8 conv scratch", scratch.len(), conv_scratch_len(l));
     let x = &io.x[..n * l.in_len()];
     let y = &mut io.y[..n * l.out_len()];
     kernels::conv(l, &params[..l.layout().len], x, y, scratch);

@@ -199,9 +199,11 @@ impl QuantizedModel {
                 Dtype::I8 => FileDtype::I8,
                 Dtype::I32 => FileDtype::I32,
                 Dtype::F32 => FileDtype::F32,
-                other => return Err(bad(format!(
+                other => {
+                    return Err(bad(format!(
                     "tensor `{name}` is {other:?}; a quantized model holds I8, I32 and F32 tensors"
-                ))),
+                )))
+                }
             };
             tensors.push(QTensor {
                 name,

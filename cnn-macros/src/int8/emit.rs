@@ -166,9 +166,11 @@ pub fn emit(net: &Network, q: &Quantized) -> TokenStream {
             pub const OUTPUT_QUANT: #rt::int8::QParams = #out_q;
             const PING: usize = #rt::int8::region_len(Self::STEPS, #in_len, false);
             const PONG: usize = #rt::int8::region_len(Self::STEPS, #in_len, true);
-            const SCRATCH: usize = #rt::int8::max_scratch(Self::STEPS);
+            /// Bytes of the arena that are the convolutions' scratch (0 on
+            /// targets without an int8 SIMD level).
+            pub const SCRATCH_BYTES: usize = #rt::int8::max_scratch(Self::STEPS);
             /// Bytes of the inference arena, input included.
-            pub const ARENA_BYTES: usize = Self::PING + Self::PONG + Self::SCRATCH;
+            pub const ARENA_BYTES: usize = Self::PING + Self::PONG + Self::SCRATCH_BYTES;
             const _CHECKED: () = {
                 let mut i = 0;
                 while i < Self::STEPS.len() {
@@ -194,7 +196,7 @@ pub fn emit(net: &Network, q: &Quantized) -> TokenStream {
                         output: Self::OUTPUT_QUANT,
                         ping: Self::PING,
                         pong: Self::PONG,
-                        scratch: Self::SCRATCH,
+                        scratch: Self::SCRATCH_BYTES,
                     },
                 }
             }

@@ -23,16 +23,25 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use cnn_spec::quant::{quantize_multiplier, QConv, QDense, QParams, Requant};
 use cnn_spec::PoolGeom;
 
+// The generic vector kernels, instantiated by the x86 levels only (the
+// scalar reference serves every other target).
+#[cfg(target_arch = "x86_64")]
 mod conv;
+#[cfg(target_arch = "x86_64")]
 mod dense;
+#[cfg(target_arch = "x86_64")]
 mod elementwise;
+#[cfg(target_arch = "x86_64")]
 mod rows;
 pub mod scalar;
+#[cfg(target_arch = "x86_64")]
 mod vector;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
+#[cfg(target_arch = "x86_64")]
 pub use conv::pad_channels_last;
+#[cfg(target_arch = "x86_64")]
 pub use vector::{quad, QSimd};
 
 use super::Level;
@@ -184,6 +193,7 @@ pub fn available_levels() -> impl Iterator<Item = QLevel> {
 
 /// `clamp(zp + MultiplyByQuantizedMultiplier(v, q, shift), min, max)` in
 /// every lane.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn narrow<S: QSimd>(s: S, v: S::V, q: S::V, shift: S::V, r: Requant) -> S::V {
     let v = s.add(s.requant(v, q, shift), s.splat(r.zero_point));
@@ -191,6 +201,7 @@ fn narrow<S: QSimd>(s: S, v: S::V, q: S::V, shift: S::V, r: Requant) -> S::V {
 }
 
 /// Hands the first `n` lanes of `v` (each in `-128..=127`) to `put(j, byte)`.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn store_lanes<S: QSimd>(s: S, v: S::V, n: usize, mut put: impl FnMut(usize, i8)) {
     let lanes = s.to_array(v);

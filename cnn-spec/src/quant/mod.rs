@@ -12,7 +12,7 @@
 //!   accumulators (exact: requantization is monotone) ([`Requant`]);
 //! - the layer descriptors generated code emits ([`QConv`], [`QDense`]),
 //!   the parameter blob's layout ([`layer`]) and its packing from a
-//!   quantized weights file ([`pack_conv`], [`pack_dense`], [`file`]).
+//!   quantized weights file ([`pack_conv`], [`pack_dense`], [`mod@file`]).
 
 pub mod file;
 pub mod fixed;

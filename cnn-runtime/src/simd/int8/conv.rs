@@ -19,8 +19,7 @@ use cnn_spec::quant::tuning::{span_pixels, SPAN_CHANNEL_VECTORS};
 use cnn_spec::quant::{BlobLayout, QConv, QConvKernel};
 use cnn_spec::MAX_POOL_WINDOW;
 
-use super::vector::QSimd;
-use super::{narrow, store_lanes};
+use super::vector::{narrow, store_lanes, QSimd};
 
 /// What a block of the kernel reads.
 #[derive(Clone, Copy)]

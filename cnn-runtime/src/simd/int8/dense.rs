@@ -8,8 +8,7 @@
 use cnn_spec::quant::tuning::{dense_output_vectors, dense_samples, DENSE_OUTPUT_BLOCKS};
 use cnn_spec::quant::{BlobLayout, QDense};
 
-use super::narrow;
-use super::vector::{quad, QSimd};
+use super::vector::{narrow, quad, QSimd};
 
 /// `0x80` in each byte: `x + 128` of an int8 `x` as `u8` is `x ^ 0x80`.
 const FLIP: i32 = 0x8080_8080_u32 as i32;

@@ -4,8 +4,7 @@
 use cnn_spec::quant::{QParams, Requant};
 use cnn_spec::PoolGeom;
 
-use super::narrow;
-use super::vector::QSimd;
+use super::vector::{narrow, QSimd};
 
 /// Int8 max-pool of the samples of `x` (`[n, C, H, W]`) into `y`: windows
 /// inside the input (horizontally) a vector of outputs at a time, the

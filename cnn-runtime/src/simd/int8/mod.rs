@@ -191,25 +191,6 @@ pub fn available_levels() -> impl Iterator<Item = QLevel> {
 
 // ---- helpers the generic kernels share -----------------------------------------
 
-/// `clamp(zp + MultiplyByQuantizedMultiplier(v, q, shift), min, max)` in
-/// every lane.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn narrow<S: QSimd>(s: S, v: S::V, q: S::V, shift: S::V, r: Requant) -> S::V {
-    let v = s.add(s.requant(v, q, shift), s.splat(r.zero_point));
-    s.min(s.max(v, s.splat(r.min)), s.splat(r.max))
-}
-
-/// Hands the first `n` lanes of `v` (each in `-128..=127`) to `put(j, byte)`.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn store_lanes<S: QSimd>(s: S, v: S::V, n: usize, mut put: impl FnMut(usize, i8)) {
-    let lanes = s.to_array(v);
-    for (j, &b) in lanes.iter().enumerate().take(n) {
-        put(j, b as i8);
-    }
-}
-
 // ---- dispatch ------------------------------------------------------------------------
 
 /// Defines a public function that runs `$kernel(token, args..)` at the

@@ -17,9 +17,8 @@
 use cnn_spec::quant::tuning::pixel_rows_channels;
 use cnn_spec::quant::{BlobLayout, QConv};
 
-use super::narrow;
 use super::scalar::table;
-use super::vector::QSimd;
+use super::vector::{narrow, QSimd};
 
 /// What a block reads.
 #[derive(Clone, Copy)]

@@ -2,7 +2,9 @@
 //! `LANES` int32 lanes, each also seen as four bytes (the `vpdpbusd`
 //! form). Every method is `#[inline(always)]`, so a kernel instantiated in
 //! a `#[target_feature]` function compiles to that instruction set (see
-//! `qkernel!` in the parent module).
+//! `qkernel!` in the parent module), and the helpers the kernels share.
+
+use cnn_spec::quant::Requant;
 
 /// Operations on `LANES` int32 values at once.
 pub trait QSimd: Copy {
@@ -82,5 +84,24 @@ pub fn quad(b: &[i8], at: usize) -> i32 {
             }
             i32::from_le_bytes(q)
         }
+    }
+}
+
+// ---- helpers the generic kernels share ----------------------------------------
+
+/// `clamp(zp + MultiplyByQuantizedMultiplier(v, q, shift), min, max)` in
+/// every lane.
+#[inline(always)]
+pub fn narrow<S: QSimd>(s: S, v: S::V, q: S::V, shift: S::V, r: Requant) -> S::V {
+    let v = s.add(s.requant(v, q, shift), s.splat(r.zero_point));
+    s.min(s.max(v, s.splat(r.min)), s.splat(r.max))
+}
+
+/// Hands the first `n` lanes of `v` (each in `-128..=127`) to `put(j, byte)`.
+#[inline(always)]
+pub fn store_lanes<S: QSimd>(s: S, v: S::V, n: usize, mut put: impl FnMut(usize, i8)) {
+    let lanes = s.to_array(v);
+    for (j, &b) in lanes.iter().enumerate().take(n) {
+        put(j, b as i8);
     }
 }

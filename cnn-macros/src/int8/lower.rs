@@ -175,3 +175,118 @@ pub fn lower(net: &Network) -> Result<Lowered, Vec<(usize, String)>> {
         Err(errors)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Diagnostics;
+    use crate::parse::parse_invocation;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    fn lowered(tokens: TokenStream) -> Result<Lowered, Vec<String>> {
+        let mut diag = Diagnostics::default();
+        let inv = parse_invocation(tokens, &mut diag);
+        let net = crate::graph::build(&inv.networks[0], &[], &mut diag)
+            .ok()
+            .unwrap();
+        assert!(diag.is_empty());
+        lower(&net).map_err(|e| e.into_iter().map(|(_, m)| m).collect())
+    }
+
+    #[test]
+    fn lenet_is_two_fused_convolutions_and_three_dense_layers() {
+        let l = lowered(quote! {
+            struct LeNet5 {
+                input: [1, 28, 28],
+                conv1: conv(6, kernel = 5, pad = 2), relu, max_pool(2),
+                conv2: conv(16, kernel = 5), relu, max_pool(2),
+                flatten,
+                fc1: dense(120), relu,
+                fc2: dense(84), relu,
+                fc3: dense(10),
+                softmax,
+            }
+        })
+        .unwrap();
+        assert!(l.softmax);
+        let shapes: Vec<String> = l
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Conv {
+                    geom, pool, relu, ..
+                } => format!(
+                    "conv {}->{} pool {} relu {relu}",
+                    geom.c,
+                    geom.k,
+                    pool.is_some()
+                ),
+                Step::Dense {
+                    inputs,
+                    outputs,
+                    relu,
+                    ..
+                } => format!("dense {inputs}->{outputs} relu {relu}"),
+                Step::MaxPool(_) => "max_pool".into(),
+                Step::AvgPool(_) => "avg_pool".into(),
+            })
+            .collect();
+        assert_eq!(
+            shapes,
+            [
+                "conv 1->6 pool true relu true",
+                "conv 6->16 pool true relu true",
+                "dense 400->120 relu true",
+                "dense 120->84 relu true",
+                "dense 84->10 relu false",
+            ]
+        );
+    }
+
+    #[test]
+    fn relu_after_the_pool_folds_and_a_second_pool_stands_alone() {
+        let l = lowered(quote! {
+            struct Net {
+                input: [2, 16, 16],
+                c: conv(4, kernel = 3, pad = 1), max_pool(2), relu, max_pool(2),
+                avg_pool(2), dropout(0.5), flatten, fc: dense(3),
+            }
+        })
+        .unwrap();
+        assert!(!l.softmax);
+        assert!(matches!(
+            l.steps[0],
+            Step::Conv {
+                pool: Some(_),
+                relu: true,
+                ..
+            }
+        ));
+        assert!(matches!(l.steps[1], Step::MaxPool(g) if (g.h, g.oh) == (8, 4)));
+        assert!(matches!(l.steps[2], Step::AvgPool(g) if (g.h, g.oh) == (4, 2)));
+        assert!(matches!(l.steps[3], Step::Dense { inputs: 16, .. }));
+    }
+
+    #[test]
+    fn layers_without_int8_kernels_are_named() {
+        let errors = lowered(quote! {
+            struct Net {
+                input: [1, 8, 8],
+                conv(4, kernel = 3, groups = 1), sigmoid, flatten,
+                d: dense(4), softmax, relu,
+            }
+        })
+        .unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("sigmoid1: `sigmoid` has no int8 kernel"));
+        assert!(errors[1].starts_with("softmax1: an int8 softmax must end the network"));
+        let errors = lowered(quote! {
+            struct Net { input: [4, 8, 8], conv(4, kernel = 3, groups = 2), relu }
+        })
+        .unwrap_err();
+        assert!(errors[0].contains("int8 convolutions have one group"));
+        let errors = lowered(quote! { struct Net { input: [4], relu } }).unwrap_err();
+        assert!(errors[0].starts_with("relu1: an int8 relu must follow a conv or dense layer"));
+    }
+}

@@ -60,10 +60,15 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
             })?;
             Ok(emit::emit(&net, &plan, embedded))
         });
+        let stub = if int8::wanted(decl) {
+            int8::stub
+        } else {
+            emit::emit_stub
+        };
         match generated {
             Ok(tokens) if diag.len() == errors_before => out.extend(tokens),
-            Ok(_) => out.extend(emit::emit_stub(decl, graph::Partial::default())),
-            Err(known) => out.extend(emit::emit_stub(decl, known)),
+            Ok(_) => out.extend(stub(decl, graph::Partial::default())),
+            Err(known) => out.extend(stub(decl, known)),
         }
     }
     out.extend(diag.to_compile_errors());

@@ -89,34 +89,65 @@ fn step(rt: &TokenStream, s: &QStep) -> TokenStream {
     }
 }
 
-/// The items of the int8 network `net`.
-pub fn emit(net: &Network, q: &Quantized) -> TokenStream {
-    let rt = runtime(&net.krate);
-    let name = &net.name;
-    let vis = &net.vis;
-    let attrs = &net.attrs;
+/// What the generated items say about the network besides its steps.
+pub struct Header<'a> {
+    pub attrs: &'a [syn::Attribute],
+    pub vis: &'a syn::Visibility,
+    pub name: &'a syn::Ident,
+    pub krate: TokenStream,
+    pub input: Vec<usize>,
+    pub output: Vec<usize>,
+    pub param_count: usize,
+    pub macs: u64,
+}
+
+impl<'a> Header<'a> {
+    /// The header of a checked network.
+    pub fn of(net: &'a Network) -> Self {
+        Header {
+            attrs: &net.attrs,
+            vis: &net.vis,
+            name: &net.name,
+            krate: net.krate.clone(),
+            input: net.input().dims(),
+            output: net.output().dims(),
+            param_count: (0..net.nodes.len()).map(|i| net.param_count(i)).sum(),
+            macs: (0..net.nodes.len()).map(|i| net.macs(i)).sum(),
+        }
+    }
+}
+
+/// The items of the int8 network `h`.
+pub fn emit(h: &Header, q: &Quantized) -> TokenStream {
+    let rt = runtime(&h.krate);
+    let (name, vis, attrs) = (h.name, h.vis, h.attrs);
     let arena = format_ident!("{}Arena", name);
     let blob_name = format_ident!("__CNN_INT8_BLOB_{}", name.to_string().to_uppercase());
-    let (input, output) = (net.input(), net.output());
-    let (in_len, out_len) = (lit(input.len()), lit(output.len()));
-    let in_dims: Vec<Literal> = input.dims().into_iter().map(lit).collect();
-    let out_dims: Vec<Literal> = output.dims().into_iter().map(lit).collect();
+    let (input, output) = (&h.input, &h.output);
+    let (in_len, out_len) = (lit(input.iter().product()), lit(output.iter().product()));
+    let in_dims: Vec<Literal> = input.iter().copied().map(lit).collect();
+    let out_dims: Vec<Literal> = output.iter().copied().map(lit).collect();
     let (in_rank, out_rank) = (lit(in_dims.len()), lit(out_dims.len()));
     let steps: Vec<TokenStream> = q.steps.iter().map(|s| step(&rt, s)).collect();
     let blob_len = lit(q.blob.len());
     let blob = Literal::byte_string(&q.blob);
     let (in_q, out_q) = (qparams(&rt, q.input), qparams(&rt, q.output));
     let softmax = q.softmax;
-    let abs = q.path.to_string_lossy().to_string();
-    let param_count: usize = (0..net.nodes.len()).map(|i| net.param_count(i)).sum();
-    let macs: u64 = (0..net.nodes.len()).map(|i| net.macs(i)).sum();
-    let (param_count, macs) = (lit(param_count), Literal::u64_unsuffixed(macs));
+    // A stub (no file) includes nothing.
+    let include = (!q.path.as_os_str().is_empty()).then(|| {
+        let abs = q.path.to_string_lossy().to_string();
+        quote! {
+            // The file is included (and never used) so cargo rebuilds when it changes.
+            const _: &[u8] = include_bytes!(#abs);
+        }
+    });
+    let (param_count, macs) = (lit(h.param_count), Literal::u64_unsuffixed(h.macs));
     let doc = format!(
         " Int8 inference (TensorFlow Lite's int8 scheme) with the quantized weights of \
          `{}` compiled in: input `{:?}`, output `{:?}`; {} parameter bytes.",
         q.relative,
-        input.dims(),
-        output.dims(),
+        input,
+        output,
         q.blob.len()
     );
     let arena_doc = format!(
@@ -183,8 +214,7 @@ pub fn emit(net: &Network, q: &Quantized) -> TokenStream {
 
             /// The network with the weights compiled in.
             pub const fn embedded() -> Self {
-                // The file is included (and never used) so cargo rebuilds when it changes.
-                const _: &[u8] = include_bytes!(#abs);
+                #include
                 static #blob_name: #rt::Aligned<[u8; #blob_len]> = #rt::Aligned(*#blob);
                 let () = Self::_CHECKED;
                 #name {

@@ -98,13 +98,44 @@ pub fn expand(decl: &NetworkDecl, net: &Network, diag: &mut Diagnostics) -> Opti
     };
     let q = quantize(decl, net, lit, &relative, &bytes, &lowered, diag)?;
     Some(emit::emit(
-        net,
+        &emit::Header::of(net),
         &Quantized {
             relative,
             path,
             ..q
         },
     ))
+}
+
+/// What stands in for an int8 network with errors: the int8 type with
+/// every item, the shapes that could be told and no steps, so that code
+/// using it adds no errors of its own.
+pub fn stub(decl: &NetworkDecl, known: crate::graph::Partial) -> TokenStream {
+    let krate = match &decl.options.krate {
+        Some(path) => quote::quote!(#path),
+        None => quote::quote!(::cnn),
+    };
+    let dims = |s: Option<crate::shape::Shape>| s.map_or_else(|| vec![0], |s| s.dims());
+    let header = emit::Header {
+        attrs: &decl.attrs,
+        vis: &decl.vis,
+        name: &decl.name,
+        krate,
+        input: dims(known.input),
+        output: dims(known.output),
+        param_count: 0,
+        macs: 0,
+    };
+    let empty = Quantized {
+        steps: Vec::new(),
+        blob: Vec::new(),
+        input: QParams::new(1.0, 0),
+        output: QParams::new(1.0, 0),
+        softmax: false,
+        relative: String::new(),
+        path: PathBuf::new(),
+    };
+    emit::emit(&header, &empty)
 }
 
 /// A tensor of the file.

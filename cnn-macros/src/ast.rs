@@ -58,6 +58,9 @@ pub struct NetworkOptions {
     /// `allow(batch_norm_with_dropout)` silences the macro's warnings of
     /// those names.
     pub allow: Vec<Ident>,
+    /// `dtype = "int8"`: the weights file is a quantized one and the
+    /// network runs int8 inference (`"f32"`, the default, otherwise).
+    pub dtype: Option<LitStr>,
 }
 
 /// `input: [C, H, W]` or `input: [N]`.

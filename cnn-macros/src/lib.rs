@@ -6,7 +6,8 @@
 //! `parse` (grammar → `ast` with spans), `graph` (the value graph, shape
 //! inference, semantic checks, by the layer kinds in `layers`), `plan`
 //! (fusion, parameter layout, memory plans), `weights` (compile-time
-//! safetensors), `emit` (the generated Rust).
+//! safetensors), `emit` (the generated Rust); `int8` lowers, checks, packs
+//! and emits a network declared with `dtype = "int8"`.
 
 use proc_macro::TokenStream;
 
@@ -15,6 +16,7 @@ mod ast;
 mod diag;
 mod emit;
 mod graph;
+mod int8;
 mod layers;
 mod parse;
 mod plan;
@@ -67,6 +69,12 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         }
         let errors_before = diag.len();
         let generated = graph::build(decl, &invocation.blocks, &mut diag).and_then(|net| {
+            if int8::wanted(decl) {
+                return int8::expand(decl, &net, &mut diag).ok_or(graph::Partial {
+                    input: Some(net.input()),
+                    output: Some(net.output()),
+                });
+            }
             let warnings = warnings::warnings(decl, &net);
             let plan = plan::plan(&net);
             let embedded = weights::embed(decl, &net, &plan, &mut diag).ok_or(graph::Partial {
@@ -77,10 +85,15 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
             tokens.extend(warnings);
             Ok(tokens)
         });
+        let stub = if int8::wanted(decl) {
+            int8::stub
+        } else {
+            emit::emit_stub
+        };
         match generated {
             Ok(tokens) if diag.len() == errors_before => out.extend(tokens),
-            Ok(_) => out.extend(emit::emit_stub(decl, graph::Partial::default())),
-            Err(known) => out.extend(emit::emit_stub(decl, known)),
+            Ok(_) => out.extend(stub(decl, graph::Partial::default())),
+            Err(known) => out.extend(stub(decl, known)),
         }
     }
     out.extend(diag.to_compile_errors());

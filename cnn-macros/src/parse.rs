@@ -324,7 +324,14 @@ impl Header {
 }
 
 /// The options `#[cnn(...)]` accepts.
-const OPTIONS: &[&str] = &["fuse", "weights", "ignore_unknown", "crate", "allow"];
+const OPTIONS: &[&str] = &[
+    "fuse",
+    "weights",
+    "ignore_unknown",
+    "crate",
+    "allow",
+    "dtype",
+];
 
 /// The warnings `#[cnn(allow(...))]` can silence.
 pub const WARNINGS: &[&str] = &["batch_norm_with_dropout"];
@@ -390,6 +397,19 @@ fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<
                 options.allow.push(ident.clone());
                 Ok(())
             })
+        } else if meta.path.is_ident("dtype") {
+            if options.dtype.is_some() {
+                return Err(given_twice("dtype"));
+            }
+            let lit: syn::LitStr = meta.value()?.parse()?;
+            if !matches!(lit.value().as_str(), "f32" | "int8") {
+                return Err(syn::Error::new_spanned(
+                    &lit,
+                    format!("`dtype` is \"f32\" or \"int8\", found \"{}\"", lit.value()),
+                ));
+            }
+            options.dtype = Some(lit);
+            Ok(())
         } else if meta.path.is_ident("crate") {
             if options.krate.is_some() {
                 return Err(given_twice("crate"));
@@ -410,8 +430,8 @@ fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<
                 .unwrap_or_default();
             Err(meta.error(format!(
                 "unknown option `{given}` in #[cnn(...)]; {hint}the options are \
-                 `fuse = false`, `weights = \"file.safetensors\"`, `ignore_unknown = true`, \
-                 `allow(batch_norm_with_dropout)` and `crate = path`"
+                 `fuse = false`, `weights = \"file.safetensors\"`, `dtype = \"int8\"`, \
+                 `ignore_unknown = true`, `allow(batch_norm_with_dropout)` and `crate = path`"
             )))
         }
     })
@@ -950,8 +970,8 @@ mod tests {
             messages(quote! { #[cnn(fusion = false)] struct A { input: [4], relu } }),
             [
                 "unknown option `fusion` in #[cnn(...)]; did you mean `fuse`? the options are \
-              `fuse = false`, `weights = \"file.safetensors\"`, `ignore_unknown = true`, \
-              `allow(batch_norm_with_dropout)` and `crate = path`"
+              `fuse = false`, `weights = \"file.safetensors\"`, `dtype = \"int8\"`, \
+              `ignore_unknown = true`, `allow(batch_norm_with_dropout)` and `crate = path`"
             ]
         );
         assert_eq!(

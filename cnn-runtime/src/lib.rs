@@ -62,6 +62,7 @@ pub mod network;
 #[cfg(feature = "std")]
 pub mod parallel;
 #[cfg(feature = "std")]
+pub mod quant;
 pub mod svm;
 #[cfg(feature = "std")]
 pub mod train;

@@ -67,6 +67,12 @@ fn read(args: &mut ArgReader<'_>) -> Option<Box<dyn Layer>> {
 }
 
 impl Conv {
+    /// Output channels, window, bias and groups, as declared (an int8
+    /// network lowers the unfused layer itself).
+    pub fn declared(&self) -> (usize, Window, bool, usize) {
+        (self.out, self.window, self.bias, self.groups)
+    }
+
     /// One group's geometry on `input` (checked by `infer`).
     fn geom(&self, input: Shape) -> ConvGeom {
         let Shape::Image { c, h, w } = input else {

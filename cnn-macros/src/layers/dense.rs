@@ -61,6 +61,13 @@ pub struct Dense {
     folded: bool,
 }
 
+impl Dense {
+    /// Units and bias, as declared.
+    pub fn declared(&self) -> (usize, bool) {
+        (self.out, self.bias)
+    }
+}
+
 impl Layer for Dense {
     fn keyword(&self) -> &'static str {
         "dense"

@@ -18,6 +18,13 @@ pub use crate::{
 };
 pub use cnn_spec::{fold_batch_norm, BatchNormParams};
 
+/// What an int8 network's generated code names.
+pub mod int8 {
+    pub use crate::ops::int8::{QConv, QDense, QParams};
+    pub use crate::ops::int8_chain::{max_scratch, region_len, Int8Arena, QChain, QStep};
+    pub use crate::ops::{ConvGeom, PoolGeom};
+}
+
 pub use crate::layout::{Head, InferLayout, StepContext, TrainArena, TrainLayout};
 // Generated code names `std` items through these, never `::std` (the
 // crate using a network may be `no_std` while the runtime has `std`).

@@ -28,6 +28,7 @@ pub mod avx512;
 mod conv;
 mod dense;
 mod gemm;
+pub mod int8;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 mod reduce;

@@ -447,6 +447,7 @@ mod tests {
     use super::*;
 
     /// The features a fake CPU reports.
+    #[cfg(target_arch = "x86_64")]
     fn cpu(features: &'static [&'static str]) -> impl Fn(&str) -> bool {
         move |f| features.contains(&f)
     }

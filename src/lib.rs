@@ -58,35 +58,14 @@
 //! # Ok::<(), cnn::Error>(())
 //! ```
 //!
-//! The grammar is described in the README; the generated items on the
-//! network type are listed in [`network!`].
+//! The grammar (every layer, argument, spelling, option, sequences,
+//! branches and blocks) and the items generated on a network's type are
+//! described in [`network!`].
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub use cnn_runtime::*;
 
-/// Declares one or more networks.
-///
-/// ```text
-/// network! {
-///     /// Doc comments and other attributes pass through.
-///     #[cnn(fuse = false)]                          // optional: no fused kernels
-///     #[cnn(weights = "lenet5.safetensors")]        // optional: weights compiled in
-///     pub struct Name {
-///         input: [C, H, W],                         // or [N] for vectors
-///         name: layer(args), layer, ...             // names are optional
-///     }
-/// }
-/// ```
-///
-/// Generated on `Name` (see the README for the full table): the constants
-/// `INPUT_SHAPE`, `INPUT_LEN`, `OUTPUT_SHAPE`, `OUTPUT_LEN`, `PARAM_COUNT`,
-/// `WEIGHT_BYTES`, `MACS`, `ARENA_LEN`, `ARENA_BYTES`, `LAYERS`, `PARAMS`,
-/// `PLAN`; `summary()`; `infer` / `infer_with` / `arena_input` /
-/// `infer_in_place` / `predict` (no heap); `embedded()` with the `weights`
-/// option;
-/// with the `std` feature `new`, `zeros`, `from_weights`, `load_safetensors`,
-/// `save_safetensors`, `predict_batch`, `forward_batch` and an
-/// implementation of [`Network`], which the trainer uses.
+#[doc = include_str!("network.md")]
 pub use cnn_macros::network;
 
 #[doc(hidden)]

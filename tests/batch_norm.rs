@@ -264,3 +264,188 @@ fn threads_see_the_whole_batch() {
         .unwrap();
     assert_eq!(one.weights()[p.range()], [6.0]);
 }
+
+cnn::network! {
+    /// The reference network after its step, as PyTorch saved it
+    /// (`make_bn_net_file.py`), compiled in: both batch norms are folded
+    /// into the layer before them at compile time.
+    #[cnn(weights = "tests/data/pytorch/bn_net.safetensors")]
+    struct BnNetEmbedded {
+        input: [2, 6, 6],
+        conv1: conv(4, kernel = 3, bias = false), bn1: batch_norm, relu, max_pool(2),
+        flatten,
+        fc1: dense(6), bn2: batch_norm(eps = 1e-3, momentum = 0.2), relu,
+        fc2: dense(3),
+    }
+}
+
+#[test]
+fn inference_folds_batch_norm_into_the_layer_before() {
+    // conv1 → bn1 runs as one convolution with a bias, fused with the ReLU
+    // and the pooling; fc1 → bn2 as one dense layer.
+    let kernels: Vec<_> = BnNet::PLAN.iter().map(|s| s.kernel).collect();
+    assert!(
+        kernels
+            .iter()
+            .any(|k| k.starts_with("conv+batch-norm→ReLU→max-pool")),
+        "{kernels:?}"
+    );
+    assert!(
+        kernels
+            .iter()
+            .any(|k| k.starts_with("dense+batch-norm→ReLU")),
+        "{kernels:?}"
+    );
+    assert!(
+        !BnNetUnfused::PLAN
+            .iter()
+            .any(|s| s.kernel.contains("+batch-norm")),
+        "unfused networks keep their batch norm steps"
+    );
+    // The folded tensors follow the trained ones: conv1's weight [4, 2, 3, 3]
+    // and a bias [4], fc1's weight [6, 16] and bias [6].
+    assert_eq!(
+        BnNet::INFER_PARAM_COUNT,
+        BnNet::PARAM_COUNT + 72 + 4 + 96 + 6
+    );
+    assert_eq!(BnNetUnfused::INFER_PARAM_COUNT, BnNetUnfused::PARAM_COUNT);
+}
+
+#[test]
+fn folded_inference_follows_changed_weights() {
+    let case = Case::load("bn_net_train_step");
+    let x = case.get("x");
+    let mut net = BnNet::from_weights(reference_weights::<BnNet>(&case, "")).unwrap();
+    let unfused =
+        BnNetUnfused::from_weights(reference_weights::<BnNetUnfused>(&case, "after_step."))
+            .unwrap();
+    let before = net.predict_batch(x).unwrap();
+    // Folded once, then the weights change under it: the next inference
+    // folds again.
+    net.weights_mut()
+        .copy_from_slice(&reference_weights::<BnNet>(&case, "after_step."));
+    let after = net.predict_batch(x).unwrap();
+    assert_ne!(before, after);
+    case.check_in("eval_logits", "(folded after weights_mut)", &after);
+    common::assert_close(
+        "folded vs unfused",
+        &after,
+        &unfused.predict_batch(x).unwrap(),
+        1e-5,
+        1e-5,
+    );
+    // So does a load.
+    let mut loaded = BnNet::from_weights(reference_weights::<BnNet>(&case, "")).unwrap();
+    loaded.predict_batch(x).unwrap();
+    loaded
+        .load_safetensors(common::data_dir().join("pytorch/bn_net.safetensors"))
+        .unwrap();
+    assert_eq!(loaded.predict_batch(x).unwrap(), after);
+}
+
+#[test]
+fn compiled_in_batch_norm_is_folded_at_compile_time() {
+    let case = Case::load("bn_net_train_step");
+    let x = case.get("x");
+    let embedded = BnNetEmbedded::embedded();
+    let loaded =
+        BnNet::from_safetensors(common::data_dir().join("pytorch/bn_net.safetensors")).unwrap();
+    assert_eq!(embedded.weights(), loaded.weights());
+    // The same folding at compile time and at run time.
+    assert_eq!(embedded.inference_weights(), loaded.inference_weights());
+    let logits = embedded.predict_batch(x).unwrap();
+    case.check_in("eval_logits", "(compiled in)", &logits);
+    let one: &[f32; BnNetEmbedded::INPUT_LEN] = x[..BnNetEmbedded::INPUT_LEN].try_into().unwrap();
+    assert_eq!(embedded.predict(one), logits[..3]);
+}
+
+cnn::network! {
+    /// Batch norm over the channels of 4x4 images only: a single image
+    /// still gives it 16 values per channel.
+    struct ConvBnOnly {
+        input: [1, 4, 4],
+        conv1: conv(2, kernel = 3, pad = 1), bn1: batch_norm, relu,
+        flatten,
+        fc: dense(2),
+    }
+}
+
+fn bn_data(n: usize) -> cnn::Dataset {
+    let x = random_vec(n * SmoothBn::INPUT_LEN, 5);
+    cnn::Dataset::classification(x, &[3, 5, 5], (0..n).map(|i| i % 4).collect(), 4).unwrap()
+}
+
+fn fit_smooth(batch: usize, data: &cnn::Dataset) -> cnn::Result<cnn::train::History> {
+    let config = TrainConfig::default()
+        .epochs(2)
+        .batch_size(batch)
+        .optimizer(Optimizer::sgd(0.01, 0.0))
+        .quiet();
+    Trainer::new(config).fit(&mut SmoothBn::new(cnn::Init::He, 1), data, None)
+}
+
+#[test]
+fn one_sample_per_batch_is_refused_before_training() {
+    // bn3 normalises 7 features over the batch: one sample gives each a
+    // single value, variance 0.
+    let err = fit_smooth(1, &bn_data(8)).unwrap_err().to_string();
+    assert!(
+        err.contains("batch norm `bn3`") && err.contains("1 sample(s)"),
+        "{err}"
+    );
+    let mut session = Trainer::new(TrainConfig::default())
+        .session::<SmoothBn>(4)
+        .unwrap();
+    let x = random_vec(SmoothBn::INPUT_LEN, 6);
+    let err = session
+        .step(
+            &mut SmoothBn::new(cnn::Init::He, 1),
+            &x,
+            TargetRef::Classes(&[0]),
+            1,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("batch norm `bn3`"), "{err}");
+    // Over the channels of 4x4 images, one image gives 16 values per
+    // channel: allowed, with the small-batch warning.
+    let data =
+        cnn::Dataset::classification(random_vec(48, 7), &[1, 4, 4], vec![0, 1, 0], 2).unwrap();
+    let config = TrainConfig::default().epochs(1).batch_size(1).quiet();
+    let history = Trainer::new(config)
+        .fit(&mut ConvBnOnly::new(cnn::Init::He, 1), &data, None)
+        .unwrap();
+    assert_eq!(history.warnings.len(), 1, "{:?}", history.warnings);
+}
+
+#[test]
+fn small_batches_get_a_warning() {
+    let threshold = cnn::train::BATCH_NORM_MIN_BATCH;
+    let small = fit_smooth(threshold - 1, &bn_data(40)).unwrap();
+    assert_eq!(small.warnings.len(), 1, "{:?}", small.warnings);
+    assert!(
+        small.warnings[0].contains(&format!("batches of {}", threshold - 1)),
+        "{}",
+        small.warnings[0]
+    );
+    let enough = fit_smooth(threshold, &bn_data(40)).unwrap();
+    assert!(enough.warnings.is_empty(), "{:?}", enough.warnings);
+    // A network without batch norm trains on any batch size, silently.
+    let data =
+        cnn::Dataset::classification(random_vec(48, 7), &[1, 4, 4], vec![0, 1, 0], 2).unwrap();
+    cnn::network! { struct Plain { input: [1, 4, 4], flatten, fc: dense(2) } }
+    let config = TrainConfig::default().epochs(1).batch_size(1).quiet();
+    let history = Trainer::new(config)
+        .fit(&mut Plain::new(cnn::Init::He, 1), &data, None)
+        .unwrap();
+    assert!(history.warnings.is_empty());
+}
+
+#[test]
+fn a_last_minibatch_of_one_sample_sits_the_epoch_out() {
+    // 33 samples in batches of 16: steps of 16, 16 and 1; the single
+    // sample would give bn3 one value per feature, so it is left out.
+    let history = fit_smooth(16, &bn_data(33)).unwrap();
+    assert_eq!(history.epochs.len(), 2);
+    assert!(history.epochs.iter().all(|e| e.train_loss.is_finite()));
+}

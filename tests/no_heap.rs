@@ -76,6 +76,19 @@ cnn::network! {
         conv(8, kernel = 1), sigmoid,
         global_avg_pool, flatten, dense(4), softmax,
     }
+
+    /// LeNet-5 int8, the quantized weights compiled in.
+    #[cnn(weights = "examples/firmware/lenet5_int8.safetensors", dtype = "int8")]
+    struct LeNet5Int8 {
+        input: [1, 28, 28],
+        conv1: conv(6, kernel = 5, pad = 2), relu, max_pool(2),
+        conv2: conv(16, kernel = 5), relu, max_pool(2),
+        flatten,
+        fc1: dense(120), relu,
+        fc2: dense(84), relu,
+        fc3: dense(10),
+        softmax,
+    }
 }
 
 #[test]
@@ -98,10 +111,34 @@ fn inference_allocates_nothing() {
             sum += LeNet5::infer_with(weights, &x, &mut arena)[1];
             sum += wide.infer(&xw, &mut wide_arena)[0];
             sum += wide.predict(&xw)[2];
+            sum += net.infer_layer(&x, "max_pool2", &mut arena).unwrap()[5];
+            sum += net.infer_layer(&x, "relu4", &mut arena).unwrap()[0];
         }
     });
     assert!(sum.is_finite());
     assert_eq!(allocations, 0, "inference allocated {allocations} times");
+}
+
+#[test]
+fn int8_inference_allocates_nothing() {
+    let net = LeNet5Int8::embedded();
+    let x = [0.25f32; 784];
+    let mut arena = LeNet5Int8Arena::new();
+    let _ = net.predict(&x);
+    let mut sum = 0.0;
+    let allocations = allocations_of(|| {
+        for _ in 0..100 {
+            sum += net.predict(&x)[3];
+            sum += net.infer(&x, &mut arena)[7];
+            *LeNet5Int8::input_mut(&mut arena) = [-3; 784];
+            sum += f32::from(net.infer_int8(&mut arena)[2]);
+        }
+    });
+    assert!(sum.is_finite());
+    assert_eq!(
+        allocations, 0,
+        "int8 inference allocated {allocations} times"
+    );
 }
 
 /// The counter sees this thread's allocations (so the test above can fail).

@@ -383,3 +383,29 @@ fn batch_norm2d() {
     );
     case.check("y_eval", &y);
 }
+
+cnn::network! {
+    /// The ceil-mode cases as layers of networks: the generated code must
+    /// keep the partial last window (8x8 -> 4x4, and 6x6 -> 4x4 with
+    /// padding 1), fused with nothing and in the training pass too.
+    struct CeilMax {
+        input: [3, 8, 8],
+        max_pool(3, stride = 2, ceil_mode = true), flatten,
+    }
+    struct CeilAvg {
+        input: [2, 6, 6],
+        avg_pool(3, stride = 2, pad = 1, ceil_mode = true), flatten,
+    }
+}
+
+#[test]
+fn ceil_mode_pools_in_networks() {
+    use cnn::network::Network;
+    fn check<N: Network>(name: &str, net: &N) {
+        let case = Case::load(name);
+        let y = cnn::batch::predict(net, case.get("x")).unwrap();
+        case.check_in("y", "(network)", &y);
+    }
+    check("max_pool_3x3_s2_ceil", &CeilMax::new(cnn::Init::He, 1));
+    check("avg_pool_3x3_s2_p1_ceil", &CeilAvg::new(cnn::Init::He, 1));
+}

@@ -337,9 +337,33 @@ impl<'a> ArgReader<'a> {
         match v {
             Some(x) if x.is_finite() && valid(x) => Some(x),
             _ => {
+                // A literal that is valid but rounds to an invalid f32
+                // (`0.99999999999` is 1.0): say so.
+                let text = arg.value.text();
+                let rounded = match (v, text.parse::<f64>()) {
+                    (Some(x), Ok(exact)) if x != 0.0 && f64::from(x) != exact => {
+                        // The f32 next to `x` on the literal's side.
+                        let up = f64::from(x) < exact;
+                        let bits = if up == (x > 0.0) {
+                            x.to_bits() + 1
+                        } else {
+                            x.to_bits() - 1
+                        };
+                        let near = f32::from_bits(bits);
+                        if near.is_finite() && valid(near) {
+                            format!(
+                                ", which is {x:?} as an f32 (layer arguments are f32; the \
+                                 nearest valid f32 is {near:?})"
+                            )
+                        } else {
+                            String::new()
+                        }
+                    }
+                    _ => String::new(),
+                };
                 self.bad(
                     &arg.value,
-                    format!("`{name}` must be {what}, found {}", arg.value.text()),
+                    format!("`{name}` must be {what}, found {text}{rounded}"),
                 );
                 None
             }

@@ -55,6 +55,12 @@ pub struct NetworkOptions {
     /// `ignore_unknown = true` skips tensors of the weights file that the
     /// network does not have.
     pub ignore_unknown: Option<syn::LitBool>,
+    /// `allow(batch_norm_with_dropout)` silences the macro's warnings of
+    /// those names.
+    pub allow: Vec<Ident>,
+    /// `dtype = "int8"`: the weights file is a quantized one and the
+    /// network runs int8 inference (`"f32"`, the default, otherwise).
+    pub dtype: Option<LitStr>,
 }
 
 /// `input: [C, H, W]` or `input: [N]`.

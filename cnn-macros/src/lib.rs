@@ -6,7 +6,8 @@
 //! `parse` (grammar → `ast` with spans), `graph` (the value graph, shape
 //! inference, semantic checks, by the layer kinds in `layers`), `plan`
 //! (fusion, parameter layout, memory plans), `weights` (compile-time
-//! safetensors), `emit` (the generated Rust).
+//! safetensors), `emit` (the generated Rust); `int8` lowers, checks, packs
+//! and emits a network declared with `dtype = "int8"`.
 
 use proc_macro::TokenStream;
 
@@ -15,18 +16,31 @@ mod ast;
 mod diag;
 mod emit;
 mod graph;
+mod int8;
 mod layers;
 mod parse;
 mod plan;
 mod shape;
+mod warnings;
 mod weights;
 
-/// Declares one or more convolutional networks. See the `cnn` crate's
-/// documentation for the grammar and what is generated.
+/// Declares one or more convolutional networks.
+///
+/// Use it through the `cnn` crate (`cnn::network!`), whose documentation
+/// of `network!` is the grammar reference: every layer, argument,
+/// spelling and option, sequences, branches (`concat`, `add`), blocks,
+/// `as "prefix"`, and the items generated on a network's type, with
+/// examples that run.
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
     expand(input.into()).into()
 }
+
+/// Primitive types a network's name must not hide.
+const PRIMITIVES: &[&str] = &[
+    "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64",
+    "i128", "isize", "f32", "f64",
+];
 
 fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let mut diag = diag::Diagnostics::default();
@@ -42,25 +56,51 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
             );
             continue;
         }
-        seen.push(name);
+        seen.push(name.clone());
+        if PRIMITIVES.contains(&name.as_str()) {
+            diag.error(
+                &decl.name,
+                format!(
+                    "a network cannot be named `{name}`: the struct would hide the primitive \
+                     type `{name}` that its generated code uses; choose another name"
+                ),
+            );
+            continue;
+        }
         let errors_before = diag.len();
         let generated = graph::build(decl, &invocation.blocks, &mut diag).and_then(|net| {
+            if int8::wanted(decl) {
+                return int8::expand(decl, &net, &mut diag).ok_or(graph::Partial {
+                    input: Some(net.input()),
+                    output: Some(net.output()),
+                });
+            }
+            let warnings = warnings::warnings(decl, &net);
             let plan = plan::plan(&net);
             let embedded = weights::embed(decl, &net, &plan, &mut diag).ok_or(graph::Partial {
                 input: Some(net.input()),
                 output: Some(net.output()),
             })?;
-            Ok(emit::emit(&net, &plan, embedded))
+            let mut tokens = emit::emit(&net, &plan, embedded);
+            tokens.extend(warnings);
+            Ok(tokens)
         });
+        let stub = if int8::wanted(decl) {
+            int8::stub
+        } else {
+            emit::emit_stub
+        };
         match generated {
             Ok(tokens) if diag.len() == errors_before => out.extend(tokens),
-            Ok(_) => out.extend(emit::emit_stub(decl, graph::Partial::default())),
-            Err(known) => out.extend(emit::emit_stub(decl, known)),
+            Ok(_) => out.extend(stub(decl, graph::Partial::default())),
+            Err(known) => out.extend(stub(decl, known)),
         }
     }
     out.extend(diag.to_compile_errors());
     out
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod golden;

@@ -324,7 +324,17 @@ impl Header {
 }
 
 /// The options `#[cnn(...)]` accepts.
-const OPTIONS: &[&str] = &["fuse", "weights", "ignore_unknown", "crate"];
+const OPTIONS: &[&str] = &[
+    "fuse",
+    "weights",
+    "ignore_unknown",
+    "crate",
+    "allow",
+    "dtype",
+];
+
+/// The warnings `#[cnn(allow(...))]` can silence.
+pub const WARNINGS: &[&str] = &["batch_norm_with_dropout"];
 
 fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<()> {
     attr.parse_nested_meta(|meta| {
@@ -365,6 +375,41 @@ fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<
             }
             options.ignore_unknown = Some(meta.value()?.parse()?);
             Ok(())
+        } else if meta.path.is_ident("allow") {
+            meta.parse_nested_meta(|warning| {
+                let Some(ident) = warning.path.get_ident() else {
+                    return Err(warning.error("expected a warning's name"));
+                };
+                let given = ident.to_string();
+                if !WARNINGS.contains(&given.as_str()) {
+                    let hint = closest(&given, WARNINGS)
+                        .map(|w| format!("did you mean `{w}`? "))
+                        .unwrap_or_default();
+                    return Err(warning.error(format!(
+                        "unknown warning `{given}` in #[cnn(allow(...))]; {hint}the warnings are {}",
+                        WARNINGS
+                            .iter()
+                            .map(|w| format!("`{w}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                options.allow.push(ident.clone());
+                Ok(())
+            })
+        } else if meta.path.is_ident("dtype") {
+            if options.dtype.is_some() {
+                return Err(given_twice("dtype"));
+            }
+            let lit: syn::LitStr = meta.value()?.parse()?;
+            if !matches!(lit.value().as_str(), "f32" | "int8") {
+                return Err(syn::Error::new_spanned(
+                    &lit,
+                    format!("`dtype` is \"f32\" or \"int8\", found \"{}\"", lit.value()),
+                ));
+            }
+            options.dtype = Some(lit);
+            Ok(())
         } else if meta.path.is_ident("crate") {
             if options.krate.is_some() {
                 return Err(given_twice("crate"));
@@ -385,8 +430,8 @@ fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<
                 .unwrap_or_default();
             Err(meta.error(format!(
                 "unknown option `{given}` in #[cnn(...)]; {hint}the options are \
-                 `fuse = false`, `weights = \"file.safetensors\"`, `ignore_unknown = true` \
-                 and `crate = path`"
+                 `fuse = false`, `weights = \"file.safetensors\"`, `dtype = \"int8\"`, \
+                 `ignore_unknown = true`, `allow(batch_norm_with_dropout)` and `crate = path`"
             )))
         }
     })
@@ -925,7 +970,8 @@ mod tests {
             messages(quote! { #[cnn(fusion = false)] struct A { input: [4], relu } }),
             [
                 "unknown option `fusion` in #[cnn(...)]; did you mean `fuse`? the options are \
-              `fuse = false`, `weights = \"file.safetensors\"`, `ignore_unknown = true` and `crate = path`"
+              `fuse = false`, `weights = \"file.safetensors\"`, `dtype = \"int8\"`, \
+              `ignore_unknown = true`, `allow(batch_norm_with_dropout)` and `crate = path`"
             ]
         );
         assert_eq!(

@@ -57,6 +57,7 @@ pub fn embed(
         }
     };
     let values = check(lit, &relative, &bytes, decl, net, plan, diag)?;
+    let values = fold(plan, values);
     Some(Some(items(net, plan, &relative, &path, &values)))
 }
 
@@ -100,11 +101,15 @@ fn check(
                 continue;
             }
         };
-        if tensor.dtype() != Dtype::F32 || tensor.shape() != p.spec.shape.as_slice() {
+        let dtype = match p.spec.dtype {
+            crate::layers::Dtype::F32 => Dtype::F32,
+            crate::layers::Dtype::I64 => Dtype::I64,
+        };
+        if tensor.dtype() != dtype || tensor.shape() != p.spec.shape.as_slice() {
             diag.error(
                 &layer.tokens,
                 format!(
-                    "{}: tensor `{}` in `{shown}` is {:?} with shape {}; the layer needs F32 with shape {}",
+                    "{}: tensor `{}` in `{shown}` is {:?} with shape {}; the layer needs {dtype:?} with shape {}",
                     layer.name,
                     p.name,
                     tensor.dtype(),
@@ -114,11 +119,16 @@ fn check(
             );
             continue;
         }
-        for (v, chunk) in values[p.offset..p.offset + p.len]
-            .iter_mut()
-            .zip(tensor.data().chunks_exact(4))
-        {
-            *v = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        let out = &mut values[p.offset..p.offset + p.len];
+        if dtype == Dtype::I64 {
+            // Counters (`num_batches_tracked`), held as floats.
+            for (v, chunk) in out.iter_mut().zip(tensor.data().chunks_exact(8)) {
+                *v = i64::from_le_bytes(chunk.try_into().expect("8 bytes")) as f32;
+            }
+        } else {
+            for (v, chunk) in out.iter_mut().zip(tensor.data().chunks_exact(4)) {
+                *v = f32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+            }
         }
     }
     let mut unknown: Vec<String> = file
@@ -147,7 +157,39 @@ fn check(
     (diag.len() == before).then_some(values)
 }
 
-/// The `embedded()` constructor and its static.
+/// The inference parameters: `values`, then the folded tensors, computed
+/// by the same function the runtime folds loaded weights with.
+fn fold(plan: &Plan, mut values: Vec<f32>) -> Vec<f32> {
+    values.resize(plan.infer_param_count, 0.0);
+    for f in &plan.folds {
+        let range = |p: &crate::plan::ParamSlot| p.offset..p.offset + p.len;
+        let [gamma, beta, mean, var] = f.stats.clone().map(|p| values[range(&p)].to_vec());
+        let mut weight = values[range(&f.source[0])].to_vec();
+        let mut bias = match f.source.get(1) {
+            Some(b) => values[range(b)].to_vec(),
+            None => vec![0.0; f.channels],
+        };
+        cnn_spec::fold_batch_norm(
+            &mut weight,
+            &mut bias,
+            f.per_channel,
+            cnn_spec::BatchNormParams {
+                gamma: &gamma,
+                beta: &beta,
+                mean: &mean,
+                var: &var,
+                eps: f.eps,
+            },
+        );
+        values[range(&f.weight)].copy_from_slice(&weight);
+        values[range(&f.bias)].copy_from_slice(&bias);
+    }
+    values
+}
+
+/// The `embedded()` constructor and its static: the inference parameters
+/// as one byte string (little-endian `f32`s), which the compiler reads far
+/// faster than one literal per value.
 fn items(
     net: &Network,
     plan: &Plan,
@@ -157,27 +199,37 @@ fn items(
 ) -> TokenStream {
     let rt = crate::emit::runtime(&net.krate);
     let name = &net.name;
-    let static_name = format_ident!("__CNN_WEIGHTS_{}", name.to_string().to_uppercase());
+    let static_name = format_ident!(
+        "__CNN_WEIGHTS_{}",
+        syn::ext::IdentExt::unraw(name).to_string().to_uppercase()
+    );
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let len = Literal::usize_unsuffixed(bytes.len());
+    let data = Literal::byte_string(&bytes);
     let count = Literal::usize_unsuffixed(plan.param_count);
-    let literals = values.iter().map(|&v| {
-        if v.is_finite() {
-            let l = Literal::f32_suffixed(v);
-            quote!(#l)
-        } else {
-            let bits = Literal::u32_suffixed(v.to_bits());
-            quote!(f32::from_bits(#bits))
-        }
-    });
     let abs = path.to_string_lossy().to_string();
     let doc = format!(" The parameters compiled in from `{relative}`.");
+    let construct = if plan.folds.is_empty() {
+        quote!(Self::__with_weights(#rt::Weights::from_static_bytes(&#static_name.0)))
+    } else {
+        quote! {
+            Self::__with_folded(
+                #rt::Weights::from_static_bytes(#static_name.0.split_at(#count * 4).0),
+                #rt::Folded::from_static_bytes(&#static_name.0),
+            )
+        }
+    };
     quote! {
         #[doc = #doc]
         pub const fn embedded() -> Self {
             // The file is included (and never used) so cargo rebuilds when it changes.
             const _: &[u8] = include_bytes!(#abs);
-            #[allow(clippy::approx_constant, clippy::excessive_precision)]
-            static #static_name: #rt::Aligned<[f32; #count]> = #rt::Aligned([#(#literals),*]);
-            Self::from_static(&#static_name.0)
+            const _: () = assert!(
+                cfg!(target_endian = "little"),
+                "compiled-in weights are little-endian f32s"
+            );
+            static #static_name: #rt::Aligned<[u8; #len]> = #rt::Aligned(*#data);
+            #construct
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::vec::Vec;
 
 use crate::error::Error;
+use crate::layer_output::{LayerOutput, LayerOutputError};
 use crate::network::Network;
 use crate::parallel;
 
@@ -29,9 +30,79 @@ pub fn forward<N: Network>(net: &N, inputs: &[f32], outputs: &mut [f32]) -> Resu
     } else {
         1
     };
-    let weights = net.weights();
+    let stop = Stop {
+        last: usize::MAX,
+        region: N::INFER.output,
+        within: N::INFER.output,
+    };
+    run_split::<N>(net.inference_weights(), inputs, outputs, n, threads, stop)
+}
+
+/// The outputs of the layer called `layer` for every sample of `inputs`
+/// (`[n, INPUT_SHAPE...]`): `[n, the layer's output shape...]`, from the
+/// inference plan run up to the step that computes the layer.
+///
+/// Errors if the batch is not whole, if the network has no such layer
+/// ([`Error::UnknownLayer`], listing its layers) or if the layer is inside
+/// a fused step, whose intermediate values are not stored
+/// ([`Error::LayerNotStored`]).
+pub fn activations<N: Network>(net: &N, layer: &str, inputs: &[f32]) -> Result<Vec<f32>, Error> {
+    let n = check_batch::<N>(inputs)?;
+    let at = locate::<N>(layer)?;
+    let mut out = vec![0.0; n * at.len()];
+    let threads = if N::MACS.saturating_mul(n as u64) >= 2 * MIN_MACS_PER_THREAD {
+        parallel::threads().min((N::MACS.saturating_mul(n as u64) / MIN_MACS_PER_THREAD) as usize)
+    } else {
+        1
+    };
+    let stop = Stop {
+        last: at.step,
+        region: at.region,
+        within: at.within,
+    };
+    run_split::<N>(net.inference_weights(), inputs, &mut out, n, threads, stop)?;
+    Ok(out)
+}
+
+/// Where the output of `layer` is, as an [`Error`] naming the network if
+/// it cannot be read.
+pub fn locate<N: Network>(layer: &str) -> Result<LayerOutput, Error> {
+    crate::layer_output::locate(N::LAYERS, N::PLAN, layer).map_err(|e| match e {
+        LayerOutputError::Unknown => Error::UnknownLayer {
+            network: N::NAME,
+            name: layer.into(),
+            layers: N::LAYERS.iter().map(|l| l.name).collect(),
+        },
+        LayerOutputError::InsideFusedStep { step } => Error::LayerNotStored {
+            network: N::NAME,
+            layer: layer.into(),
+            step,
+        },
+    })
+}
+
+/// Where a pass stops: after step `last`, reading `region` (per sample)
+/// of the per-sample copies of `within` (see [`LayerOutput::start`]).
+#[derive(Clone, Copy)]
+struct Stop {
+    last: usize,
+    region: (usize, usize),
+    within: (usize, usize),
+}
+
+/// Runs the `n` samples of `inputs` on `threads` threads, each sample's
+/// `stop.region` into `outputs`.
+fn run_split<N: Network>(
+    weights: &[f32],
+    inputs: &[f32],
+    outputs: &mut [f32],
+    n: usize,
+    threads: usize,
+    stop: Stop,
+) -> Result<(), Error> {
+    let out_len = stop.region.1 - stop.region.0;
     if threads <= 1 {
-        run_chunk::<N>(weights, inputs, outputs, n);
+        run_chunk::<N>(weights, inputs, outputs, n, stop);
         return Ok(());
     }
     let pool = parallel::pool(threads)?;
@@ -40,10 +111,10 @@ pub fn forward<N: Network>(net: &N, inputs: &[f32], outputs: &mut [f32]) -> Resu
         let mut rest_out = &mut *outputs;
         for range in parallel::split(n, threads) {
             let (xi, xr) = rest_in.split_at(range.len() * N::INPUT_LEN);
-            let (yi, yr) = std::mem::take(&mut rest_out).split_at_mut(range.len() * N::OUTPUT_LEN);
+            let (yi, yr) = std::mem::take(&mut rest_out).split_at_mut(range.len() * out_len);
             rest_in = xr;
             rest_out = yr;
-            scope.spawn(move |_| run_chunk::<N>(weights, xi, yi, range.len()));
+            scope.spawn(move |_| run_chunk::<N>(weights, xi, yi, range.len(), stop));
         }
     });
     Ok(())
@@ -81,11 +152,17 @@ std::thread_local! {
 
 /// One thread's share: sub-batches through one arena (the thread's own,
 /// kept between calls).
-fn run_chunk<N: Network>(weights: &[f32], inputs: &[f32], outputs: &mut [f32], n: usize) {
+fn run_chunk<N: Network>(
+    weights: &[f32],
+    inputs: &[f32],
+    outputs: &mut [f32],
+    n: usize,
+    stop: Stop,
+) {
     ARENA.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut arena) => run_chunk_in::<N>(weights, inputs, outputs, n, &mut arena),
+        Ok(mut arena) => run_chunk_in::<N>(weights, inputs, outputs, n, stop, &mut arena),
         // Re-entered on this thread: use a fresh arena.
-        Err(_) => run_chunk_in::<N>(weights, inputs, outputs, n, &mut Vec::new()),
+        Err(_) => run_chunk_in::<N>(weights, inputs, outputs, n, stop, &mut Vec::new()),
     })
 }
 
@@ -94,6 +171,7 @@ fn run_chunk_in<N: Network>(
     inputs: &[f32],
     outputs: &mut [f32],
     n: usize,
+    stop: Stop,
     arena: &mut Vec<f32>,
 ) {
     let layout = N::INFER;
@@ -106,7 +184,8 @@ fn run_chunk_in<N: Network>(
     }
     let arena = &mut arena[..need];
     let (i0, i1) = layout.input;
-    let (o0, o1) = layout.output;
+    let (o0, o1) = stop.region;
+    let out_len = o1 - o0;
     let mut start = 0;
     while start < n {
         let m = per.min(n - start);
@@ -114,9 +193,28 @@ fn run_chunk_in<N: Network>(
             .copy_from_slice(&inputs[start * N::INPUT_LEN..(start + m) * N::INPUT_LEN]);
         // Offsets scale with the number of samples; the scratch is whatever
         // follows the first `m * act_len` floats.
-        N::forward_arena(weights, arena, m);
-        outputs[start * N::OUTPUT_LEN..(start + m) * N::OUTPUT_LEN]
-            .copy_from_slice(&arena[m * o0..m * o1]);
+        if stop.last == usize::MAX {
+            N::forward_arena(weights, arena, m);
+        } else {
+            N::forward_until(weights, arena, m, stop.last);
+        }
+        let out = &mut outputs[start * out_len..(start + m) * out_len];
+        if stop.within == stop.region {
+            out.copy_from_slice(&arena[m * o0..m * o1]);
+        } else {
+            // A slot of a concatenation: each sample's slot sits in its
+            // copy of the concatenated value.
+            let at = LayerOutput {
+                layer: 0,
+                step: stop.last,
+                region: stop.region,
+                within: stop.within,
+            };
+            for (s, sample) in out.chunks_exact_mut(out_len).enumerate() {
+                let from = at.start(s, m);
+                sample.copy_from_slice(&arena[from..from + out_len]);
+            }
+        }
         start += m;
     }
 }

@@ -101,6 +101,16 @@ pub enum Error {
         /// The names it has.
         layers: Vec<&'static str>,
     },
+    /// A layer whose output is not stored: it is computed inside a fused
+    /// step (see [`layer_output`](crate::layer_output)).
+    LayerNotStored {
+        /// The network.
+        network: &'static str,
+        /// The layer asked for.
+        layer: String,
+        /// The fused step's layers, e.g. `conv1 + relu1 + max_pool1`.
+        step: &'static str,
+    },
     /// Bad or inconsistent data: labels out of range, counts that differ,
     /// an empty dataset, a malformed IDX file.
     Data {
@@ -230,6 +240,13 @@ impl fmt::Display for Error {
                 f,
                 "{network} has no layer `{name}` (its layers: {})",
                 layers.join(", ")
+            ),
+            Error::LayerNotStored { network, layer, step } => write!(
+                f,
+                "{network}: the output of `{layer}` is not stored: it is computed inside the \
+                 fused step `{step}`, which stores only the output of its last layer; read that \
+                 layer, or declare the network with #[cnn(fuse = false)] to store every layer's \
+                 output"
             ),
             Error::Data { path: Some(path), message } => write!(f, "{}: {message}", path.display()),
             Error::Data { path: None, message } => f.write_str(message),

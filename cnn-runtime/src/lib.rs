@@ -9,6 +9,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod layer_output;
 pub mod layout;
 pub mod ops;
 pub mod simd;
@@ -23,7 +24,26 @@ pub mod private;
 pub use cnn_spec::math;
 
 pub use summary::{BufferInit, Dtype, LayerInfo, ParamInfo, ParamRole, PlanStep, Summary};
-pub use weights::{Aligned, Arena, Weights};
+
+/// The optimisation level this runtime was compiled at, as cargo gives it
+/// (`"0"` to `"3"`, `"s"`, `"z"`). A debug build compiles dependencies at
+/// `"0"` unless the profile says otherwise; the kernels are then tens to
+/// hundreds of times slower (see the README's quickstart for the setting
+/// that makes `cargo run` fast without `--release`).
+///
+/// ```
+/// assert!(!cnn_runtime::OPT_LEVEL.is_empty());
+/// if !cnn_runtime::OPTIMIZED {
+///     eprintln!("warning: cnn-runtime is unoptimised; see the README's quickstart");
+/// }
+/// ```
+pub const OPT_LEVEL: &str = env!("CNN_RUNTIME_OPT_LEVEL");
+
+/// Whether the runtime was compiled with optimisations (`OPT_LEVEL` is
+/// not `"0"`).
+pub const OPTIMIZED: bool = !matches!(OPT_LEVEL.as_bytes(), b"0");
+
+pub use weights::{Aligned, Arena, Folded, Weights};
 
 #[cfg(feature = "std")]
 pub mod batch;
@@ -41,6 +61,9 @@ pub mod metrics;
 pub mod network;
 #[cfg(feature = "std")]
 pub mod parallel;
+#[cfg(feature = "std")]
+pub mod quant;
+pub mod svm;
 #[cfg(feature = "std")]
 pub mod train;
 

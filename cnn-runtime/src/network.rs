@@ -6,7 +6,7 @@ use std::vec::Vec;
 
 use crate::error::Error;
 pub use crate::layout::{Head, InferLayout, StepContext, TrainArena, TrainLayout};
-use crate::summary::{LayerInfo, ParamInfo, Summary};
+use crate::summary::{LayerInfo, ParamInfo, PlanStep, Summary};
 
 /// Owned buffers for training passes of up to `capacity` samples.
 #[derive(Debug, Default)]
@@ -77,12 +77,18 @@ pub trait Network: Sized + Send + Sync {
     const OUTPUT_LEN: usize;
     /// Number of parameters.
     const PARAM_COUNT: usize;
+    /// Number of parameters inference reads: [`Network::PARAM_COUNT`], plus
+    /// the weights and biases of batch normalisations folded into the
+    /// layers before them.
+    const INFER_PARAM_COUNT: usize;
     /// Multiply-accumulates of one forward pass for one sample.
     const MACS: u64;
     /// The layers.
     const LAYERS: &'static [LayerInfo];
     /// The weight and bias tensors.
     const PARAMS: &'static [ParamInfo];
+    /// The steps of the inference plan.
+    const PLAN: &'static [PlanStep];
     /// The final activation the loss absorbs in training.
     const HEAD: Head;
     /// Memory of the inference plan.
@@ -103,6 +109,10 @@ pub trait Network: Sized + Send + Sync {
     /// activations then `INFER.scratch_len` of scratch), inputs already at
     /// `n * INFER.input`, outputs left at `n * INFER.output`.
     fn forward_arena(weights: &[f32], arena: &mut [f32], n: usize);
+
+    /// As [`Network::forward_arena`], stopping after the step `last` of
+    /// [`Network::PLAN`]: its output is then at `n *` its region.
+    fn forward_until(weights: &[f32], arena: &mut [f32], n: usize, last: usize);
 
     /// Training forward pass of `n` samples: writes the logits (the output
     /// before a [`Head`] activation) and keeps what [`Network::backward`] needs.
@@ -132,6 +142,13 @@ pub trait Network: Sized + Send + Sync {
     /// statistics, as one part of the step saw them
     /// ([`TrainBuffers::stats`]; every part sees the same).
     fn update_buffers(_weights: &mut [f32], _stats: &[f64]) {}
+
+    /// The parameters inference reads ([`Network::INFER_PARAM_COUNT`]
+    /// values): the parameters, then any batch normalisation folded into
+    /// the layer before it.
+    fn inference_weights(&self) -> &[f32] {
+        self.weights()
+    }
 
     /// Values per training-output sample (the logits).
     fn logits_len() -> usize {

@@ -116,24 +116,24 @@ pub fn split(n: usize, parts: usize) -> impl Iterator<Item = std::ops::Range<usi
 mod tests {
     #[test]
     fn thread_counts_above_the_limit_are_errors() {
-        let max = super::max_threads();
-        assert!(max >= super::MIN_THREAD_LIMIT);
-        let m = super::check_threads("the number of threads", 10_000)
+        let max = crate::parallel::max_threads();
+        assert!(max >= crate::parallel::MIN_THREAD_LIMIT);
+        let m = crate::parallel::check_threads("the number of threads", 10_000)
             .unwrap_err()
             .to_string();
         assert!(
             m.contains(&format!("must be in [0, {max}], found 10000")),
             "{m}"
         );
-        assert!(super::check_threads("threads", max).is_ok());
-        assert!(super::pool(max + 1).is_err());
+        assert!(crate::parallel::check_threads("threads", max).is_ok());
+        assert!(crate::parallel::pool(max + 1).is_err());
     }
 
     #[test]
     fn split_covers_everything_once() {
-        let ranges: Vec<_> = super::split(10, 3).collect();
+        let ranges: Vec<_> = crate::parallel::split(10, 3).collect();
         assert_eq!(ranges, [0..4, 4..7, 7..10]);
-        assert_eq!(super::split(2, 4).count(), 2);
-        assert_eq!(super::split(0, 2).collect::<Vec<_>>(), vec![0..0]);
+        assert_eq!(crate::parallel::split(2, 4).count(), 2);
+        assert_eq!(crate::parallel::split(0, 2).collect::<Vec<_>>(), vec![0..0]);
     }
 }

@@ -124,6 +124,11 @@ pub struct PlanStep {
     pub input: (usize, usize),
     /// Region of the arena it writes, in floats (equal to `input` when in place).
     pub output: (usize, usize),
+    /// The region whose per-sample copies a batch lays side by side: the
+    /// output itself, or, for a branch that writes its slot of a
+    /// concatenation, the concatenation's (then sample `s` of a batch of
+    /// `n` has its output at `n·within.0 + s·len(within) + output.0 − within.0`).
+    pub output_within: (usize, usize),
 }
 
 /// What `Network::summary()` prints: a per-layer table in the style of
@@ -457,6 +462,7 @@ mod tests {
             kernel: "conv→ReLU→max-pool (im2col+GEMM, 2 groups)",
             input: (154_587, 254_587),
             output: (0, 25_088),
+            output_within: (0, 25_088),
         }];
         let s = Summary {
             name: "Long",

@@ -17,6 +17,8 @@ pub struct Weights {
 #[derive(Clone)]
 enum Inner {
     Static(&'static [f32]),
+    /// Little-endian `f32`s, aligned (compiled in as a byte string).
+    Bytes(&'static [u8]),
     #[cfg(feature = "std")]
     Owned(std::vec::Vec<f32>),
 }
@@ -26,6 +28,14 @@ impl Weights {
     pub const fn from_static(weights: &'static [f32]) -> Self {
         Weights {
             inner: Inner::Static(weights),
+        }
+    }
+
+    /// Borrows compiled-in little-endian `f32`s, 4-byte aligned (as
+    /// [`Aligned`] makes them).
+    pub const fn from_static_bytes(bytes: &'static [u8]) -> Self {
+        Weights {
+            inner: Inner::Bytes(bytes),
         }
     }
 
@@ -42,6 +52,7 @@ impl Weights {
     pub fn as_slice(&self) -> &[f32] {
         match &self.inner {
             Inner::Static(w) => w,
+            Inner::Bytes(b) => floats(b),
             #[cfg(feature = "std")]
             Inner::Owned(w) => w,
         }
@@ -50,12 +61,12 @@ impl Weights {
     /// The parameters, mutably; a static buffer is copied first.
     #[cfg(feature = "std")]
     pub fn make_mut(&mut self) -> &mut [f32] {
-        if let Inner::Static(w) = self.inner {
-            self.inner = Inner::Owned(w.to_vec());
+        if let Inner::Static(_) | Inner::Bytes(_) = self.inner {
+            self.inner = Inner::Owned(self.as_slice().to_vec());
         }
         match &mut self.inner {
             Inner::Owned(w) => w,
-            Inner::Static(_) => unreachable!("converted above"),
+            Inner::Static(_) | Inner::Bytes(_) => unreachable!("converted above"),
         }
     }
 
@@ -77,7 +88,7 @@ impl Weights {
 
     /// Whether the buffer is static (compiled in) rather than owned.
     pub fn is_static(&self) -> bool {
-        matches!(self.inner, Inner::Static(_))
+        matches!(self.inner, Inner::Static(_) | Inner::Bytes(_))
     }
 }
 
@@ -90,6 +101,96 @@ impl fmt::Debug for Weights {
             if self.is_static() { "static" } else { "owned" }
         )
     }
+}
+
+/// The inference parameters of a network whose batch normalisations fold
+/// into the conv or dense layers before them: the network's parameters,
+/// then the folded weights and biases (the network's `INFER_PARAM_COUNT`
+/// values). Compiled in (folded at compile time) or, with `std`, computed
+/// from the parameters on first use and dropped when they change.
+#[derive(Clone)]
+pub struct Folded {
+    inner: FoldedInner,
+}
+
+#[derive(Clone)]
+enum FoldedInner {
+    Static(&'static [f32]),
+    Bytes(&'static [u8]),
+    #[cfg(feature = "std")]
+    Lazy(std::sync::OnceLock<std::vec::Vec<f32>>),
+}
+
+impl Folded {
+    /// Folded parameters compiled in.
+    pub const fn from_static(values: &'static [f32]) -> Self {
+        Folded {
+            inner: FoldedInner::Static(values),
+        }
+    }
+
+    /// Folded parameters compiled in as little-endian `f32`s, 4-byte
+    /// aligned.
+    pub const fn from_static_bytes(bytes: &'static [u8]) -> Self {
+        Folded {
+            inner: FoldedInner::Bytes(bytes),
+        }
+    }
+
+    /// Folded parameters to compute on first use.
+    #[cfg(feature = "std")]
+    pub const fn lazy() -> Self {
+        Folded {
+            inner: FoldedInner::Lazy(std::sync::OnceLock::new()),
+        }
+    }
+
+    /// The folded parameters: compiled in, or computed from `weights` by
+    /// `fold` into `len` values the first time.
+    #[inline]
+    pub fn get(&self, weights: &[f32], len: usize, fold: fn(&[f32], &mut [f32])) -> &[f32] {
+        #[cfg(not(feature = "std"))]
+        let _ = (weights, len, fold);
+        match &self.inner {
+            FoldedInner::Static(values) => values,
+            FoldedInner::Bytes(bytes) => floats(bytes),
+            #[cfg(feature = "std")]
+            FoldedInner::Lazy(cell) => cell.get_or_init(|| {
+                let mut values = std::vec![0.0; len];
+                fold(weights, &mut values);
+                values
+            }),
+        }
+    }
+
+    /// Forgets the folded values (the parameters are about to change).
+    #[cfg(feature = "std")]
+    pub fn reset(&mut self) {
+        *self = Folded::lazy();
+    }
+}
+
+impl fmt::Debug for Folded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            FoldedInner::Static(v) => write!(f, "Folded({} f32, static)", v.len()),
+            FoldedInner::Bytes(b) => write!(f, "Folded({} f32, static)", b.len() / 4),
+            #[cfg(feature = "std")]
+            FoldedInner::Lazy(cell) => match cell.get() {
+                Some(v) => write!(f, "Folded({} f32, computed)", v.len()),
+                None => write!(f, "Folded(not computed)"),
+            },
+        }
+    }
+}
+
+/// Compiled-in bytes as the `f32`s they hold (the target is little-endian:
+/// the generated code asserts it).
+#[inline]
+fn floats(bytes: &'static [u8]) -> &'static [f32] {
+    // Aligned and a whole number of floats by construction (`Aligned`, a
+    // byte string of 4n bytes); bytemuck checks both.
+    bytemuck::cast_slice(bytes)
 }
 
 /// A value aligned to 64 bytes (a cache line, and an AVX-512 vector), used

@@ -44,6 +44,7 @@ mod geom;
 mod layer;
 mod limits;
 pub mod math;
+pub mod quant;
 pub mod scratch;
 pub mod tuning;
 pub mod variants;

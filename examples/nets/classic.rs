@@ -34,6 +34,26 @@ cnn::network! {
         softmax,
     }
 
+    /// AlexNet as published (Krizhevsky, Sutskever and Hinton 2012; the
+    /// layout of Caffe's `bvlc_alexnet`) at 3x227x227: 96-256-384-384-256
+    /// filters, the two GPU towers as `groups = 2` in conv2, conv4 and conv5,
+    /// local response normalisation after conv1 and conv2 (the paper's
+    /// `k = 2`, `n = 5`, `alpha = 1e-4`, `beta = 0.75`).
+    pub struct AlexNetOriginal {
+        input: [3, 227, 227],
+        conv1: conv(96, kernel = 11, stride = 4), relu, norm1: lrn(5, k = 2.0), max_pool(3, stride = 2),
+        conv2: conv(256, kernel = 5, pad = 2, groups = 2), relu, norm2: lrn(5, k = 2.0),
+        max_pool(3, stride = 2),
+        conv3: conv(384, kernel = 3, pad = 1), relu,
+        conv4: conv(384, kernel = 3, pad = 1, groups = 2), relu,
+        conv5: conv(256, kernel = 3, pad = 1, groups = 2), relu, max_pool(3, stride = 2),
+        flatten,
+        fc6: dense(4096), relu, dropout(0.5),
+        fc7: dense(4096), relu, dropout(0.5),
+        fc8: dense(1000),
+        softmax,
+    }
+
     /// VGG-16 (configuration D of Simonyan and Zisserman) at 3x224x224.
     pub struct Vgg16 {
         input: [3, 224, 224],

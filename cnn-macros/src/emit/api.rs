@@ -4,7 +4,7 @@
 //! `Network` impl) once.
 
 use proc_macro2::{Ident, Literal, Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 
 use super::tables;
 use super::tokens::{lit, module_name, runtime};
@@ -16,7 +16,7 @@ pub fn emit(net: &Network, plan: &Plan, embedded: Option<TokenStream>) -> TokenS
     let name = &net.name;
     let vis = &net.vis;
     let attrs = &net.attrs;
-    let arena = format_ident!("{}Arena", name);
+    let arena = format_ident!("{}Arena", name, span = name.span());
     let (input, output) = (net.input(), net.output());
     let ip = &plan.infer;
     // `predict` keeps a small arena on the stack, a large one on the heap.
@@ -41,8 +41,46 @@ pub fn emit(net: &Network, plan: &Plan, embedded: Option<TokenStream>) -> TokenS
         " Memory for one [`{name}::infer`] call: [`{name}::ARENA_BYTES`] bytes holding every \
          activation (input included) and the kernels' scratch."
     );
+    // Spanned on the network's name: a type of the same name elsewhere is
+    // reported there.
+    let arena_item = quote_spanned! {name.span()=>
+        #[doc = #arena_doc]
+        #[allow(dead_code)]
+        #vis type #arena = #rt::Arena<{ #name::ARENA_LEN }>;
+    };
     let constants = constants(net, plan, &rt);
     let module = module_name(net);
+    // Inference reads the parameters as they are, or with batch
+    // normalisations folded in (then the struct holds the folded values).
+    let (fold, folded_field, with_weights) = if plan.folds.is_empty() {
+        (
+            quote!(plain),
+            quote!(),
+            quote! {
+                #[doc(hidden)]
+                pub const fn __with_weights(weights: #rt::Weights) -> Self {
+                    #name { weights }
+                }
+            },
+        )
+    } else {
+        (
+            quote!(fold),
+            quote!(folded: #rt::Folded,),
+            quote! {
+                #rt::std_only! {
+                    #[doc(hidden)]
+                    pub const fn __with_weights(weights: #rt::Weights) -> Self {
+                        #name { weights, folded: #rt::Folded::lazy() }
+                    }
+                }
+                #[doc(hidden)]
+                pub const fn __with_folded(weights: #rt::Weights, folded: #rt::Folded) -> Self {
+                    #name { weights, folded }
+                }
+            },
+        )
+    };
     quote! {
         #(#attrs)*
         #[doc = ""]
@@ -51,17 +89,18 @@ pub fn emit(net: &Network, plan: &Plan, embedded: Option<TokenStream>) -> TokenS
         #[derive(Clone, Debug)]
         #vis struct #name {
             weights: #rt::Weights,
+            #folded_field
         }
 
-        #[doc = #arena_doc]
-        #vis type #arena = #rt::Arena<{ #name::ARENA_LEN }>;
+        #arena_item
 
         impl #name {
             #constants
             #embedded
+            #with_weights
         }
 
-        #rt::network_api!(#name, #arena, #module, #predict);
+        #rt::network_api!(#name, #arena, #module, #predict, #fold);
     }
 }
 
@@ -73,6 +112,13 @@ fn constants(net: &Network, plan: &Plan, rt: &TokenStream) -> TokenStream {
     let (in_rank, out_rank) = (lit(in_dims.len()), lit(out_dims.len()));
     let (in_len, out_len) = (lit(input.len()), lit(output.len()));
     let params = lit(plan.param_count);
+    let infer_params = lit(plan.infer_param_count);
+    let trained = lit(plan
+        .params
+        .iter()
+        .filter(|p| p.spec.role.is_trained())
+        .map(|p| p.len)
+        .sum());
     let macs = Literal::u64_unsuffixed(plan.macs);
     let fused = net.fuse;
     let (activation, scratch) = (lit(plan.infer.arena_len), lit(plan.infer.scratch));
@@ -90,6 +136,14 @@ fn constants(net: &Network, plan: &Plan, rt: &TokenStream) -> TokenStream {
         pub const OUTPUT_LEN: usize = #out_len;
         /// Number of parameters (weights, biases and buffers).
         pub const PARAM_COUNT: usize = #params;
+        /// Number of trained parameters (weights, biases, batch norm
+        /// scales and shifts; not buffers): what PyTorch counts as
+        /// `sum(p.numel() for p in model.parameters())`.
+        pub const TRAINED_PARAM_COUNT: usize = #trained;
+        /// Number of parameters inference reads: [`Self::PARAM_COUNT`], then
+        /// the weight and bias of each batch normalisation folded into the
+        /// conv or dense layer before it (see `inference_weights`).
+        pub const INFER_PARAM_COUNT: usize = #infer_params;
         /// Bytes of parameters (f32).
         pub const WEIGHT_BYTES: usize = #params * 4;
         /// Multiply-accumulates of one forward pass for one sample.

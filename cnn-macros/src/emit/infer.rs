@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::module::{Module, Names};
-use super::tokens::{mentions, module_name, runtime, Borrows, View};
+use super::tokens::{lit, mentions, module_name, runtime, Borrows, View};
 use crate::graph::{Network, ValueId};
 use crate::layers::{Data, Exec, Forward};
 use crate::plan::{Loc, Plan};
@@ -32,8 +32,13 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
     let ip = &plan.infer;
     let len = |v: ValueId| net.values[v].shape.len();
     let mut calls = Vec::new();
-    for step in &ip.steps {
+    for (k, step) in ip.steps.iter().enumerate() {
         let exec = step.exec(false);
+        // `forward_until_impl` stops before the first step after `last`.
+        if exec != Exec::View && k > 0 {
+            let k = lit(k);
+            calls.push(quote!(if last < #k { return; }));
+        }
         let (input, output) = (ip.place(step.input()), ip.place(step.output));
         match exec {
             Exec::View => continue,
@@ -83,7 +88,7 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
             })
             .collect();
         let params = plan
-            .params_of(step)
+            .infer_params_of(step)
             .into_iter()
             .map(|p| {
                 let r = module.param(names, p);
@@ -108,6 +113,7 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
         let run = b.run(&rt, call);
         calls.push(quote!({ #run }));
     }
+    let fold = fold(net, plan, names, module);
     let v1 = runtime(&net.krate);
     let module = module_name(net);
     let body = quote!(#(#calls)*);
@@ -117,19 +123,95 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
         quote!(_)
     };
     let unused_w = (!mentions(&body, "w")).then(|| quote!(let _ = w;));
+    let unused_last = (!mentions(&body, "last")).then(|| quote!(let _ = last;));
     quote! {
+        #fold
+
         /// Inference of `n` samples in an arena of `n * ACTIVATION_LEN`
         /// floats (the inputs at `n *` their region) and then the scratch.
+        /// `w` holds the inference parameters (`INFER_PARAM_COUNT`).
         #[doc(hidden)]
+        #[inline]
         pub fn forward_arena_impl(w: &[f32], arena: &mut [f32], n: usize) {
+            Self::forward_until_impl(w, arena, n, usize::MAX)
+        }
+
+        /// As `forward_arena_impl`, stopping after step `last` of `PLAN`.
+        #[doc(hidden)]
+        pub fn forward_until_impl(w: &[f32], arena: &mut [f32], n: usize, last: usize) {
             use #v1;
             #[allow(unused_imports)]
             use #module::*;
             #unused_w
+            #unused_last
             let (a, #scratch) = arena.split_at_mut(n * Self::ACTIVATION_LEN);
             #body
         }
     }
+}
+
+/// `fold_impl(w, out)`, for a network with folded batch normalisations:
+/// the inference parameters from the network's, `w` then the folded
+/// tensors, computed as the runtime's `fold_batch_norm` computes them.
+fn fold(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> Option<TokenStream> {
+    if plan.folds.is_empty() {
+        return None;
+    }
+    let p = plan.param_count;
+    let folds = plan.folds.iter().map(|f| {
+        let [wa, wb, ba, bb] = [
+            f.weight.offset - p,
+            f.weight.offset - p + f.weight.len,
+            f.bias.offset - p,
+            f.bias.offset - p + f.bias.len,
+        ]
+        .map(lit);
+        let source_weight = module.param(names, &f.source[0]);
+        let source_bias = match f.source.get(1) {
+            Some(b) => {
+                let r = module.param(names, b);
+                quote!(bias.copy_from_slice(&w[#r]);)
+            }
+            None => quote!(bias.fill(0.0);),
+        };
+        let [gamma, beta, mean, var] = [0, 1, 2, 3].map(|i| module.param(names, &f.stats[i]));
+        let (per, eps) = (lit(f.per_channel), f.eps);
+        quote! {
+            {
+                let [weight, bias] = v1::params_mut(folded, [#wa..#wb, #ba..#bb]);
+                weight.copy_from_slice(&w[#source_weight]);
+                #source_bias
+                v1::fold_batch_norm(
+                    weight,
+                    bias,
+                    #per,
+                    v1::BatchNormParams {
+                        gamma: &w[#gamma],
+                        beta: &w[#beta],
+                        mean: &w[#mean],
+                        var: &w[#var],
+                        eps: #eps,
+                    },
+                );
+            }
+        }
+    });
+    let v1 = runtime(&net.krate);
+    let path = module_name(net);
+    Some(quote! {
+        /// The inference parameters (`INFER_PARAM_COUNT`) from the
+        /// network's: the same values, then each batch normalisation folded
+        /// into the conv or dense layer before it.
+        #[doc(hidden)]
+        pub fn fold_impl(w: &[f32], out: &mut [f32]) {
+            use #v1;
+            #[allow(unused_imports)]
+            use #path::*;
+            let (raw, folded) = out.split_at_mut(Self::PARAM_COUNT);
+            raw.copy_from_slice(w);
+            #(#folds)*
+        }
+    })
 }
 
 /// The view of the slot of `concat_value` that input `u` fills.

@@ -22,7 +22,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
     let name = &decl.name;
     let vis = &decl.vis;
     let attrs = &decl.attrs;
-    let arena = format_ident!("{}Arena", name);
+    let arena = format_ident!("{}Arena", name, span = name.span());
     let module = format_ident!("__{}", name);
     let dims = |s: Option<Shape>| s.map_or_else(Vec::new, |s| s.dims());
     let len = |s: Option<Shape>| s.map_or(0, |s| s.len());
@@ -48,6 +48,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             weights: #rt::Weights,
         }
 
+        #[allow(dead_code)]
         #vis type #arena = #rt::Arena<{ #name::ARENA_LEN }>;
 
         #[allow(dead_code, unused_variables)]
@@ -57,6 +58,8 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             pub const OUTPUT_SHAPE: [usize; #out_rank] = [#(#out_dims),*];
             pub const OUTPUT_LEN: usize = #out_len;
             pub const PARAM_COUNT: usize = 0;
+            pub const TRAINED_PARAM_COUNT: usize = 0;
+            pub const INFER_PARAM_COUNT: usize = 0;
             pub const WEIGHT_BYTES: usize = 0;
             pub const MACS: u64 = 0;
             pub const ACTIVATION_LEN: usize = #activation;
@@ -70,6 +73,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             #embedded
 
             pub fn forward_arena_impl(w: &[f32], arena: &mut [f32], n: usize) {}
+            pub fn forward_until_impl(w: &[f32], arena: &mut [f32], n: usize, last: usize) {}
             pub fn forward_train_impl(
                 w: &[f32],
                 input: &[f32],
@@ -90,6 +94,10 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             ) {
             }
             pub fn update_buffers_impl(w: &mut [f32], stats: &[f64]) {}
+            #[doc(hidden)]
+            pub const fn __with_weights(weights: #rt::Weights) -> Self {
+                #name { weights }
+            }
         }
 
         #[allow(non_snake_case)]
@@ -102,6 +110,6 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             pub const LOGITS_LEN: usize = #out_len;
         }
 
-        #rt::network_api!(#name, #arena, #module, stack);
+        #rt::network_api!(#name, #arena, #module, stack, plain);
     }
 }

@@ -6,7 +6,7 @@ use quote::quote;
 use super::tokens::lit;
 use crate::graph::Network;
 use crate::layers::Exec;
-use crate::plan::Plan;
+use crate::plan::{Loc, Plan};
 
 /// One `LayerInfo` per layer.
 pub fn layers(net: &Network, plan: &Plan, rt: &TokenStream) -> Vec<TokenStream> {
@@ -88,8 +88,18 @@ pub fn plan(net: &Network, plan: &Plan, rt: &TokenStream) -> Vec<TokenStream> {
             };
             let (a, b) = ip.region(s.input());
             let (c, d) = ip.region(s.output);
-            let [a, b, c, d] = [a, b, c, d].map(lit);
-            quote!(#rt::PlanStep { layers: #layers, kernel: #kernel, input: (#a, #b), output: (#c, #d) })
+            let (e, f) = match ip.place(s.output) {
+                Loc::Slot { concat, .. } => concat,
+                _ => (c, d),
+            };
+            let [a, b, c, d, e, f] = [a, b, c, d, e, f].map(lit);
+            quote!(#rt::PlanStep {
+                layers: #layers,
+                kernel: #kernel,
+                input: (#a, #b),
+                output: (#c, #d),
+                output_within: (#e, #f),
+            })
         })
         .collect()
 }

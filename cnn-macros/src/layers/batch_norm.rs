@@ -60,6 +60,13 @@ pub struct BatchNorm {
     momentum: f32,
 }
 
+impl BatchNorm {
+    /// Added to the variance.
+    pub fn eps(&self) -> f32 {
+        self.eps
+    }
+}
+
 /// Channels and values per channel of a sample.
 fn channels(input: Shape) -> (usize, usize) {
     match input {

@@ -10,6 +10,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
 use super::activation::Activation;
+use super::batch_norm::BatchNorm;
 use super::layer::{
     Backward, Data, Dtype, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes,
 };
@@ -43,6 +44,8 @@ pub struct Conv {
     groups: usize,
     act: Act,
     pool: Option<Window>,
+    /// A batch normalisation is folded in (inference): a bias is read.
+    folded: bool,
 }
 
 fn read(args: &mut ArgReader<'_>) -> Option<Box<dyn Layer>> {
@@ -59,10 +62,17 @@ fn read(args: &mut ArgReader<'_>) -> Option<Box<dyn Layer>> {
         groups: groups?,
         act: Act::Identity,
         pool: None,
+        folded: false,
     }))
 }
 
 impl Conv {
+    /// Output channels, window, bias and groups, as declared (an int8
+    /// network lowers the unfused layer itself).
+    pub fn declared(&self) -> (usize, Window, bool, usize) {
+        (self.out, self.window, self.bias, self.groups)
+    }
+
     /// One group's geometry on `input` (checked by `infer`).
     fn geom(&self, input: Shape) -> ConvGeom {
         let Shape::Image { c, h, w } = input else {
@@ -205,6 +215,17 @@ impl Layer for Conv {
         None
     }
 
+    fn fold(&self, _input: Shape, next: &dyn Layer) -> Option<Box<dyn Layer>> {
+        let foldable = self.act == Act::Identity && self.pool.is_none() && !self.folded;
+        (foldable && next.as_any().is::<BatchNorm>()).then(|| {
+            Box::new(Conv {
+                bias: true,
+                folded: true,
+                ..self.clone()
+            }) as Box<dyn Layer>
+        })
+    }
+
     fn saves(&self) -> Saves {
         Saves {
             input: true,
@@ -276,7 +297,8 @@ impl Layer for Conv {
             String::new()
         };
         format!(
-            "conv{}{} ({algo}{groups})",
+            "conv{}{}{} ({algo}{groups})",
+            if self.folded { "+batch-norm" } else { "" },
             if spec.act == Act::Relu { "→ReLU" } else { "" },
             if spec.pool.is_some() {
                 "→max-pool"

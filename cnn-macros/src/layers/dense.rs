@@ -9,6 +9,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::activation::Activation;
+use super::batch_norm::BatchNorm;
 use super::layer::{
     Backward, Data, Dtype, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes,
 };
@@ -46,6 +47,7 @@ fn read(args: &mut ArgReader<'_>) -> Option<Box<dyn Layer>> {
         out: out?,
         bias: bias?,
         act: Act::Identity,
+        folded: false,
     }))
 }
 
@@ -55,6 +57,15 @@ pub struct Dense {
     out: usize,
     bias: bool,
     act: Act,
+    /// A batch normalisation is folded in (inference): a bias is read.
+    folded: bool,
+}
+
+impl Dense {
+    /// Units and bias, as declared.
+    pub fn declared(&self) -> (usize, bool) {
+        (self.out, self.bias)
+    }
 }
 
 impl Layer for Dense {
@@ -112,6 +123,17 @@ impl Layer for Dense {
         (input.len() as u64).saturating_mul(self.out as u64)
     }
 
+    fn fold(&self, _input: Shape, next: &dyn Layer) -> Option<Box<dyn Layer>> {
+        let foldable = self.act == Act::Identity && !self.folded;
+        (foldable && next.as_any().is::<BatchNorm>()).then(|| {
+            Box::new(Dense {
+                bias: true,
+                folded: true,
+                ..self.clone()
+            }) as Box<dyn Layer>
+        })
+    }
+
     fn fuse(&self, _input: Shape, next: &dyn Layer) -> Option<Box<dyn Layer>> {
         let a = next.as_any().downcast_ref::<Activation>()?;
         (self.act == Act::Identity).then(|| {
@@ -148,7 +170,8 @@ impl Layer for Dense {
             Act::Sigmoid => "→sigmoid",
             Act::Tanh => "→tanh",
         };
-        format!("dense{act}")
+        let folded = if self.folded { "+batch-norm" } else { "" };
+        format!("dense{folded}{act}")
     }
 
     fn forward(&self, _s: Shapes, io: Forward<'_>) -> TokenStream {

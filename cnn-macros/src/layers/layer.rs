@@ -258,6 +258,13 @@ pub trait Layer: Debug {
     fn fuse(&self, _input: Shape, _next: &dyn Layer) -> Option<Box<dyn Layer>> {
         None
     }
+    /// At inference: this step with the batch normalisation `next` folded
+    /// into its weights and bias (`next` reads only this step's output),
+    /// if the step can hold it. The folded step reads the folded tensors
+    /// (`Plan::folds`) in place of its own: weight, then bias.
+    fn fold(&self, _input: Shape, _next: &dyn Layer) -> Option<Box<dyn Layer>> {
+        None
+    }
     /// How the step runs, at inference or in training.
     fn exec(&self, _training: bool) -> Exec {
         Exec::Call

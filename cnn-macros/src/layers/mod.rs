@@ -21,8 +21,14 @@ mod pool;
 mod softmax;
 mod tokens;
 
+pub use activation::Activation;
+pub use batch_norm::BatchNorm;
+pub use conv::Conv;
+pub use dense::Dense;
+pub use dropout::Dropout;
 pub use layer::*;
 pub use merge::{Add, Concat};
+pub use pool::{AvgPool, MaxPool};
 
 /// Every layer kind, in the order error messages list them.
 pub const KINDS: &[Kind] = &[

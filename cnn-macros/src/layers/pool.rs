@@ -267,7 +267,8 @@ pub enum AvgPool {
 }
 
 impl AvgPool {
-    fn window(&self, input: Shape) -> Window {
+    /// The window on `input` (the whole image for `global_avg_pool`).
+    pub fn window(&self, input: Shape) -> Window {
         match (self, input) {
             (AvgPool::Window(w), _) => *w,
             (AvgPool::Global, Shape::Image { h, w, .. }) => Window::new((h, w), (1, 1), (0, 0)),

@@ -70,7 +70,22 @@ pub fn act_tokens(rt: &TokenStream, act: Act) -> TokenStream {
 pub fn pool_geom_tokens(rt: &TokenStream, p: &PoolGeom) -> TokenStream {
     let [c, h, w, kh, kw, sh, sw, ph, pw] =
         [p.c, p.h, p.w, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw].map(lit);
-    quote!(#rt::PoolGeom::new(#c, #h, #w, (#kh, #kw), (#sh, #sw), (#ph, #pw)))
+    // Ceil mode shows only in the output size: keep it when it differs.
+    let floor = PoolGeom::new(p.c, p.h, p.w, (p.kh, p.kw), (p.sh, p.sw), (p.ph, p.pw));
+    let new = if (floor.oh, floor.ow) == (p.oh, p.ow) {
+        quote!(new)
+    } else {
+        debug_assert_eq!(
+            (p.oh, p.ow),
+            {
+                let c = PoolGeom::new_ceil(p.c, p.h, p.w, (p.kh, p.kw), (p.sh, p.sw), (p.ph, p.pw));
+                (c.oh, c.ow)
+            },
+            "a pooling geometry is floor or ceil mode"
+        );
+        quote!(new_ceil)
+    };
+    quote!(#rt::PoolGeom::#new(#c, #h, #w, (#kh, #kw), (#sh, #sw), (#ph, #pw)))
 }
 
 /// `rt::Params { weight, bias }` from a weight and an optional bias slice.

@@ -1,7 +1,10 @@
 //! Fusion: a rewrite of the graph into steps. A node absorbs the node that
 //! reads its output when that output has no other consumer (and is not
 //! what the plan returns) and the layer has a fused kernel for the pair
-//! (conv → ReLU → max-pool, dense → activation).
+//! (conv → ReLU → max-pool, dense → activation). At inference a batch
+//! normalisation right after a conv or dense layer is folded into it
+//! first (`Layer::fold`), so conv → batch norm → ReLU → max-pool is one
+//! kernel too.
 
 use std::rc::Rc;
 
@@ -10,8 +13,8 @@ use crate::graph::{Network, NodeId, ValueId};
 use crate::layers::Shapes;
 
 /// The steps computing `nodes` (in topological order), whose result is
-/// the value `output`.
-pub fn steps(net: &Network, nodes: &[NodeId], output: ValueId) -> Vec<Step> {
+/// the value `output`, at inference or for training.
+pub fn steps(net: &Network, nodes: &[NodeId], output: ValueId, inference: bool) -> Vec<Step> {
     let mut absorbed = vec![false; net.nodes.len()];
     let mut steps = Vec::new();
     for &id in nodes {
@@ -23,6 +26,7 @@ pub fn steps(net: &Network, nodes: &[NodeId], output: ValueId) -> Vec<Step> {
         let mut layer = Rc::clone(&node.layer);
         let mut covered = vec![id];
         let mut out = node.output;
+        let mut folded = None;
         // Only single-input steps fuse (a merge reads several values).
         while net.fuse && out != output && node.inputs.len() == 1 {
             let [next] = net.values[out].consumers[..] else {
@@ -31,7 +35,14 @@ pub fn steps(net: &Network, nodes: &[NodeId], output: ValueId) -> Vec<Step> {
             if !nodes.contains(&next) || net.nodes[next].inputs != [out] {
                 break;
             }
-            let Some(fused) = layer.fuse(in_shape, &*net.nodes[next].layer) else {
+            let next_layer = &*net.nodes[next].layer;
+            let fold = inference
+                .then(|| layer.fold(in_shape, next_layer))
+                .flatten();
+            if fold.is_some() {
+                folded = Some(next);
+            }
+            let Some(fused) = fold.or_else(|| layer.fuse(in_shape, next_layer)) else {
                 break;
             };
             layer = Rc::from(fused);
@@ -48,6 +59,7 @@ pub fn steps(net: &Network, nodes: &[NodeId], output: ValueId) -> Vec<Step> {
                 input: in_shape,
                 output: net.values[out].shape,
             },
+            folded,
         });
     }
     steps

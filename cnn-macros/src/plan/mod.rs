@@ -14,7 +14,7 @@ pub use memory::{GradDest, GradHow, InferPlan, Loc, Region, TrainPlan, TrainStep
 pub use step::Step;
 
 use crate::graph::{Network, NodeId, ValueId};
-use crate::layers::ParamSpec;
+use crate::layers::{BatchNorm, ParamSpec};
 
 /// A parameter tensor in the network's flat parameter buffer.
 #[derive(Clone, Debug)]
@@ -27,9 +27,35 @@ pub struct ParamSlot {
     pub len: usize,
 }
 
+/// A batch normalisation folded into the conv or dense layer before it,
+/// at inference: the layer reads `weight` and `bias`, tensors of the
+/// inference parameters after the network's own
+/// (`param_count..infer_param_count`), computed from the layer's weight
+/// and bias and the batch normalisation's parameters and running statistics.
+#[derive(Clone, Debug)]
+pub struct Fold {
+    /// The conv or dense layer's tensors: weight, then bias if it has one.
+    pub source: Vec<ParamSlot>,
+    /// The batch normalisation's node, its `weight`, `bias`,
+    /// `running_mean` and `running_var`, and its `eps`.
+    pub norm: NodeId,
+    pub stats: [ParamSlot; 4],
+    pub eps: f32,
+    /// Output channels, and weights per output channel.
+    pub channels: usize,
+    pub per_channel: usize,
+    /// The folded tensors (offsets in the inference parameters).
+    pub weight: ParamSlot,
+    pub bias: ParamSlot,
+}
+
 pub struct Plan {
     pub params: Vec<ParamSlot>,
     pub param_count: usize,
+    /// Batch normalisations folded at inference, and the length of the
+    /// inference parameters: the network's, then the folded tensors.
+    pub folds: Vec<Fold>,
+    pub infer_param_count: usize,
     pub macs: u64,
     pub infer: InferPlan,
     pub train: TrainPlan,
@@ -43,13 +69,23 @@ impl Plan {
             .filter(|p| step.nodes.contains(&p.node))
             .collect()
     }
+
+    /// The parameter tensors an inference step reads: its own, or the
+    /// folded weight and bias.
+    pub fn infer_params_of(&self, step: &Step) -> Vec<&ParamSlot> {
+        match self.folds.iter().find(|f| Some(f.norm) == step.folded) {
+            Some(f) => vec![&f.weight, &f.bias],
+            None => self.params_of(step),
+        }
+    }
 }
 
 pub fn plan(net: &Network) -> Plan {
     let (params, param_count) = layout_params(net);
     let macs = (0..net.nodes.len()).map(|i| net.macs(i)).sum();
     let all: Vec<NodeId> = (0..net.nodes.len()).collect();
-    let infer = memory::plan_inference(net, fusion::steps(net, &all, net.output));
+    let infer = memory::plan_inference(net, fusion::steps(net, &all, net.output, true));
+    let (folds, infer_param_count) = folds(net, &params, param_count, &infer.steps);
 
     // A final softmax or sigmoid is the loss's: training stops before it.
     let last = net.values[net.output].producer;
@@ -61,11 +97,13 @@ pub fn plan(net: &Network) -> Plan {
         ),
         _ => (all.clone(), net.output),
     };
-    let train_steps = fusion::steps(net, &train_nodes, train_output);
+    let train_steps = fusion::steps(net, &train_nodes, train_output, false);
     let train = memory::plan_training(net, train_steps, train_output, head);
     Plan {
         params,
         param_count,
+        folds,
+        infer_param_count,
         macs,
         infer,
         train,
@@ -90,6 +128,65 @@ fn layout_params(net: &Network) -> (Vec<ParamSlot>, usize) {
         }
     }
     (params, offset)
+}
+
+/// The folds of the inference steps, their tensors placed after the
+/// network's parameters; and the length of the inference parameters.
+fn folds(
+    net: &Network,
+    params: &[ParamSlot],
+    param_count: usize,
+    steps: &[Step],
+) -> (Vec<Fold>, usize) {
+    let mut folds = Vec::new();
+    let mut offset = param_count;
+    for step in steps {
+        let Some(norm) = step.folded else { continue };
+        let layer = step.nodes[0];
+        let of = |node: NodeId| -> Vec<ParamSlot> {
+            params.iter().filter(|p| p.node == node).cloned().collect()
+        };
+        let source = of(layer);
+        let bn = of(norm);
+        let stats = [0, 1, 2, 3].map(|i| bn[i].clone());
+        let eps = net.nodes[norm]
+            .layer
+            .as_any()
+            .downcast_ref::<BatchNorm>()
+            .expect("only batch normalisations fold")
+            .eps();
+        let weight = &source[0];
+        let channels = weight.spec.shape[0];
+        let per_channel = weight.len / channels;
+        let tensor = |suffix: &'static str, shape: Vec<usize>, offset: usize| {
+            let len = shape.iter().product();
+            ParamSlot {
+                name: format!("{} (folded)", net.nodes[layer].tensors),
+                node: layer,
+                spec: ParamSpec {
+                    suffix,
+                    shape,
+                    ..weight.spec.clone()
+                },
+                offset,
+                len,
+            }
+        };
+        let w = tensor("folded_weight", weight.spec.shape.clone(), offset);
+        let b = tensor("folded_bias", vec![channels], offset + w.len);
+        offset += w.len + b.len;
+        folds.push(Fold {
+            source,
+            norm,
+            stats,
+            eps,
+            channels,
+            per_channel,
+            weight: w,
+            bias: b,
+        });
+    }
+    (folds, offset)
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ pub struct Step {
     pub inputs: Vec<ValueId>,
     pub output: ValueId,
     pub shapes: Shapes,
+    /// At inference, the batch normalisation folded into the step (one of
+    /// `nodes`): the step reads the folded weight and bias.
+    pub folded: Option<NodeId>,
 }
 
 impl Step {

@@ -121,7 +121,7 @@ fn fusion_needs_a_single_consumer() {
     });
     net.values[conv_out].consumers.push(relu2);
     let all: Vec<NodeId> = (0..net.nodes.len()).collect();
-    let steps = fusion::steps(&net, &all, net.output);
+    let steps = fusion::steps(&net, &all, net.output, true);
     assert_eq!(
         described(&steps),
         ["conv (direct)", "ReLU", "max-pool", "ReLU"],

@@ -10,6 +10,7 @@ pub struct LeNet5 {
     weights: ::cnn::__private::v1::Weights,
 }
 /// Memory for one [`LeNet5::infer`] call: [`LeNet5::ARENA_BYTES`] bytes holding every activation (input included) and the kernels' scratch.
+#[allow(dead_code)]
 pub type LeNet5Arena = ::cnn::__private::v1::Arena<{ LeNet5::ARENA_LEN }>;
 impl LeNet5 {
     /// Shape of one input sample.
@@ -22,6 +23,14 @@ impl LeNet5 {
     pub const OUTPUT_LEN: usize = 10;
     /// Number of parameters (weights, biases and buffers).
     pub const PARAM_COUNT: usize = 61706;
+    /// Number of trained parameters (weights, biases, batch norm
+    /// scales and shifts; not buffers): what PyTorch counts as
+    /// `sum(p.numel() for p in model.parameters())`.
+    pub const TRAINED_PARAM_COUNT: usize = 61706;
+    /// Number of parameters inference reads: [`Self::PARAM_COUNT`], then
+    /// the weight and bias of each batch normalisation folded into the
+    /// conv or dense layer before it (see `inference_weights`).
+    pub const INFER_PARAM_COUNT: usize = 61706;
     /// Bytes of parameters (f32).
     pub const WEIGHT_BYTES: usize = 61706 * 4;
     /// Multiply-accumulates of one forward pass for one sample.
@@ -276,46 +285,57 @@ impl LeNet5 {
             kernel: "conv→ReLU→max-pool (direct)",
             input: (1176, 1960),
             output: (0, 1176),
+            output_within: (0, 1176),
         },
         ::cnn::__private::v1::PlanStep {
             layers: "conv2 + relu2 + max_pool2",
             kernel: "conv→ReLU→max-pool (direct)",
             input: (0, 1176),
             output: (1176, 1576),
+            output_within: (1176, 1576),
         },
         ::cnn::__private::v1::PlanStep {
             layers: "flatten1",
             kernel: "none (a view)",
             input: (1176, 1576),
             output: (1176, 1576),
+            output_within: (1176, 1576),
         },
         ::cnn::__private::v1::PlanStep {
             layers: "fc1 + relu3",
             kernel: "dense→ReLU",
             input: (1176, 1576),
             output: (0, 120),
+            output_within: (0, 120),
         },
         ::cnn::__private::v1::PlanStep {
             layers: "fc2 + relu4",
             kernel: "dense→ReLU",
             input: (0, 120),
             output: (120, 204),
+            output_within: (120, 204),
         },
         ::cnn::__private::v1::PlanStep {
             layers: "fc3",
             kernel: "dense",
             input: (120, 204),
             output: (0, 10),
+            output_within: (0, 10),
         },
         ::cnn::__private::v1::PlanStep {
             layers: "softmax1",
             kernel: "softmax",
             input: (0, 10),
             output: (10, 20),
+            output_within: (10, 20),
         },
     ];
+    #[doc(hidden)]
+    pub const fn __with_weights(weights: ::cnn::__private::v1::Weights) -> Self {
+        LeNet5 { weights }
+    }
 }
-::cnn::__private::v1::network_api!(LeNet5, LeNet5Arena, __LeNet5, stack);
+::cnn::__private::v1::network_api!(LeNet5, LeNet5Arena, __LeNet5, stack, plain);
 /// The named constants of [`LeNet5`]'s generated code.
 #[doc(hidden)]
 #[allow(non_snake_case)]
@@ -442,8 +462,15 @@ mod __LeNet5 {
 impl LeNet5 {
     /// Inference of `n` samples in an arena of `n * ACTIVATION_LEN`
     /// floats (the inputs at `n *` their region) and then the scratch.
+    /// `w` holds the inference parameters (`INFER_PARAM_COUNT`).
     #[doc(hidden)]
+    #[inline]
     pub fn forward_arena_impl(w: &[f32], arena: &mut [f32], n: usize) {
+        Self::forward_until_impl(w, arena, n, usize::MAX)
+    }
+    /// As `forward_arena_impl`, stopping after step `last` of `PLAN`.
+    #[doc(hidden)]
+    pub fn forward_until_impl(w: &[f32], arena: &mut [f32], n: usize, last: usize) {
         use ::cnn::__private::v1;
         #[allow(unused_imports)]
         use __LeNet5::*;
@@ -460,6 +487,9 @@ impl LeNet5 {
                 scratch,
             );
         }
+        if last < 1 {
+            return;
+        }
         {
             let ([x], [y]) = v1::carve(a, n, [infer::MAX_POOL1], [infer::MAX_POOL2]);
             v1::fused::forward_direct_disjoint(
@@ -472,6 +502,9 @@ impl LeNet5 {
                 scratch,
             );
         }
+        if last < 3 {
+            return;
+        }
         {
             let ([x], [y]) = v1::carve(a, n, [infer::FLATTEN1], [infer::RELU3]);
             v1::dense::forward(
@@ -482,6 +515,9 @@ impl LeNet5 {
                 },
                 v1::Forward { x, y, aux: None, n },
             );
+        }
+        if last < 4 {
+            return;
         }
         {
             let ([x], [y]) = v1::carve(a, n, [infer::RELU3], [infer::RELU4]);
@@ -494,6 +530,9 @@ impl LeNet5 {
                 v1::Forward { x, y, aux: None, n },
             );
         }
+        if last < 5 {
+            return;
+        }
         {
             let ([x], [y]) = v1::carve(a, n, [infer::RELU4], [infer::FC3]);
             v1::dense::forward(
@@ -504,6 +543,9 @@ impl LeNet5 {
                 },
                 v1::Forward { x, y, aux: None, n },
             );
+        }
+        if last < 6 {
+            return;
         }
         {
             let ([x], [y]) = v1::carve(a, n, [infer::FC3], [infer::SOFTMAX1]);

@@ -6,7 +6,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::vec::Vec;
 
-use super::io_error;
 use crate::error::Error;
 
 /// Writes `bytes` to `path` atomically: a temporary file in the target's
@@ -23,7 +22,10 @@ use crate::error::Error;
 ///   directory take turns (an advisory lock on the directory, on Unix), so
 ///   a save never removes the temporary of one in progress.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let io = |source| io_error(path, source);
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let target = resolve_links(path).map_err(io)?;
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -71,7 +73,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 /// not a directory. For settings checked before long work, such as a
 /// checkpoint written after the first epoch.
 pub fn check_writable(path: &Path) -> Result<(), Error> {
-    let io = |source| io_error(path, source);
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let target = resolve_links(path).map_err(io)?;
     if target.is_dir() {
         return Err(Error::Data {

@@ -21,6 +21,8 @@ pub mod dropout;
 pub mod fused;
 pub mod gemm;
 mod groups;
+pub mod int8;
+pub mod int8_chain;
 pub mod lrn;
 pub mod merge;
 pub mod parts;

@@ -13,8 +13,17 @@ pub use crate::ops::{
 };
 pub use crate::{__network_api_v1 as network_api, __std_only as std_only};
 pub use crate::{
-    Aligned, Arena, BufferInit, Dtype, LayerInfo, ParamInfo, ParamRole, PlanStep, Summary, Weights,
+    Aligned, Arena, BufferInit, Dtype, Folded, LayerInfo, ParamInfo, ParamRole, PlanStep, Summary,
+    Weights,
 };
+pub use cnn_spec::{fold_batch_norm, BatchNormParams};
+
+/// What an int8 network's generated code names.
+pub mod int8 {
+    pub use crate::ops::int8::{QConv, QDense, QParams};
+    pub use crate::ops::int8_chain::{max_scratch, region_len, Int8Arena, QChain, QStep};
+    pub use crate::ops::{ConvGeom, PoolGeom};
+}
 
 pub use crate::layout::{Head, InferLayout, StepContext, TrainArena, TrainLayout};
 // Generated code names `std` items through these, never `::std` (the
@@ -45,6 +54,18 @@ impl Region {
     #[inline]
     pub fn scaled(self, n: usize) -> Range<usize> {
         n * self.start..n * self.end
+    }
+}
+
+/// `name` without a raw identifier's `r#` (`stringify!(r#match)` is
+/// `"r#match"`; the network is `match`).
+pub const fn unraw(name: &'static str) -> &'static str {
+    match name.as_bytes() {
+        [b'r', b'#', rest @ ..] => match core::str::from_utf8(rest) {
+            Ok(s) => s,
+            Err(_) => name,
+        },
+        _ => name,
     }
 }
 
@@ -198,9 +219,8 @@ pub fn new_network<N: crate::Network>(init: crate::Init, seed: u64) -> N {
 /// of [`crate::Init::validate`].
 #[cfg(feature = "std")]
 pub fn try_new_network<N: crate::Network>(init: crate::Init, seed: u64) -> crate::Result<N> {
-    init.validate()?;
     let mut weights = std::vec![0.0f32; N::PARAM_COUNT];
-    crate::init::initialize(&mut weights, N::PARAMS, init, seed);
+    crate::init::initialize(&mut weights, N::PARAMS, init, seed)?;
     Ok(N::from_weight_vec(weights))
 }
 

@@ -28,6 +28,7 @@ pub mod avx512;
 mod conv;
 mod dense;
 mod gemm;
+pub mod int8;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 mod reduce;
@@ -448,6 +449,7 @@ mod tests {
     use super::*;
 
     /// The features a fake CPU reports.
+    #[cfg(target_arch = "x86_64")]
     fn cpu(features: &'static [&'static str]) -> impl Fn(&str) -> bool {
         move |f| features.contains(&f)
     }

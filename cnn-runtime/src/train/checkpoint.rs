@@ -313,6 +313,7 @@ pub(super) fn load<N: Network>(
             restored_epoch: None,
             stopped_early,
             interrupted: false,
+            warnings: Vec::new(),
         },
     };
     Ok(Resumed {

@@ -199,6 +199,12 @@ impl<N: Network> Session<N> {
             run.epoch + 1
         };
         let output = Output::for_this_process(self.config.progress);
+        if let Some(warning) = super::batch_stats::warning::<N>(self.batch.min(train.len())) {
+            if self.config.progress {
+                eprintln!("warning: {warning}");
+            }
+            run.history.warnings.push(warning);
+        }
         let mut good = Snapshot::default();
         for epoch in first..=self.config.epochs {
             good.take(net, self, &run.order);
@@ -280,8 +286,17 @@ impl<N: Network> Session<N> {
         let started = Instant::now();
         let mut sum = LossSum::default();
         let mut last = 0;
+        // A last minibatch of one sample would give a batch norm one value
+        // per channel: it sits this epoch out (another sample next epoch
+        // when shuffling).
+        let skip_single = n > 1 && super::batch_stats::too_few::<N>(1);
+        let mut counted = 0;
         for (step, idx) in order.chunks(self.batch).enumerate() {
             let m = idx.len();
+            if m == 1 && skip_single {
+                break;
+            }
+            counted += m;
             last = m;
             self.gather(train, idx);
             let s = match self.step_on_batch(net, train, m, true) {
@@ -334,8 +349,8 @@ impl<N: Network> Session<N> {
         };
         let stats = EpochStats {
             epoch,
-            train_loss: sum.loss / n as f64,
-            train_accuracy: classify.then(|| sum.correct as f64 / n as f64),
+            train_loss: sum.loss / counted as f64,
+            train_accuracy: classify.then(|| sum.correct as f64 / counted as f64),
             val_loss,
             val_accuracy: val_accuracy.filter(|_| classify),
             lr,

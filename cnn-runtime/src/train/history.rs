@@ -42,6 +42,12 @@ pub struct History {
     /// Whether the per-epoch callback ended the run (see
     /// [`TrainConfig::on_epoch`](super::TrainConfig::on_epoch)).
     pub interrupted: bool,
+    /// Advice about the run's settings, given before its first epoch
+    /// (also printed to stderr unless the trainer is
+    /// [`quiet`](super::TrainConfig::quiet)); for example batches too small
+    /// for batch normalisation's statistics (see
+    /// [`BATCH_NORM_MIN_BATCH`](super::BATCH_NORM_MIN_BATCH)).
+    pub warnings: Vec<String>,
 }
 
 fn cell(v: Option<f64>) -> String {

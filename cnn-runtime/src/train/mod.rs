@@ -37,8 +37,10 @@
 //! | `fit` | [`Trainer`], the epoch loop and its checks, [`evaluate`], [`accuracy`] |
 //! | `checkpoint` | checkpoints with the training state (the format), [`save_checkpoint`] |
 //! | `progress` | the progress bar and the per-epoch lines |
-//! | `loss`, `optim`, `history` | losses, optimizers and schedules, learning curves |
+//! | `loss`, `optim`, `history` | losses, optimizers and schedules, learning curves per epoch |
+//! | `size_curve` | [`size_curve`]: training and held-out error against the training-set size |
 
+mod batch_stats;
 mod checkpoint;
 mod config;
 mod fit;
@@ -48,8 +50,10 @@ mod optim;
 mod progress;
 mod reduce;
 mod session;
+mod size_curve;
 mod team;
 
+pub use batch_stats::BATCH_NORM_MIN_BATCH;
 pub use checkpoint::save_checkpoint;
 pub use config::{EarlyStopping, EpochCallback, TrainConfig};
 pub use fit::{accuracy, evaluate, Trainer};
@@ -57,3 +61,4 @@ pub use history::{EpochStats, History};
 pub use loss::{argmax, LogitsRef, Loss, LossSum, TargetRef};
 pub use optim::{Optimizer, OptimizerState, Schedule, ScheduleState};
 pub use session::Session;
+pub use size_curve::{size_curve, Budget, SizeCurve, SizePoint};

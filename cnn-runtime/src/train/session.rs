@@ -109,6 +109,7 @@ impl<N: Network> Session<N> {
         if let Err(m) = config.loss.check_head(N::HEAD) {
             return Err(cfg(format!("{}: {m}", N::NAME)));
         }
+        super::batch_stats::check::<N>(batch)?;
         // Trainable layers.
         let mut trainable = vec![true; N::LAYERS.len()];
         for name in &config.frozen {
@@ -237,6 +238,7 @@ impl<N: Network> Session<N> {
                 ),
             });
         }
+        super::batch_stats::check::<N>(n)?;
         let length = |what, len, per: usize| Error::BatchLength {
             network: N::NAME,
             what,

@@ -8,7 +8,7 @@ use std::vec::Vec;
 
 use flate2::read::MultiGzDecoder;
 
-use super::{type_name, IdxArray, IdxData};
+use super::array::{type_name, IdxArray, IdxData};
 use crate::data::dataset::shape_string;
 use crate::error::Error;
 

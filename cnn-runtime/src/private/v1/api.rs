@@ -10,20 +10,26 @@
 /// Adds the common methods to a network declared by `network!`. Called by
 /// the code `network!` generates; not a stable API.
 ///
-/// `network_api!(Name, NameArena, __Name, stack)`: the struct, its arena
-/// type, its hidden module of constants (`INPUT`, `OUTPUT`: regions of the
-/// inference arena; `TRAIN`, `HEAD`, `LOGITS_LEN`: the training plan), and
-/// where `predict` keeps its arena (`stack` or `heap`).
+/// `network_api!(Name, NameArena, __Name, stack, plain)`: the struct, its
+/// arena type, its hidden module of constants (`INPUT`, `OUTPUT`: regions
+/// of the inference arena; `TRAIN`, `HEAD`, `LOGITS_LEN`: the training
+/// plan), where `predict` keeps its arena (`stack` or `heap`), and whether
+/// inference reads the parameters as they are (`plain`) or with batch
+/// normalisations folded in (`fold`: the struct has a `folded:`
+/// [`Folded`](crate::Folded) field and the network a `fold_impl`).
+///
+/// Every constructor goes through `Self::__with_weights`, which the macro
+/// writes with the struct.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! __network_api_v1 {
-    ($name:ident, $arena:ident, $module:ident, $predict:ident) => {
+    ($name:ident, $arena:ident, $module:ident, $predict:ident, $fold:ident) => {
         impl $name {
             /// The per-layer table, totals and inference plan, printable
             /// like Keras' `model.summary()`.
             pub const fn summary() -> $crate::Summary {
                 $crate::Summary {
-                    name: stringify!($name),
+                    name: $crate::private::v1::unraw(stringify!($name)),
                     input_shape: &Self::INPUT_SHAPE,
                     layers: Self::LAYERS,
                     tensors: Self::PARAMS,
@@ -36,52 +42,70 @@ macro_rules! __network_api_v1 {
                 }
             }
 
-            /// A network using a static parameter buffer (no copy).
-            pub const fn from_static(weights: &'static [f32; Self::PARAM_COUNT]) -> Self {
-                $name {
-                    weights: $crate::Weights::from_static(weights),
-                }
-            }
-
             /// The parameters: every tensor of [`Self::PARAMS`] at its offset.
             pub fn weights(&self) -> &[f32] {
                 self.weights.as_slice()
             }
+
+            $crate::__network_api_v1!(@$fold $name);
 
             /// Runs one sample in a caller-supplied arena. Allocates nothing
             /// and cannot panic on any input: NaN in gives NaN out.
             pub fn infer(
                 &self,
                 input: &[f32; Self::INPUT_LEN],
-                arena: &mut $arena,
+                arena: &mut $crate::private::v1::Arena<{ $name::ARENA_LEN }>,
             ) -> [f32; Self::OUTPUT_LEN] {
-                Self::run_one(self.weights.as_slice(), input, arena.as_mut_slice())
+                Self::run_one(self.inference_weights(), input, arena.as_mut_slice())
             }
 
-            /// As [`Self::infer`], with parameters from any buffer.
+            /// As [`Self::infer`], with inference parameters from any buffer:
+            /// the parameters, then any folded tensors (see
+            /// [`Self::inference_weights`]).
             pub fn infer_with(
-                weights: &[f32; Self::PARAM_COUNT],
+                weights: &[f32; Self::INFER_PARAM_COUNT],
                 input: &[f32; Self::INPUT_LEN],
-                arena: &mut $arena,
+                arena: &mut $crate::private::v1::Arena<{ $name::ARENA_LEN }>,
             ) -> [f32; Self::OUTPUT_LEN] {
                 Self::run_one(weights, input, arena.as_mut_slice())
             }
 
             /// The input region of `arena`: write a sample here and call
             /// [`Self::infer_in_place`] to skip the copy [`Self::infer`] makes.
-            pub fn arena_input(arena: &mut $arena) -> &mut [f32; Self::INPUT_LEN] {
+            pub fn arena_input(arena: &mut $crate::private::v1::Arena<{ $name::ARENA_LEN }>) -> &mut [f32; Self::INPUT_LEN] {
                 $crate::private::v1::input_of(arena.as_mut_slice(), $module::INPUT.start)
             }
 
             /// Runs the sample already in [`Self::arena_input`]. Allocates
             /// nothing and cannot panic on any input.
-            pub fn infer_in_place(&self, arena: &mut $arena) -> [f32; Self::OUTPUT_LEN] {
+            pub fn infer_in_place(&self, arena: &mut $crate::private::v1::Arena<{ $name::ARENA_LEN }>) -> [f32; Self::OUTPUT_LEN] {
                 let arena = arena.as_mut_slice();
-                Self::forward_arena_impl(self.weights.as_slice(), arena, 1);
+                Self::forward_arena_impl(self.inference_weights(), arena, 1);
                 $crate::private::v1::output_of(arena, $module::OUTPUT.start)
             }
 
-            $crate::__network_api_v1!(@predict $predict, $arena);
+            /// Runs one sample up to the layer called `layer` and returns
+            /// that layer's output (`[C, H, W]` or `[N]`, as in
+            /// [`Self::LAYERS`]), which stays in `arena`. Allocates nothing.
+            ///
+            /// Errs for an unknown name, and for a layer computed inside a
+            /// fused step (a conv or ReLU fused with what follows it), whose
+            /// output is never stored: read the step's last layer, or
+            /// declare the network with `#[cnn(fuse = false)]`.
+            pub fn infer_layer<'a>(
+                &self,
+                input: &[f32; Self::INPUT_LEN],
+                layer: &str,
+                arena: &'a mut $crate::private::v1::Arena<{ $name::ARENA_LEN }>,
+            ) -> ::core::result::Result<&'a [f32], $crate::layer_output::LayerOutputError> {
+                let at = $crate::layer_output::locate(Self::LAYERS, Self::PLAN, layer)?;
+                let arena = arena.as_mut_slice();
+                *$crate::private::v1::input_of(arena, $module::INPUT.start) = *input;
+                Self::forward_until_impl(self.inference_weights(), arena, 1, at.step);
+                Ok(&arena[at.region.0..at.region.1])
+            }
+
+            $crate::__network_api_v1!(@predict $predict, $name);
 
             fn run_one(
                 weights: &[f32],
@@ -126,6 +150,7 @@ macro_rules! __network_api_v1 {
 
                 /// The parameters, mutably (a static buffer is copied first).
                 pub fn weights_mut(&mut self) -> &mut [f32] {
+                    self.__changing_weights();
                     self.weights.make_mut()
                 }
 
@@ -181,6 +206,20 @@ macro_rules! __network_api_v1 {
                     $crate::batch::predict(self, inputs)
                 }
 
+                /// The outputs of the layer called `layer` for a batch
+                /// `[n, INPUT_SHAPE...]`: `[n, the layer's output shape...]`
+                /// (see [`batch::activations`]($crate::batch::activations)).
+                /// Any layer whose output the plan stores can be read:
+                /// every layer of an unfused network, and the last layer of
+                /// each fused step, merges and block outputs included.
+                pub fn activations(
+                    &self,
+                    layer: &str,
+                    inputs: &[f32],
+                ) -> $crate::Result<$crate::private::v1::Vec<f32>> {
+                    $crate::batch::activations(self, layer, inputs)
+                }
+
                 /// Runs a batch into a caller-supplied output buffer.
                 pub fn forward_batch(&self, inputs: &[f32], outputs: &mut [f32]) -> $crate::Result<()> {
                     $crate::batch::forward(self, inputs, outputs)
@@ -188,7 +227,7 @@ macro_rules! __network_api_v1 {
             }
 
             impl $crate::Network for $name {
-                const NAME: &'static str = stringify!($name);
+                const NAME: &'static str = $crate::private::v1::unraw(stringify!($name));
                 const INPUT_SHAPE: &'static [usize] = &$name::INPUT_SHAPE;
                 const OUTPUT_SHAPE: &'static [usize] = &$name::OUTPUT_SHAPE;
                 const INPUT_LEN: usize = $name::INPUT_LEN;
@@ -197,6 +236,7 @@ macro_rules! __network_api_v1 {
                 const MACS: u64 = $name::MACS;
                 const LAYERS: &'static [$crate::LayerInfo] = $name::LAYERS;
                 const PARAMS: &'static [$crate::ParamInfo] = $name::PARAMS;
+                const PLAN: &'static [$crate::PlanStep] = $name::PLAN;
                 const HEAD: $crate::Head = $module::HEAD;
                 const INFER: $crate::network::InferLayout = $crate::network::InferLayout {
                     act_len: $name::ACTIVATION_LEN,
@@ -206,16 +246,19 @@ macro_rules! __network_api_v1 {
                 };
                 const TRAIN: $crate::network::TrainLayout = $module::TRAIN;
 
+                const INFER_PARAM_COUNT: usize = $name::INFER_PARAM_COUNT;
+
                 fn from_weight_vec(weights: $crate::private::v1::Vec<f32>) -> Self {
-                    $name {
-                        weights: $crate::Weights::from_vec(weights),
-                    }
+                    $name::__with_weights($crate::Weights::from_vec(weights))
                 }
                 fn weights(&self) -> &[f32] {
                     self.weights.as_slice()
                 }
                 fn weights_mut(&mut self) -> &mut [f32] {
-                    self.weights.make_mut()
+                    $name::weights_mut(self)
+                }
+                fn inference_weights(&self) -> &[f32] {
+                    $name::inference_weights(self)
                 }
                 fn summary() -> $crate::Summary {
                     $name::summary()
@@ -228,6 +271,9 @@ macro_rules! __network_api_v1 {
                 }
                 fn forward_arena(weights: &[f32], arena: &mut [f32], n: usize) {
                     $name::forward_arena_impl(weights, arena, n)
+                }
+                fn forward_until(weights: &[f32], arena: &mut [f32], n: usize, last: usize) {
+                    $name::forward_until_impl(weights, arena, n, last)
                 }
                 fn forward_train(
                     weights: &[f32],
@@ -253,21 +299,65 @@ macro_rules! __network_api_v1 {
             }
         }
     };
-    (@predict stack, $arena:ident) => {
+    (@plain $name:ident) => {
+        /// A network using a static parameter buffer (no copy).
+        pub const fn from_static(weights: &'static [f32; Self::PARAM_COUNT]) -> Self {
+            Self::__with_weights($crate::Weights::from_static(weights))
+        }
+
+        /// The parameters inference reads: [`Self::weights`] (this network
+        /// folds nothing, so [`Self::INFER_PARAM_COUNT`] is
+        /// [`Self::PARAM_COUNT`]).
+        #[inline]
+        pub fn inference_weights(&self) -> &[f32] {
+            self.weights.as_slice()
+        }
+
+        #[allow(dead_code)]
+        fn __changing_weights(&mut self) {}
+    };
+    (@fold $name:ident) => {
+        $crate::__std_only! {
+            /// A network using a static parameter buffer (no copy of it;
+            /// the folded tensors are computed on first use). Needs `std`;
+            /// without it, compile the weights in with
+            /// `#[cnn(weights = "...")]` and use `embedded()`, which folds
+            /// at compile time.
+            pub const fn from_static(weights: &'static [f32; Self::PARAM_COUNT]) -> Self {
+                Self::__with_weights($crate::Weights::from_static(weights))
+            }
+        }
+
+        /// The parameters inference reads ([`Self::INFER_PARAM_COUNT`]
+        /// values): [`Self::weights`], then each batch normalisation folded
+        /// into the conv or dense layer before it (weight, then bias), so
+        /// that inference pays nothing for it. Compiled in, or computed on
+        /// first use after the parameters change.
+        #[inline]
+        pub fn inference_weights(&self) -> &[f32] {
+            self.folded.get(self.weights.as_slice(), Self::INFER_PARAM_COUNT, Self::fold_impl)
+        }
+
+        #[allow(dead_code)]
+        fn __changing_weights(&mut self) {
+            $crate::__std_only! { self.folded.reset(); }
+        }
+    };
+    (@predict stack, $name:ident) => {
         /// Runs one sample. The arena lives on the stack: no heap allocation.
         pub fn predict(&self, input: &[f32; Self::INPUT_LEN]) -> [f32; Self::OUTPUT_LEN] {
-            let mut arena = $arena::new();
+            let mut arena = $crate::private::v1::Arena::<{ $name::ARENA_LEN }>::new();
             self.infer(input, &mut arena)
         }
     };
-    (@predict heap, $arena:ident) => {
+    (@predict heap, $name:ident) => {
         $crate::__std_only! {
             /// Runs one sample. This network's arena is too large for the
             /// stack, so it is allocated for the call; use [`Self::infer`]
             /// with a reused arena to avoid that.
             pub fn predict(&self, input: &[f32; Self::INPUT_LEN]) -> [f32; Self::OUTPUT_LEN] {
                 let mut arena = $crate::private::v1::zeroed(Self::ARENA_LEN);
-                Self::run_one(self.weights.as_slice(), input, &mut arena)
+                Self::run_one(self.inference_weights(), input, &mut arena)
             }
         }
     };

@@ -1,0 +1,298 @@
+//! The channel-span int8 convolution (`QConvKernel::ChannelSpans`) on the
+//! vector abstraction: output channels in the lanes.
+//!
+//! Each sample is first written zero-padded and channels-last as `u8`
+//! (`x + 128`, padding `zp_in + 128`), so the `kw * C` taps of one kernel
+//! row at one output pixel are contiguous bytes. For each pixel, kernel
+//! row and group of four of those bytes, the group is broadcast to every
+//! lane and `vpdpbusd` multiplies it by four taps of a vector of output
+//! channels (the packed weights `[kh][G][K][4]`) into that pixel's
+//! accumulators. A block holds several pixels (all cells of one or more
+//! pooling windows) times up to four vectors of channels in registers.
+//!
+//! With a max-pool, each window's maximum is taken on the accumulators and
+//! requantized once: requantization and the clamp are monotone, so this
+//! equals pooling the requantized outputs (the scalar reference's order).
+//! The folded bias is per channel, so it is added after the maximum.
+
+use cnn_spec::quant::tuning::{span_pixels, SPAN_CHANNEL_VECTORS};
+use cnn_spec::quant::{BlobLayout, QConv, QConvKernel};
+use cnn_spec::MAX_POOL_WINDOW;
+
+use super::vector::{narrow, store_lanes, QSimd};
+
+/// What a block of the kernel reads.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    l: &'a QConv,
+    /// Packed weights `[kh][G][K][4]`.
+    w: &'a [u8],
+    /// The blob region (for the tables).
+    blob: &'a [u8],
+    t: BlobLayout,
+    /// The padded channels-last input.
+    xp: &'a [i8],
+    /// Groups of four taps per kernel row.
+    groups: usize,
+    /// First channel of the block.
+    k0: usize,
+}
+
+/// Writes sample `xs` (`[C, H, W]`) zero-padded and channels-last as
+/// `u8` into `xp` (`l.scratch_len()` bytes).
+pub fn pad_channels_last(l: &QConv, xs: &[i8], xp: &mut [i8]) {
+    let g = &l.geom;
+    let pad = (l.input.zero_point as u8 ^ 0x80) as i8;
+    let prow = l.padded_row();
+    xp[..g.ph * prow].fill(pad);
+    xp[(g.ph + g.h) * prow..].fill(pad);
+    for iy in 0..g.h {
+        let row = &mut xp[(iy + g.ph) * prow..(iy + g.ph + 1) * prow];
+        let (left, rest) = row.split_at_mut(g.pw * g.c);
+        let (inside, right) = rest.split_at_mut(g.w * g.c);
+        left.fill(pad);
+        right.fill(pad);
+        if g.c == 1 {
+            for (o, &v) in inside.iter_mut().zip(&xs[iy * g.w..(iy + 1) * g.w]) {
+                *o = v ^ i8::MIN;
+            }
+        } else {
+            // One channel at a time, stores strided by the channels (no
+            // bounds checks in the loop).
+            for c in 0..g.c {
+                let src = &xs[(c * g.h + iy) * g.w..][..g.w];
+                for (o, &v) in inside[c..].iter_mut().step_by(g.c).zip(src) {
+                    *o = v ^ i8::MIN;
+                }
+            }
+        }
+    }
+}
+
+/// The int8 convolution of the samples of `x` into `y` by the layer's
+/// kernel (`QConv::kernel`); `scratch` holds `l.scratch_len()` bytes.
+#[inline(always)]
+pub fn conv<S: QSimd>(s: S, l: &QConv, blob: &[u8], x: &[i8], y: &mut [i8], scratch: &mut [i8]) {
+    match l.kernel() {
+        QConvKernel::ChannelSpans => conv_spans(s, l, blob, x, y, scratch),
+        QConvKernel::PixelRows => super::rows::conv_rows(s, l, blob, x, y, scratch),
+    }
+}
+
+/// The channel-span convolution of the samples of `x` into `y`;
+/// `scratch` holds `l.scratch_len()` bytes.
+#[inline(always)]
+fn conv_spans<S: QSimd>(s: S, l: &QConv, blob: &[u8], x: &[i8], y: &mut [i8], scratch: &mut [i8]) {
+    let g = &l.geom;
+    let t = l.layout();
+    let n = x.len() / g.in_len();
+    let xp = &mut scratch[..l.scratch_len()];
+    for i in 0..n {
+        let xs = &x[i * g.in_len()..][..g.in_len()];
+        let ys = &mut y[i * l.out_len()..][..l.out_len()];
+        pad_channels_last(l, xs, xp);
+        let mut k0 = 0;
+        while k0 < g.k {
+            let kv = (g.k - k0).div_ceil(S::LANES).min(SPAN_CHANNEL_VECTORS);
+            let cx = Ctx {
+                l,
+                w: &blob[..t.weight_len],
+                blob,
+                t,
+                xp,
+                groups: l.row_groups(),
+                k0,
+            };
+            match (kv, span_pixels(S::LANES, kv)) {
+                (1, 8) => units::<S, 8, 1>(s, &cx, ys),
+                (2, 6) => units::<S, 6, 2>(s, &cx, ys),
+                (2, 4) => units::<S, 4, 2>(s, &cx, ys),
+                (3, 4) => units::<S, 4, 3>(s, &cx, ys),
+                (3, 3) => units::<S, 3, 3>(s, &cx, ys),
+                (4, 4) => units::<S, 4, 4>(s, &cx, ys),
+                (4, 2) => units::<S, 2, 4>(s, &cx, ys),
+                (kv, p) => unreachable!("a block of {p} pixels by {kv} vectors"),
+            }
+            k0 += kv * S::LANES;
+        }
+    }
+}
+
+/// Lanes of vector `v` of a block starting at `k0` that are channels.
+#[inline(always)]
+fn lanes_in<S: QSimd>(k: usize, k0: usize, v: usize) -> usize {
+    k.saturating_sub(k0 + v * S::LANES).min(S::LANES)
+}
+
+/// Every output (pooled, or conv pixel) of channels `k0..k0 + KV * LANES`,
+/// `P` conv pixels per block: a window's cells may span blocks, and a
+/// block may hold cells of several windows.
+#[inline(always)]
+fn units<S: QSimd, const P: usize, const KV: usize>(s: S, cx: &Ctx, ys: &mut [i8]) {
+    let (l, g) = (cx.l, &cx.l.geom);
+    let mut starts = [0usize; P];
+    let mut unit_of = [0usize; P];
+    let mut filled = 0;
+    let mut run = Run::<S, KV> {
+        unit: usize::MAX,
+        best: [s.zero(); KV],
+    };
+    let units = match &l.pool {
+        Some(p) => p.oh * p.ow,
+        None => g.oh * g.ow,
+    };
+    let mut out = Out { ys, pixels: units };
+    let mut cells = [0usize; MAX_POOL_WINDOW];
+    for unit in 0..units {
+        // No closure here: a closure would not inherit the caller's target
+        // features, and the vector code in it would not inline.
+        let count = unit_cells(l, unit, &mut cells);
+        for &cell in &cells[..count] {
+            starts[filled] = cell;
+            unit_of[filled] = unit;
+            filled += 1;
+            if filled == P {
+                let acc = accumulate::<S, P, KV>(s, cx, &starts);
+                run.fold(s, cx, &acc, &unit_of, P, &mut out);
+                filled = 0;
+            }
+        }
+    }
+    if filled > 0 {
+        for i in filled..P {
+            starts[i] = starts[0];
+        }
+        let acc = accumulate::<S, P, KV>(s, cx, &starts);
+        run.fold(s, cx, &acc, &unit_of, filled, &mut out);
+    }
+    run.finish(s, cx, &mut out);
+}
+
+/// The receptive-field starts (in the padded input) of the conv pixels
+/// that output `unit` reads: its pool window's cells inside the conv
+/// output, or the pixel itself. Returns how many.
+#[inline(always)]
+fn unit_cells(l: &QConv, unit: usize, cells: &mut [usize; MAX_POOL_WINDOW]) -> usize {
+    let g = &l.geom;
+    let prow = l.padded_row();
+    let at = |oy: usize, ox: usize| oy * g.sh * prow + ox * g.sw * g.c;
+    match &l.pool {
+        None => {
+            cells[0] = at(unit / g.ow, unit % g.ow);
+            1
+        }
+        Some(p) => {
+            let (py, px) = (unit / p.ow, unit % p.ow);
+            let mut count = 0;
+            for dy in 0..p.kh {
+                let oy = (py * p.sh + dy).wrapping_sub(p.ph);
+                for dx in 0..p.kw {
+                    let ox = (px * p.sw + dx).wrapping_sub(p.pw);
+                    if oy < g.oh && ox < g.ow {
+                        cells[count] = at(oy, ox);
+                        count += 1;
+                    }
+                }
+            }
+            count
+        }
+    }
+}
+
+/// One sample's output, `[K, pixels]`.
+struct Out<'a> {
+    ys: &'a mut [i8],
+    pixels: usize,
+}
+
+/// The running maximum of the output being pooled.
+struct Run<S: QSimd, const KV: usize> {
+    unit: usize,
+    best: [S::V; KV],
+}
+
+impl<S: QSimd, const KV: usize> Run<S, KV> {
+    /// Folds the first `valid` pixels of a block into the running maxima,
+    /// writing each output whose cells are done.
+    #[inline(always)]
+    fn fold<const P: usize>(
+        &mut self,
+        s: S,
+        cx: &Ctx,
+        acc: &[[S::V; KV]; P],
+        unit_of: &[usize; P],
+        valid: usize,
+        out: &mut Out,
+    ) {
+        for p in 0..valid {
+            if unit_of[p] == self.unit {
+                for (best, &a) in self.best.iter_mut().zip(&acc[p]) {
+                    *best = s.max(*best, a);
+                }
+            } else {
+                self.finish(s, cx, out);
+                self.unit = unit_of[p];
+                self.best = acc[p];
+            }
+        }
+    }
+
+    /// Adds the bias to the running maximum, requantizes it and writes it
+    /// (channel `k` of output `unit` at `ys[k * out_pixels + unit]`).
+    #[inline(always)]
+    fn finish(&self, s: S, cx: &Ctx, out: &mut Out) {
+        if self.unit == usize::MAX {
+            return;
+        }
+        let (k, r) = (cx.l.geom.k, cx.l.requant());
+        for kv in 0..KV {
+            let k0 = cx.k0 + kv * S::LANES;
+            let nk = lanes_in::<S>(k, cx.k0, kv);
+            let table = |at: usize| s.load_part(&cx.blob[at + 4 * k0..], nk);
+            let v = s.add(self.best[kv], table(cx.t.bias));
+            let v = narrow(s, v, table(cx.t.multiplier), table(cx.t.shift), r);
+            store_lanes(s, v, nk, |j, b| {
+                out.ys[(k0 + j) * out.pixels + self.unit] = b
+            });
+        }
+    }
+}
+
+/// The accumulators (bias excluded) of the `P` conv pixels whose receptive
+/// fields start at `starts` in the padded input, for the block's channels.
+#[inline(always)]
+fn accumulate<S: QSimd, const P: usize, const KV: usize>(
+    s: S,
+    cx: &Ctx,
+    starts: &[usize; P],
+) -> [[S::V; KV]; P] {
+    let (g, k) = (&cx.l.geom, cx.l.geom.k);
+    let prow = cx.l.padded_row();
+    let mut acc = [[s.zero(); KV]; P];
+    let nk: [usize; KV] = core::array::from_fn(|kv| lanes_in::<S>(k, cx.k0, kv));
+    // Every quad read below lies inside the padded input.
+    let reach = (g.kh - 1) * prow + 4 * cx.groups;
+    assert!(starts.iter().all(|&st| st + reach <= cx.xp.len()));
+    let xp = cx.xp.as_ptr();
+    for ky in 0..g.kh {
+        for gi in 0..cx.groups {
+            let base = ((ky * cx.groups + gi) * k + cx.k0) * 4;
+            // (A loop, not `array::from_fn`: its closure would not inherit
+            // the target features.)
+            let mut wv = [s.zero(); KV];
+            for kv in 0..KV {
+                wv[kv] = s.load_part(&cx.w[base + kv * S::LANES * 4..], nk[kv]);
+            }
+            let row = ky * prow + 4 * gi;
+            for p in 0..P {
+                // SAFETY: `starts[p] + row + 4 <= starts[p] + reach`, which
+                // the assertion above bounds by the input's length.
+                let xq = unsafe { s.splat_quad(xp.add(starts[p] + row)) };
+                for kv in 0..KV {
+                    acc[p][kv] = s.dpbusd(acc[p][kv], xq, wv[kv]);
+                }
+            }
+        }
+    }
+    acc
+}

@@ -1,0 +1,218 @@
+//! Reading a layer's output: every layer of an unfused network, the last
+//! layer of each fused step, merges and block outputs; fused and unfused
+//! networks agree on what both store; single samples in an arena agree
+//! with batches; layers inside fused steps and unknown names are errors.
+
+mod common;
+
+use cnn::{Error, Init, Network};
+use common::random_vec;
+
+cnn::network! {
+    struct LeNet5 {
+        input: [1, 28, 28],
+        conv1: conv(6, kernel = 5, pad = 2), relu, max_pool(2),
+        conv2: conv(16, kernel = 5), relu, max_pool(2),
+        flatten,
+        fc1: dense(120), relu,
+        fc2: dense(84), relu,
+        fc3: dense(10),
+        softmax,
+    }
+
+    #[cnn(fuse = false)]
+    struct LeNet5Unfused {
+        input: [1, 28, 28],
+        conv1: conv(6, kernel = 5, pad = 2), relu, max_pool(2),
+        conv2: conv(16, kernel = 5), relu, max_pool(2),
+        flatten,
+        fc1: dense(120), relu,
+        fc2: dense(84), relu,
+        fc3: dense(10),
+        softmax,
+    }
+
+    block inception(c1, c3r, c3, pp) = concat(
+        branch1: [conv(c1, kernel = 1), relu],
+        branch2: [conv(c3r, kernel = 1), relu, conv(c3, kernel = 3, pad = 1), relu],
+        branch3: [max_pool(3, stride = 1, pad = 1), conv(pp, kernel = 1), relu],
+    );
+
+    block basic(planes) = [
+        add([conv1: conv(planes, kernel = 3, pad = 1), relu, conv2: conv(planes, kernel = 3, pad = 1)], identity),
+        relu,
+    ];
+
+    struct Branchy {
+        input: [3, 10, 10],
+        stem: conv(8, kernel = 3, pad = 1), relu, max_pool(2),
+        inception3a: inception(4, 4, 6, 2),
+        layer1: basic(12),
+        global_avg_pool, flatten,
+        fc: dense(5),
+    }
+
+    #[cnn(fuse = false)]
+    struct BranchyUnfused {
+        input: [3, 10, 10],
+        stem: conv(8, kernel = 3, pad = 1), relu, max_pool(2),
+        inception3a: inception(4, 4, 6, 2),
+        layer1: basic(12),
+        global_avg_pool, flatten,
+        fc: dense(5),
+    }
+}
+
+fn close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+fn shape_len(n: &'static [usize]) -> usize {
+    n.iter().product()
+}
+
+/// Every layer the fused network stores agrees with the unfused network's
+/// output of that layer; the others are `LayerNotStored` errors naming
+/// their step. Every layer of the unfused network is readable.
+fn fused_against_unfused<F: Network, U: Network>(fused: &F, unfused: &U, batch: usize) {
+    assert_eq!(F::LAYERS.len(), U::LAYERS.len());
+    let x = random_vec(batch * F::INPUT_LEN, 11);
+    let mut readable = 0;
+    for (l, u) in F::LAYERS.iter().zip(U::LAYERS) {
+        assert_eq!(l.name, u.name);
+        let want = cnn::batch::activations(unfused, u.name, &x).unwrap();
+        assert_eq!(want.len(), batch * shape_len(u.output_shape), "{}", u.name);
+        match cnn::batch::activations(fused, l.name, &x) {
+            Ok(got) => {
+                readable += 1;
+                close(&got, &want, l.name);
+            }
+            Err(Error::LayerNotStored { layer, step, .. }) => {
+                assert_eq!(layer, l.name);
+                assert!(step.contains(l.name) && !step.ends_with(l.name), "{step}");
+            }
+            Err(e) => panic!("{}: {e}", l.name),
+        }
+    }
+    assert!(readable > 0 && readable < F::LAYERS.len(), "{readable}");
+    // The last layer's output is the network's.
+    let last = U::LAYERS.last().unwrap().name;
+    close(
+        &cnn::batch::activations(unfused, last, &x).unwrap(),
+        &cnn::batch::predict(unfused, &x).unwrap(),
+        "last layer",
+    );
+}
+
+#[test]
+fn lenet_layers_fused_and_unfused_agree() {
+    let fused = LeNet5::new(Init::He, 3);
+    let unfused = LeNet5Unfused::from_weights(fused.weights().to_vec()).unwrap();
+    // 1 sample, and a batch large enough to be split across threads.
+    for batch in [1, 3, 257] {
+        fused_against_unfused(&fused, &unfused, batch);
+    }
+    // conv1 is inside the fused conv1 + relu1 + max_pool1.
+    let e = fused.activations("conv1", &[0.0; 784]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "LeNet5: the output of `conv1` is not stored: it is computed inside the fused step \
+         `conv1 + relu1 + max_pool1`, which stores only the output of its last layer; read that \
+         layer, or declare the network with #[cnn(fuse = false)] to store every layer's output"
+    );
+}
+
+#[test]
+fn unfused_layers_compose_as_they_should() {
+    let net = LeNet5Unfused::new(Init::He, 4);
+    let x = random_vec(2 * 784, 5);
+    let get = |name| net.activations(name, &x).unwrap();
+    // relu1 = max(0, conv1); flatten1 = max_pool2; fc1's input is flatten1.
+    let conv1 = get("conv1");
+    let relu1 = get("relu1");
+    assert!(conv1.iter().any(|&v| v < 0.0));
+    for (c, r) in conv1.iter().zip(&relu1) {
+        assert_eq!(*r, c.max(0.0));
+    }
+    assert_eq!(get("flatten1"), get("max_pool2"));
+    // fc1 = W · flatten1 + b, by hand.
+    let p = |name: &str| {
+        let t = LeNet5Unfused::PARAMS
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap();
+        &net.weights()[t.range()]
+    };
+    let (w, b, flat, fc1) = (p("fc1.weight"), p("fc1.bias"), get("flatten1"), get("fc1"));
+    for s in 0..2 {
+        for o in 0..120 {
+            let dot: f32 = (0..400).map(|i| w[o * 400 + i] * flat[s * 400 + i]).sum();
+            let want = dot + b[o];
+            assert!((fc1[s * 120 + o] - want).abs() < 1e-4 * (1.0 + want.abs()));
+        }
+    }
+}
+
+#[test]
+fn block_outputs_and_branches() {
+    let fused = Branchy::new(Init::He, 7);
+    let unfused = BranchyUnfused::from_weights(fused.weights().to_vec()).unwrap();
+    for batch in [1, 4] {
+        fused_against_unfused(&fused, &unfused, batch);
+    }
+    let x = random_vec(2 * Branchy::INPUT_LEN, 8);
+    let concat = fused.activations("inception3a.concat1", &x).unwrap();
+    assert_eq!(concat.len(), 2 * 12 * 5 * 5);
+    // The concatenation is branch1, branch2, branch3 along channels.
+    let b2 = fused.activations("inception3a.branch2.3", &x).unwrap();
+    assert_eq!(&concat[4 * 25..10 * 25], &b2[..6 * 25]);
+    let block = fused.activations("layer1.relu2", &x).unwrap();
+    assert!(block.iter().all(|&v| v >= 0.0));
+}
+
+#[test]
+fn one_sample_in_an_arena_matches_the_batch() {
+    let net = LeNet5::new(Init::He, 9);
+    let x: [f32; 784] = random_vec(784, 10).try_into().unwrap();
+    let mut arena = LeNet5Arena::new();
+    for layer in LeNet5::LAYERS {
+        let batch = net.activations(layer.name, &x);
+        let one = net.infer_layer(&x, layer.name, &mut arena);
+        match (batch, one) {
+            (Ok(b), Ok(o)) => assert_eq!(b, o, "{}", layer.name),
+            (
+                Err(Error::LayerNotStored { .. }),
+                Err(cnn::layer_output::LayerOutputError::InsideFusedStep { .. }),
+            ) => {}
+            (b, o) => panic!("{}: {b:?} / {o:?}", layer.name),
+        }
+    }
+    // The arena still runs whole inferences afterwards.
+    assert_eq!(net.infer(&x, &mut arena), net.predict(&x));
+    assert_eq!(
+        net.infer_layer(&x, "fc9", &mut arena),
+        Err(cnn::layer_output::LayerOutputError::Unknown)
+    );
+}
+
+#[test]
+fn bad_names_and_batches_are_errors() {
+    let net = LeNet5::new(Init::He, 1);
+    let e = net.activations("fc9", &[0.0; 784]).unwrap_err().to_string();
+    assert!(
+        e.starts_with("LeNet5 has no layer `fc9` (its layers: conv1, relu1, max_pool1"),
+        "{e}"
+    );
+    let e = net.activations("fc2", &[0.0; 700]).unwrap_err().to_string();
+    assert!(
+        e.contains("input of length 700 is not a whole number of samples"),
+        "{e}"
+    );
+    assert_eq!(net.activations("relu4", &[]).unwrap(), Vec::<f32>::new());
+}

@@ -63,6 +63,7 @@ pub mod network;
 pub mod parallel;
 #[cfg(feature = "std")]
 pub mod quant;
+#[cfg(feature = "std")]
 pub mod svm;
 #[cfg(feature = "std")]
 pub mod train;

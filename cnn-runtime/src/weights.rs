@@ -115,20 +115,12 @@ pub struct Folded {
 
 #[derive(Clone)]
 enum FoldedInner {
-    Static(&'static [f32]),
     Bytes(&'static [u8]),
     #[cfg(feature = "std")]
     Lazy(std::sync::OnceLock<std::vec::Vec<f32>>),
 }
 
 impl Folded {
-    /// Folded parameters compiled in.
-    pub const fn from_static(values: &'static [f32]) -> Self {
-        Folded {
-            inner: FoldedInner::Static(values),
-        }
-    }
-
     /// Folded parameters compiled in as little-endian `f32`s, 4-byte
     /// aligned.
     pub const fn from_static_bytes(bytes: &'static [u8]) -> Self {
@@ -152,7 +144,6 @@ impl Folded {
         #[cfg(not(feature = "std"))]
         let _ = (weights, len, fold);
         match &self.inner {
-            FoldedInner::Static(values) => values,
             FoldedInner::Bytes(bytes) => floats(bytes),
             #[cfg(feature = "std")]
             FoldedInner::Lazy(cell) => cell.get_or_init(|| {
@@ -173,7 +164,6 @@ impl Folded {
 impl fmt::Debug for Folded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
-            FoldedInner::Static(v) => write!(f, "Folded({} f32, static)", v.len()),
             FoldedInner::Bytes(b) => write!(f, "Folded({} f32, static)", b.len() / 4),
             #[cfg(feature = "std")]
             FoldedInner::Lazy(cell) => match cell.get() {

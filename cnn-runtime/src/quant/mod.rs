@@ -16,6 +16,7 @@ mod model;
 mod network;
 
 pub use calibrate::{Calibrator, Method, Ranges};
+pub use cnn_spec::quant::file::FileDtype;
 pub use cnn_spec::quant::{
     file, fixed, multiply_by_quantized_multiplier, quantize_multiplier, QConv, QDense, QParams,
 };

@@ -47,7 +47,12 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let invocation = parse::parse_invocation(input, &mut diag);
     let mut out = proc_macro2::TokenStream::new();
     let mut seen: Vec<String> = Vec::new();
-    for decl in &invocation.networks {
+    let mut invocation = invocation;
+    for decl in &mut invocation.networks {
+        // The items are generated `pub` inside the network's own module
+        // and re-exported with the declared visibility (see `wrap`).
+        let vis = std::mem::replace(&mut decl.vis, syn::parse_quote!(pub));
+        let decl = &*decl;
         let name = decl.name.to_string();
         if seen.contains(&name) {
             diag.error(
@@ -90,14 +95,57 @@ fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         } else {
             emit::emit_stub
         };
-        match generated {
-            Ok(tokens) if diag.len() == errors_before => out.extend(tokens),
-            Ok(_) => out.extend(stub(decl, graph::Partial::default())),
-            Err(known) => out.extend(stub(decl, known)),
-        }
+        let items = match generated {
+            Ok(tokens) if diag.len() == errors_before => tokens,
+            Ok(_) => stub(decl, graph::Partial::default()),
+            Err(known) => stub(decl, known),
+        };
+        out.extend(wrap(decl, &vis, items));
     }
     out.extend(diag.to_compile_errors());
     out
+}
+
+/// Puts one network's generated items in a module of their own,
+/// `__cnn_<Name>`, re-exported with a glob under the declared visibility.
+///
+/// A network declared twice in one scope (in two invocations) then makes
+/// one error, the module's name defined twice, spanned on the second
+/// declaration's name, instead of one per generated item: both globs name
+/// the first module, and the second module's items and impls are its own.
+/// A glob is shadowed silently by a user's item of the same name, so the
+/// arena type's name is checked to be the network's (`ArenaOf`).
+fn wrap(
+    decl: &ast::NetworkDecl,
+    vis: &syn::Visibility,
+    items: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    use quote::{format_ident, quote};
+    use syn::ext::IdentExt;
+    let name = &decl.name;
+    let module = format_ident!("__cnn_{}", name.unraw(), span = name.span());
+    let arena = format_ident!("{}Arena", name.unraw(), span = name.span());
+    let rt = match &decl.options.krate {
+        Some(path) => emit::runtime(&quote!(#path)),
+        None => emit::runtime(&quote!(::cnn)),
+    };
+    // The module's whole definition carries the name's span, so that a
+    // second definition is reported on the second declaration's name.
+    let module_item = quote::quote_spanned! {name.span()=>
+        #[allow(non_snake_case)]
+        mod #module {
+            #[allow(unused_imports)]
+            use super::*;
+            #items
+            impl #rt::ArenaOf<#name> for #arena {}
+        }
+    };
+    quote! {
+        #module_item
+        #[allow(unused_imports)]
+        #vis use #module::*;
+        const _: () = #rt::assert_arena::<#name, #arena>();
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,20 @@ pub use std::{path::Path, vec::Vec};
 
 mod api;
 
+/// Marks `Self` as network `N`'s arena type (`<N>Arena`). The generated
+/// code checks that the name `<N>Arena` in the network's scope is this
+/// type: the network's items are glob re-exported, and a user's type of
+/// the same name would otherwise hide it silently.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not this network's arena type: a type of that name in this scope hides the one `network!` declares",
+    label = "this network's arena type is hidden by another type of the same name",
+    note = "`network!` declares `<Name>Arena` beside network `<Name>`: rename the other type, or the network"
+)]
+pub trait ArenaOf<N> {}
+
+/// Fails to compile unless `A` is network `N`'s arena type.
+pub const fn assert_arena<N, A: ArenaOf<N>>() {}
+
 /// A region `[start, end)` of a per-sample arena: for `n` samples it
 /// covers `[n * start, n * end)` (the samples' copies of the value sit
 /// side by side).

@@ -15,6 +15,7 @@ fn gemm(c: &mut Criterion) {
         (64, 576, 3136, "vgg_block_conv"),
         (16, 150, 100, "lenet_conv2"),
         (120, 400, 64, "lenet_fc1_batch64"),
+        (512, 4608, 49, "resnet18_layer4_conv"),
     ] {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 17) as f32 * 0.01).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 13) as f32 * 0.01).collect();

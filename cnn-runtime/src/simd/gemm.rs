@@ -67,10 +67,12 @@ fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
                     pack_b(b, (k0, kc), (j0, ncols), nr, &mut bpack);
                     (&bpack[..], nr)
                 };
+                // A last panel narrower than a tile runs a narrower tile
+                // (e.g. 49 columns: 48 + 16, not 48 + 48).
+                let vecs = ncols.div_ceil(S::LANES);
                 for r0 in (0..mc).step_by(MR) {
                     let rows = MR.min(mc - r0);
                     let ap = &apack[r0 * kc..(r0 + MR) * kc];
-                    let tile = micro::<S, MR, NV>(s, kc, ap, panel, prs);
                     let beta = if first { beta } else { 1.0 };
                     let at = TileAt {
                         i0: i0 + r0,
@@ -78,11 +80,42 @@ fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
                         j0,
                         ncols,
                     };
-                    update::<S, MR, NV>(s, &tile, c, lc, at, beta);
+                    let tile = Tile {
+                        kc,
+                        ap,
+                        panel,
+                        prs,
+                        at,
+                        beta,
+                    };
+                    match vecs {
+                        1 if NV > 1 => tile_into::<S, MR, 1>(s, tile, c, lc),
+                        2 if NV > 2 => tile_into::<S, MR, 2>(s, tile, c, lc),
+                        _ => tile_into::<S, MR, NV>(s, tile, c, lc),
+                    }
                 }
             }
         }
     }
+}
+
+/// One tile's operands: `MR` packed rows of A over `kc` steps, the B
+/// panel (rows `prs` apart), where the tile goes and the `beta` it applies.
+#[derive(Clone, Copy)]
+struct Tile<'a> {
+    kc: usize,
+    ap: &'a [f32],
+    panel: &'a [f32],
+    prs: usize,
+    at: TileAt,
+    beta: f32,
+}
+
+/// Computes a tile of `NVX` vectors of columns and writes it into `c`.
+#[inline(always)]
+fn tile_into<S: Simd, const MR: usize, const NVX: usize>(s: S, t: Tile, c: &mut [f32], lc: Layout) {
+    let acc = micro::<S, MR, NVX>(s, t.kc, t.ap, t.panel, t.prs);
+    update::<S, MR, NVX>(s, &acc, c, lc, t.at, t.beta);
 }
 
 /// Where a tile goes in `C`: rows `i0..i0 + rows`, columns `j0..j0 + ncols`
@@ -120,6 +153,21 @@ fn pack_a<const MR: usize>(
     for q in 0..mc.div_ceil(MR) {
         let panel = &mut ap[q * MR * kc..(q + 1) * MR * kc];
         let rows = MR.min(mc - q * MR);
+        if la.cs == 1 && rows == MR {
+            // A whole panel of contiguous rows: read the MR rows side by
+            // side and write each column's MR values contiguously (one
+            // pass over the panel, instead of MR strided passes).
+            let src: [&[f32]; MR] = core::array::from_fn(|r| {
+                let base = (i0 + q * MR + r) * la.rs + k0;
+                &a[base..base + kc]
+            });
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                for (d, row) in dst.iter_mut().zip(&src) {
+                    *d = row[p];
+                }
+            }
+            continue;
+        }
         for r in 0..MR {
             if r >= rows {
                 for dst in panel.chunks_exact_mut(MR) {

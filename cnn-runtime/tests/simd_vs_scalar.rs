@@ -295,3 +295,43 @@ fn dense_and_relu() {
         });
     }
 }
+
+/// Max pooling without argmax (the row-wise path inference takes): every
+/// level against the scalar level, strides 1 to 3, padding, ceil mode,
+/// widths under, at and over a vector, NaN in some windows.
+#[test]
+fn max_pool_rows() {
+    use cnn_runtime::ops::pool::max_forward;
+    use cnn_runtime::ops::PoolGeom;
+    for &(c, h, w) in &[
+        (3, 28, 28),
+        (2, 14, 14),
+        (2, 7, 7),
+        (1, 9, 33),
+        (2, 112, 112),
+    ] {
+        for &(k, st, p) in &[
+            (3, 1, 1),
+            (3, 2, 0),
+            (2, 2, 0),
+            (3, 2, 1),
+            (5, 1, 2),
+            (1, 1, 0),
+        ] {
+            for ceil in [false, true] {
+                let g = if ceil {
+                    PoolGeom::new_ceil(c, h, w, (k, k), (st, st), (p, p))
+                } else {
+                    PoolGeom::new(c, h, w, (k, k), (st, st), (p, p))
+                };
+                let mut x = rand_vec(2 * g.in_len(), (h * 31 + k * 7 + st) as u64);
+                x[5] = f32::NAN;
+                against_scalar(&format!("max_pool {g:?}"), 0.0, || {
+                    let mut y = vec![0.0; 2 * g.out_len()];
+                    max_forward(&g, &x, &mut y, None, 2);
+                    vec![y]
+                });
+            }
+        }
+    }
+}

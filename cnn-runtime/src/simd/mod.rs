@@ -31,6 +31,7 @@ mod gemm;
 pub mod int8;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
+mod pool;
 mod reduce;
 pub mod scalar;
 mod vector;
@@ -419,6 +420,14 @@ simd_kernel! {
         db: Option<&mut [f32]>,
         xpad: &mut [f32],
     ) => conv::sparse_dw;
+}
+
+pub use pool::ROW_MAX as POOL_ROW_MAX;
+
+simd_kernel! {
+    /// Max-pools the planes of `x` (`[planes, h, w]`) into `y`
+    /// (`[planes, oh, ow]`) without argmax; `g.ow <= POOL_ROW_MAX`.
+    pub fn max_pool_planes(g: &cnn_spec::PoolGeom, x: &[f32], y: &mut [f32]) => pool::max_planes;
 }
 
 simd_kernel! {

@@ -201,10 +201,24 @@ impl GradTap for Tap<'_> {
 /// The loss of `n` samples `x` (`[n, INPUT_SHAPE...]`) with `targets`
 /// (`n` class labels or `n` rows of output values), and its gradients
 /// with respect to the input, to the parameters and to the outputs of the
-/// layers `options` names (see the [module documentation](self) for the
-/// mode).
+/// layers `options` names.
 ///
-/// ```
+/// The gradients are those of a training step: the training forward pass
+/// (dropout active, seeded by [`GradientOptions::seed`]; batch
+/// normalisation normalising with the batch's own statistics), the loss
+/// averaged over the batch, and the generated backward pass, here also
+/// computing the input's gradient. For a network without dropout or
+/// batch normalisation they are the gradients of the evaluation-mode
+/// output too. The parameter gradients are the numbers
+/// [`Session::compute_gradients`](super::Session::compute_gradients)
+/// gives.
+///
+/// The generated `net.gradients(&x, targets)` and
+/// `net.gradients_with(&x, targets, &options)` call it. (Networks come
+/// from the `cnn` crate's `network!`, so this example runs in that crate's
+/// documentation of `network!`.)
+///
+/// ```ignore
 /// # cnn::network! { struct Net { input: [1, 6, 6], conv1: conv(2, kernel = 3), relu, flatten, fc: dense(3), softmax } }
 /// use cnn::train::{GradientOptions, TargetRef};
 /// let net = Net::new(cnn::Init::He, 1);

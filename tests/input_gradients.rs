@@ -98,6 +98,7 @@ fn check_input<N: Network>(
     assert_eq!(&g.input().shape[1..], N::INPUT_SHAPE);
     let mid = g.loss();
     let mut worst: f64 = 0.0;
+    let mut worst_abs: f64 = 0.0;
     let mut xs = x.to_vec();
     for i in (0..x.len()).step_by(stride) {
         let h = 1e-2f32;
@@ -124,8 +125,13 @@ fn check_input<N: Network>(
         );
         if close(central) {
             worst = worst.max((central - analytic).abs() / analytic.abs().max(1e-3));
+            worst_abs = worst_abs.max((central - analytic).abs());
         }
     }
+    eprintln!(
+        "{}: largest absolute error against central differences: {worst_abs:.2e}",
+        N::NAME
+    );
     worst
 }
 
@@ -362,4 +368,48 @@ fn the_loss_is_the_training_loss() {
         .sum::<f64>()
         / 2.0;
     assert!((g.loss() - want).abs() < 1e-5, "{} vs {want}", g.loss());
+}
+
+cnn::network! {
+    /// The single convolution of the PyTorch reference
+    /// `conv2d_5x5_s1_p2_lenet.json`.
+    struct RefConv { input: [1, 12, 12], conv1: conv(6, kernel = 5, pad = 2) }
+}
+
+/// The input gradient against PyTorch's: the reference gives `dx` of
+/// `sum(y * dy)` for a given `dy`. With the mean squared error over `n`
+/// samples of `len` outputs, `dL/dy = 2 (y - t) / (n len)`, so the target
+/// `t = y - dy n len / 2` makes the loss's output gradient `dy`.
+#[test]
+fn input_gradient_of_a_convolution_matches_pytorch() {
+    let case = common::Case::load("conv2d_5x5_s1_p2_lenet");
+    let mut weights = case.get("weight").to_vec();
+    weights.extend_from_slice(case.get("bias"));
+    let net = RefConv::from_weights(weights).expect("the reference's parameters");
+    let x = case.get("x");
+    let n = case.shape("x")[0];
+    let y = net.predict_batch(x).unwrap();
+    case.check("y", &y);
+    let c = (n * RefConv::OUTPUT_LEN) as f32 / 2.0;
+    let t: Vec<f32> = y
+        .iter()
+        .zip(case.get("dy"))
+        .map(|(&y, &d)| y - d * c)
+        .collect();
+    let options = GradientOptions::default()
+        .loss(Loss::MeanSquaredError)
+        .layer("conv1");
+    let g = net
+        .gradients_with(x, TargetRef::Values(&t), &options)
+        .unwrap();
+    common::assert_close(
+        "dy",
+        g.layer("conv1").unwrap().data,
+        case.get("dy"),
+        1e-4,
+        1e-4,
+    );
+    case.check("dx", g.input().data);
+    case.check("dweight", g.param("conv1.weight").unwrap().data);
+    case.check("dbias", g.param("conv1.bias").unwrap().data);
 }

@@ -413,3 +413,43 @@ fn input_gradient_of_a_convolution_matches_pytorch() {
     case.check("dweight", g.param("conv1.weight").unwrap().data);
     case.check("dbias", g.param("conv1.bias").unwrap().data);
 }
+
+cnn::network! {
+    /// Batch normalisation and dropout: gradients in training mode.
+    struct Normed {
+        input: [2, 6, 6],
+        conv1: conv(3, kernel = 3), relu,
+        flatten,
+        fc1: dense(6), bn1: batch_norm, relu,
+        dropout(0.5),
+        fc: dense(3),
+        softmax,
+    }
+}
+
+/// Training mode: batch normalisation on the batch's statistics (one
+/// sample, one value per feature, is refused, as by a training step),
+/// dropout seeded; buffers
+/// (running statistics) have no gradient.
+#[test]
+fn batch_norm_and_dropout_train_mode() {
+    let net = Normed::new(cnn::Init::He, 5);
+    let x = random_vec(3 * Normed::INPUT_LEN, 8);
+    let msg = message(net.gradients(&x[..Normed::INPUT_LEN], TargetRef::Classes(&[1])));
+    assert!(msg.contains("batch norm") && msg.contains("bn1"), "{msg}");
+    let labels = TargetRef::Classes(&[0, 1, 2]);
+    let seeded = |seed| {
+        net.gradients_with(&x, labels, &GradientOptions::default().seed(seed))
+            .unwrap()
+    };
+    let (a, b, c) = (seeded(1), seeded(1), seeded(2));
+    assert_eq!(a.flat(), b.flat(), "the same seed, the same masks");
+    assert_ne!(a.input().data, c.input().data, "another seed, other masks");
+    assert!(a.param("bn1.weight").is_some() && a.param("bn1.bias").is_some());
+    assert!(
+        a.param("bn1.running_mean").is_none(),
+        "a buffer is not trained"
+    );
+    assert!(a.input().data.iter().all(|v| v.is_finite()));
+    assert!(a.input().data.iter().any(|&v| v != 0.0));
+}

@@ -169,6 +169,11 @@ fn input_gradient_through_concat_and_add_matches_central_differences() {
     let worst = check_input(&net, &x, &[3, 0], 1, false);
     eprintln!("Branchy: largest relative error of dL/dx against central differences: {worst:.2e}");
     assert!(worst < 1e-2);
+    // Merges' outputs are stored: their gradients can be asked for.
+    let options = GradientOptions::default().layer("cat").layer("res");
+    let g = net_gradients(&net, &x, &[3, 0], &options);
+    assert_eq!(g.layer("cat").unwrap().shape, [2, 5, 6, 6]);
+    assert_eq!(g.layer("res").unwrap().shape, [2, 5, 6, 6]);
 }
 
 #[test]

@@ -44,6 +44,22 @@ pub struct TrainLayout {
     /// `f64` statistics of a whole step (batch normalisation's batch
     /// moments and gradient sums), per thread.
     pub stats_len: usize,
+    /// Where the backward pass leaves the gradient of the network's input
+    /// when [`StepContext::input_grad`] asks for it: `start..end` in
+    /// floats per sample (for `n` samples, `n *` the region, samples side
+    /// by side). `None` for a network whose input gradient has no region
+    /// of its own.
+    pub input_grad: Option<(usize, usize)>,
+}
+
+/// Receives the gradient of the loss with respect to layer outputs during
+/// a backward pass ([`StepContext::grad_tap`]).
+pub trait GradTap {
+    /// The gradient of the loss with respect to the output of layer
+    /// `layer` (index into `LAYERS`) for sample `sample` of the pass,
+    /// called once per stored step output, before the step's own backward
+    /// pass reads it.
+    fn output_grad(&self, layer: usize, sample: usize, grad: &[f32]);
 }
 
 /// The buffers one training forward/backward pass works in, for `n` samples.
@@ -72,6 +88,12 @@ pub struct StepContext<'a> {
     pub first_trainable: usize,
     /// Sums over the step's parts (batch normalisation).
     pub reduce: &'a dyn Reduce,
+    /// Whether the backward pass also computes the gradient of the
+    /// network's input (left at [`TrainLayout::input_grad`]).
+    pub input_grad: bool,
+    /// Receives each stored layer output's gradient during the backward
+    /// pass.
+    pub grad_tap: Option<&'a dyn GradTap>,
 }
 
 impl core::fmt::Debug for StepContext<'_> {
@@ -81,6 +103,7 @@ impl core::fmt::Debug for StepContext<'_> {
             .field("first_sample", &self.first_sample)
             .field("trainable", &self.trainable)
             .field("first_trainable", &self.first_trainable)
+            .field("input_grad", &self.input_grad)
             .finish_non_exhaustive()
     }
 }
@@ -95,10 +118,21 @@ impl<'a> StepContext<'a> {
     }
 
     /// Whether a layer's input gradient is needed: some layer before
-    /// `layer` trains.
+    /// `layer` trains, or the network input's gradient is asked for.
     #[inline]
     pub fn needs_input_grad(&self, layer: usize) -> bool {
-        self.first_trainable < layer
+        self.first_trainable < layer || self.input_grad
+    }
+
+    /// Calls the context's [`GradTap`], if any, for each of the `n`
+    /// samples of `grad` (`len` values each, side by side).
+    #[inline]
+    pub fn tap(&self, layer: usize, grad: &[f32], n: usize, len: usize) {
+        if let Some(tap) = self.grad_tap {
+            for s in 0..n {
+                tap.output_grad(layer, s, &grad[s * len..][..len]);
+            }
+        }
     }
 
     /// Whether layer `layer`'s parameters train.
@@ -115,6 +149,8 @@ impl<'a> StepContext<'a> {
             trainable,
             first_trainable: 0,
             reduce: &OnePart,
+            input_grad: false,
+            grad_tap: None,
         }
     }
 
@@ -136,6 +172,8 @@ impl<'a> StepContext<'a> {
             trainable,
             first_trainable,
             reduce: &OnePart,
+            input_grad: false,
+            grad_tap: None,
         }
     }
 }

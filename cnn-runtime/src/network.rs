@@ -127,6 +127,9 @@ pub trait Network: Sized + Send + Sync {
 
     /// Backward pass after [`Network::forward_train`] on the same arena:
     /// adds the parameter gradients into `grads`. `dlogits` is overwritten.
+    /// With [`StepContext::input_grad`] set it also leaves the input's
+    /// gradient at [`TrainLayout::input_grad`] in the arena, and it hands
+    /// each stored layer output's gradient to [`StepContext::grad_tap`].
     fn backward(
         weights: &[f32],
         x: &[f32],

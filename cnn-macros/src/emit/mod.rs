@@ -78,12 +78,25 @@ fn layouts(net: &Network, plan: &Plan, module: &mut module::Module) {
         lit(tp.scratch),
         lit(tp.stats_len),
     );
+    let input_grad = match tp.input_grad {
+        Some((a, b)) => {
+            let (a, b) = (lit(a), lit(b));
+            quote!(::core::option::Option::Some((#a, #b)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     module.top(
-        "The training arenas: floats and bytes per sample, scratch floats, and the `f64` \
-         statistics of a step.",
+        "The training arenas: floats and bytes per sample, scratch floats, the `f64` \
+         statistics of a step, and where the input's gradient is left.",
         "TRAIN",
         quote!(#rt::TrainLayout),
-        quote!(#rt::TrainLayout { f32_len: #f, u8_len: #u, scratch_len: #s, stats_len: #st }),
+        quote!(#rt::TrainLayout {
+            f32_len: #f,
+            u8_len: #u,
+            scratch_len: #s,
+            stats_len: #st,
+            input_grad: #input_grad,
+        }),
     );
     let head = Ident::new(
         match tp.head {

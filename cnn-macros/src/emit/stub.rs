@@ -105,7 +105,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             use #inner;
             pub const INPUT: v1::Region = v1::Region::new(0, #in_len);
             pub const OUTPUT: v1::Region = v1::Region::new(#out_start, #out_end);
-            pub const TRAIN: v1::TrainLayout = v1::TrainLayout { f32_len: 0, u8_len: 0, scratch_len: 0, stats_len: 0 };
+            pub const TRAIN: v1::TrainLayout = v1::TrainLayout { f32_len: 0, u8_len: 0, scratch_len: 0, stats_len: 0, input_grad: None };
             pub const HEAD: v1::Head = v1::Head::None;
             pub const LOGITS_LEN: usize = #out_len;
         }

@@ -7,7 +7,7 @@ use quote::quote;
 
 use super::module::{Module, Names};
 use super::tokens::{lit, mentions, module_name, runtime, Borrows, View};
-use crate::graph::{Network, ValueId};
+use crate::graph::{Network, ValueId, INPUT};
 use crate::layers::{Backward, Data, Exec, Forward, Grad, GradFlow};
 use crate::plan::{GradDest, GradHow, Loc, Plan, Step, TrainStepIo};
 
@@ -288,23 +288,54 @@ fn backward_body(cx: &Cx<'_>, plan: &Plan, module: &mut Module) -> TokenStream {
     for (step, io) in tp.steps.iter().zip(&tp.io).rev() {
         let has_params = !plan.params_of(step).is_empty();
         let wanted = io.d_inputs.iter().any(Option::is_some);
-        if !wanted && !has_params {
-            continue;
-        }
-        let body = match step.layer.gradient() {
-            GradFlow::Computed => computed(cx, plan, step, io, module),
-            GradFlow::Passed | GradFlow::Sliced => placed(cx, step, io, module),
-        };
-        let Some(body) = body else { continue };
         let last = module.layer(cx.names, *step.nodes.last().expect("a step has a node"));
+        let tap = tap(cx, step, io, &last, module);
+        let body = if !wanted && !has_params {
+            None
+        } else {
+            match step.layer.gradient() {
+                GradFlow::Computed => computed(cx, plan, step, io, module),
+                GradFlow::Passed | GradFlow::Sliced => placed(cx, step, io, module),
+            }
+        };
+        // A step that only passes the gradient on to the network's input
+        // runs when the input's gradient is asked for.
+        let body = match body {
+            Some(body) if !has_params && step.inputs.iter().all(|&v| v == INPUT) => {
+                Some(quote!(if ctx.input_grad { #body }))
+            }
+            Some(body) => Some(quote!({ #body })),
+            None => None,
+        };
         out.push(quote! {
             if !ctx.needs_backward(#last) {
                 return;
             }
-            { #body }
+            #tap
+            #body
         });
     }
     quote!(#(#out)*)
+}
+
+/// Hands the gradient of `step`'s output, complete when the step's
+/// backward pass starts, to the context's gradient tap.
+fn tap(
+    cx: &Cx<'_>,
+    step: &Step,
+    io: &TrainStepIo,
+    last: &TokenStream,
+    module: &mut Module,
+) -> TokenStream {
+    let rt = &cx.rt;
+    match cx.view(module, "grad", step.output, io.d_output) {
+        View::Region(r) => quote!(#rt::tap(ctx, #last, f, n, #r);),
+        View::Slot { concat, slot } => quote!(#rt::tap_slot(ctx, #last, f, n, #concat, #slot);),
+        View::Caller(_) => {
+            let len = lit(step.out_len());
+            quote!(ctx.tap(#last, dlogits, n, #len);)
+        }
+    }
 }
 
 /// A kernel's backward pass: it writes the input gradient (or a partial

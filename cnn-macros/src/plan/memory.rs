@@ -381,6 +381,10 @@ pub struct TrainPlan {
     pub output: Loc,
     /// Per-sample length of the logits.
     pub logits_len: usize,
+    /// Where the backward pass leaves the gradient of the network's input
+    /// (when the context asks for it); `None` when it is not a region of
+    /// its own (a network whose input gradient is the caller's).
+    pub input_grad: Option<Region>,
 }
 
 pub fn plan_training(
@@ -464,10 +468,8 @@ pub fn plan_training(
         for (i, &v) in step.inputs.iter().enumerate() {
             let this_offset = offset;
             offset += len(v);
-            if v == INPUT {
-                // Nothing upstream of the network's input needs a gradient.
-                continue;
-            }
+            // The network input's gradient is planned too: the generated
+            // code computes it only when asked (`StepContext::input_grad`).
             let dest = match (flow, grad[v]) {
                 // Another consumer's backward pass wrote it first.
                 (GradFlow::Computed, Some(g)) => {
@@ -500,6 +502,12 @@ pub fn plan_training(
             }
             dests[s][i] = Some(dest);
         }
+    }
+
+    // The input's gradient stays until the backward pass returns, for the
+    // caller to read.
+    if let Some(b) = grad[INPUT].and_then(|g| g.whole()) {
+        f.touch(b, 2 * count);
     }
 
     // Statistics of the whole step, one after another.
@@ -575,7 +583,11 @@ pub fn plan_training(
         })
         .max()
         .unwrap_or(0);
+    let input_grad = grad[INPUT]
+        .and_then(|g| g.whole())
+        .map(|b| region(b, len(INPUT)));
     TrainPlan {
+        input_grad,
         io,
         f32_len: f_len,
         u8_len: u_len,

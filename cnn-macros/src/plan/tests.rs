@@ -87,9 +87,12 @@ fn training_keeps_only_what_backward_reads() {
         aux,
         [Some(1176), Some(400), None, Some(120), Some(84), None]
     );
-    // The first step reads the caller's input and needs no input gradient.
+    // The first step reads the caller's input; the input's gradient (only
+    // computed when asked for) has a region of its own, kept to the end.
     assert_eq!(t.io[0].input, Loc::Input);
-    assert!(t.io[0].d_inputs[0].is_none());
+    let d = t.io[0].d_inputs[0].expect("the input's gradient is planned");
+    assert_eq!(d.loc, Loc::Arena(t.input_grad.expect("a region")));
+    assert_eq!(t.input_grad.map(|(a, b)| b - a), Some(784));
     // The last step's output gradient is the caller's.
     assert!(matches!(t.io[5].output, Loc::Arena(_)));
     assert_eq!(t.io[5].d_output, Loc::Output);

@@ -349,12 +349,13 @@ mod __cnn_LeNet5 {
         pub const INPUT: v1::Region = v1::Region::new(1176, 1960);
         /// Where the output is in the inference arena.
         pub const OUTPUT: v1::Region = v1::Region::new(10, 20);
-        /// The training arenas: floats and bytes per sample, scratch floats, and the `f64` statistics of a step.
+        /// The training arenas: floats and bytes per sample, scratch floats, the `f64` statistics of a step, and where the input's gradient is left.
         pub const TRAIN: v1::TrainLayout = v1::TrainLayout {
             f32_len: 2752,
             u8_len: 1780,
             scratch_len: 38432,
             stats_len: 0,
+            input_grad: ::core::option::Option::Some((0, 784)),
         };
         /// The final activation the loss absorbs in training.
         pub const HEAD: v1::Head = v1::Head::Softmax;
@@ -371,6 +372,7 @@ mod __cnn_LeNet5 {
         /// Where each gradient is in the training arena.
         pub mod grad {
             use super::v1;
+            pub const INPUT: v1::Region = v1::Region::new(0, 784);
             pub const MAX_POOL1: v1::Region = v1::Region::new(1176, 2352);
             pub const RELU3: v1::Region = v1::Region::new(1696, 1816);
             pub const RELU4: v1::Region = v1::Region::new(1816, 1900);
@@ -433,6 +435,7 @@ mod __cnn_LeNet5 {
             pub const MAX_POOL1: usize = 2;
             pub const CONV2: usize = 3;
             pub const MAX_POOL2: usize = 5;
+            pub const FLATTEN1: usize = 6;
             pub const FC1: usize = 7;
             pub const RELU3: usize = 8;
             pub const FC2: usize = 9;
@@ -678,6 +681,7 @@ mod __cnn_LeNet5 {
             if !ctx.needs_backward(layer::FC3) {
                 return;
             }
+            ctx.tap(layer::FC3, dlogits, n, 10);
             {
                 let [d_weight, d_bias] = v1::param_grads(
                     grads,
@@ -710,6 +714,7 @@ mod __cnn_LeNet5 {
             if !ctx.needs_backward(layer::RELU4) {
                 return;
             }
+            v1::tap(ctx, layer::RELU4, f, n, grad::RELU4);
             {
                 let [d_weight, d_bias] = v1::param_grads(
                     grads,
@@ -747,6 +752,7 @@ mod __cnn_LeNet5 {
             if !ctx.needs_backward(layer::RELU3) {
                 return;
             }
+            v1::tap(ctx, layer::RELU3, f, n, grad::RELU3);
             {
                 let [d_weight, d_bias] = v1::param_grads(
                     grads,
@@ -781,9 +787,14 @@ mod __cnn_LeNet5 {
                     },
                 );
             }
+            if !ctx.needs_backward(layer::FLATTEN1) {
+                return;
+            }
+            v1::tap(ctx, layer::FLATTEN1, f, n, grad::FLATTEN1);
             if !ctx.needs_backward(layer::MAX_POOL2) {
                 return;
             }
+            v1::tap(ctx, layer::MAX_POOL2, f, n, grad::MAX_POOL2);
             {
                 let [d_weight, d_bias] = v1::param_grads(
                     grads,
@@ -822,6 +833,7 @@ mod __cnn_LeNet5 {
             if !ctx.needs_backward(layer::MAX_POOL1) {
                 return;
             }
+            v1::tap(ctx, layer::MAX_POOL1, f, n, grad::MAX_POOL1);
             {
                 let [d_weight, d_bias] = v1::param_grads(
                     grads,
@@ -829,7 +841,7 @@ mod __cnn_LeNet5 {
                     [param::CONV1_WEIGHT, param::CONV1_BIAS],
                 );
                 let aux = v1::region(m, n, bytes::MAX_POOL1);
-                let dy = v1::region_mut(f, n, grad::MAX_POOL1);
+                let ([], [dy, dx]) = v1::carve(f, n, [], [grad::MAX_POOL1, grad::INPUT]);
                 let x = input;
                 v1::conv::backward(
                     &kernel::CONV1,
@@ -839,7 +851,11 @@ mod __cnn_LeNet5 {
                         y: None,
                         aux: Some(aux),
                         dy,
-                        dx: None,
+                        dx: if ctx.needs_input_grad(layer::CONV1) {
+                            Some(dx)
+                        } else {
+                            None
+                        },
                         n,
                     },
                     v1::Grads {

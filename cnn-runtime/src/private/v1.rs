@@ -114,6 +114,34 @@ pub fn slot_mut<T>(buf: &mut [T], s: usize, concat: Region, slot: Region) -> &mu
     &mut buf[s * (concat.end - concat.start) + slot.start - concat.start..][..slot.end - slot.start]
 }
 
+/// Passes the gradient of a step's output, at `at` in the arena `f` of
+/// `n` samples, to the context's [`GradTap`](crate::layout::GradTap).
+#[inline]
+pub fn tap(ctx: &StepContext<'_>, layer: usize, f: &[f32], n: usize, at: Region) {
+    if ctx.grad_tap.is_some() {
+        ctx.tap(layer, region(f, n, at), n, at.end - at.start);
+    }
+}
+
+/// [`tap`] for a gradient that is the slot `at` of a concatenation's
+/// gradient at `concat`.
+#[inline]
+pub fn tap_slot(
+    ctx: &StepContext<'_>,
+    layer: usize,
+    f: &[f32],
+    n: usize,
+    concat: Region,
+    at: Region,
+) {
+    if let Some(t) = ctx.grad_tap {
+        let all = region(f, n, concat);
+        for s in 0..n {
+            t.output_grad(layer, s, slot(all, s, concat, at));
+        }
+    }
+}
+
 /// The mutable view of `region` of `buf` for `n` samples.
 #[inline]
 pub fn region_mut<T>(buf: &mut [T], n: usize, region: Region) -> &mut [T] {

@@ -38,12 +38,14 @@
 //! | `checkpoint` | checkpoints with the training state (the format), [`save_checkpoint`] |
 //! | `progress` | the progress bar and the per-epoch lines |
 //! | `loss`, `optim`, `history` | losses, optimizers and schedules, learning curves per epoch |
+//! | `gradients` | [`gradients`]: the loss's gradient with respect to the input, named layers' outputs and named parameters |
 //! | `size_curve` | [`size_curve`]: training and held-out error against the training-set size |
 
 mod batch_stats;
 mod checkpoint;
 mod config;
 mod fit;
+mod gradients;
 mod history;
 mod loss;
 mod optim;
@@ -57,6 +59,7 @@ pub use batch_stats::BATCH_NORM_MIN_BATCH;
 pub use checkpoint::save_checkpoint;
 pub use config::{EarlyStopping, EpochCallback, TrainConfig};
 pub use fit::{accuracy, evaluate, Trainer};
+pub use gradients::{gradients, GradientOptions, Gradients, TensorView};
 pub use history::{EpochStats, History};
 pub use loss::{argmax, LogitsRef, Loss, LossSum, TargetRef};
 pub use optim::{Optimizer, OptimizerState, Schedule, ScheduleState};

@@ -220,6 +220,30 @@ macro_rules! __network_api_v1 {
                     $crate::batch::activations(self, layer, inputs)
                 }
 
+                /// The mean loss of the batch `inputs` (`[n, INPUT_SHAPE...]`)
+                /// with `targets`, and its gradients with respect to the input
+                /// (saliency) and to every parameter tensor by name; see
+                /// [`train::gradients`]($crate::train::gradients) for the mode
+                /// (that of a training step) and the errors.
+                pub fn gradients(
+                    &self,
+                    inputs: &[f32],
+                    targets: $crate::train::TargetRef<'_>,
+                ) -> $crate::Result<$crate::train::Gradients> {
+                    $crate::train::gradients(self, inputs, targets, &::core::default::Default::default())
+                }
+
+                /// As [`Self::gradients`], with the options: layers whose
+                /// output gradient to keep, the loss, the dropout seed.
+                pub fn gradients_with(
+                    &self,
+                    inputs: &[f32],
+                    targets: $crate::train::TargetRef<'_>,
+                    options: &$crate::train::GradientOptions,
+                ) -> $crate::Result<$crate::train::Gradients> {
+                    $crate::train::gradients(self, inputs, targets, options)
+                }
+
                 /// Runs a batch into a caller-supplied output buffer.
                 pub fn forward_batch(&self, inputs: &[f32], outputs: &mut [f32]) -> $crate::Result<()> {
                     $crate::batch::forward(self, inputs, outputs)

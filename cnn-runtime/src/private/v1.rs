@@ -16,6 +16,7 @@ pub use crate::{
     Aligned, Arena, BufferInit, Dtype, Folded, LayerInfo, ParamInfo, ParamRole, PlanStep, Summary,
     Weights,
 };
+pub use crate::preprocess;
 pub use cnn_spec::{fold_batch_norm, BatchNormParams};
 
 /// What an int8 network's generated code names.

@@ -24,7 +24,10 @@ use crate::LoadOptions;
 
 /// A network with the preprocessing its raw inputs go through.
 ///
-/// ```
+/// (Networks are declared with the `cnn` crate's macro, so this example is
+/// compiled and run there, in the documentation of `network!`.)
+///
+/// ```ignore
 /// use cnn_runtime::data::{Preprocessing, Standardizer};
 /// use cnn_runtime::Model;
 ///

@@ -118,8 +118,9 @@ pub fn standardize_sample(x: &mut [f32]) {
     }
 }
 
-/// Square root in `f64` without `std`: two Newton steps from the `f32`
-/// root, which leave it within an ulp or so of the exact value.
+/// Square root in `f64` without `std`: Newton's method from a bit-level
+/// estimate (halving the exponent), which leaves it within an ulp or so
+/// of the exact value.
 fn sqrt_f64(x: f64) -> f64 {
     if x.is_nan() || x < 0.0 {
         return f64::NAN;
@@ -127,19 +128,20 @@ fn sqrt_f64(x: f64) -> f64 {
     if x == 0.0 || x.is_infinite() {
         return x;
     }
-    let mut y = f64::from(cnn_spec::math::sqrt(x as f32));
-    if y == 0.0 || y.is_infinite() {
-        // Outside f32's range: start from x itself (converges, slowly).
-        y = if x < 1.0 { 1.0 } else { x };
-        for _ in 0..64 {
-            y = 0.5 * (y + x / y);
-        }
-        return y;
-    }
-    for _ in 0..3 {
+    // Subnormals: scale into the normal range, exactly (by 2^128).
+    let (x, unscale) = if x < f64::MIN_POSITIVE {
+        (
+            x * f64::from_bits(0x47f0_0000_0000_0000),
+            f64::from_bits(0x3bf0_0000_0000_0000),
+        )
+    } else {
+        (x, 1.0)
+    };
+    let mut y = f64::from_bits((x.to_bits() >> 1) + 0x1ff7_a3be_a91d_9b1b);
+    for _ in 0..6 {
         y = 0.5 * (y + x / y);
     }
-    y
+    y * unscale
 }
 
 #[cfg(test)]
@@ -185,7 +187,7 @@ mod tests {
 
     #[test]
     fn sqrt_f64_is_close_to_std() {
-        for x in [1e-300, 1e-20, 0.1, 2.0, 12345.678, 1e50, 1e300] {
+        for x in [1e-310, 1e-300, 1e-20, 0.1, 2.0, 12345.678, 1e50, 1e300, f64::MAX] {
             let (a, b) = (sqrt_f64(x), x.sqrt());
             assert!((a - b).abs() <= 2.0 * f64::EPSILON * b, "{x}: {a} {b}");
         }

@@ -82,7 +82,10 @@ fn bits(v: &[f32]) -> Vec<u32> {
 fn compiled_in_per_channel_equals_the_loaded_model_bit_for_bit() {
     let model = Model::<Tiny>::load(fixtures().join("per_channel.safetensors")).unwrap();
     assert_eq!(model.preprocessing, Some(per_channel()));
-    assert_eq!(bits(model.network.weights()), bits(Tiny::embedded().weights()));
+    assert_eq!(
+        bits(model.network.weights()),
+        bits(Tiny::embedded().weights())
+    );
     match Tiny::PREPROCESSING {
         cnn::preprocess::Preprocess::PerChannel { mean, std } => {
             assert_eq!((mean, std), (&[10.0, -5.0][..], &[2.0, 0.5][..]))
@@ -108,7 +111,10 @@ fn compiled_in_per_channel_equals_the_loaded_model_bit_for_bit() {
     assert_eq!(bits(&net.infer(&x, &mut arena)), bits(&compiled[..3]));
     // In place, from the arena's input region.
     *Tiny::arena_input(&mut arena) = raw[..18].try_into().unwrap();
-    assert_eq!(bits(&net.infer_raw_in_place(&mut arena)), bits(&compiled[..3]));
+    assert_eq!(
+        bits(&net.infer_raw_in_place(&mut arena)),
+        bits(&compiled[..3])
+    );
 }
 
 #[test]
@@ -160,12 +166,18 @@ fn round_trips() {
         Whitening::pca().fit(&data, 3).unwrap(),
         Whitening::zca().eps(1e-3).fit(&data, 3).unwrap(),
     ] {
-        let model = Model::new(Vec3::new(Init::He, 1), Some(Preprocessing::Whitening(w.clone())))
-            .unwrap();
+        let model = Model::new(
+            Vec3::new(Init::He, 1),
+            Some(Preprocessing::Whitening(w.clone())),
+        )
+        .unwrap();
         model.save(&path).unwrap();
         let loaded = Model::<Vec3>::load(&path).unwrap();
         assert_eq!(loaded, model);
-        let expected = model.network.predict_batch(&w.transform(&data).unwrap()).unwrap();
+        let expected = model
+            .network
+            .predict_batch(&w.transform(&data).unwrap())
+            .unwrap();
         assert_eq!(bits(&loaded.predict_raw(&data).unwrap()), bits(&expected));
     }
 }
@@ -193,9 +205,8 @@ fn write_with(path: &Path, extra: &[RawTensor], meta: &[(&str, &str)]) {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let bytes =
-        cnn::io::safetensors::to_bytes_with(path, Tiny::PARAMS, net.weights(), extra, meta)
-            .unwrap();
+    let bytes = cnn::io::safetensors::to_bytes_with(path, Tiny::PARAMS, net.weights(), extra, meta)
+        .unwrap();
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -262,7 +273,10 @@ fn bad_preprocessing_gives_clear_errors() {
     let e = load_error(&stats, &[]);
     assert!(e.to_string().contains("no `preprocess` metadata"), "{e}");
     let e = load_error(&[], &[("preprocess", "fourier")]);
-    assert!(e.to_string().contains("unknown preprocessing `fourier`"), "{e}");
+    assert!(
+        e.to_string().contains("unknown preprocessing `fourier`"),
+        "{e}"
+    );
     let e = load_error(
         &[],
         &[("preprocess", "per_sample"), ("preprocess.version", "2")],
@@ -270,7 +284,8 @@ fn bad_preprocessing_gives_clear_errors() {
     assert!(e.to_string().contains("version `2`"), "{e}");
     let e = load_error(&stats, &[("preprocess", "per_sample")]);
     assert!(
-        e.to_string().contains("unexpected tensors `preprocess.mean`, `preprocess.std`"),
+        e.to_string()
+            .contains("unexpected tensors `preprocess.mean`, `preprocess.std`"),
         "{e}"
     );
     // A whitening whose output is not the network's input.

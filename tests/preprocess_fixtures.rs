@@ -86,4 +86,3 @@ fn regenerate_fixtures() {
         .save(dir.join("whitening.safetensors"))
         .unwrap();
 }
-

@@ -87,7 +87,10 @@ pub fn read(
         .get("preprocess.version")
         .map(String::as_str)
         .unwrap_or("1");
-    if !version.parse::<u32>().is_ok_and(|v| (1..=VERSION).contains(&v)) {
+    if !version
+        .parse::<u32>()
+        .is_ok_and(|v| (1..=VERSION).contains(&v))
+    {
         return error(format!(
             "`{shown}` has preprocessing format version `{version}`; this build reads versions \
              1 to {VERSION}"
@@ -230,5 +233,104 @@ pub fn items(net: &Network, shown: &str, found: &Found) -> TokenStream {
             Self::PREPROCESSING.apply(Self::arena_input(arena));
             self.infer_in_place(arena)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use safetensors::tensor::TensorView;
+    use std::collections::HashMap;
+
+    /// A file with a weight `fc.weight`, `tensors` and the metadata `meta`.
+    fn file(tensors: &[(&str, Vec<usize>, Vec<f32>)], meta: &[(&str, &str)]) -> Vec<u8> {
+        let mut tensors = tensors.to_vec();
+        tensors.push(("fc.weight", vec![1], vec![0.5]));
+        let data: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            .collect();
+        let views: Vec<(&str, TensorView)> = tensors
+            .iter()
+            .zip(&data)
+            .map(|((n, s, _), b)| (*n, TensorView::new(Dtype::F32, s.clone(), b).unwrap()))
+            .collect();
+        let meta: HashMap<String, String> = meta
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        safetensors::serialize(views, Some(meta)).unwrap()
+    }
+
+    fn read_file(bytes: &[u8], input: Shape) -> Result<Found, Vec<String>> {
+        let mut diag = Diagnostics::default();
+        let lit: syn::LitStr = syn::parse_quote!("m.safetensors");
+        match read(&lit, "m.safetensors", bytes, input, &mut diag) {
+            Some(found) if diag.is_empty() => Ok(found),
+            _ => Err(diag.messages()),
+        }
+    }
+
+    const IMAGE: Shape = Shape::Image { c: 2, h: 3, w: 3 };
+
+    #[test]
+    fn kinds() {
+        assert_eq!(read_file(&file(&[], &[]), IMAGE), Ok(Found::None));
+        let per_sample = file(&[], &[("preprocess", "per_sample")]);
+        assert_eq!(read_file(&per_sample, IMAGE), Ok(Found::PerSample));
+        let stats = [
+            ("preprocess.mean", vec![2], vec![1.0, 2.0]),
+            ("preprocess.std", vec![2], vec![0.5, 0.0]),
+        ];
+        let per_channel = file(&stats, &[("preprocess", "per_channel")]);
+        assert_eq!(
+            read_file(&per_channel, IMAGE),
+            Ok(Found::PerChannel {
+                mean: vec![1.0, 2.0],
+                std: vec![0.5, 0.0]
+            })
+        );
+    }
+
+    #[test]
+    fn errors_name_the_tensor_and_the_shapes() {
+        let three = [
+            ("preprocess.mean", vec![3], vec![0.0; 3]),
+            ("preprocess.std", vec![3], vec![1.0; 3]),
+        ];
+        let e = read_file(&file(&three, &[("preprocess", "per_channel")]), IMAGE).unwrap_err();
+        assert_eq!(
+            e,
+            [
+                "tensor `preprocess.mean` in `m.safetensors` is F32 with shape [3]; the network's \
+              input [2, 3, 3] needs F32 with shape [2] (one value per channel)"
+            ]
+        );
+        // A flat input takes one global value.
+        let e = read_file(
+            &file(&three, &[("preprocess", "per_channel")]),
+            Shape::Flat(6),
+        );
+        assert!(e.unwrap_err()[0].contains("shape [1] (one global value"));
+        let e = read_file(&file(&three[..1], &[]), IMAGE).unwrap_err();
+        assert!(e[0].contains("no `preprocess` metadata"), "{e:?}");
+        let e = read_file(&file(&[], &[("preprocess", "whitening")]), IMAGE).unwrap_err();
+        assert!(e[0].contains("cannot be compiled in"), "{e:?}");
+        let e = read_file(&file(&[], &[("preprocess", "x")]), IMAGE).unwrap_err();
+        assert!(e[0].contains("unknown preprocessing `x`"), "{e:?}");
+        let newer = [("preprocess", "per_sample"), ("preprocess.version", "9")];
+        let e = read_file(&file(&[], &newer), IMAGE).unwrap_err();
+        assert!(e[0].contains("version `9`"), "{e:?}");
+        let nan = [
+            ("preprocess.mean", vec![2], vec![0.0, f32::NAN]),
+            ("preprocess.std", vec![2], vec![1.0; 2]),
+        ];
+        let e = read_file(&file(&nan, &[("preprocess", "per_channel")]), IMAGE).unwrap_err();
+        assert!(
+            e[0].contains("at channel 1") && e[0].contains("finite"),
+            "{e:?}"
+        );
+        let e = read_file(&file(&nan[..1], &[("preprocess", "per_channel")]), IMAGE).unwrap_err();
+        assert!(e[0].contains("no tensor `preprocess.std`"), "{e:?}");
     }
 }

@@ -12,8 +12,8 @@
 pub mod layer_output;
 pub mod layout;
 pub mod ops;
-pub mod simd;
 pub mod preprocess;
+pub mod simd;
 pub mod summary;
 mod weights;
 

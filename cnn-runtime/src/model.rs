@@ -18,9 +18,10 @@ use std::vec::Vec;
 
 use crate::data::Preprocessing;
 use crate::error::Error;
-use crate::io::safetensors::{header_limit, load_network_from, to_bytes_with, SafetensorsFile};
+use crate::io::safetensors::{
+    header_limit, load_network_from, to_bytes_with, LoadOptions, SafetensorsFile,
+};
 use crate::network::Network;
-use crate::LoadOptions;
 
 /// A network with the preprocessing its raw inputs go through.
 ///

@@ -153,8 +153,13 @@ mod tests {
         let mean = [0.131_074_28f32];
         let std = [0.308_688_52f32];
         let mut x: [f32; 256] = core::array::from_fn(|p| p as f32 / 255.0);
-        let expected: [f32; 256] = core::array::from_fn(|p| (p as f32 / 255.0 - mean[0]) / (std[0] + 1e-8));
-        Preprocess::PerChannel { mean: &mean, std: &std }.apply(&mut x);
+        let expected: [f32; 256] =
+            core::array::from_fn(|p| (p as f32 / 255.0 - mean[0]) / (std[0] + 1e-8));
+        Preprocess::PerChannel {
+            mean: &mean,
+            std: &std,
+        }
+        .apply(&mut x);
         assert_eq!(x.map(f32::to_bits), expected.map(f32::to_bits));
     }
 
@@ -187,7 +192,17 @@ mod tests {
 
     #[test]
     fn sqrt_f64_is_close_to_std() {
-        for x in [1e-310, 1e-300, 1e-20, 0.1, 2.0, 12345.678, 1e50, 1e300, f64::MAX] {
+        for x in [
+            1e-310,
+            1e-300,
+            1e-20,
+            0.1,
+            2.0,
+            12345.678,
+            1e50,
+            1e300,
+            f64::MAX,
+        ] {
             let (a, b) = (sqrt_f64(x), x.sqrt());
             assert!((a - b).abs() <= 2.0 * f64::EPSILON * b, "{x}: {a} {b}");
         }

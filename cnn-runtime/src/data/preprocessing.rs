@@ -175,7 +175,7 @@ impl Preprocessing {
         self.check(input_shape)?;
         let input_len: usize = input_shape.iter().product();
         let raw_len = self.raw_len(input_len);
-        if raw_len == 0 || raw.len() % raw_len != 0 {
+        if raw_len == 0 || !raw.len().is_multiple_of(raw_len) {
             return Err(Error::Data {
                 path: None,
                 message: format!(
@@ -210,7 +210,12 @@ impl Preprocessing {
         let tensors = match self {
             Preprocessing::PerSample => Vec::new(),
             Preprocessing::PerChannel(s) => vec![
-                (MEAN.to_string(), Dtype::F32, vec![s.mean.len()], f32s(&s.mean)),
+                (
+                    MEAN.to_string(),
+                    Dtype::F32,
+                    vec![s.mean.len()],
+                    f32s(&s.mean),
+                ),
                 (STD.to_string(), Dtype::F32, vec![s.std.len()], f32s(&s.std)),
             ],
             Preprocessing::Whitening(w) => {
@@ -224,8 +229,18 @@ impl Preprocessing {
                 }
                 let (k, d) = (w.kept(), w.dim());
                 vec![
-                    (WHITENING[0].to_string(), Dtype::F64, vec![d], f64s(w.mean())),
-                    (WHITENING[1].to_string(), Dtype::F64, vec![k, d], f64s(w.components())),
+                    (
+                        WHITENING[0].to_string(),
+                        Dtype::F64,
+                        vec![d],
+                        f64s(w.mean()),
+                    ),
+                    (
+                        WHITENING[1].to_string(),
+                        Dtype::F64,
+                        vec![k, d],
+                        f64s(w.components()),
+                    ),
                     (
                         WHITENING[2].to_string(),
                         Dtype::F64,

@@ -314,3 +314,40 @@ fn raw_batches_must_be_whole_samples() {
     let out = model.predict_raw(&[f32::NAN; 18]).unwrap();
     assert!(out.iter().all(|v| v.is_nan()), "{out:?}");
 }
+
+#[test]
+fn mutated_model_files_are_errors_not_panics() {
+    let good = std::fs::read(fixtures().join("per_channel.safetensors")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let (mut loaded, mut refused) = (0, 0);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..2000 {
+        let mut bytes = good.clone();
+        for _ in 0..1 + (state % 3) as usize {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let at = (state % bytes.len() as u64) as usize;
+            bytes[at] = (state >> 32) as u8;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        match Model::<Tiny>::load(&path) {
+            Ok(model) => {
+                loaded += 1;
+                // Whatever loaded fits the network.
+                if let Some(p) = &model.preprocessing {
+                    p.check(&Tiny::INPUT_SHAPE).unwrap();
+                }
+            }
+            Err(e) => {
+                refused += 1;
+                assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+    assert!(
+        loaded > 0 && refused > 0,
+        "{loaded} loaded, {refused} refused"
+    );
+}

@@ -9,8 +9,9 @@
 //!
 //! Each image is read as one gray channel in `[0, 1]`, resized to 28x28
 //! (a white digit on black, as MNIST draws them), and standardised as in
-//! training and in the firmware: `(p - MEAN) / (STD + 1e-8)` with the
-//! training digits' mean and standard deviation.
+//! training and in the firmware by the preprocessing saved in the weights
+//! file (the training digits' mean and standard deviation), which
+//! `cnn::Model` loads with the weights.
 
 use std::path::{Path, PathBuf};
 
@@ -28,15 +29,9 @@ cnn::network! {
     }
 }
 
-/// The training digits' pixel mean and standard deviation (pixels in
-/// `[0, 1]`), as `examples/firmware/src/lib.rs` has them.
-const MEAN: f32 = 0.131_074_28;
-/// See [`MEAN`].
-const STD: f32 = 0.308_688_52;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let net = LeNet5::from_safetensors(root.join("examples/firmware/lenet5.safetensors"))?;
+    let model = cnn::Model::<LeNet5>::load(root.join("examples/firmware/lenet5.safetensors"))?;
     let mut paths: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
     if paths.is_empty() {
         let dir = root.join("examples/digits");
@@ -47,12 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         paths.sort();
     }
     for path in &paths {
-        let mut x = cnn::data::image::load(path, &LeNet5::INPUT_SHAPE)?;
-        for v in &mut x {
-            *v = (*v - MEAN) / (STD + 1e-8);
-        }
-        let input: &[f32; LeNet5::INPUT_LEN] = x.as_slice().try_into()?;
-        let p = net.predict(input);
+        let x = cnn::data::image::load(path, &LeNet5::INPUT_SHAPE)?;
+        let p = model.predict_raw(&x)?;
         let mut order: Vec<usize> = (0..p.len()).collect();
         order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
         println!(

@@ -20,6 +20,7 @@ mod int8;
 mod layers;
 mod parse;
 mod plan;
+mod preprocess;
 mod shape;
 mod warnings;
 mod weights;

@@ -6,6 +6,8 @@
 //! spanned on the layer. The values become a 64-byte-aligned `static` in
 //! the network's parameter layout, and an `include_bytes!` of the file
 //! (never used, so never linked) makes cargo rebuild when it changes.
+//! Preprocessing stored in the file (`preprocess.*`) is compiled in too
+//! (see [`crate::preprocess`]).
 
 use std::path::PathBuf;
 
@@ -57,8 +59,11 @@ pub fn embed(
         }
     };
     let values = check(lit, &relative, &bytes, decl, net, plan, diag)?;
+    let preprocessing = crate::preprocess::read(lit, &relative, &bytes, net.input(), diag)?;
     let values = fold(plan, values);
-    Some(Some(items(net, plan, &relative, &path, &values)))
+    let mut tokens = items(net, plan, &relative, &path, &values);
+    tokens.extend(crate::preprocess::items(net, &relative, &preprocessing));
+    Some(Some(tokens))
 }
 
 /// The network's parameters from the safetensors `bytes`, every mismatch
@@ -134,7 +139,9 @@ fn check(
     let mut unknown: Vec<String> = file
         .names()
         .into_iter()
-        .filter(|n| !plan.params.iter().any(|p| p.name == **n))
+        .filter(|n| {
+            !n.starts_with(crate::preprocess::PREFIX) && !plan.params.iter().any(|p| p.name == **n)
+        })
         .map(|n| format!("`{n}`"))
         .collect();
     if !unknown.is_empty()

@@ -12,6 +12,7 @@
 pub mod layer_output;
 pub mod layout;
 pub mod ops;
+pub mod preprocess;
 pub mod simd;
 pub mod summary;
 mod weights;
@@ -58,6 +59,8 @@ pub mod io;
 #[cfg(feature = "std")]
 pub mod metrics;
 #[cfg(feature = "std")]
+pub mod model;
+#[cfg(feature = "std")]
 pub mod network;
 #[cfg(feature = "std")]
 pub mod parallel;
@@ -77,6 +80,8 @@ pub use init::Init;
 #[cfg(feature = "std")]
 pub use io::safetensors::LoadOptions;
 pub use layout::Head;
+#[cfg(feature = "std")]
+pub use model::Model;
 #[cfg(feature = "std")]
 pub use network::Network;
 #[cfg(feature = "std")]

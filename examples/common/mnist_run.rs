@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use cnn::data::{mnist, Standardizer};
+use cnn::data::{mnist, Preprocessing, Standardizer};
 use cnn::network::Network;
 use cnn::train::{accuracy, Optimizer, Schedule, TrainConfig, Trainer};
 
@@ -129,7 +129,10 @@ pub fn run<N: Network>(
     let svg = args.out.join("curves.svg");
     history.write_csv(&csv)?;
     history.write_svg(&svg)?;
-    cnn::io::safetensors::save(&weights, N::PARAMS, net.weights())?;
+    // The weights with the standardisation their inputs need, in one file.
+    let model = cnn::Model::new(net, Some(Preprocessing::PerChannel(scaler)))?;
+    model.save(&weights)?;
+    let net = model.network;
     println!("learning curves: {} and {}", csv.display(), svg.display());
     println!("weights: {}", weights.display());
     println!(

@@ -39,6 +39,27 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             pub const fn embedded() -> Self {
                 Self::from_static(&[])
             }
+
+            /// The compiled-in preprocessing.
+            pub const PREPROCESSING: #rt::preprocess::Preprocess<'static> =
+                #rt::preprocess::Preprocess::None;
+
+            /// Runs one raw sample.
+            pub fn infer_raw(
+                &self,
+                raw: &[f32; Self::INPUT_LEN],
+                arena: &mut #rt::Arena<{ #name::ARENA_LEN }>,
+            ) -> [f32; Self::OUTPUT_LEN] {
+                self.infer(raw, arena)
+            }
+
+            /// Runs the raw sample in the arena's input.
+            pub fn infer_raw_in_place(
+                &self,
+                arena: &mut #rt::Arena<{ #name::ARENA_LEN }>,
+            ) -> [f32; Self::OUTPUT_LEN] {
+                self.infer_in_place(arena)
+            }
         }
     });
     quote! {

@@ -33,6 +33,7 @@ pub(crate) mod dataset;
 pub mod idx;
 pub mod image;
 pub mod normalize;
+pub mod preprocessing;
 pub mod whiten;
 
 pub use covariance::Moments;
@@ -40,4 +41,5 @@ pub use dataset::{Dataset, Targets, MAX_CLASSES};
 pub use idx::{load_idx, mnist, read_idx, IdxArray, IdxData};
 pub use image::{patches, Image};
 pub use normalize::{scale_each_sample, Standardizer};
+pub use preprocessing::Preprocessing;
 pub use whiten::{Keep, Whitening, WhiteningConfig, WhiteningKind};

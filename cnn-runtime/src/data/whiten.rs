@@ -54,7 +54,7 @@
 use std::vec::Vec;
 
 mod apply;
-mod file;
+pub(crate) mod file;
 mod spectrum;
 
 pub use spectrum::Spectrum;

@@ -12,8 +12,9 @@
 //! its header claims.
 //!
 //! Tensors whose names start with [`TRAINING_PREFIX`] hold the training
-//! state of a checkpoint (see `train::TrainConfig::checkpoint`); loading
-//! weights skips them.
+//! state of a checkpoint (see `train::TrainConfig::checkpoint`), and those
+//! starting with [`PREPROCESS_PREFIX`] a model's preprocessing (see
+//! `Model`); loading weights skips both.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -31,6 +32,10 @@ use crate::summary::ParamInfo;
 /// The prefix of the tensors that hold a checkpoint's training state.
 /// Loading a network's weights ignores them.
 pub const TRAINING_PREFIX: &str = "__training__.";
+
+/// The prefix of the tensors that hold a model's preprocessing (see
+/// `data::Preprocessing`). Loading a network's weights ignores them.
+pub const PREPROCESS_PREFIX: &str = "preprocess.";
 
 /// The largest header a file with `tensors` tensors may have: 1 KiB per
 /// tensor, and at least 1 MiB (a PyTorch `state_dict` header takes about
@@ -278,7 +283,11 @@ impl<R: Read + Seek> SafetensorsFile<R> {
     fn unknown(&self, params: &[ParamInfo]) -> Vec<String> {
         self.names()
             .into_iter()
-            .filter(|n| !n.starts_with(TRAINING_PREFIX) && !params.iter().any(|p| p.name == *n))
+            .filter(|n| {
+                !n.starts_with(TRAINING_PREFIX)
+                    && !n.starts_with(PREPROCESS_PREFIX)
+                    && !params.iter().any(|p| p.name == *n)
+            })
             .collect()
     }
 }
@@ -316,8 +325,9 @@ pub fn load_network_from<N: Network, R: Read + Seek>(
 }
 
 /// The most tensors of training state a checkpoint holds (see
-/// `train::checkpoint`), counted in the header limit.
-const TRAINING_TENSORS: usize = 8;
+/// `train::checkpoint`) and of preprocessing a model file holds, counted
+/// in the header limit.
+const TRAINING_TENSORS: usize = 8 + 3;
 
 fn load_from<R: Read + Seek>(
     file: &mut SafetensorsFile<R>,

@@ -11,6 +11,7 @@ pub use crate::ops::{
     activation, batch_norm, conv, dense, dropout, fused, lrn, merge, pool, softmax, Act, Backward,
     Conv, ConvAlgo, ConvGeom, Dense, Forward, Grads, Params, PoolGeom,
 };
+pub use crate::preprocess;
 pub use crate::{__network_api_v1 as network_api, __std_only as std_only};
 pub use crate::{
     Aligned, Arena, BufferInit, Dtype, Folded, LayerInfo, ParamInfo, ParamRole, PlanStep, Summary,

@@ -4,6 +4,10 @@
 //! The weights (`lenet5.safetensors`) are the ones `cargo run --release
 //! --example lenet_mnist` trains; `network!` checks every tensor's name and
 //! shape at compile time and places the values in a 64-byte-aligned static.
+//! The file also carries the training set's standardisation
+//! (`preprocess.mean`, `preprocess.std`), which is compiled in as
+//! `LeNet5::PREPROCESSING` and applied by `infer_raw_in_place`: the
+//! firmware only turns its 8-bit pixels into `[0, 1]`.
 //!
 //! The int8 variant, [`LeNet5Int8`], compiles in `lenet5_int8.safetensors`
 //! (what `cargo run --release --example lenet_int8` writes: the same
@@ -61,27 +65,31 @@ const _: () = assert!(LeNet5Int8::ARENA_BYTES - LeNet5Int8::SCRATCH_BYTES <= 2 *
 const _: () = assert!(LeNet5Int8::SCRATCH_BYTES == 0);
 const _: () = assert!(LeNet5Int8::PARAM_BYTES <= 64 * 1024);
 
-/// The training set's pixel mean and standard deviation (pixels in [0, 1]),
-/// which the network's inputs were standardised with.
-pub const MEAN: f32 = 0.131_074_28;
-/// See [`MEAN`].
-pub const STD: f32 = 0.308_688_52;
-
 /// The compiled-in network (a `const`: no work at start-up).
 pub const NET: LeNet5 = LeNet5::embedded();
 
-/// Standardises 8-bit pixels as in training: `(p / 255 - MEAN) / (STD + 1e-8)`.
-pub fn standardize(pixels: &[u8; 784], out: &mut [f32; 784]) {
+/// 8-bit pixels as the network was trained on them before
+/// standardisation: `p / 255`, in `[0, 1]`.
+pub fn to_unit(pixels: &[u8; 784], out: &mut [f32; 784]) {
     for (o, &p) in out.iter_mut().zip(pixels) {
-        *o = (f32::from(p) / 255.0 - MEAN) / (STD + 1e-8);
+        *o = f32::from(p) / 255.0;
     }
 }
 
+/// Standardises 8-bit pixels as in training: `p / 255`, then the
+/// compiled-in [`LeNet5::PREPROCESSING`] (the training set's mean and
+/// standard deviation, from `lenet5.safetensors`).
+pub fn standardize(pixels: &[u8; 784], out: &mut [f32; 784]) {
+    to_unit(pixels, out);
+    LeNet5::PREPROCESSING.apply(out);
+}
+
 /// Classifies one digit: its class and the network's probability for it.
-/// The pixels are standardised straight into the arena's input region.
+/// The pixels are written straight into the arena's input region, which
+/// `infer_raw_in_place` standardises there.
 pub fn classify(pixels: &[u8; 784], arena: &mut LeNet5Arena) -> (usize, f32) {
-    standardize(pixels, LeNet5::arena_input(arena));
-    let p = NET.infer_in_place(arena);
+    to_unit(pixels, LeNet5::arena_input(arena));
+    let p = NET.infer_raw_in_place(arena);
     let mut best = 0;
     for (i, &v) in p.iter().enumerate() {
         if v > p[best] {
@@ -95,11 +103,16 @@ pub fn classify(pixels: &[u8; 784], arena: &mut LeNet5Arena) -> (usize, f32) {
 pub const NET_INT8: LeNet5Int8 = LeNet5Int8::embedded();
 
 /// Quantizes 8-bit pixels into the int8 network's input: standardised as
-/// in [`standardize`], then quantized with the input's scale and zero point.
+/// in [`standardize`] (with the f32 network's compiled-in preprocessing:
+/// the int8 network is that network quantized), then quantized with the
+/// input's scale and zero point.
 pub fn quantize_pixels(pixels: &[u8; 784], out: &mut [i8; 784]) {
     let q = LeNet5Int8::INPUT_QUANT;
+    let mut x = [0.0f32; 1];
     for (o, &p) in out.iter_mut().zip(pixels) {
-        *o = q.quantize((f32::from(p) / 255.0 - MEAN) / (STD + 1e-8));
+        x[0] = f32::from(p) / 255.0;
+        LeNet5::PREPROCESSING.apply(&mut x);
+        *o = q.quantize(x[0]);
     }
 }
 
@@ -201,6 +214,48 @@ mod tests {
             }
         }
         cnn::simd::force(cnn::simd::best_available()).unwrap();
+    }
+
+    #[test]
+    fn compiled_in_preprocessing_is_the_hand_written_standardisation() {
+        // The constants and formula this firmware used before the
+        // preprocessing shipped in the weights file.
+        const MEAN: f32 = 0.131_074_28;
+        const STD: f32 = 0.308_688_52;
+        assert_eq!(
+            LeNet5::PREPROCESSING,
+            cnn::preprocess::Preprocess::PerChannel {
+                mean: &[MEAN],
+                std: &[STD]
+            }
+        );
+        let all: [u8; 256] = core::array::from_fn(|p| p as u8);
+        for chunk in all.chunks(28) {
+            let mut pixels = [0u8; 784];
+            pixels[..chunk.len()].copy_from_slice(chunk);
+            let mut ours = [0.0f32; 784];
+            standardize(&pixels, &mut ours);
+            let before = pixels.map(|p| (f32::from(p) / 255.0 - MEAN) / (STD + 1e-8));
+            assert_eq!(ours.map(f32::to_bits), before.map(f32::to_bits));
+        }
+    }
+
+    #[test]
+    fn infer_raw_is_bit_identical_to_the_loaded_model() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/lenet5.safetensors");
+        let model = cnn::Model::<LeNet5>::load(path).expect("the committed model loads");
+        let mut raw = Vec::new();
+        let mut compiled = Vec::new();
+        let mut arena = LeNet5Arena::new();
+        for d in &DIGITS {
+            let mut unit = [0.0f32; 784];
+            to_unit(d, &mut unit);
+            raw.extend_from_slice(&unit);
+            compiled.extend(NET.infer_raw(&unit, &mut arena));
+        }
+        let loaded = model.predict_raw(&raw).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&compiled), bits(&loaded));
     }
 
     #[test]

@@ -141,36 +141,6 @@ fn read(path: &Path, bytes: &[u8]) -> Result<Whitening, Error> {
             format!("whitening format version {version}; this build reads versions 1 to {VERSION}"),
         ));
     }
-    let kind = match field("kind")? {
-        "pca" => WhiteningKind::Pca,
-        "zca" => WhiteningKind::Zca,
-        other => {
-            return Err(file_error(
-                path,
-                format!("unknown whitening kind `{other}` (expected `pca` or `zca`)"),
-            ))
-        }
-    };
-    let number = |key: &str| -> Result<f64, Error> {
-        let text = field(key)?;
-        text.parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .ok_or_else(|| {
-                file_error(
-                    path,
-                    format!("metadata `{key}` is `{text}`, not a finite number >= 0"),
-                )
-            })
-    };
-    let eps = number("eps")?;
-    let total_variance = number("total_variance")?;
-    let samples: usize = field("samples")?.parse().map_err(|_| {
-        file_error(
-            path,
-            format!("metadata `samples` is `{}`, not a count", meta["samples"]),
-        )
-    })?;
     let mut unknown: Vec<&str> = file
         .names()
         .into_iter()
@@ -192,14 +162,81 @@ fn read(path: &Path, bytes: &[u8]) -> Result<Whitening, Error> {
             ),
         ));
     }
-    let (mean, mean_shape) = tensor(path, &file, MEAN)?;
-    let (components, comp_shape) = tensor(path, &file, COMPONENTS)?;
-    let (variance, var_shape) = tensor(path, &file, VARIANCE)?;
+    let mut get = |name: &str| -> Result<Option<StoredTensor>, Error> {
+        Ok(file
+            .tensor(name)
+            .ok()
+            .map(|t| (t.dtype(), t.shape().to_vec(), t.data().to_vec())))
+    };
+    assemble(path, [MEAN, COMPONENTS, VARIANCE], "", meta, &mut get)
+}
+
+/// A tensor as stored: dtype, shape, little-endian bytes.
+pub(crate) type StoredTensor = (Dtype, Vec<usize>, Vec<u8>);
+
+/// A whitening from its tensors `names` (mean, components, variance) and
+/// the metadata keys `kind`, `eps`, `samples` and `total_variance`, each
+/// after `meta_prefix`; `get` reads a tensor (`None` if it is missing).
+/// Errors name `path`, the tensor or key, and the shapes.
+pub(crate) fn assemble(
+    path: &Path,
+    names: [&str; 3],
+    meta_prefix: &str,
+    meta: &HashMap<String, String>,
+    get: &mut dyn FnMut(&str) -> Result<Option<StoredTensor>, Error>,
+) -> Result<Whitening, Error> {
+    let [mean_name, components_name, variance_name] = names;
+    let field = |key: &str| -> Result<&str, Error> {
+        let key = format!("{meta_prefix}{key}");
+        meta.get(&key).map(String::as_str).ok_or_else(|| {
+            let what = if meta_prefix.is_empty() {
+                "not a whitening file: "
+            } else {
+                ""
+            };
+            file_error(path, format!("{what}the metadata has no `{key}`"))
+        })
+    };
+    let kind = match field("kind")? {
+        "pca" => WhiteningKind::Pca,
+        "zca" => WhiteningKind::Zca,
+        other => {
+            return Err(file_error(
+                path,
+                format!("unknown whitening kind `{other}` (expected `pca` or `zca`)"),
+            ))
+        }
+    };
+    let number = |key: &str| -> Result<f64, Error> {
+        let text = field(key)?;
+        let key = format!("{meta_prefix}{key}");
+        text.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| {
+                file_error(
+                    path,
+                    format!("metadata `{key}` is `{text}`, not a finite number >= 0"),
+                )
+            })
+    };
+    let eps = number("eps")?;
+    let total_variance = number("total_variance")?;
+    let samples_text = field("samples")?;
+    let samples: usize = samples_text.parse().map_err(|_| {
+        file_error(
+            path,
+            format!("metadata `{meta_prefix}samples` is `{samples_text}`, not a count"),
+        )
+    })?;
+    let (mean, mean_shape) = tensor(path, get, mean_name)?;
+    let (components, comp_shape) = tensor(path, get, components_name)?;
+    let (variance, var_shape) = tensor(path, get, variance_name)?;
     let [dim] = mean_shape[..] else {
         return Err(file_error(
             path,
             format!(
-                "tensor `{MEAN}` has shape {}, expected [dim]",
+                "tensor `{mean_name}` has shape {}, expected [dim]",
                 shape_string(&mean_shape)
             ),
         ));
@@ -208,7 +245,7 @@ fn read(path: &Path, bytes: &[u8]) -> Result<Whitening, Error> {
         return Err(file_error(
             path,
             format!(
-                "tensor `{VARIANCE}` has shape {}, expected [k]",
+                "tensor `{variance_name}` has shape {}, expected [k]",
                 shape_string(&var_shape)
             ),
         ));
@@ -217,7 +254,7 @@ fn read(path: &Path, bytes: &[u8]) -> Result<Whitening, Error> {
         return Err(file_error(
             path,
             format!(
-                "tensor `{MEAN}` has shape {} and `{VARIANCE}` {}: expected [dim] and [k] with \
+                "tensor `{mean_name}` has shape {} and `{variance_name}` {}: expected [dim] and [k] with \
                  1 <= k <= dim",
                 shape_string(&mean_shape),
                 shape_string(&var_shape)
@@ -228,8 +265,8 @@ fn read(path: &Path, bytes: &[u8]) -> Result<Whitening, Error> {
         return Err(file_error(
             path,
             format!(
-                "tensor `{COMPONENTS}` has shape {}, expected [{k}, {dim}] (k from `{VARIANCE}`, \
-                 dim from `{MEAN}`)",
+                "tensor `{components_name}` has shape {}, expected [{k}, {dim}] (k from `{variance_name}`, \
+                 dim from `{mean_name}`)",
                 shape_string(&comp_shape)
             ),
         ));
@@ -258,19 +295,20 @@ fn read(path: &Path, bytes: &[u8]) -> Result<Whitening, Error> {
 }
 
 /// A tensor's values as f64 and its shape; F64 or F32, finite.
-fn tensor(path: &Path, file: &SafeTensors, name: &str) -> Result<(Vec<f64>, Vec<usize>), Error> {
-    let t = file
-        .tensor(name)
-        .map_err(|_| file_error(path, format!("tensor `{name}` is missing")))?;
-    let shape = t.shape().to_vec();
-    let values: Vec<f64> = match t.dtype() {
-        Dtype::F64 => t
-            .data()
+fn tensor(
+    path: &Path,
+    get: &mut dyn FnMut(&str) -> Result<Option<StoredTensor>, Error>,
+    name: &str,
+) -> Result<(Vec<f64>, Vec<usize>), Error> {
+    let Some((dtype, shape, data)) = get(name)? else {
+        return Err(file_error(path, format!("tensor `{name}` is missing")));
+    };
+    let values: Vec<f64> = match dtype {
+        Dtype::F64 => data
             .chunks_exact(8)
             .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
             .collect(),
-        Dtype::F32 => t
-            .data()
+        Dtype::F32 => data
             .chunks_exact(4)
             .map(|b| f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes"))))
             .collect(),

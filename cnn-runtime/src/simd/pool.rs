@@ -4,7 +4,7 @@ use cnn_spec::PoolGeom;
 
 use super::vector::Simd;
 
-/// The widest output row [`max_planes`] takes.
+/// The widest output row [`max_pool_planes`](super::max_pool_planes) takes.
 pub const ROW_MAX: usize = 256;
 
 /// Max-pools the planes of `x` (`[planes, h, w]`) into `y`

@@ -47,21 +47,7 @@ mod mnist_run;
 use mnist_run::{parse_args, run, Args};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args(
-        NAME,
-        Args {
-            epochs: 10,
-            batch: 32,
-            threads: 0,
-            seed: 1,
-            decay_every: 5,
-            gamma: 0.1,
-            validation: 0.0,
-            lr: 0.03,
-            weight_decay: 1e-3,
-            out: "runs/lenet_mnist".into(),
-        },
-    )?;
+    let args = parse_args(NAME, Args::with(0.03, 1e-3, "runs/lenet_mnist"))?;
     let net = LeNet5::new(cnn::Init::PyTorch, args.seed);
     run(&args, net, "lenet5.safetensors")
 }

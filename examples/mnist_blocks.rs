@@ -85,21 +85,7 @@ mod mnist_run;
 use mnist_run::{parse_args, run, Args};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args(
-        NAME,
-        Args {
-            epochs: 10,
-            batch: 32,
-            threads: 0,
-            seed: 1,
-            decay_every: 5,
-            gamma: 0.1,
-            validation: 0.0,
-            lr: 0.05,
-            weight_decay: 5e-4,
-            out: "runs/mnist_blocks".into(),
-        },
-    )?;
+    let args = parse_args(NAME, Args::with(0.05, 5e-4, "runs/mnist_blocks"))?;
     let net = BlocksNet::new(cnn::Init::He, args.seed);
     run(&args, net, "blocks.safetensors")
 }

@@ -63,6 +63,16 @@ pub struct NetworkOptions {
     pub dtype: Option<LitStr>,
 }
 
+impl NetworkOptions {
+    /// The facade crate's path: `crate = path`, or `::cnn`.
+    pub fn krate(&self) -> TokenStream {
+        match &self.krate {
+            Some(path) => path.to_token_stream(),
+            None => quote::quote!(::cnn),
+        }
+    }
+}
+
 /// `input: [C, H, W]` or `input: [N]`.
 pub struct InputDecl {
     pub dims: Vec<Value>,

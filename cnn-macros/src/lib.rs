@@ -45,10 +45,9 @@ const PRIMITIVES: &[&str] = &[
 
 fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let mut diag = diag::Diagnostics::default();
-    let invocation = parse::parse_invocation(input, &mut diag);
+    let mut invocation = parse::parse_invocation(input, &mut diag);
     let mut out = proc_macro2::TokenStream::new();
     let mut seen: Vec<String> = Vec::new();
-    let mut invocation = invocation;
     for decl in &mut invocation.networks {
         // The items are generated `pub` inside the network's own module
         // and re-exported with the declared visibility (see `wrap`).
@@ -126,10 +125,7 @@ fn wrap(
     let name = &decl.name;
     let module = format_ident!("__cnn_{}", name.unraw(), span = name.span());
     let arena = format_ident!("{}Arena", name.unraw(), span = name.span());
-    let rt = match &decl.options.krate {
-        Some(path) => emit::runtime(&quote!(#path)),
-        None => emit::runtime(&quote!(::cnn)),
-    };
+    let rt = emit::runtime(&decl.options.krate());
     // The module's whole definition carries the name's span, so that a
     // second definition is reported on the second declaration's name.
     let module_item = quote::quote_spanned! {name.span()=>

@@ -21,6 +21,26 @@ pub struct Args {
     pub out: PathBuf,
 }
 
+impl Args {
+    /// The defaults both examples share (10 epochs of batch 32, the rate
+    /// divided by 10 every 5 epochs, seed 1, every core, no validation
+    /// split), with the example's own rate, weight decay and output folder.
+    pub fn with(lr: f32, weight_decay: f32, out: &str) -> Args {
+        Args {
+            epochs: 10,
+            batch: 32,
+            lr,
+            threads: 0,
+            seed: 1,
+            decay_every: 5,
+            gamma: 0.1,
+            weight_decay,
+            validation: 0.0,
+            out: out.into(),
+        }
+    }
+}
+
 /// Reads the flags over `defaults`; `name` is the example's, for `--help`.
 pub fn parse_args(name: &str, defaults: Args) -> Result<Args, String> {
     let mut a = defaults;

@@ -13,10 +13,7 @@ use crate::graph::Partial;
 use crate::shape::Shape;
 
 pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
-    let krate = match &decl.options.krate {
-        Some(path) => quote!(#path),
-        None => quote!(::cnn),
-    };
+    let krate = decl.options.krate();
     let rt = runtime(&krate);
     let inner = runtime_in_module(&krate);
     let name = &decl.name;

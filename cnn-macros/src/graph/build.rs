@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use proc_macro2::TokenStream;
-use quote::{quote, ToTokens};
 use syn::ext::IdentExt;
 
 use super::input::check_input;
@@ -75,10 +74,7 @@ pub fn build(
             .all(|&v| values[v].producer.is_none_or(|p| p < i))),
         "nodes are in topological order"
     );
-    let krate = match &decl.options.krate {
-        Some(path) => path.to_token_stream(),
-        None => quote!(::cnn),
-    };
+    let krate = decl.options.krate();
     Ok(Network {
         attrs: decl.attrs.clone(),
         vis: decl.vis.clone(),

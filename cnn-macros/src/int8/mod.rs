@@ -111,10 +111,7 @@ pub fn expand(decl: &NetworkDecl, net: &Network, diag: &mut Diagnostics) -> Opti
 /// every item, the shapes that could be told and no steps, so that code
 /// using it adds no errors of its own.
 pub fn stub(decl: &NetworkDecl, known: crate::graph::Partial) -> TokenStream {
-    let krate = match &decl.options.krate {
-        Some(path) => quote::quote!(#path),
-        None => quote::quote!(::cnn),
-    };
+    let krate = decl.options.krate();
     let dims = |s: Option<crate::shape::Shape>| s.map_or_else(|| vec![0], |s| s.dims());
     let header = emit::Header {
         attrs: &decl.attrs,

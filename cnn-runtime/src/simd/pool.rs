@@ -2,6 +2,7 @@
 
 use cnn_spec::PoolGeom;
 
+use super::scalar::Scalar;
 use super::vector::Simd;
 
 /// The widest output row [`max_pool_planes`](super::max_pool_planes) takes.
@@ -44,7 +45,7 @@ pub fn max_planes<S: Simd>(s: S, g: &PoolGeom, x: &[f32], y: &mut [f32]) {
                     for (ox, a) in acc.iter_mut().enumerate().take(lo) {
                         let ix = (ox * g.sw + dx).wrapping_sub(g.pw);
                         if ix < g.w {
-                            *a = keep_max(*a, row[ix]);
+                            *a = Scalar.max_nan(*a, row[ix]);
                         }
                     }
                     if hi > lo {
@@ -55,14 +56,14 @@ pub fn max_planes<S: Simd>(s: S, g: &PoolGeom, x: &[f32], y: &mut [f32]) {
                         } else {
                             let cols = row[start..].iter().step_by(g.sw);
                             for (a, &v) in acc[lo..hi].iter_mut().zip(cols) {
-                                *a = keep_max(*a, v);
+                                *a = Scalar.max_nan(*a, v);
                             }
                         }
                     }
                     for (ox, a) in acc.iter_mut().enumerate().skip(hi) {
                         let ix = (ox * g.sw + dx).wrapping_sub(g.pw);
                         if ix < g.w {
-                            *a = keep_max(*a, row[ix]);
+                            *a = Scalar.max_nan(*a, row[ix]);
                         }
                     }
                 }
@@ -83,15 +84,5 @@ fn max_into<S: Simd>(s: S, acc: &mut [f32], x: &[f32]) {
         let v = s.load_part(&x[i..], n);
         s.store_part(&mut acc[i..], n, s.max_nan(a, v));
         i += l;
-    }
-}
-
-/// The scalar `max_nan`: `v` where it is larger or NaN (and `a` is not).
-#[inline(always)]
-fn keep_max(a: f32, v: f32) -> f32 {
-    if a.is_nan() || v <= a {
-        a
-    } else {
-        v
     }
 }

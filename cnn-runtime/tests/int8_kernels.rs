@@ -217,6 +217,34 @@ fn conv_cases(rng: &mut Rng, count: usize) -> Vec<(ConvGeom, Option<PoolGeom>)> 
         assert_eq!(d.kernel(), cnn_spec::quant::QConvKernel::PixelRows, "{g:?}");
         cases.push((g, p));
     }
+    // The channel-span kernel on rows wider than the 16-pixel blocks its
+    // channels-last layout is written in (horizontal stride 2 keeps these
+    // off the pixel-row kernel): every channel count with a block path
+    // (2, 3, 4, 6, 8) and one without (5), remainders of 1 to 15 pixels.
+    for (c, w, k) in [
+        (6, 37, 20),
+        (3, 20, 12),
+        (8, 33, 16),
+        (2, 17, 9),
+        (4, 31, 5),
+        (5, 18, 7),
+    ] {
+        let g = ConvGeom::new(c, 5, w, k, (3, 3), (1, 2), (1, 1));
+        let d = QConv {
+            geom: g,
+            pool: None,
+            relu: false,
+            bias: true,
+            input: QParams::new(1.0, 0),
+            output: QParams::new(1.0, 0),
+        };
+        assert_eq!(
+            d.kernel(),
+            cnn_spec::quant::QConvKernel::ChannelSpans,
+            "{g:?}"
+        );
+        cases.push((g, None));
+    }
     while cases.len() < count {
         let (kh, kw) = (1 + rng.below(5), 1 + rng.below(5));
         let (sh, sw) = (1 + rng.below(3), 1 + rng.below(3));

@@ -28,6 +28,20 @@ fn each_level(mut f: impl FnMut(QLevel)) {
     simd8::unforce();
 }
 
+/// The vector level of the architecture the tests run on is among the
+/// levels `each_level` runs (NEON is the aarch64 baseline).
+#[test]
+fn the_vector_level_is_tested() {
+    let levels: Vec<QLevel> = simd8::available_levels().collect();
+    assert_eq!(levels[0], QLevel::Scalar);
+    if cfg!(target_arch = "aarch64") {
+        assert!(levels.contains(&QLevel::Neon), "{levels:?}");
+        assert_eq!(QLevel::Neon.lanes(), 4);
+    } else {
+        assert!(!levels.contains(&QLevel::Neon), "{levels:?}");
+    }
+}
+
 struct Rng(u64);
 
 impl Rng {

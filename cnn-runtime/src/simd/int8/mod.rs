@@ -5,12 +5,14 @@
 //! | [`QLevel::Avx512Vnni`] | [`x86::Avx512Vnni`] | `avx512f, avx512bw, avx512vl, avx512vnni` (16 int32 lanes, `vpdpbusd` on zmm) |
 //! | [`QLevel::Avx2Vnni`] | [`x86::Avx2I8<true>`](x86::Avx2I8) | `avx2, avxvnni` (8 lanes, VEX `vpdpbusd`) |
 //! | [`QLevel::Avx2`] | [`x86::Avx2I8<false>`](x86::Avx2I8) | `avx2` (8 lanes, `vpdpbusd` emulated exactly with two `vpmaddwd`) |
+//! | [`QLevel::Neon`] | `neon::NeonI8` (aarch64) | the aarch64 baseline (4 lanes, the byte dot product widened to 16 bits) |
 //! | [`QLevel::Scalar`] | — | everywhere: the plain loops of [`scalar`], the reference |
 //!
 //! The level follows the f32 kernels' ([`super::level`], so `CNN_SIMD`
 //! and [`super::force`] apply): the f32 AVX-512 level runs the best int8
 //! x86 level the CPU has, the f32 AVX2 level AVX2 with VNNI where present,
-//! and the scalar and NEON levels the scalar int8 kernels. [`force`]
+//! the NEON level the NEON int8 kernels and the scalar level the scalar
+//! int8 kernels. [`force`]
 //! overrides it for the int8 kernels alone (tests, comparisons).
 //!
 //! Every level computes bit-identical results (integer arithmetic, the
@@ -23,25 +25,27 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use cnn_spec::quant::{quantize_multiplier, QConv, QDense, QParams, Requant};
 use cnn_spec::PoolGeom;
 
-// The generic vector kernels, instantiated by the x86 levels only (the
-// scalar reference serves every other target).
-#[cfg(target_arch = "x86_64")]
+// The generic vector kernels, instantiated by the x86 and aarch64 levels
+// (the scalar reference serves every other target).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod conv;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod dense;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod elementwise;
-#[cfg(target_arch = "x86_64")]
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod rows;
 pub mod scalar;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod vector;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub use conv::pad_channels_last;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub use vector::{quad, QSimd};
 
 use super::Level;
@@ -57,27 +61,32 @@ pub enum QLevel {
     Avx2Vnni = 3,
     /// AVX-512 with VNNI.
     Avx512Vnni = 4,
+    /// NEON (aarch64).
+    Neon = 5,
 }
 
 impl QLevel {
-    const ALL: [QLevel; 4] = [
+    const ALL: [QLevel; 5] = [
         QLevel::Scalar,
         QLevel::Avx2,
         QLevel::Avx2Vnni,
         QLevel::Avx512Vnni,
+        QLevel::Neon,
     ];
 
     fn from_u8(v: u8) -> Option<QLevel> {
         QLevel::ALL.into_iter().find(|l| *l as u8 == v)
     }
 
-    /// The level's name: `scalar`, `avx2`, `avx2-vnni`, `avx512-vnni`.
+    /// The level's name: `scalar`, `avx2`, `avx2-vnni`, `avx512-vnni`,
+    /// `neon`.
     pub fn name(self) -> &'static str {
         match self {
             QLevel::Scalar => "scalar",
             QLevel::Avx2 => "avx2",
             QLevel::Avx2Vnni => "avx2-vnni",
             QLevel::Avx512Vnni => "avx512-vnni",
+            QLevel::Neon => "neon",
         }
     }
 
@@ -85,6 +94,7 @@ impl QLevel {
     pub fn lanes(self) -> usize {
         match self {
             QLevel::Scalar => 1,
+            QLevel::Neon => 4,
             QLevel::Avx2 | QLevel::Avx2Vnni => 8,
             QLevel::Avx512Vnni => 16,
         }
@@ -95,6 +105,7 @@ impl QLevel {
     pub fn is_available(self) -> bool {
         match self {
             QLevel::Scalar => true,
+            QLevel::Neon => cfg!(target_arch = "aarch64"),
             _ => x86_has(self),
         }
     }
@@ -110,6 +121,7 @@ fn x86_has(l: QLevel) -> bool {
         QLevel::Avx2Vnni => has!("avx2") && has!("avxvnni"),
         QLevel::Avx2 => has!("avx2"),
         QLevel::Scalar => true,
+        QLevel::Neon => false,
     }
 }
 
@@ -125,6 +137,7 @@ fn x86_has(l: QLevel) -> bool {
         QLevel::Avx2Vnni => cfg!(all(target_feature = "avx2", target_feature = "avxvnni")),
         QLevel::Avx2 => cfg!(target_feature = "avx2"),
         QLevel::Scalar => true,
+        QLevel::Neon => false,
     }
 }
 
@@ -145,7 +158,8 @@ pub fn level() -> QLevel {
     let candidates: &[QLevel] = match super::level() {
         Level::Avx512 => &[QLevel::Avx512Vnni, QLevel::Avx2Vnni, QLevel::Avx2],
         Level::Avx2 => &[QLevel::Avx2Vnni, QLevel::Avx2],
-        Level::Scalar | Level::Neon => &[],
+        Level::Neon => &[QLevel::Neon],
+        Level::Scalar => &[],
     };
     best_of(candidates)
 }
@@ -196,8 +210,8 @@ pub fn available_levels() -> impl Iterator<Item = QLevel> {
 /// Defines a public function that runs `$kernel(token, args..)` at the
 /// current int8 [`level`], each x86 level's instantiation inside a
 /// `#[target_feature]` function with exactly the features
-/// [`QLevel::is_available`] detects, and `$scalar(args..)` at the scalar
-/// level.
+/// [`QLevel::is_available`] detects, the NEON level's directly (NEON is the
+/// aarch64 baseline), and `$scalar(args..)` at the scalar level.
 macro_rules! qkernel {
     ($(#[$meta:meta])* pub fn $name:ident($($arg:ident : $ty:ty),* $(,)?) => $kernel:path, $scalar:expr;) => {
         $(#[$meta])*
@@ -240,6 +254,8 @@ macro_rules! qkernel {
                     // SAFETY: `level()` reports Avx2 only when the CPU has AVX2.
                     unsafe { imp($($arg),*) }
                 }
+                #[cfg(target_arch = "aarch64")]
+                QLevel::Neon => $kernel(neon::NeonI8::new(), $($arg),*),
                 _ => ($scalar)($($arg),*),
             }
         }

@@ -45,12 +45,12 @@ use super::args::check_len;
 use crate::simd::int8 as kernels;
 
 /// Scratch bytes [`conv_forward`] needs for `l` on this target:
-/// `l.scratch_len()` where an int8 SIMD level may run (x86-64), 0
-/// elsewhere (the scalar reference reads its input in place), so a
+/// `l.scratch_len()` where an int8 SIMD level may run (x86-64, aarch64),
+/// 0 elsewhere (the scalar reference reads its input in place), so a
 /// microcontroller's arena holds no scratch.
 #[inline]
 pub const fn conv_scratch_len(l: &QConv) -> usize {
-    if cfg!(target_arch = "x86_64") {
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
         l.scratch_len()
     } else {
         0

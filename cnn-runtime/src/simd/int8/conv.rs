@@ -40,54 +40,66 @@ struct Ctx<'a> {
 
 /// Writes sample `xs` (`[C, H, W]`) zero-padded and channels-last as
 /// `u8` into `xp` (`l.scratch_len()` bytes).
+///
+/// Rows are written in order, and a row's pixels may overrun into the
+/// bytes after it (whole 16-pixel blocks): every byte past a row is
+/// written again later (the next rows' padding and pixels, then the
+/// bottom padding), so only the last word counts.
 #[inline(always)]
 pub fn pad_channels_last(l: &QConv, xs: &[i8], xp: &mut [i8]) {
     let g = &l.geom;
     let pad = (l.input.zero_point as u8 ^ 0x80) as i8;
     let prow = l.padded_row();
+    let plane = g.h * g.w;
     xp[..g.ph * prow].fill(pad);
-    xp[(g.ph + g.h) * prow..].fill(pad);
     for iy in 0..g.h {
-        let row = &mut xp[(iy + g.ph) * prow..(iy + g.ph + 1) * prow];
-        let (left, rest) = row.split_at_mut(g.pw * g.c);
-        let (inside, right) = rest.split_at_mut(g.w * g.c);
-        left.fill(pad);
-        right.fill(pad);
-        let plane = g.h * g.w;
+        let start = (iy + g.ph) * prow;
+        xp[start..start + g.pw * g.c].fill(pad);
+        let inside = start + g.pw * g.c;
+        let dst = &mut xp[inside..];
         let src = &xs[iy * g.w..];
         match g.c {
-            1 => interleave::<1>(inside, src, plane, g.w),
-            2 => interleave::<2>(inside, src, plane, g.w),
-            3 => interleave::<3>(inside, src, plane, g.w),
-            4 => interleave::<4>(inside, src, plane, g.w),
-            6 => interleave::<6>(inside, src, plane, g.w),
-            8 => interleave::<8>(inside, src, plane, g.w),
+            1 => interleave::<1>(dst, src, plane, g.w),
+            2 => interleave::<2>(dst, src, plane, g.w),
+            3 => interleave::<3>(dst, src, plane, g.w),
+            4 => interleave::<4>(dst, src, plane, g.w),
+            6 => interleave::<6>(dst, src, plane, g.w),
+            8 => interleave::<8>(dst, src, plane, g.w),
             c => {
                 // One channel at a time, stores strided by the channels.
                 for ch in 0..c {
                     let from = &src[ch * plane..][..g.w];
-                    for (o, &v) in inside[ch..].iter_mut().step_by(c).zip(from) {
+                    for (o, &v) in dst[ch..c * g.w].iter_mut().step_by(c).zip(from) {
                         *o = v ^ i8::MIN;
                     }
                 }
             }
         }
+        xp[inside + g.w * g.c..start + prow].fill(pad);
     }
+    xp[(g.ph + g.h) * prow..].fill(pad);
 }
 
-/// Writes `w` pixels of `C` channels channels-last into `inside` (`C * w`
-/// bytes), flipping the sign bit: pixel `x` of channel `c` is `src[c *
-/// plane + x]`. Sixteen pixels at a time through fixed-size blocks, which
-/// the compiler turns into byte shuffles.
+/// Writes `w` pixels of `C` channels channels-last to the start of `dst`,
+/// flipping the sign bit: pixel `x` of channel `c` is `src[c * plane +
+/// x]`. Sixteen pixels at a time through fixed-size blocks, which the
+/// compiler turns into byte shuffles and whole-vector loads and stores:
+/// where `src` and `dst` are long enough, a block reads and writes all
+/// sixteen pixels even past `w` (the bytes after `C * w` in `dst` are the
+/// caller's to overwrite).
 #[inline(always)]
-fn interleave<const C: usize>(inside: &mut [i8], src: &[i8], plane: usize, w: usize) {
+fn interleave<const C: usize>(dst: &mut [i8], src: &[i8], plane: usize, w: usize) {
     const B: usize = 16;
     let mut x = 0;
     while x < w {
         let n = (w - x).min(B);
         let mut block = [[0i8; B]; C];
         for (c, b) in block.iter_mut().enumerate() {
-            b[..n].copy_from_slice(&src[c * plane + x..][..n]);
+            let from = &src[c * plane + x..];
+            match from.get(..B) {
+                Some(all) => b.copy_from_slice(all),
+                None => b[..n].copy_from_slice(&from[..n]),
+            }
         }
         let mut out = [[0i8; C]; B];
         for (p, o) in out.iter_mut().enumerate() {
@@ -95,7 +107,12 @@ fn interleave<const C: usize>(inside: &mut [i8], src: &[i8], plane: usize, w: us
                 *v = block[c][p] ^ i8::MIN;
             }
         }
-        inside[C * x..C * (x + n)].copy_from_slice(out.as_flattened().get(..C * n).unwrap_or(&[]));
+        let out = out.as_flattened();
+        let to = &mut dst[C * x..];
+        match to.get_mut(..C * B) {
+            Some(all) => all.copy_from_slice(out),
+            None => to[..C * n].copy_from_slice(&out[..C * n]),
+        }
         x += n;
     }
 }

@@ -60,6 +60,17 @@ pub trait GradTap {
     /// called once per stored step output, before the step's own backward
     /// pass reads it.
     fn output_grad(&self, layer: usize, sample: usize, grad: &[f32]);
+
+    /// The gradient of the loss with respect to the output of layer
+    /// `layer` inside a fused step, which the step does not store: if the
+    /// tap wants it, it calls `fill` with a buffer of the layer's output
+    /// length for sample `sample`, and `fill` writes the gradient there
+    /// (computed from the step's output gradient and what its backward
+    /// pass keeps). Called before the step's own backward pass, for every
+    /// layer of the step but its last. The default wants none.
+    fn inner_grad(&self, layer: usize, sample: usize, fill: &mut dyn FnMut(&mut [f32])) {
+        let _ = (layer, sample, fill);
+    }
 }
 
 /// The buffers one training forward/backward pass works in, for `n` samples.

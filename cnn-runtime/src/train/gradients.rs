@@ -9,6 +9,13 @@
 //! averaged over the batch, and the generated backward pass. For a network
 //! without dropout or batch normalisation this is the gradient of the
 //! evaluation-mode output too.
+//!
+//! A fused step (conv→ReLU→max-pool, conv→ReLU, dense→activation) stores
+//! only its last layer's output; the output gradients of the layers
+//! before it are computed from the step's output gradient and what the
+//! step keeps for its backward pass (the max-pool's argmax bytes, the
+//! ReLU's mask, the activation's output), only when asked for, and equal
+//! the unfused layers'.
 
 use core::cell::RefCell;
 use std::string::String;
@@ -30,11 +37,12 @@ pub struct GradientOptions {
 
 impl GradientOptions {
     /// Also the gradient with respect to the output of the layer called
-    /// `name`. Any layer whose output the training plan stores can be
-    /// asked for: every layer of an unfused network, the last layer of a
-    /// fused step (`max_pool` of conv→ReLU→max-pool, the activation of
-    /// dense→activation), merges and block outputs; not a final `softmax`
-    /// or `sigmoid`, which the loss absorbs.
+    /// `name`: any layer, merges and block outputs included, but a final
+    /// `softmax` or `sigmoid`, which the loss absorbs. A layer inside a
+    /// fused step (`conv1` and `relu1` of `conv1 → relu1 → max_pool1`, the
+    /// `dense` of dense→activation) has its gradient computed from the
+    /// step's (see [`gradients`]); a conv's is that of its own
+    /// output, before the ReLU.
     pub fn layer(mut self, name: &str) -> Self {
         self.layers.push(name.into());
         self
@@ -196,6 +204,17 @@ impl GradTap for Tap<'_> {
             }
         }
     }
+
+    fn inner_grad(&self, layer: usize, sample: usize, fill: &mut dyn FnMut(&mut [f32])) {
+        let mut out = self.out.borrow_mut();
+        for (k, &(l, len)) in self.wanted.iter().enumerate() {
+            if l == layer {
+                let (data, seen) = &mut out[k];
+                fill(&mut data[sample * len..][..len]);
+                *seen += 1;
+            }
+        }
+    }
 }
 
 /// The loss of `n` samples `x` (`[n, INPUT_SHAPE...]`) with `targets`
@@ -212,6 +231,14 @@ impl GradTap for Tap<'_> {
 /// output too. The parameter gradients are the numbers
 /// [`Session::compute_gradients`](super::Session::compute_gradients)
 /// gives.
+///
+/// A fused step (conv→ReLU→max-pool, conv→ReLU, dense→activation) stores
+/// only its last layer's output; the output gradients of the layers
+/// before it are computed from the step's output gradient and what the
+/// step keeps for its backward pass (the max-pool's argmax bytes, the
+/// ReLU's mask, the activation's output), only when asked for, and are
+/// the unfused layers'. Asking for them costs a pass over the step's
+/// output per layer; a training step, which asks for none, skips it.
 ///
 /// The generated `net.gradients(&x, targets)` and
 /// `net.gradients_with(&x, targets, &options)` call it. (Networks come
@@ -234,10 +261,9 @@ impl GradTap for Tap<'_> {
 /// Errors, computing nothing, if the batch is empty, `x` does not hold the
 /// targets' `n` samples, `x` is not finite, a label is not below the
 /// number of outputs, the loss does not suit the network's last layer, a
-/// batch normalisation would see one value per channel, or a layer name
-/// is unknown; and errors after the pass if a layer's output gradient is
-/// not stored (inside a fused step, or a final softmax absorbed by the
-/// loss).
+/// batch normalisation would see one value per channel, or a layer name is unknown (the error lists the network's layers); and
+/// errors after the pass for a final softmax or sigmoid, which the loss
+/// absorbs.
 pub fn gradients<N: Network>(
     net: &N,
     x: &[f32],

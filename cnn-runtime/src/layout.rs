@@ -105,6 +105,12 @@ pub struct StepContext<'a> {
     /// Receives each stored layer output's gradient during the backward
     /// pass.
     pub grad_tap: Option<&'a dyn GradTap>,
+    /// Whether the pass computes the network as inference does: dropout
+    /// is the identity and batch normalisation normalises with its
+    /// running statistics (for gradients of the deployed model). Never
+    /// set by a training step: nothing would train the batch norms'
+    /// statistics.
+    pub inference_mode: bool,
 }
 
 impl core::fmt::Debug for StepContext<'_> {
@@ -115,6 +121,7 @@ impl core::fmt::Debug for StepContext<'_> {
             .field("trainable", &self.trainable)
             .field("first_trainable", &self.first_trainable)
             .field("input_grad", &self.input_grad)
+            .field("inference_mode", &self.inference_mode)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +153,17 @@ impl<'a> StepContext<'a> {
         }
     }
 
+    /// The dropout probability a dropout layer of probability `p`
+    /// applies: `p`, or 0 in [`StepContext::inference_mode`].
+    #[inline]
+    pub fn dropout_rate(&self, p: f32) -> f32 {
+        if self.inference_mode {
+            0.0
+        } else {
+            p
+        }
+    }
+
     /// Whether layer `layer`'s parameters train.
     #[inline]
     pub fn is_trainable(&self, layer: usize) -> bool {
@@ -162,6 +180,7 @@ impl<'a> StepContext<'a> {
             reduce: &OnePart,
             input_grad: false,
             grad_tap: None,
+            inference_mode: false,
         }
     }
 
@@ -185,6 +204,7 @@ impl<'a> StepContext<'a> {
             reduce: &OnePart,
             input_grad: false,
             grad_tap: None,
+            inference_mode: false,
         }
     }
 }

@@ -60,6 +60,17 @@ pub trait GradTap {
     /// called once per stored step output, before the step's own backward
     /// pass reads it.
     fn output_grad(&self, layer: usize, sample: usize, grad: &[f32]);
+
+    /// The gradient of the loss with respect to the output of layer
+    /// `layer` inside a fused step, which the step does not store: if the
+    /// tap wants it, it calls `fill` with a buffer of the layer's output
+    /// length for sample `sample`, and `fill` writes the gradient there
+    /// (computed from the step's output gradient and what its backward
+    /// pass keeps). Called before the step's own backward pass, for every
+    /// layer of the step but its last. The default wants none.
+    fn inner_grad(&self, layer: usize, sample: usize, fill: &mut dyn FnMut(&mut [f32])) {
+        let _ = (layer, sample, fill);
+    }
 }
 
 /// The buffers one training forward/backward pass works in, for `n` samples.
@@ -94,6 +105,12 @@ pub struct StepContext<'a> {
     /// Receives each stored layer output's gradient during the backward
     /// pass.
     pub grad_tap: Option<&'a dyn GradTap>,
+    /// Whether the pass computes the network as inference does: dropout
+    /// is the identity and batch normalisation normalises with its
+    /// running statistics (for gradients of the deployed model). Never
+    /// set by a training step: nothing would train the batch norms'
+    /// statistics.
+    pub inference_mode: bool,
 }
 
 impl core::fmt::Debug for StepContext<'_> {
@@ -104,6 +121,7 @@ impl core::fmt::Debug for StepContext<'_> {
             .field("trainable", &self.trainable)
             .field("first_trainable", &self.first_trainable)
             .field("input_grad", &self.input_grad)
+            .field("inference_mode", &self.inference_mode)
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +153,17 @@ impl<'a> StepContext<'a> {
         }
     }
 
+    /// The dropout probability a dropout layer of probability `p`
+    /// applies: `p`, or 0 in [`StepContext::inference_mode`].
+    #[inline]
+    pub fn dropout_rate(&self, p: f32) -> f32 {
+        if self.inference_mode {
+            0.0
+        } else {
+            p
+        }
+    }
+
     /// Whether layer `layer`'s parameters train.
     #[inline]
     pub fn is_trainable(&self, layer: usize) -> bool {
@@ -151,6 +180,7 @@ impl<'a> StepContext<'a> {
             reduce: &OnePart,
             input_grad: false,
             grad_tap: None,
+            inference_mode: false,
         }
     }
 
@@ -174,6 +204,7 @@ impl<'a> StepContext<'a> {
             reduce: &OnePart,
             input_grad: false,
             grad_tap: None,
+            inference_mode: false,
         }
     }
 }

@@ -8,7 +8,7 @@ use quote::quote;
 use super::module::{Module, Names};
 use super::tokens::{lit, mentions, module_name, runtime, Borrows, View};
 use crate::graph::{Network, ValueId, INPUT};
-use crate::layers::{Backward, Data, Exec, Forward, Grad, GradFlow};
+use crate::layers::{Backward, Data, Exec, Forward, Grad, GradFlow, TapInner};
 use crate::plan::{GradDest, GradHow, Loc, Plan, Step, TrainStepIo};
 
 /// Ident `name`.
@@ -319,7 +319,8 @@ fn backward_body(cx: &Cx<'_>, plan: &Plan, module: &mut Module) -> TokenStream {
 }
 
 /// Hands the gradient of `step`'s output, complete when the step's
-/// backward pass starts, to the context's gradient tap.
+/// backward pass starts, to the context's gradient tap; for a fused step
+/// also the gradients of the outputs of the layers before its last.
 fn tap(
     cx: &Cx<'_>,
     step: &Step,
@@ -328,14 +329,57 @@ fn tap(
     module: &mut Module,
 ) -> TokenStream {
     let rt = &cx.rt;
-    match cx.view(module, "grad", step.output, io.d_output) {
-        View::Region(r) => quote!(#rt::tap(ctx, #last, f, n, #r);),
-        View::Slot { concat, slot } => quote!(#rt::tap_slot(ctx, #last, f, n, #concat, #slot);),
-        View::Caller(_) => {
-            let len = lit(step.out_len());
-            quote!(ctx.tap(#last, dlogits, n, #len);)
-        }
+    let len = lit(step.out_len());
+    let (output, dy) = match cx.view(module, "grad", step.output, io.d_output) {
+        View::Region(r) => (
+            quote!(#rt::tap(ctx, #last, f, n, #r);),
+            quote!(#rt::Samples::region(f, n, #r)),
+        ),
+        View::Slot { concat, slot } => (
+            quote!(#rt::tap_slot(ctx, #last, f, n, #concat, #slot);),
+            quote!(#rt::Samples::slot(f, n, #concat, #slot)),
+        ),
+        View::Caller(_) => (
+            quote!(ctx.tap(#last, dlogits, n, #len);),
+            quote!(#rt::Samples::whole(dlogits, n, #len)),
+        ),
+    };
+    let [inner @ .., _] = &step.nodes[..] else {
+        return output;
+    };
+    if inner.is_empty() {
+        return output;
     }
+    let layers = inner
+        .iter()
+        .map(|&node| module.layer(cx.names, node))
+        .collect();
+    let y = if step.saves().output {
+        match cx.view(module, "train", step.output, io.output) {
+            View::Region(r) => Some(quote!(#rt::Samples::region(f, n, #r))),
+            View::Slot { concat, slot } => Some(quote!(#rt::Samples::slot(f, n, #concat, #slot))),
+            // Not a step's output (the network's input): no inner layers.
+            View::Caller(_) => return output,
+        }
+    } else {
+        None
+    };
+    let aux = io.aux.map(|r| {
+        let path = module.region("bytes", &cx.names.value(cx.net, step.output), r);
+        quote!(#rt::region(m, n, #path))
+    });
+    let inner = step.layer.tap_inner(
+        step.shapes,
+        TapInner {
+            rt,
+            layers,
+            dy,
+            y,
+            aux,
+            desc: module.kernel(cx.names, step),
+        },
+    );
+    quote!(#output #inner)
 }
 
 /// A kernel's backward pass: it writes the input gradient (or a partial

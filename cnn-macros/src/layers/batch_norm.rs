@@ -146,17 +146,25 @@ impl Layer for BatchNorm {
         };
         let (gamma, beta) = (&io.params[0], &io.params[1]);
         let affine = quote!(#rt::batch_norm::Affine { gamma: #gamma, beta: #beta });
+        let (mean, var) = (&io.params[2], &io.params[3]);
         match (io.side, io.stats) {
+            // Training; in inference mode (gradients of the deployed
+            // model) with the running statistics.
             (Some(xhat), Some((stats, at))) => quote! {
-                #rt::batch_norm::forward_train(
-                    #desc,
-                    #affine,
-                    #rt::batch_norm::TrainIo { x: #x, y: #y, xhat: #xhat, n },
-                    #rt::batch_norm::Stats { values: #stats, reduce: ctx.reduce, at: #at },
-                );
+                let io = #rt::batch_norm::TrainIo { x: #x, y: #y, xhat: #xhat, n };
+                if ctx.inference_mode {
+                    let running = #rt::batch_norm::Running { mean: #mean, var: #var };
+                    #rt::batch_norm::forward_frozen(#desc, #affine, running, io);
+                } else {
+                    #rt::batch_norm::forward_train(
+                        #desc,
+                        #affine,
+                        io,
+                        #rt::batch_norm::Stats { values: #stats, reduce: ctx.reduce, at: #at },
+                    );
+                }
             },
             _ => {
-                let (mean, var) = (&io.params[2], &io.params[3]);
                 quote! {
                     #rt::batch_norm::forward_eval(
                         #desc,
@@ -180,16 +188,28 @@ impl Layer for BatchNorm {
             .side
             .expect("batch normalisation keeps its normalised input");
         let (stats, at) = io.stats.expect("batch normalisation keeps its statistics");
-        let gamma = &io.params[0];
+        let (gamma, beta, mean, var) = (&io.params[0], &io.params[1], &io.params[2], &io.params[3]);
         let (dgamma, dbeta) = (&io.grads[0], &io.grads[1]);
         quote! {
-            #rt::batch_norm::backward(
-                #desc,
-                #gamma,
-                #rt::batch_norm::BackwardIo { xhat: #xhat, dy: #dy, dx: #dx, n },
-                #rt::Grads { weight: #dgamma, bias: #dbeta },
-                #rt::batch_norm::Stats { values: #stats, reduce: ctx.reduce, at: #at },
-            );
+            let io = #rt::batch_norm::BackwardIo { xhat: #xhat, dy: #dy, dx: #dx, n };
+            let grads = #rt::Grads { weight: #dgamma, bias: #dbeta };
+            if ctx.inference_mode {
+                #rt::batch_norm::backward_frozen(
+                    #desc,
+                    #rt::batch_norm::Affine { gamma: #gamma, beta: #beta },
+                    #rt::batch_norm::Running { mean: #mean, var: #var },
+                    io,
+                    grads,
+                );
+            } else {
+                #rt::batch_norm::backward(
+                    #desc,
+                    #gamma,
+                    io,
+                    grads,
+                    #rt::batch_norm::Stats { values: #stats, reduce: ctx.reduce, at: #at },
+                );
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use quote::quote;
 use super::activation::Activation;
 use super::batch_norm::BatchNorm;
 use super::layer::{
-    Backward, Data, Dtype, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes,
+    Backward, Data, Dtype, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes, TapInner,
 };
 use super::pool::{MaxPool, Window};
 use super::tokens::{
@@ -224,6 +224,14 @@ impl Layer for Conv {
                 ..self.clone()
             }) as Box<dyn Layer>
         })
+    }
+
+    fn tap_inner(&self, _s: Shapes, io: TapInner<'_>) -> Option<TokenStream> {
+        // The conv's (and with a max-pool the ReLU's) output gradient,
+        // from the argmax bytes or the ReLU mask.
+        let (rt, desc, layers, dy) = (io.rt, io.desc, io.layers, io.dy);
+        let aux = io.aux?;
+        Some(quote!(#rt::tap_conv(ctx, #desc, &[#(#layers),*], #dy, #aux);))
     }
 
     fn saves(&self) -> Saves {

@@ -11,10 +11,10 @@ use quote::quote;
 use super::activation::Activation;
 use super::batch_norm::BatchNorm;
 use super::layer::{
-    Backward, Data, Dtype, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes,
+    Backward, Data, Dtype, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes, TapInner,
 };
 use super::tokens::{
-    act_tokens, backward_struct, forward_struct, grads_struct, lit, params_struct,
+    act_tokens, backward_struct, forward_struct, grads_struct, lit, opt, params_struct,
 };
 use crate::args::{ArgReader, Schema};
 use crate::graph::MAX_LAYER_LEN;
@@ -142,6 +142,20 @@ impl Layer for Dense {
                 ..self.clone()
             }) as Box<dyn Layer>
         })
+    }
+
+    fn tap_inner(&self, _s: Shapes, io: TapInner<'_>) -> Option<TokenStream> {
+        // The dense layer's output gradient: the activation's derivative,
+        // from the ReLU mask or the output, times the step's.
+        let (rt, desc, dy) = (io.rt, io.desc, io.dy);
+        let [layer] = &io.layers[..] else {
+            return None;
+        };
+        if self.act.needs_output() && io.y.is_none() {
+            return None;
+        }
+        let (y, aux) = (opt(io.y), opt(io.aux));
+        Some(quote!(#rt::tap_dense(ctx, #desc, #layer, #dy, #y, #aux);))
     }
 
     fn saves(&self) -> Saves {

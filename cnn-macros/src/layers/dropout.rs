@@ -69,7 +69,8 @@ impl Layer for Dropout {
         let len = lit(s.output.len());
         let seed = io.seed.expect("dropout runs in training only");
         let mask = io.aux.expect("dropout keeps its mask");
-        let apply = |y: &TokenStream| quote!(#rt::dropout::forward_in_place(#p, #seed, ctx.first_sample, #len, #y, #mask, n););
+        // The identity in inference mode (`dropout_rate` is then 0).
+        let apply = |y: &TokenStream| quote!(#rt::dropout::forward_in_place(ctx.dropout_rate(#p), #seed, ctx.first_sample, #len, #y, #mask, n););
         match io.data {
             Data::InPlace(y) => apply(&y),
             Data::Separate { x, y } => {
@@ -87,10 +88,12 @@ impl Layer for Dropout {
         let p = self.0;
         let mask = io.aux.expect("dropout keeps its mask");
         match io.grad {
-            Grad::InPlace(d) => quote!(#rt::dropout::backward_in_place(#p, #mask, #d);),
+            Grad::InPlace(d) => {
+                quote!(#rt::dropout::backward_in_place(ctx.dropout_rate(#p), #mask, #d);)
+            }
             Grad::Separate { dy, dx } => quote! {
                 #dx.copy_from_slice(#dy);
-                #rt::dropout::backward_in_place(#p, #mask, #dx);
+                #rt::dropout::backward_in_place(ctx.dropout_rate(#p), #mask, #dx);
             },
         }
     }

@@ -200,6 +200,23 @@ pub struct Backward<'a> {
     pub stats: Option<(TokenStream, TokenStream)>,
 }
 
+/// What the tap of a fused step's inner layers is built from: `ctx` (the
+/// step context) is in scope. Every token stream is an expression of the
+/// type noted.
+pub struct TapInner<'a> {
+    pub rt: &'a TokenStream,
+    /// `usize`: the indices in `LAYERS` of the step's layers before its
+    /// last, in order.
+    pub layers: Vec<TokenStream>,
+    /// `Samples`: the gradient of the step's output.
+    pub dy: TokenStream,
+    /// `Samples`: the step's output, when [`Saves::output`].
+    pub y: Option<TokenStream>,
+    /// `&[u8]`: what [`Saves::aux`] kept.
+    pub aux: Option<TokenStream>,
+    pub desc: TokenStream,
+}
+
 /// What a step's update after a training step is built from: `stats`
 /// (`&[f64]`, the step's statistics) and `w` (`&mut [f32]`, the network's
 /// parameters) are in scope.
@@ -263,6 +280,13 @@ pub trait Layer: Debug {
     /// if the step can hold it. The folded step reads the folded tensors
     /// (`Plan::folds`) in place of its own: weight, then bias.
     fn fold(&self, _input: Shape, _next: &dyn Layer) -> Option<Box<dyn Layer>> {
+        None
+    }
+    /// For a step fusing several layers (`fuse`): the code handing the
+    /// output gradients of the layers before its last, which the step
+    /// does not store, to the context's gradient tap, run before the
+    /// step's backward pass.
+    fn tap_inner(&self, _s: Shapes, _io: TapInner<'_>) -> Option<TokenStream> {
         None
     }
     /// How the step runs, at inference or in training.

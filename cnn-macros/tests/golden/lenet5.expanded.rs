@@ -432,8 +432,10 @@ mod __cnn_LeNet5 {
         /// Each layer's index in `LAYERS`.
         pub mod layer {
             pub const CONV1: usize = 0;
+            pub const RELU1: usize = 1;
             pub const MAX_POOL1: usize = 2;
             pub const CONV2: usize = 3;
+            pub const RELU2: usize = 4;
             pub const MAX_POOL2: usize = 5;
             pub const FLATTEN1: usize = 6;
             pub const FC1: usize = 7;
@@ -715,6 +717,14 @@ mod __cnn_LeNet5 {
                 return;
             }
             v1::tap(ctx, layer::RELU4, f, n, grad::RELU4);
+            v1::tap_dense(
+                ctx,
+                &kernel::FC2,
+                layer::FC2,
+                v1::Samples::region(f, n, grad::RELU4),
+                None,
+                Some(v1::region(m, n, bytes::RELU4)),
+            );
             {
                 let [d_weight, d_bias] = v1::param_grads(
                     grads,
@@ -753,6 +763,14 @@ mod __cnn_LeNet5 {
                 return;
             }
             v1::tap(ctx, layer::RELU3, f, n, grad::RELU3);
+            v1::tap_dense(
+                ctx,
+                &kernel::FC1,
+                layer::FC1,
+                v1::Samples::region(f, n, grad::RELU3),
+                None,
+                Some(v1::region(m, n, bytes::RELU3)),
+            );
             {
                 let [d_weight, d_bias] = v1::param_grads(
                     grads,
@@ -795,6 +813,13 @@ mod __cnn_LeNet5 {
                 return;
             }
             v1::tap(ctx, layer::MAX_POOL2, f, n, grad::MAX_POOL2);
+            v1::tap_conv(
+                ctx,
+                &kernel::CONV2,
+                &[layer::CONV2, layer::RELU2],
+                v1::Samples::region(f, n, grad::MAX_POOL2),
+                v1::region(m, n, bytes::MAX_POOL2),
+            );
             {
                 let [d_weight, d_bias] = v1::param_grads(
                     grads,
@@ -834,6 +859,13 @@ mod __cnn_LeNet5 {
                 return;
             }
             v1::tap(ctx, layer::MAX_POOL1, f, n, grad::MAX_POOL1);
+            v1::tap_conv(
+                ctx,
+                &kernel::CONV1,
+                &[layer::CONV1, layer::RELU1],
+                v1::Samples::region(f, n, grad::MAX_POOL1),
+                v1::region(m, n, bytes::MAX_POOL1),
+            );
             {
                 let [d_weight, d_bias] = v1::param_grads(
                     grads,

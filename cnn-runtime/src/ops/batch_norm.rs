@@ -18,7 +18,9 @@
 //! Inference uses the running statistics: `y = x scale + shift` with
 //! `scale = gamma / sqrt(running_var + eps)` and `shift = beta -
 //! running_mean scale` ([`forward_eval`]), the same affine map a folded
-//! convolution applies ([`cnn_spec::fold_batch_norm`]).
+//! convolution applies ([`cnn_spec::fold_batch_norm`]). The gradients of
+//! that map (inference mode: [`forward_frozen`], [`backward_frozen`]) are
+//! `dx = dy scale`, `dgamma = sum dy xhat`, `dbeta = sum dy`.
 //!
 //! The statistics of one layer in a step (`f64`, in the step's statistics
 //! layout, see [`stats_len`]): `[mean; C]`, `[M]`, `[var; C]`, then the two
@@ -279,6 +281,77 @@ pub fn forward_eval(
             let i = (s * c + ch) * hw;
             for (o, &v) in y[i..i + hw].iter_mut().zip(&x[i..i + hw]) {
                 *o = v * scale + shift;
+            }
+        }
+    }
+}
+
+/// Forward pass in inference mode
+/// ([`StepContext::inference_mode`](crate::layout::StepContext::inference_mode)):
+/// `y` as [`forward_eval`] writes it (the same bits), from the running
+/// statistics, and `xhat = (x - running_mean) / sqrt(running_var + eps)`
+/// kept for [`backward_frozen`]. No statistics are taken.
+pub fn forward_frozen(l: &BatchNorm, p: Affine, running: Running, io: TrainIo) {
+    let (c, hw) = (l.channels, l.hw);
+    let TrainIo { x, y, xhat, n } = io;
+    check_len("batch_norm saved input", xhat.len(), n * c * hw);
+    forward_eval(l, p, running, x, y, n);
+    for ch in 0..c {
+        let inv_std = 1.0 / math::sqrt(running.var[ch] + l.eps);
+        let m = running.mean[ch];
+        for s in 0..n {
+            let i = (s * c + ch) * hw;
+            for (h, &v) in xhat[i..i + hw].iter_mut().zip(&x[i..i + hw]) {
+                *h = (v - m) * inv_std;
+            }
+        }
+    }
+}
+
+/// Backward pass of [`forward_frozen`]: the statistics are constants, so
+/// the layer is the affine map `y = x scale + shift` of [`forward_eval`]
+/// and `dx = dy scale`; adds `dgamma = sum dy xhat` and `dbeta = sum dy`
+/// into `grads` (the weight and bias of [`Grads`]).
+pub fn backward_frozen(l: &BatchNorm, p: Affine, running: Running, io: BackwardIo, grads: Grads) {
+    let (c, hw) = (l.channels, l.hw);
+    let BackwardIo { xhat, dy, dx, n } = io;
+    let len = n * c * hw;
+    check_len("batch_norm saved input", xhat.len(), len);
+    check_len("batch_norm output gradient", dy.len(), len);
+    let Grads { weight, bias } = grads;
+    let (mut dgamma, mut dbeta) = (weight, bias);
+    for ch in 0..c {
+        let (mut a, mut b) = (0.0f64, 0.0f64);
+        for s in 0..n {
+            let i = (s * c + ch) * hw;
+            for (&g, &h) in dy[i..i + hw].iter().zip(&xhat[i..i + hw]) {
+                a += f64::from(g);
+                b += f64::from(g) * f64::from(h);
+            }
+        }
+        if let Some(d) = dgamma.as_deref_mut() {
+            d[ch] += b as f32;
+        }
+        if let Some(d) = dbeta.as_deref_mut() {
+            d[ch] += a as f32;
+        }
+    }
+    let Some(dx) = dx else {
+        return;
+    };
+    check_len("batch_norm input gradient", dx.len(), len);
+    for ch in 0..c {
+        let (scale, _) = cnn_spec::batch_norm_affine(
+            p.gamma[ch],
+            p.beta[ch],
+            running.mean[ch],
+            running.var[ch],
+            l.eps,
+        );
+        for s in 0..n {
+            let i = (s * c + ch) * hw;
+            for (d, &g) in dx[i..i + hw].iter_mut().zip(&dy[i..i + hw]) {
+                *d = g * scale;
             }
         }
     }

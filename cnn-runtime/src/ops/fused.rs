@@ -437,6 +437,55 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
 /// Writes the conv-output gradient `dz` (`[k, oh, ow]`): the pooled
 /// gradient `dy` at each window's winner (`argmax`), 0 elsewhere.
 fn scatter_to_conv(g: &ConvGeom, p: &PoolGeom, argmax: &[u8], dy: &[f32], dz: &mut [f32]) {
+    scatter::<false>(g, p, argmax, dy, dz)
+}
+
+/// The gradient of the loss with respect to the convolution's output,
+/// before the ReLU, of one sample of a fused conv → ReLU → max-pool layer
+/// (the output the layer never stores): `dz` (`[K, oh, ow]`, all groups'
+/// channels) holds the pooled gradient `dy` (`[K, pool.oh, pool.ow]`) at
+/// each active window's winner (`argmax`, as the forward pass kept it),
+/// summed where windows overlap, and 0 elsewhere. This is the gradient
+/// the backward pass propagates; it equals the unfused layers' (ReLU's
+/// mask times max-pool's routing).
+pub fn conv_output_grad(l: &Conv, argmax: &[u8], dy: &[f32], dz: &mut [f32]) {
+    let (g, p) = inner_geometry(l, argmax, dy, dz);
+    scatter::<false>(&g, &p, argmax, dy, dz)
+}
+
+/// As [`conv_output_grad`], with respect to the ReLU's output: the same,
+/// and the gradient of an inactive window (its conv values all at most 0,
+/// so its ReLU outputs all 0) at the window's first cell inside the
+/// input, which is where an unfused max-pool, keeping the first of equal
+/// maxima, routes it.
+pub fn relu_output_grad(l: &Conv, argmax: &[u8], dy: &[f32], dr: &mut [f32]) {
+    let (g, p) = inner_geometry(l, argmax, dy, dr);
+    scatter::<true>(&g, &p, argmax, dy, dr)
+}
+
+/// The geometry of every group's channels of a fused layer, after checking
+/// one sample's buffers for [`conv_output_grad`] and [`relu_output_grad`].
+fn inner_geometry(l: &Conv, argmax: &[u8], dy: &[f32], dz: &[f32]) -> (ConvGeom, PoolGeom) {
+    let p = pool_of(l);
+    let k = l.geom.k * l.groups;
+    let g = ConvGeom { k, ..l.geom };
+    let p = PoolGeom { c: k, ..p };
+    check_len("fused conv argmax", argmax.len(), p.out_len());
+    check_len("fused conv output gradient", dy.len(), p.out_len());
+    check_len("conv output gradient", dz.len(), k * g.oh * g.ow);
+    (g, p)
+}
+
+/// [`scatter_to_conv`]; `INACTIVE_TOO`: also route the gradient of
+/// inactive windows, to their first cell inside the input.
+#[inline(always)]
+fn scatter<const INACTIVE_TOO: bool>(
+    g: &ConvGeom,
+    p: &PoolGeom,
+    argmax: &[u8],
+    dy: &[f32],
+    dz: &mut [f32],
+) {
     dz.fill(0.0);
     // The winner's offset from its window's corner, by index (no division
     // in the loop).
@@ -451,15 +500,101 @@ fn scatter_to_conv(g: &ConvGeom, p: &PoolGeom, argmax: &[u8], dy: &[f32], dz: &m
             let top = (py * p.sh) as isize - p.ph as isize;
             for px in 0..p.ow {
                 let i = base + py * p.ow + px;
-                let a = argmax[i];
-                if a == INACTIVE {
-                    continue;
-                }
                 let left = (px * p.sw) as isize - p.pw as isize;
-                // The winner lies inside the conv output, so this is >= 0.
-                let at = (top * g.ow as isize + left + offset[a as usize]) as usize;
+                let cell = match argmax[i] {
+                    // The first cell inside the input: below the top
+                    // padding, right of the left one.
+                    INACTIVE if INACTIVE_TOO => (-top).max(0) * g.ow as isize + (-left).max(0),
+                    INACTIVE => continue,
+                    a => offset[a as usize],
+                };
+                // The cell lies inside the conv output, so this is >= 0.
+                let at = (top * g.ow as isize + left + cell) as usize;
                 plane[at] += dy[i];
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::pool;
+    use crate::simd::scalar::pool::{finish, window_max};
+
+    /// The conv and ReLU output gradients from the argmax bytes are the
+    /// unfused layers' bits: max-pool over the ReLU's output routing each
+    /// window's gradient to its first maximum (the first cell inside the
+    /// input for a window of zeros), then the ReLU's mask. Paddings,
+    /// overlapping windows, ties and zeros included.
+    #[test]
+    fn inner_gradients_are_the_unfused_layers() {
+        let mut seed = 11u32;
+        let mut next = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            seed >> 8
+        };
+        let mut inactive = 0;
+        for (h, w) in [(4, 4), (5, 7), (9, 6)] {
+            for (k, s, p) in [
+                (2, 2, 0),
+                (2, 2, 1),
+                (3, 2, 1),
+                (3, 1, 1),
+                (3, 3, 0),
+                (2, 1, 0),
+            ] {
+                let pool = PoolGeom::new(3, h, w, (k, k), (s, s), (p, p));
+                let l = Conv {
+                    geom: ConvGeom::new(1, h, w, 3, (1, 1), (1, 1), (0, 0)),
+                    algo: ConvAlgo::Direct,
+                    act: Act::Relu,
+                    pool: Some(pool),
+                    bias: false,
+                    groups: 1,
+                };
+                // Conv outputs: mostly negative, with ties and zeros.
+                let z: Vec<f32> = (0..3 * h * w)
+                    .map(|_| match next() % 8 {
+                        0 => 0.0,
+                        1 => 1.0,
+                        r => r as f32 / 3.0 - 3.0,
+                    })
+                    .collect();
+                let dy: Vec<f32> = (0..pool.out_len()).map(|i| i as f32 + 0.5).collect();
+                // Fused: argmax bytes of the conv values.
+                let mut argmax = vec![0u8; pool.out_len()];
+                for c in 0..3 {
+                    let plane = &z[c * h * w..][..h * w];
+                    for py in 0..pool.oh {
+                        for px in 0..pool.ow {
+                            let (best, arg) = window_max(&pool, py, px, |y, x| plane[y * w + x]);
+                            argmax[(c * pool.oh + py) * pool.ow + px] =
+                                finish(Act::Relu, best, arg).1;
+                        }
+                    }
+                }
+                let mut dz = vec![f32::NAN; z.len()];
+                let mut dr = vec![f32::NAN; z.len()];
+                conv_output_grad(&l, &argmax, &dy, &mut dz);
+                relu_output_grad(&l, &argmax, &dy, &mut dr);
+                // Unfused: ReLU, max-pool, and back.
+                let r: Vec<f32> = z.iter().map(|&v| Act::Relu.apply(v)).collect();
+                let mut pooled = vec![0.0; pool.out_len()];
+                let mut arg = vec![0u8; pool.out_len()];
+                pool::max_forward(&pool, &r, &mut pooled, Some(&mut arg), 1);
+                let mut want_dr = vec![0.0; z.len()];
+                pool::max_backward(&pool, &arg, &dy, &mut want_dr, 1);
+                let want_dz: Vec<f32> = want_dr
+                    .iter()
+                    .zip(&r)
+                    .map(|(&d, &v)| if v > 0.0 { d } else { 0.0 })
+                    .collect();
+                assert_eq!(dr, want_dr, "{pool:?}: ReLU output gradient");
+                assert_eq!(dz, want_dz, "{pool:?}: conv output gradient");
+                inactive += argmax.iter().filter(|&&a| a == INACTIVE).count();
+            }
+        }
+        assert!(inactive > 50, "only {inactive} inactive windows");
     }
 }

@@ -33,6 +33,9 @@ pub use crate::layout::{Head, InferLayout, StepContext, TrainArena, TrainLayout}
 pub use std::{path::Path, vec::Vec};
 
 mod api;
+mod taps;
+
+pub use taps::{tap_conv, tap_dense, Samples};
 
 /// Marks `Self` as network `N`'s arena type (`<N>Arena`). The generated
 /// code checks that the name `<N>Arena` in the network's scope is this

@@ -3,12 +3,21 @@
 //! outputs of named layers, and to every parameter tensor by its PyTorch
 //! name.
 //!
-//! The gradients are those of the training step: the training forward
-//! pass (dropout active, seeded by [`GradientOptions::seed`]; batch
+//! By default the gradients are those of the training step: the training
+//! forward pass (dropout active, seeded by [`GradientOptions::seed`]; batch
 //! normalisation normalising with the batch's own statistics), the loss
-//! averaged over the batch, and the generated backward pass. For a network
-//! without dropout or batch normalisation this is the gradient of the
-//! evaluation-mode output too.
+//! averaged over the batch, and the generated backward pass. With
+//! [`GradientOptions::inference_mode`] they are those of the network as
+//! inference runs it (dropout off, batch normalisation on its running
+//! statistics): the deployed model's. For a network without dropout or
+//! batch normalisation the two are the same.
+//!
+//! A fused step (conv→ReLU→max-pool, conv→ReLU, dense→activation) stores
+//! only its last layer's output; the output gradients of the layers
+//! before it are computed from the step's output gradient and what the
+//! step keeps for its backward pass (the max-pool's argmax bytes, the
+//! ReLU's mask, the activation's output), only when asked for, and equal
+//! the unfused layers'.
 
 use core::cell::RefCell;
 use std::string::String;
@@ -26,15 +35,17 @@ pub struct GradientOptions {
     layers: Vec<String>,
     loss: Option<Loss>,
     seed: u64,
+    inference_mode: bool,
 }
 
 impl GradientOptions {
     /// Also the gradient with respect to the output of the layer called
-    /// `name`. Any layer whose output the training plan stores can be
-    /// asked for: every layer of an unfused network, the last layer of a
-    /// fused step (`max_pool` of conv→ReLU→max-pool, the activation of
-    /// dense→activation), merges and block outputs; not a final `softmax`
-    /// or `sigmoid`, which the loss absorbs.
+    /// `name`: any layer, merges and block outputs included, but a final
+    /// `softmax` or `sigmoid`, which the loss absorbs. A layer inside a
+    /// fused step (`conv1` and `relu1` of `conv1 → relu1 → max_pool1`, the
+    /// `dense` of dense→activation) has its gradient computed from the
+    /// step's (see [`gradients`]); a conv's is that of its own
+    /// output, before the ReLU.
     pub fn layer(mut self, name: &str) -> Self {
         self.layers.push(name.into());
         self
@@ -50,6 +61,31 @@ impl GradientOptions {
     /// The seed of the dropout masks (0 by default).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Whether to take the gradients of the network as inference runs it
+    /// (`true`): dropout is the identity and batch normalisation
+    /// normalises with its running statistics, so the loss is that of
+    /// `predict`'s outputs and a saliency map is the deployed model's.
+    /// Off by default: the training step's gradients (dropout active,
+    /// batch statistics). Either way nothing is updated: the running
+    /// statistics stay as they are.
+    ///
+    /// ```ignore
+    /// # cnn::network! { struct Net { input: [4], fc1: dense(6), bn1: batch_norm, relu, dropout(0.5), fc2: dense(3), softmax } }
+    /// use cnn::train::{GradientOptions, TargetRef};
+    /// let net = Net::new(cnn::Init::He, 1);
+    /// let x = [0.5, -1.0, 0.25, 2.0];
+    /// let deployed = GradientOptions::default().inference_mode(true);
+    /// // One sample is enough: no batch statistics are taken.
+    /// let g = net.gradients_with(&x, TargetRef::Classes(&[2]), &deployed)?;
+    /// let p = net.predict_batch(&x)?;
+    /// assert!((g.loss() + f64::from(p[2].ln())).abs() < 1e-5);
+    /// # Ok::<(), cnn::Error>(())
+    /// ```
+    pub fn inference_mode(mut self, on: bool) -> Self {
+        self.inference_mode = on;
         self
     }
 }
@@ -196,6 +232,17 @@ impl GradTap for Tap<'_> {
             }
         }
     }
+
+    fn inner_grad(&self, layer: usize, sample: usize, fill: &mut dyn FnMut(&mut [f32])) {
+        let mut out = self.out.borrow_mut();
+        for (k, &(l, len)) in self.wanted.iter().enumerate() {
+            if l == layer {
+                let (data, seen) = &mut out[k];
+                fill(&mut data[sample * len..][..len]);
+                *seen += 1;
+            }
+        }
+    }
 }
 
 /// The loss of `n` samples `x` (`[n, INPUT_SHAPE...]`) with `targets`
@@ -203,15 +250,24 @@ impl GradTap for Tap<'_> {
 /// with respect to the input, to the parameters and to the outputs of the
 /// layers `options` names.
 ///
-/// The gradients are those of a training step: the training forward pass
-/// (dropout active, seeded by [`GradientOptions::seed`]; batch
-/// normalisation normalising with the batch's own statistics), the loss
-/// averaged over the batch, and the generated backward pass, here also
-/// computing the input's gradient. For a network without dropout or
-/// batch normalisation they are the gradients of the evaluation-mode
-/// output too. The parameter gradients are the numbers
-/// [`Session::compute_gradients`](super::Session::compute_gradients)
-/// gives.
+/// By default the gradients are those of a training step: the training
+/// forward pass (dropout active, seeded by [`GradientOptions::seed`];
+/// batch normalisation normalising with the batch's own statistics), the
+/// loss averaged over the batch, and the generated backward pass, here
+/// also computing the input's gradient; the parameter gradients are the
+/// numbers [`Session::compute_gradients`](super::Session::compute_gradients)
+/// gives. With [`GradientOptions::inference_mode`] they are those of the
+/// network as inference runs it (dropout off, batch normalisation on its
+/// running statistics). For a network without dropout or batch
+/// normalisation the two are the same.
+///
+/// A fused step (conv→ReLU→max-pool, conv→ReLU, dense→activation) stores
+/// only its last layer's output; the output gradients of the layers
+/// before it are computed from the step's output gradient and what the
+/// step keeps for its backward pass (the max-pool's argmax bytes, the
+/// ReLU's mask, the activation's output), only when asked for, and are
+/// the unfused layers'. Asking for them costs a pass over the step's
+/// output per layer; a training step, which asks for none, skips it.
 ///
 /// The generated `net.gradients(&x, targets)` and
 /// `net.gradients_with(&x, targets, &options)` call it. (Networks come
@@ -234,10 +290,10 @@ impl GradTap for Tap<'_> {
 /// Errors, computing nothing, if the batch is empty, `x` does not hold the
 /// targets' `n` samples, `x` is not finite, a label is not below the
 /// number of outputs, the loss does not suit the network's last layer, a
-/// batch normalisation would see one value per channel, or a layer name
-/// is unknown; and errors after the pass if a layer's output gradient is
-/// not stored (inside a fused step, or a final softmax absorbed by the
-/// loss).
+/// batch normalisation would see one value per channel (training mode),
+/// or a layer name is unknown (the error lists the network's layers); and
+/// errors after the pass for a final softmax or sigmoid, which the loss
+/// absorbs.
 pub fn gradients<N: Network>(
     net: &N,
     x: &[f32],
@@ -323,7 +379,9 @@ pub fn gradients<N: Network>(
     });
     loss.check_head(N::HEAD)
         .map_err(|m| config(format!("{}: {m}", N::NAME)))?;
-    super::batch_stats::check::<N>(n)?;
+    if !options.inference_mode {
+        super::batch_stats::check::<N>(n)?;
+    }
     let Some((in_start, in_end)) = N::TRAIN.input_grad else {
         return Err(config(format!(
             "{}: the network's training plan keeps no gradient of its input",
@@ -356,6 +414,7 @@ pub fn gradients<N: Network>(
         reduce: &OnePart,
         input_grad: true,
         grad_tap: Some(&tap),
+        inference_mode: options.inference_mode,
     };
     let mut buffers = TrainBuffers::new::<N>(n);
     let mut logits = vec![0.0; n * outputs];

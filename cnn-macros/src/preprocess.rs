@@ -370,6 +370,52 @@ fn whitening(
 pub fn items(net: &Network, shown: &str, path: &std::path::Path, found: &Found) -> TokenStream {
     let rt = crate::emit::runtime(&net.krate);
     let name = &net.name;
+    let Some((constants, in_place)) = constants(&rt, shown, path, found) else {
+        return TokenStream::new();
+    };
+    let raw_in_place = in_place.then(|| {
+        quote! {
+            /// As [`Self::infer_raw`], for the raw sample already written to
+            /// [`Self::arena_input`]: preprocesses it there and runs the network.
+            pub fn infer_raw_in_place(
+                &self,
+                arena: &mut #rt::Arena<{ #name::ARENA_LEN }>,
+            ) -> [f32; Self::OUTPUT_LEN] {
+                Self::PREPROCESSING.apply(Self::arena_input(arena));
+                self.infer_in_place(arena)
+            }
+        }
+    });
+    quote! {
+        #constants
+
+        /// Runs one raw sample: applies [`Self::PREPROCESSING`] to it,
+        /// writing the result into the arena's input, then runs the network
+        /// as [`Self::infer`] does. `infer` itself takes preprocessed input.
+        /// Allocates nothing and cannot panic.
+        pub fn infer_raw(
+            &self,
+            raw: &[f32; Self::RAW_LEN],
+            arena: &mut #rt::Arena<{ #name::ARENA_LEN }>,
+        ) -> [f32; Self::OUTPUT_LEN] {
+            Self::PREPROCESSING.apply_into(raw, Self::arena_input(arena));
+            self.infer_in_place(arena)
+        }
+
+        #raw_in_place
+    }
+}
+
+/// The constants `PREPROCESSING` and `RAW_LEN` of `found` (`None` for a
+/// file without preprocessing) and whether it works in place (everything
+/// but whitening); `rt` is the runtime's path, `path` the file's absolute
+/// path.
+pub fn constants(
+    rt: &TokenStream,
+    shown: &str,
+    path: &std::path::Path,
+    found: &Found,
+) -> Option<(TokenStream, bool)> {
     let bits = |v: &[f32]| -> Vec<TokenStream> {
         v.iter()
             .map(|x| {
@@ -381,7 +427,7 @@ pub fn items(net: &Network, shown: &str, path: &std::path::Path, found: &Found) 
     let mut raw_len = quote!(Self::INPUT_LEN);
     let mut in_place = true;
     let (value, doc) = match found {
-        Found::None => return TokenStream::new(),
+        Found::None => return None,
         Found::PerSample => (
             quote!(#rt::preprocess::Preprocess::PerSample),
             format!(
@@ -447,47 +493,20 @@ pub fn items(net: &Network, shown: &str, path: &std::path::Path, found: &Found) 
             )
         }
     };
-    let raw_in_place = in_place.then(|| {
-        quote! {
-            /// As [`Self::infer_raw`], for the raw sample already written to
-            /// [`Self::arena_input`]: preprocesses it there and runs the network.
-            pub fn infer_raw_in_place(
-                &self,
-                arena: &mut #rt::Arena<{ #name::ARENA_LEN }>,
-            ) -> [f32; Self::OUTPUT_LEN] {
-                Self::PREPROCESSING.apply(Self::arena_input(arena));
-                self.infer_in_place(arena)
-            }
-        }
-    });
     let raw_doc = if in_place {
         " Values in one raw sample, before [`Self::PREPROCESSING`]: [`Self::INPUT_LEN`]."
     } else {
         " Values in one raw sample, before [`Self::PREPROCESSING`] whitens them into the \
          network's [`Self::INPUT_LEN`] inputs."
     };
-    quote! {
+    let constants = quote! {
         #[doc = #doc]
         pub const PREPROCESSING: #rt::preprocess::Preprocess<'static> = #value;
 
         #[doc = #raw_doc]
         pub const RAW_LEN: usize = #raw_len;
-
-        /// Runs one raw sample: applies [`Self::PREPROCESSING`] to it,
-        /// writing the result into the arena's input, then runs the network
-        /// as [`Self::infer`] does. `infer` itself takes preprocessed input.
-        /// Allocates nothing and cannot panic.
-        pub fn infer_raw(
-            &self,
-            raw: &[f32; Self::RAW_LEN],
-            arena: &mut #rt::Arena<{ #name::ARENA_LEN }>,
-        ) -> [f32; Self::OUTPUT_LEN] {
-            Self::PREPROCESSING.apply_into(raw, Self::arena_input(arena));
-            self.infer_in_place(arena)
-        }
-
-        #raw_in_place
-    }
+    };
+    Some((constants, in_place))
 }
 
 #[cfg(test)]

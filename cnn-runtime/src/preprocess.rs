@@ -139,18 +139,10 @@ impl Preprocess<'_> {
                 }
             }
             Preprocess::PerChannel { mean, std } => {
-                let per_channel = if mean.is_empty() {
-                    0
-                } else {
-                    raw_len / mean.len()
-                };
+                let per_channel = raw_len.checked_div(mean.len()).unwrap_or(0);
                 for i in 0..raw_len {
                     let v = raw(i);
-                    let c = if per_channel == 0 {
-                        usize::MAX
-                    } else {
-                        i / per_channel
-                    };
+                    let c = i.checked_div(per_channel).unwrap_or(usize::MAX);
                     emit(
                         i,
                         match (mean.get(c), std.get(c)) {

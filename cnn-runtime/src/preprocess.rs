@@ -484,8 +484,8 @@ mod tests {
             // The formula, summed in order.
             let expected: [f32; 5] = core::array::from_fn(|o| {
                 let mut acc = 0.0f32;
-                for j in 0..5 {
-                    acc += (x[j] - f32s.mean.get(j)) * storage.0[j * 7 + o];
+                for (j, &v) in x.iter().enumerate() {
+                    acc += (v - f32s.mean.get(j)) * storage.0[j * 7 + o];
                 }
                 acc
             });

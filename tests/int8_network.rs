@@ -87,7 +87,9 @@ fn the_file_is_what_calibration_makes_today() {
                     );
                 }
             }
-            FileDtype::Other => panic!("{FILE}: `{name}` has an unexpected type"),
+            FileDtype::F64 | FileDtype::Other => {
+                panic!("{FILE}: `{name}` has an unexpected type")
+            }
         }
     }
 }
@@ -147,6 +149,56 @@ fn int8_input_through_the_arena() {
     let s = LeNet5Int8::OUTPUT_QUANT;
     for (j, &v) in out.iter().enumerate() {
         assert_eq!(s.dequantize(v), expected[j]);
+    }
+}
+
+/// The file carries the f32 model's preprocessing, which the compiled-in
+/// network applies to raw pixels in `infer_raw`: bit for bit the network
+/// on the standardised digits.
+#[test]
+fn the_int8_file_carries_the_f32_preprocessing() {
+    let f32_model = cnn::Model::<classic::LeNet5>::load(
+        lenet_int8::root().join("examples/firmware/lenet5.safetensors"),
+    )
+    .unwrap();
+    let path = lenet_int8::root().join(FILE);
+    let file = cnn::quant::QuantizedModel::load(&path).unwrap();
+    let carried = file.preprocessing(&path, &[1, 28, 28]).unwrap();
+    assert!(carried.is_some());
+    assert_eq!(carried, f32_model.preprocessing);
+    let kernel = f32_model.preprocessing.as_ref().unwrap().kernel();
+    assert_eq!(LeNet5Int8::PREPROCESSING, kernel);
+    assert_eq!(LeNet5Int8::RAW_LEN, 784);
+
+    let test = cnn::data::mnist::load(&lenet_int8::root().join("data/mnist"), "t2k").unwrap();
+    let (x, _) = lenet_int8::test_digits();
+    let net = LeNet5Int8::embedded();
+    let soft = LeNet5Int8Softmax::embedded();
+    let mut arena = cnn_arena();
+    for i in 0..200 {
+        let raw: &[f32; 784] = test.input(i).try_into().unwrap();
+        let xi: &[f32; 784] = x[i * 784..(i + 1) * 784].try_into().unwrap();
+        let expected = net.infer(xi, &mut arena);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&net.infer_raw(raw, &mut arena)),
+            bits(&expected),
+            "digit {i}"
+        );
+        assert_eq!(
+            bits(&soft.infer_raw(raw, &mut arena)),
+            bits(&soft.infer(xi, &mut arena)),
+            "digit {i}"
+        );
+        // Value by value, into the int8 input.
+        LeNet5Int8::quantize_raw(&mut arena, |j| raw[j]);
+        let q = LeNet5Int8::INPUT_QUANT;
+        let by_hand: Vec<i8> = xi.iter().map(|&v| q.quantize(v)).collect();
+        assert_eq!(
+            LeNet5Int8::input_mut(&mut arena)[..],
+            by_hand[..],
+            "digit {i}"
+        );
     }
 }
 

@@ -39,6 +39,24 @@ cnn::network! {
     struct Vec3 { input: [3], fc: dense(2) }
 }
 
+cnn::network! {
+    /// 8x8 raw images whitened to their 12 principal components, weights
+    /// and whitening compiled in.
+    #[cnn(weights = "tests/data/preprocess/pca.safetensors")]
+    struct Pca12 { input: [12], fc1: dense(6), relu, fc2: dense(3) }
+}
+
+cnn::network! {
+    /// 5x5 raw images ZCA-whitened, weights and whitening compiled in.
+    #[cnn(weights = "tests/data/preprocess/zca.safetensors")]
+    struct Zca5x5 {
+        input: [1, 5, 5],
+        conv1: conv(2, kernel = 3), relu,
+        flatten,
+        fc: dense(3),
+    }
+}
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/preprocess")
 }
@@ -144,6 +162,118 @@ fn compiled_in_per_sample_equals_the_loaded_model_bit_for_bit() {
     }
 }
 
+/// `n` raw samples of `dim` values in about `[0, 1]`, deterministic.
+fn raw_pixels(n: usize, dim: usize) -> Vec<f32> {
+    (0..n * dim)
+        .map(|i| 0.5 + 0.4 * ((i * 29 % 97) as f32 * 0.53).sin() * ((i % dim) as f32 * 0.2).cos())
+        .collect()
+}
+
+#[test]
+fn compiled_in_whitening_equals_the_loaded_model_bit_for_bit() {
+    use cnn::preprocess::{Floats, Preprocess};
+    // PCA: 64 raw values into the network's 12 inputs.
+    let model = Model::<Pca12>::load(fixtures().join("pca.safetensors")).unwrap();
+    let Some(Preprocessing::Whitening(w)) = &model.preprocessing else {
+        panic!("{:?}", model.preprocessing)
+    };
+    assert_eq!((w.dim(), w.output_dim()), (64, 12));
+    assert_eq!((Pca12::RAW_LEN, Pca12::INPUT_LEN), (64, 12));
+    let Preprocess::Whitening(k) = Pca12::PREPROCESSING else {
+        panic!("{:?}", Pca12::PREPROCESSING)
+    };
+    assert_eq!((k.dim, k.out, k.stride), (64, 12, 12));
+    // The embedded matrix is the file's, the mean its f64 rounded to f32.
+    let Floats::Le(matrix) = k.matrix else {
+        panic!("{:?}", k.matrix)
+    };
+    let embedded: Vec<f32> = matrix
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(bits(&embedded), bits(&w.matrix()));
+    let mean: Vec<f32> = (0..64).map(|j| k.mean.get(j)).collect();
+    let mean64: Vec<f32> = w.mean().iter().map(|&m| m as f32).collect();
+    assert_eq!(bits(&mean), bits(&mean64));
+    assert_eq!(
+        bits(model.network.weights()),
+        bits(Pca12::embedded().weights())
+    );
+    let raw = raw_pixels(40, 64);
+    let loaded = model.predict_raw(&raw).unwrap();
+    let net = Pca12::embedded();
+    let mut arena = Pca12Arena::new();
+    let compiled: Vec<f32> = raw
+        .chunks_exact(64)
+        .flat_map(|s| net.infer_raw(s.try_into().unwrap(), &mut arena))
+        .collect();
+    assert_eq!(bits(&compiled), bits(&loaded));
+    // `infer` takes whitened input: the model's preprocessing, applied.
+    let white = model
+        .preprocessing
+        .as_ref()
+        .unwrap()
+        .apply(&raw[..64], &[12])
+        .unwrap();
+    assert_eq!(
+        bits(&net.infer(&white[..].try_into().unwrap(), &mut arena)),
+        bits(&compiled[..3])
+    );
+    // The GEMM transform of whole data sets agrees to rounding.
+    let gemm = w.transform(&raw).unwrap();
+    let kernel = model
+        .preprocessing
+        .as_ref()
+        .unwrap()
+        .apply(&raw, &[12])
+        .unwrap();
+    for (a, b) in kernel.iter().zip(&gemm) {
+        assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{a} {b}");
+    }
+
+    // ZCA: 25 raw values into a [1, 5, 5] input.
+    let model = Model::<Zca5x5>::load(fixtures().join("zca.safetensors")).unwrap();
+    assert_eq!(Zca5x5::RAW_LEN, 25);
+    let raw = raw_pixels(30, 25);
+    let loaded = model.predict_raw(&raw).unwrap();
+    let net = Zca5x5::embedded();
+    let mut arena = Zca5x5Arena::new();
+    let compiled: Vec<f32> = raw
+        .chunks_exact(25)
+        .flat_map(|s| net.infer_raw(s.try_into().unwrap(), &mut arena))
+        .collect();
+    assert_eq!(bits(&compiled), bits(&loaded));
+    // NaN in gives NaN out, no panic.
+    assert!(net
+        .infer_raw(&[f32::NAN; 25], &mut arena)
+        .iter()
+        .all(|v| v.is_nan()));
+}
+
+#[test]
+fn version_1_whitening_files_load_with_the_matrix_rebuilt() {
+    let path = fixtures().join("whitening_v1.safetensors");
+    let model = Model::<Vec3>::load(&path).unwrap();
+    let Some(Preprocessing::Whitening(w)) = &model.preprocessing else {
+        panic!("{:?}", model.preprocessing)
+    };
+    let fitted = Whitening::zca().fit(&correlated(50), 3).unwrap();
+    assert_eq!(w.matrix(), fitted.matrix());
+    // Saved again, it is version 2, with the matrix.
+    let dir = tempfile::tempdir().unwrap();
+    let again = dir.path().join("v2.safetensors");
+    model.save(&again).unwrap();
+    assert_eq!(Model::<Vec3>::load(&again).unwrap(), model);
+    let bytes = std::fs::read(&again).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = meta.metadata().clone().unwrap();
+    assert_eq!(meta["preprocess.version"], "2");
+    assert!(safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap()
+        .tensor("preprocess.whitening.matrix")
+        .is_ok());
+}
+
 #[test]
 fn round_trips() {
     let dir = tempfile::tempdir().unwrap();
@@ -174,10 +304,16 @@ fn round_trips() {
         model.save(&path).unwrap();
         let loaded = Model::<Vec3>::load(&path).unwrap();
         assert_eq!(loaded, model);
-        let expected = model
-            .network
-            .predict_batch(&w.transform(&data).unwrap())
+        // `predict_raw` whitens with the kernel (which the GEMM transform
+        // agrees with to rounding), then runs the network.
+        let white = Preprocessing::Whitening(w.clone())
+            .apply(&data, &[3])
             .unwrap();
+        let gemm = w.transform(&data).unwrap();
+        for (a, b) in white.iter().zip(&gemm) {
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{a} {b}");
+        }
+        let expected = model.network.predict_batch(&white).unwrap();
         assert_eq!(bits(&loaded.predict_raw(&data).unwrap()), bits(&expected));
     }
 }
@@ -279,9 +415,9 @@ fn bad_preprocessing_gives_clear_errors() {
     );
     let e = load_error(
         &[],
-        &[("preprocess", "per_sample"), ("preprocess.version", "2")],
+        &[("preprocess", "per_sample"), ("preprocess.version", "3")],
     );
-    assert!(e.to_string().contains("version `2`"), "{e}");
+    assert!(e.to_string().contains("version `3`"), "{e}");
     let e = load_error(&stats, &[("preprocess", "per_sample")]);
     assert!(
         e.to_string()
@@ -303,6 +439,54 @@ fn bad_preprocessing_gives_clear_errors() {
     let e = Model::new(Vec3::new(Init::He, 1), Some(Preprocessing::Whitening(pca))).unwrap_err();
     let m = e.to_string();
     assert!(m.contains("into 2") && m.contains("[3] takes 3"), "{m}");
+}
+
+#[test]
+fn bad_whitening_matrices_give_clear_errors() {
+    // The version 2 ZCA fixture's tensors, with the matrix changed.
+    let bytes = std::fs::read(fixtures().join("zca.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta: Vec<(String, String)> = header.metadata().clone().unwrap().into_iter().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zca.safetensors");
+    let write = |matrix: Option<(safetensors::Dtype, Vec<usize>, Vec<u8>)>| {
+        let mut tensors: Vec<RawTensor> = file
+            .tensors()
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("preprocess.") && n != "preprocess.whitening.matrix")
+            .map(|(n, t)| (n, t.dtype(), t.shape().to_vec(), t.data().to_vec()))
+            .collect();
+        if let Some((dtype, shape, data)) = matrix {
+            tensors.push(("preprocess.whitening.matrix".into(), dtype, shape, data));
+        }
+        let net = Zca5x5::embedded();
+        let meta = meta.iter().cloned().collect();
+        let b = cnn::io::safetensors::to_bytes_with(
+            &path,
+            Zca5x5::PARAMS,
+            net.weights(),
+            &tensors,
+            meta,
+        )
+        .unwrap();
+        std::fs::write(&path, b).unwrap();
+        Model::<Zca5x5>::load(&path).unwrap_err()
+    };
+    let e = write(None);
+    assert!(matches!(e, Error::MissingTensor { .. }), "{e}");
+    assert!(e.to_string().contains("preprocess.whitening.matrix"), "{e}");
+    let e = write(Some((safetensors::Dtype::F32, vec![25, 24], vec![0; 2400])));
+    let m = e.to_string();
+    assert!(matches!(e, Error::ShapeMismatch { .. }), "{m}");
+    assert!(m.contains("[25, 24]") && m.contains("[25, 25]"), "{m}");
+    let e = write(Some((safetensors::Dtype::F64, vec![25, 25], vec![0; 5000])));
+    assert!(matches!(e, Error::DtypeMismatch { .. }), "{e}");
+    let nan: Vec<u8> = (0..625)
+        .flat_map(|i| if i == 7 { f32::NAN } else { 0.0 }.to_le_bytes())
+        .collect();
+    let e = write(Some((safetensors::Dtype::F32, vec![25, 25], nan)));
+    assert!(e.to_string().contains("flat index 7"), "{e}");
 }
 
 #[test]

@@ -62,7 +62,12 @@ pub fn embed(
     let preprocessing = crate::preprocess::read(lit, &relative, &bytes, net.input(), diag)?;
     let values = fold(plan, values);
     let mut tokens = items(net, plan, &relative, &path, &values);
-    tokens.extend(crate::preprocess::items(net, &relative, &preprocessing));
+    tokens.extend(crate::preprocess::items(
+        net,
+        &relative,
+        &path,
+        &preprocessing,
+    ));
     Some(Some(tokens))
 }
 

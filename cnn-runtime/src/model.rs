@@ -9,9 +9,9 @@
 //! model file's weights and skips its preprocessing.
 //!
 //! A network compiled in with `#[cnn(weights = "model.safetensors")]`
-//! from a file with per-sample or per-channel preprocessing gets an
-//! `infer_raw` method that applies it, bit for bit as
-//! [`Model::predict_raw`] does.
+//! from a file with preprocessing (per-sample, per-channel or whitening)
+//! gets an `infer_raw` method that applies it, bit for bit as
+//! [`Model::predict_raw`] does: both run [`Preprocessing::kernel`].
 
 use std::path::Path;
 use std::vec::Vec;

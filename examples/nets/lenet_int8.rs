@@ -102,15 +102,18 @@ pub fn calibration_digits(n: usize) -> Vec<f32> {
 pub struct F32Lenet {
     pub params: &'static [ParamInfo],
     pub weights: Vec<f32>,
+    /// The preprocessing saved with it (the training set's standardisation).
+    pub preprocessing: Option<cnn::data::Preprocessing>,
 }
 
 impl F32Lenet {
     pub fn load() -> Self {
         let path = root().join("examples/firmware/lenet5.safetensors");
-        let net = crate::classic::LeNet5::from_safetensors(&path).expect("lenet5.safetensors");
+        let model = cnn::Model::<crate::classic::LeNet5>::load(&path).expect("lenet5.safetensors");
         F32Lenet {
             params: crate::classic::LeNet5::PARAMS,
-            weights: net.weights().to_vec(),
+            weights: model.network.weights().to_vec(),
+            preprocessing: model.preprocessing,
         }
     }
 
@@ -181,7 +184,8 @@ impl F32Lenet {
         out
     }
 
-    /// Calibrates on `x` (`n` samples, in batches of 64) and quantizes.
+    /// Calibrates on `x` (`n` samples, in batches of 64) and quantizes;
+    /// the quantized model carries the f32 model's preprocessing.
     pub fn quantize(&self, x: &[f32], n: usize, method: Method) -> QuantizedModel {
         let mut cal = Calibrator::new();
         for start in (0..n).step_by(64) {
@@ -191,7 +195,12 @@ impl F32Lenet {
             }
         }
         let ranges = cal.finish(method).expect("calibration");
-        quantize_network(&PLAN, self.params, &self.weights, &ranges).expect("quantize")
+        let mut model =
+            quantize_network(&PLAN, self.params, &self.weights, &ranges).expect("quantize");
+        model
+            .set_preprocessing(self.preprocessing.as_ref(), &[1, 28, 28])
+            .expect("the f32 model's preprocessing fits");
+        model
     }
 }
 

@@ -41,10 +41,13 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             pub const PREPROCESSING: #rt::preprocess::Preprocess<'static> =
                 #rt::preprocess::Preprocess::None;
 
+            /// Values in one raw sample.
+            pub const RAW_LEN: usize = Self::INPUT_LEN;
+
             /// Runs one raw sample.
             pub fn infer_raw(
                 &self,
-                raw: &[f32; Self::INPUT_LEN],
+                raw: &[f32; Self::RAW_LEN],
                 arena: &mut #rt::Arena<{ #name::ARENA_LEN }>,
             ) -> [f32; Self::OUTPUT_LEN] {
                 self.infer(raw, arena)

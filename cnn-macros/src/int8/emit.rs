@@ -162,6 +162,39 @@ pub fn emit(h: &Header, q: &Quantized) -> TokenStream {
     let infer_doc = format!(
         " Quantizes `x` into `arena`, runs the int8 layers and returns {out_doc}; no heap."
     );
+    let preprocess = q.preprocess.as_ref().map(|constants| {
+        let infer_raw_doc = format!(
+            " Runs one raw sample: [`Self::quantize_raw`], then the int8 layers as \
+             [`Self::infer`] does; returns {out_doc}. No heap, no panics."
+        );
+        quote! {
+            #constants
+
+            /// Preprocesses one raw sample, given value by value (`raw(i)`
+            /// for `i < RAW_LEN`, which may be called more than once for
+            /// the same `i`), with [`Self::PREPROCESSING`] and quantizes it
+            /// with [`Self::INPUT_QUANT`] into the arena's input, for
+            /// [`Self::infer_int8`]: no f32 buffer, no heap. The values are
+            /// those `PREPROCESSING` gives an f32 sample, bit for bit.
+            pub fn quantize_raw(arena: &mut #arena, raw: impl Fn(usize) -> f32) {
+                let q = Self::INPUT_QUANT;
+                let input = Self::input_mut(arena);
+                Self::PREPROCESSING.map(Self::RAW_LEN, raw, |i, v| {
+                    if let Some(x) = input.get_mut(i) {
+                        *x = q.quantize(v);
+                    }
+                });
+            }
+
+            #[doc = #infer_raw_doc]
+            pub fn infer_raw(&self, raw: &[f32; Self::RAW_LEN], arena: &mut #arena) -> [f32; #out_len] {
+                Self::quantize_raw(arena, |i| raw.get(i).copied().unwrap_or(f32::NAN));
+                let mut y = [0.0f32; #out_len];
+                self.chain.infer_quantized(arena.as_mut_slice(), &mut y, #softmax);
+                y
+            }
+        }
+    });
     quote! {
         #(#attrs)*
         #[doc = ""]
@@ -259,6 +292,8 @@ pub fn emit(h: &Header, q: &Quantized) -> TokenStream {
                     .try_into()
                     .expect("the output has the network's length")
             }
+
+            #preprocess
         }
     }
 }

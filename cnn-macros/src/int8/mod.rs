@@ -9,6 +9,12 @@
 //! `cnn_spec::quant` code the runtime uses. The generated type holds no
 //! f32 weights and no training: it runs single-sample inference in a byte
 //! arena through `cnn_runtime`'s int8 kernels (`QChain`), without heap.
+//!
+//! Preprocessing the file carries (`preprocess.*`, the f32 model's, which
+//! calibration copies) is compiled in as for f32 networks
+//! ([`crate::preprocess`]): `PREPROCESSING`, `RAW_LEN`, and `quantize_raw`
+//! / `infer_raw`, which preprocess and quantize a raw sample value by
+//! value into the arena's int8 input, with no f32 buffer.
 
 mod emit;
 mod lower;
@@ -52,6 +58,8 @@ pub struct Quantized {
     /// The weights file, relative and absolute.
     pub relative: String,
     pub path: PathBuf,
+    /// `PREPROCESSING` and `RAW_LEN`, if the file carries preprocessing.
+    pub preprocess: Option<TokenStream>,
 }
 
 /// The generated items of an int8 network, or `None` after errors
@@ -97,11 +105,15 @@ pub fn expand(decl: &NetworkDecl, net: &Network, diag: &mut Diagnostics) -> Opti
         }
     };
     let q = quantize(decl, net, lit, &relative, &bytes, &lowered, diag)?;
+    let found = crate::preprocess::read(lit, &relative, &bytes, net.input(), diag)?;
+    let rt = crate::emit::runtime(&net.krate);
+    let preprocess = crate::preprocess::constants(&rt, &relative, &path, &found).map(|(c, _)| c);
     Some(emit::emit(
         &emit::Header::of(net),
         &Quantized {
             relative,
             path,
+            preprocess,
             ..q
         },
     ))
@@ -131,6 +143,7 @@ pub fn stub(decl: &NetworkDecl, known: crate::graph::Partial) -> TokenStream {
         softmax: false,
         relative: String::new(),
         path: PathBuf::new(),
+        preprocess: None,
     };
     emit::emit(&header, &empty)
 }
@@ -148,6 +161,7 @@ fn file_dtype(d: Dtype) -> FileDtype {
         Dtype::I8 => FileDtype::I8,
         Dtype::I32 => FileDtype::I32,
         Dtype::F32 => FileDtype::F32,
+        Dtype::F64 => FileDtype::F64,
         _ => FileDtype::Other,
     }
 }
@@ -326,7 +340,7 @@ fn quantize(
     }
     let mut unknown: Vec<String> = tensors
         .iter()
-        .filter(|t| !used.contains(&t.name))
+        .filter(|t| !used.contains(&t.name) && !t.name.starts_with(crate::preprocess::PREFIX))
         .map(|t| format!("`{}`", t.name))
         .collect();
     if !unknown.is_empty()
@@ -354,5 +368,6 @@ fn quantize(
         softmax: lowered.softmax,
         relative: String::new(),
         path: PathBuf::new(),
+        preprocess: None,
     })
 }

@@ -7,9 +7,15 @@
 //! | --- | --- | --- |
 //! | per-sample standardisation | `preprocess = "per_sample"` | none |
 //! | per-channel standardisation | `preprocess = "per_channel"` | `preprocess.mean` F32 `[C]`, `preprocess.std` F32 `[C]` |
-//! | PCA or ZCA whitening | `preprocess = "whitening"`, `preprocess.whitening.kind` (`pca` or `zca`), `preprocess.whitening.eps`, `preprocess.whitening.samples`, `preprocess.whitening.total_variance` | `preprocess.whitening.mean` F64 `[dim]`, `preprocess.whitening.components` F64 `[k, dim]`, `preprocess.whitening.variance` F64 `[k]` |
+//! | PCA or ZCA whitening | `preprocess = "whitening"`, `preprocess.whitening.kind` (`pca` or `zca`), `preprocess.whitening.eps`, `preprocess.whitening.samples`, `preprocess.whitening.total_variance` | `preprocess.whitening.mean` F64 `[dim]`, `preprocess.whitening.components` F64 `[k, dim]`, `preprocess.whitening.variance` F64 `[k]`, `preprocess.whitening.matrix` F32 `[dim, out]` |
 //!
-//! and `preprocess.version = "1"`. `C` is the network's input channels
+//! and `preprocess.version`: `"2"` for whitening, `"1"` for the others
+//! (the lowest version that describes the file, so that older readers
+//! still read files without whitening). Version 2 added the whitening
+//! matrix, `W` in `y = (x - mean) W` ([`Whitening::matrix`]; `out` is `k`
+//! for PCA, `dim` for ZCA): the values applied, which a network compiled in
+//! from the file embeds as they are. A version 1 whitening has no matrix
+//! and rebuilds it from the components when it loads. `C` is the network's input channels
 //! for a `[C, H, W]` input, 1 for inputs of other ranks (as
 //! [`Standardizer`] fits them); a whitening's output (`k` values for PCA,
 //! `dim` for ZCA) must be the network's whole input. Loading weights alone
@@ -23,6 +29,7 @@ use std::vec::Vec;
 
 use safetensors::tensor::Dtype;
 
+use super::covariance::check_finite;
 use super::dataset::shape_string;
 use super::normalize::Standardizer;
 use super::whiten::{file as whiten_file, Whitening};
@@ -34,8 +41,9 @@ use crate::preprocess::Preprocess;
 pub const KIND_KEY: &str = "preprocess";
 /// The metadata key of the format version.
 pub const VERSION_KEY: &str = "preprocess.version";
-/// The format version written.
-pub const VERSION: u32 = 1;
+/// The newest format version, read and written (for whitening; files
+/// without whitening are written as version 1).
+pub const VERSION: u32 = 2;
 /// The per-channel means.
 pub const MEAN: &str = "preprocess.mean";
 /// The per-channel standard deviations.
@@ -46,6 +54,8 @@ const WHITENING: [&str; 3] = [
     "preprocess.whitening.variance",
 ];
 const WHITENING_META: &str = "preprocess.whitening.";
+/// The whitening matrix, F32 `[dim, out]` (version 2).
+pub const WHITENING_MATRIX: &str = "preprocess.whitening.matrix";
 
 /// What a model does to a raw sample before its first layer; saved in
 /// and loaded from the model's weights file (see the
@@ -68,9 +78,9 @@ pub enum Preprocessing {
     PerSample,
     /// Standardised per channel with a training set's statistics.
     PerChannel(Standardizer),
-    /// PCA or ZCA whitening. Applied on the host only: a compiled-in
-    /// network refuses it (a ZCA of 3x32x32 images is a 3072x3072
-    /// matrix, 37 MB of `f32`).
+    /// PCA or ZCA whitening. A network compiled in from the file embeds
+    /// the whitening matrix (`dim x out` values: 2.4 MB of `f32` for a ZCA
+    /// of 28x28 images, 37 MB for 3x32x32).
     Whitening(Whitening),
 }
 
@@ -86,15 +96,24 @@ impl Preprocessing {
     }
 
     /// The allocation-free kernel that applies it (the one compiled-in
-    /// networks run), or `None` for whitening.
-    pub fn kernel(&self) -> Option<Preprocess<'_>> {
+    /// networks run).
+    pub fn kernel(&self) -> Preprocess<'_> {
         match self {
-            Preprocessing::PerSample => Some(Preprocess::PerSample),
-            Preprocessing::PerChannel(s) => Some(Preprocess::PerChannel {
+            Preprocessing::PerSample => Preprocess::PerSample,
+            Preprocessing::PerChannel(s) => Preprocess::PerChannel {
                 mean: &s.mean,
                 std: &s.std,
-            }),
-            Preprocessing::Whitening(_) => None,
+            },
+            Preprocessing::Whitening(w) => Preprocess::Whitening(w.kernel()),
+        }
+    }
+
+    /// The format version that describes it: 2 for whitening (which
+    /// stores its matrix), 1 otherwise.
+    pub fn version(&self) -> u32 {
+        match self {
+            Preprocessing::Whitening(_) => 2,
+            _ => 1,
         }
     }
 
@@ -166,7 +185,10 @@ impl Preprocessing {
     }
 
     /// Preprocesses a batch of raw samples, `[n, raw_len]` →
-    /// `[n, input_shape...]`.
+    /// `[n, input_shape...]`, each by [`Preprocessing::kernel`]: bit for
+    /// bit what a compiled-in network's `infer_raw` gives its layers. (A
+    /// whitening applied this way agrees with [`Whitening::transform`],
+    /// the GEMM used on whole data sets, to rounding: a few ulps.)
     ///
     /// Errors: [`Error::Config`] as [`Preprocessing::check`];
     /// [`Error::Data`] if `raw` is not a whole number of samples (or, for
@@ -187,16 +209,20 @@ impl Preprocessing {
                 ),
             });
         }
-        match (self, self.kernel()) {
-            (Preprocessing::Whitening(w), _) => w.transform(raw),
-            (_, Some(kernel)) => {
+        match self.kernel() {
+            Preprocess::Whitening(w) => {
+                check_finite(raw, raw_len, "whitening")?;
+                let mut out = vec![0.0; raw.len() / raw_len * input_len];
+                w.apply_batch(raw, &mut out);
+                Ok(out)
+            }
+            kernel => {
                 let mut out = raw.to_vec();
                 for sample in out.chunks_exact_mut(raw_len) {
                     kernel.apply(sample);
                 }
                 Ok(out)
             }
-            (_, None) => unreachable!("only whitening has no kernel"),
         }
     }
 
@@ -204,7 +230,7 @@ impl Preprocessing {
     pub(crate) fn to_tensors(&self) -> (Vec<RawTensor>, HashMap<String, String>) {
         let mut meta = HashMap::new();
         meta.insert(KIND_KEY.to_string(), self.name().to_string());
-        meta.insert(VERSION_KEY.to_string(), VERSION.to_string());
+        meta.insert(VERSION_KEY.to_string(), self.version().to_string());
         let f32s = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let f64s = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let tensors = match self {
@@ -247,6 +273,12 @@ impl Preprocessing {
                         vec![k],
                         f64s(w.explained_variance()),
                     ),
+                    (
+                        WHITENING_MATRIX.to_string(),
+                        Dtype::F32,
+                        vec![d, w.output_dim()],
+                        f32s(&w.matrix()),
+                    ),
                 ]
             }
         };
@@ -281,20 +313,20 @@ impl Preprocessing {
                 quoted(&stored)
             )));
         };
-        let version = meta.get(VERSION_KEY).map(String::as_str).unwrap_or("1");
-        match version.parse::<u32>() {
-            Ok(v) if (1..=VERSION).contains(&v) => {}
+        let version_text = meta.get(VERSION_KEY).map(String::as_str).unwrap_or("1");
+        let version = match version_text.parse::<u32>() {
+            Ok(v) if (1..=VERSION).contains(&v) => v,
             _ => {
                 return Err(err(format!(
-                    "preprocessing format version `{version}`; this build reads versions 1 to \
-                     {VERSION}"
+                    "preprocessing format version `{version_text}`; this build reads versions \
+                     1 to {VERSION}"
                 )))
             }
-        }
+        };
         let expected: &[&str] = match kind.as_str() {
             "per_sample" => &[],
             "per_channel" => &[MEAN, STD],
-            "whitening" => &WHITENING,
+            "whitening" => &WHITENING_TENSORS,
             other => {
                 return Err(err(format!(
                     "unknown preprocessing `{other}` (metadata `{KIND_KEY}`); this build reads \
@@ -369,13 +401,8 @@ impl Preprocessing {
                     let bytes = file.bytes(name).unwrap_or_else(|| Ok(Vec::new()))?;
                     Ok(Some((info.dtype, info.shape, bytes)))
                 };
-                Preprocessing::Whitening(whiten_file::assemble(
-                    &path,
-                    WHITENING,
-                    WHITENING_META,
-                    &meta,
-                    &mut get,
-                )?)
+                let w = whiten_file::assemble(&path, WHITENING, WHITENING_META, &meta, &mut get)?;
+                Preprocessing::Whitening(read_matrix(file, w, version)?)
             }
         };
         if let Some(message) = preprocessing.problem(input_shape) {
@@ -383,6 +410,73 @@ impl Preprocessing {
         }
         Ok(Some(preprocessing))
     }
+}
+
+/// The tensors of a whitening.
+const WHITENING_TENSORS: [&str; 4] = [WHITENING[0], WHITENING[1], WHITENING[2], WHITENING_MATRIX];
+
+/// `w` with the matrix stored in `file`: required from version 2, F32
+/// `[dim, out]`, finite; a version 1 file without one keeps the matrix
+/// rebuilt from the components.
+fn read_matrix<R: Read + Seek>(
+    file: &mut SafetensorsFile<R>,
+    w: Whitening,
+    version: u32,
+) -> Result<Whitening, Error> {
+    let path = file.path().to_path_buf();
+    let expected = vec![w.dim(), w.output_dim()];
+    let Some(info) = file.info(WHITENING_MATRIX).cloned() else {
+        if version < 2 {
+            return Ok(w);
+        }
+        return Err(Error::MissingTensor {
+            path,
+            tensor: WHITENING_MATRIX.to_string(),
+            expected,
+        });
+    };
+    if info.dtype != Dtype::F32 {
+        return Err(Error::DtypeMismatch {
+            path,
+            tensor: WHITENING_MATRIX.to_string(),
+            expected,
+            shape: info.shape.clone(),
+            found: format!("{:?}", info.dtype),
+        });
+    }
+    if info.shape != expected {
+        return Err(Error::ShapeMismatch {
+            path,
+            tensor: WHITENING_MATRIX.to_string(),
+            found: info.shape.clone(),
+            reason: Some(
+                format!(
+                    "the {} whitening of `{}` turns [{}] values into {}",
+                    w.kind().name(),
+                    WHITENING[0],
+                    w.dim(),
+                    w.output_dim()
+                )
+                .into_boxed_str(),
+            ),
+            expected,
+        });
+    }
+    let len = w.dim() * w.output_dim();
+    let matrix = file
+        .f32_vec(WHITENING_MATRIX, len)
+        .unwrap_or_else(|| Ok(Vec::new()))?;
+    if let Some(i) = matrix.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Data {
+            path: Some(path),
+            message: format!(
+                "tensor `{WHITENING_MATRIX}` (shape {}) holds {} at flat index {i}",
+                shape_string(&expected),
+                matrix[i]
+            ),
+        });
+    }
+    Ok(w.with_matrix(&matrix))
 }
 
 /// Statistics per sample for an input of `shape`: its channels for

@@ -60,6 +60,7 @@ mod spectrum;
 pub use spectrum::Spectrum;
 
 use super::covariance::{check_finite, check_samples, padded_stride, upper_scatter, Moments};
+use crate::preprocess::{Floats, Whiten};
 use crate::{parallel, Error};
 use apply::{apply, check_out, unpad};
 
@@ -473,6 +474,48 @@ impl Whitening {
     /// `transform(x) = (x - mean) W`. Symmetric for ZCA.
     pub fn matrix(&self) -> Vec<f32> {
         unpad(&self.forward, self.dim, self.output_dim())
+    }
+
+    /// The allocation-free kernel that applies [`Whitening::matrix`] one
+    /// sample at a time, summing in a fixed order: what `Model::predict_raw`
+    /// and a network compiled in from a model file with whitening run,
+    /// bit for bit. [`transform`](Whitening::transform) (the crate's GEMM)
+    /// gives the same values to rounding.
+    ///
+    /// ```
+    /// use cnn_runtime::data::Whitening;
+    ///
+    /// let data: Vec<f32> = (0..60).map(|i| ((i * 37 % 11) as f32).sin()).collect();
+    /// let zca = Whitening::zca().fit(&data, 3)?;
+    /// let mut one = [0.0f32; 3];
+    /// zca.kernel().apply(&data[..3], &mut one);
+    /// let gemm = zca.transform(&data[..3])?;
+    /// assert!(one.iter().zip(&gemm).all(|(a, b)| (a - b).abs() <= 1e-5 * b.abs().max(1.0)));
+    /// # Ok::<(), cnn_runtime::Error>(())
+    /// ```
+    pub fn kernel(&self) -> Whiten<'_> {
+        let out = self.output_dim();
+        Whiten {
+            mean: Floats::F32(&self.mean32),
+            matrix: Floats::F32(&self.forward),
+            dim: self.dim,
+            out,
+            stride: padded_stride(out),
+        }
+    }
+
+    /// The same whitening with `matrix` (`[dim, output_dim]`, as
+    /// [`Whitening::matrix`] gives it) as its whitening matrix: a model file
+    /// stores the matrix it was saved with, and applies exactly that.
+    pub(crate) fn with_matrix(mut self, matrix: &[f32]) -> Self {
+        let (rows, cols) = (self.dim, self.output_dim());
+        let ld = padded_stride(cols);
+        let mut forward = vec![0.0f32; rows * ld];
+        for (dst, src) in forward.chunks_exact_mut(ld).zip(matrix.chunks_exact(cols)) {
+            dst[..cols].copy_from_slice(src);
+        }
+        self.forward = forward;
+        self
     }
 
     /// The matrix of [`inverse_transform`](Whitening::inverse_transform),

@@ -183,6 +183,12 @@ impl QChain<'_> {
     pub fn infer(&self, x: &[f32], arena: &mut [i8], y: &mut [f32], softmax: bool) {
         assert_eq!(x.len(), self.input_len, "cnn-runtime: int8 network input");
         super::int8::quantize(self.input, x, self.input(arena));
+        self.infer_quantized(arena, y, softmax);
+    }
+
+    /// As [`QChain::infer`], for an input already quantized into the
+    /// arena (through [`QChain::input`]).
+    pub fn infer_quantized(&self, arena: &mut [i8], y: &mut [f32], softmax: bool) {
         let out = self.forward(arena);
         super::int8::dequantize(self.output, out, y);
         if softmax {

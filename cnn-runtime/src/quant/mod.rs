@@ -5,6 +5,7 @@
 //! ```text
 //! f32 network ──(activations per tensor)──▶ Calibrator ──finish(Method)──▶ Ranges
 //! (params, weights) + Ranges ──quantize_network──▶ QuantizedModel ──save──▶ .safetensors
+//!                 f32 model's Preprocessing ──set_preprocessing──▶ (carried in the same file)
 //! QuantizedModel + layer plan ──QNetwork::build──▶ descriptors + blob ──▶ ops::int8 kernels
 //! ```
 //!

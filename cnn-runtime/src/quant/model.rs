@@ -1,6 +1,8 @@
 //! A quantized model as its weights file holds it (format in
 //! `cnn_spec::quant::file`): safetensors with int8 weights, int32 biases
-//! and f32 scales under PyTorch-style names.
+//! and f32 scales under PyTorch-style names, and the preprocessing of the
+//! f32 model it was quantized from (`preprocess.*` tensors and metadata,
+//! as in f32 model files: [`crate::data::preprocessing`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,7 +13,10 @@ use cnn_spec::quant::file::{self, FileDtype, TensorInfo};
 use cnn_spec::quant::QParams;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use crate::data::preprocessing::KIND_KEY;
+use crate::data::Preprocessing;
 use crate::error::Error;
+use crate::io::safetensors::{SafetensorsFile, PREPROCESS_PREFIX};
 
 /// One tensor of a quantized model.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +126,69 @@ impl QuantizedModel {
         })
     }
 
+    /// Makes `preprocessing` the model's (`None`: no preprocessing),
+    /// replacing any it had: the `preprocess.*` tensors and metadata an f32
+    /// model file stores, so that the quantized file carries what its raw
+    /// inputs go through, and a network compiled in from it (`dtype =
+    /// "int8"`) applies it in `infer_raw`. Errors ([`Error::Config`]) if
+    /// it does not fit the network's `input_shape`.
+    ///
+    /// ```
+    /// use cnn_runtime::data::{Preprocessing, Standardizer};
+    /// use cnn_runtime::quant::QuantizedModel;
+    ///
+    /// let p = Preprocessing::PerChannel(Standardizer { mean: vec![0.13], std: vec![0.31] });
+    /// let mut model = QuantizedModel::default();
+    /// model.set_preprocessing(Some(&p), &[1, 28, 28])?;
+    /// assert!(model.get("preprocess.mean").is_some());
+    /// let path = std::path::Path::new("model.safetensors");
+    /// assert_eq!(model.preprocessing(path, &[1, 28, 28])?, Some(p));
+    /// # Ok::<(), cnn_runtime::Error>(())
+    /// ```
+    pub fn set_preprocessing(
+        &mut self,
+        preprocessing: Option<&Preprocessing>,
+        input_shape: &[usize],
+    ) -> Result<(), Error> {
+        let (tensors, metadata) = match preprocessing {
+            Some(p) => {
+                p.check(input_shape)?;
+                p.to_tensors()
+            }
+            None => Default::default(),
+        };
+        self.tensors
+            .retain(|t| !t.name.starts_with(PREPROCESS_PREFIX));
+        self.metadata
+            .retain(|(k, _)| k != KIND_KEY && !k.starts_with(PREPROCESS_PREFIX));
+        for (name, dtype, shape, data) in tensors {
+            let dtype = match dtype {
+                Dtype::F64 => FileDtype::F64,
+                _ => FileDtype::F32,
+            };
+            self.tensors.push(QTensor::new(&name, dtype, &shape, data));
+        }
+        let mut metadata: Vec<(String, String)> = metadata.into_iter().collect();
+        metadata.sort();
+        self.metadata.extend(metadata);
+        Ok(())
+    }
+
+    /// The preprocessing the model carries (`None` if it has none),
+    /// checked against the network's `input_shape` as `Model::load` checks
+    /// an f32 model's; `path` names the model in errors.
+    pub fn preprocessing(
+        &self,
+        path: &Path,
+        input_shape: &[usize],
+    ) -> Result<Option<Preprocessing>, Error> {
+        let bytes = self.to_bytes()?;
+        let len = bytes.len() as u64;
+        let limit = crate::io::safetensors::header_limit(self.tensors.len() + 16);
+        let mut file = SafetensorsFile::new(std::io::Cursor::new(bytes), len, path, limit)?;
+        Preprocessing::read(&mut file, input_shape)
+    }
+
     /// The safetensors bytes of the model.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
         let views = self
@@ -130,6 +198,7 @@ impl QuantizedModel {
                 let dtype = match t.dtype {
                     FileDtype::I8 => Dtype::I8,
                     FileDtype::I32 => Dtype::I32,
+                    FileDtype::F64 => Dtype::F64,
                     FileDtype::F32 | FileDtype::Other => Dtype::F32,
                 };
                 TensorView::new(dtype, t.shape.clone(), &t.data).map(|v| (t.name.as_str(), v))
@@ -199,10 +268,12 @@ impl QuantizedModel {
                 Dtype::I8 => FileDtype::I8,
                 Dtype::I32 => FileDtype::I32,
                 Dtype::F32 => FileDtype::F32,
+                Dtype::F64 if name.starts_with(PREPROCESS_PREFIX) => FileDtype::F64,
                 other => {
                     return Err(bad(format!(
-                    "tensor `{name}` is {other:?}; a quantized model holds I8, I32 and F32 tensors"
-                )))
+                        "tensor `{name}` is {other:?}; a quantized model holds I8, I32 and F32 \
+                         tensors (and F64 preprocessing statistics)"
+                    )))
                 }
             };
             tensors.push(QTensor {

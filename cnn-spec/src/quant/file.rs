@@ -56,6 +56,9 @@ pub enum FileDtype {
     I32,
     /// `F32`.
     F32,
+    /// `F64` (the statistics of a whitening the file carries as its
+    /// preprocessing).
+    F64,
     /// Any other type (named by the file).
     Other,
 }
@@ -67,6 +70,7 @@ impl FileDtype {
             FileDtype::I8 => "I8",
             FileDtype::I32 => "I32",
             FileDtype::F32 => "F32",
+            FileDtype::F64 => "F64",
             FileDtype::Other => "another type",
         }
     }
@@ -180,6 +184,7 @@ fn expect<'a>(
     }
     let width = match dtype {
         FileDtype::I8 => 1,
+        FileDtype::F64 => 8,
         _ => 4,
     };
     let len = shape.iter().product::<usize>() * width;

@@ -11,8 +11,9 @@
 //!
 //! The int8 variant, [`LeNet5Int8`], compiles in `lenet5_int8.safetensors`
 //! (what `cargo run --release --example lenet_int8` writes: the same
-//! network quantized as TensorFlow Lite's int8 scheme) and runs in a
-//! 1,960-byte arena on the microcontroller.
+//! network quantized as TensorFlow Lite's int8 scheme, with the f32
+//! model's preprocessing, compiled in as `LeNet5Int8::PREPROCESSING`) and
+//! runs in a 1,960-byte arena on the microcontroller.
 //!
 //! Build the bare-metal binaries (Cortex-M4F), f32 and int8, with
 //!
@@ -102,25 +103,23 @@ pub fn classify(pixels: &[u8; 784], arena: &mut LeNet5Arena) -> (usize, f32) {
 /// The compiled-in int8 network.
 pub const NET_INT8: LeNet5Int8 = LeNet5Int8::embedded();
 
-/// Quantizes 8-bit pixels into the int8 network's input: standardised as
-/// in [`standardize`] (with the f32 network's compiled-in preprocessing:
-/// the int8 network is that network quantized), then quantized with the
-/// input's scale and zero point.
-pub fn quantize_pixels(pixels: &[u8; 784], out: &mut [i8; 784]) {
-    let q = LeNet5Int8::INPUT_QUANT;
-    let mut x = [0.0f32; 1];
-    for (o, &p) in out.iter_mut().zip(pixels) {
-        x[0] = f32::from(p) / 255.0;
-        LeNet5::PREPROCESSING.apply(&mut x);
-        *o = q.quantize(x[0]);
-    }
+/// Quantizes 8-bit pixels into the int8 network's input in `arena`: `p /
+/// 255`, then the int8 network's compiled-in
+/// [`LeNet5Int8::PREPROCESSING`] (the training set's standardisation, which
+/// calibration copied from `lenet5.safetensors` into
+/// `lenet5_int8.safetensors`), then quantized with its input's scale and
+/// zero point, one pixel at a time: no f32 buffer.
+pub fn quantize_pixels(pixels: &[u8; 784], arena: &mut LeNet5Int8Arena) {
+    LeNet5Int8::quantize_raw(arena, |i| {
+        pixels.get(i).map_or(f32::NAN, |&p| f32::from(p) / 255.0)
+    });
 }
 
 /// Classifies one digit with the int8 network: its class (the largest
 /// int8 logit, the first of equals) and the softmax probability of the
 /// dequantized logits for it. Returns the int8 logits too.
 pub fn classify_int8(pixels: &[u8; 784], arena: &mut LeNet5Int8Arena) -> (usize, f32, [i8; 10]) {
-    quantize_pixels(pixels, LeNet5Int8::input_mut(arena));
+    quantize_pixels(pixels, arena);
     let logits = *NET_INT8.infer_int8(arena);
     let mut best = 0;
     for (i, &v) in logits.iter().enumerate() {
@@ -237,6 +236,21 @@ mod tests {
             standardize(&pixels, &mut ours);
             let before = pixels.map(|p| (f32::from(p) / 255.0 - MEAN) / (STD + 1e-8));
             assert_eq!(ours.map(f32::to_bits), before.map(f32::to_bits));
+        }
+    }
+
+    #[test]
+    fn the_int8_network_has_the_f32_networks_preprocessing() {
+        assert_eq!(LeNet5Int8::PREPROCESSING, LeNet5::PREPROCESSING);
+        // Quantized pixels are the standardised f32 pixels, quantized.
+        let mut arena = LeNet5Int8Arena::new();
+        for d in &DIGITS {
+            quantize_pixels(d, &mut arena);
+            let mut x = [0.0f32; 784];
+            standardize(d, &mut x);
+            let q = LeNet5Int8::INPUT_QUANT;
+            let expected = x.map(|v| q.quantize(v));
+            assert_eq!(*LeNet5Int8::input_mut(&mut arena), expected);
         }
     }
 

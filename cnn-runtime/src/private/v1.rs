@@ -33,8 +33,10 @@ pub use crate::layout::{Head, InferLayout, StepContext, TrainArena, TrainLayout}
 pub use std::{path::Path, vec::Vec};
 
 mod api;
+mod region;
 mod taps;
 
+pub use region::Region;
 pub use taps::{tap_conv, tap_dense, Samples};
 
 /// Marks `Self` as network `N`'s arena type (`<N>Arena`). The generated
@@ -50,30 +52,6 @@ pub trait ArenaOf<N> {}
 
 /// Fails to compile unless `A` is network `N`'s arena type.
 pub const fn assert_arena<N, A: ArenaOf<N>>() {}
-
-/// A region `[start, end)` of a per-sample arena: for `n` samples it
-/// covers `[n * start, n * end)` (the samples' copies of the value sit
-/// side by side).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Region {
-    /// First element, per sample.
-    pub start: usize,
-    /// One past the last element, per sample.
-    pub end: usize,
-}
-
-impl Region {
-    /// The region `[start, end)`.
-    pub const fn new(start: usize, end: usize) -> Self {
-        Region { start, end }
-    }
-
-    /// The elements it covers for `n` samples.
-    #[inline]
-    pub fn scaled(self, n: usize) -> Range<usize> {
-        n * self.start..n * self.end
-    }
-}
 
 /// `name` without a raw identifier's `r#` (`stringify!(r#match)` is
 /// `"r#match"`; the network is `match`).

@@ -6,7 +6,7 @@
 //! for the layers a tap asks for: a training step without a tap returns
 //! at once.
 
-use super::Region;
+use super::region::Region;
 use crate::layout::StepContext;
 use crate::ops::{activation, fused, Conv, Dense};
 

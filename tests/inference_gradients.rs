@@ -50,24 +50,6 @@ fn grads(net: &Deployed, x: &[f32], labels: &[usize], options: &GradientOptions)
         .expect("gradients")
 }
 
-/// Central differences of the f32 loss with h = 1e-2 against `analytic`
-/// (see `input_gradients.rs` for the error budget: 2e-4 absolute plus 1%
-/// relative); one-sided ones where a ReLU or max-pool kink lies within
-/// ±h. `loss(h)` is the loss with the value moved by `h`.
-fn check(what: &str, analytic: f32, mid: f64, loss: impl Fn(f32) -> f64) -> bool {
-    let h = 1e-2;
-    let (up, down) = (loss(h), loss(-h));
-    let h = f64::from(h);
-    let estimates = [(up - down) / (2.0 * h), (up - mid) / h, (mid - down) / h];
-    let analytic = f64::from(analytic);
-    let close = |e: f64| (e - analytic).abs() <= 2e-4 + 1e-2 * e.abs().max(analytic.abs());
-    assert!(
-        estimates.iter().any(|&e| close(e)),
-        "{what}: analytic {analytic:.6e}, numeric (central, forward, backward) {estimates:?}"
-    );
-    analytic.abs() > 1e-3
-}
-
 #[test]
 fn the_loss_is_that_of_predict() {
     let net = deployed();
@@ -105,7 +87,12 @@ fn input_gradient_matches_central_differences() {
             grads(&net, &moved, &labels, &options()).loss()
         };
         let what = format!("input [{i}]");
-        nonzero += usize::from(check(&what, g.input().data[i], g.loss(), loss));
+        nonzero += usize::from(common::grad::check_difference(
+            &what,
+            g.input().data[i],
+            g.loss(),
+            loss,
+        ));
     }
     assert!(nonzero > x.len() / 2, "only {nonzero} non-zero gradients");
 }
@@ -135,7 +122,12 @@ fn parameter_gradients_match_central_differences() {
                 grads(&moved, &x, &labels, &options()).loss()
             };
             let what = format!("{name} [{j}]");
-            nonzero += usize::from(check(&what, analytic[j], g.loss(), loss));
+            nonzero += usize::from(common::grad::check_difference(
+                &what,
+                analytic[j],
+                g.loss(),
+                loss,
+            ));
         }
     }
     assert!(nonzero >= 10, "only {nonzero} non-zero gradients");

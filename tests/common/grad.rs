@@ -118,3 +118,23 @@ pub fn check<N: Network>(
     }
     checked
 }
+
+/// Central differences of the f32 loss with h = 1e-2 against `analytic`
+/// (2e-4 absolute plus 1% relative, the error budget of
+/// `input_gradients.rs`); one-sided ones where a ReLU or max-pool kink lies within
+/// ±h. `loss(h)` is the loss with the value moved by `h`, `mid` the
+/// loss unmoved. Returns whether `analytic` is clearly non-zero (above
+/// 1e-3), so that a caller can check that its cases were not all zero.
+pub fn check_difference(what: &str, analytic: f32, mid: f64, loss: impl Fn(f32) -> f64) -> bool {
+    let h = 1e-2;
+    let (up, down) = (loss(h), loss(-h));
+    let h = f64::from(h);
+    let estimates = [(up - down) / (2.0 * h), (up - mid) / h, (mid - down) / h];
+    let analytic = f64::from(analytic);
+    let close = |e: f64| (e - analytic).abs() <= 2e-4 + 1e-2 * e.abs().max(analytic.abs());
+    assert!(
+        estimates.iter().any(|&e| close(e)),
+        "{what}: analytic {analytic:.6e}, numeric (central, forward, backward) {estimates:?}"
+    );
+    analytic.abs() > 1e-3
+}

@@ -270,13 +270,7 @@ pub fn forward_eval(
     check_len("batch_norm input", x.len(), n * c * hw);
     check_len("batch_norm output", y.len(), n * c * hw);
     for ch in 0..c {
-        let (scale, shift) = cnn_spec::batch_norm_affine(
-            p.gamma[ch],
-            p.beta[ch],
-            running.mean[ch],
-            running.var[ch],
-            l.eps,
-        );
+        let (scale, shift) = running_affine(l, p, running, ch);
         for s in 0..n {
             let i = (s * c + ch) * hw;
             for (o, &v) in y[i..i + hw].iter_mut().zip(&x[i..i + hw]) {
@@ -284,6 +278,19 @@ pub fn forward_eval(
             }
         }
     }
+}
+
+/// Channel `ch`'s `(scale, shift)` from the running statistics
+/// (`cnn_spec::batch_norm_affine`): inference mode's `y = x scale + shift`.
+#[inline]
+fn running_affine(l: &BatchNorm, p: Affine, running: Running, ch: usize) -> (f32, f32) {
+    cnn_spec::batch_norm_affine(
+        p.gamma[ch],
+        p.beta[ch],
+        running.mean[ch],
+        running.var[ch],
+        l.eps,
+    )
 }
 
 /// Forward pass in inference mode
@@ -341,13 +348,7 @@ pub fn backward_frozen(l: &BatchNorm, p: Affine, running: Running, io: BackwardI
     };
     check_len("batch_norm input gradient", dx.len(), len);
     for ch in 0..c {
-        let (scale, _) = cnn_spec::batch_norm_affine(
-            p.gamma[ch],
-            p.beta[ch],
-            running.mean[ch],
-            running.var[ch],
-            l.eps,
-        );
+        let (scale, _) = running_affine(l, p, running, ch);
         for s in 0..n {
             let i = (s * c + ch) * hw;
             for (d, &g) in dx[i..i + hw].iter_mut().zip(&dy[i..i + hw]) {

@@ -1,11 +1,12 @@
-//! Reading a layer's output: every layer of an unfused network, the last
-//! layer of each fused step, merges and block outputs; fused and unfused
-//! networks agree on what both store; single samples in an arena agree
-//! with batches; layers inside fused steps and unknown names are errors.
+//! Reading a layer's output: every layer of an unfused network, and every
+//! layer of a fused one (stored, or computed inside its fused step), merges,
+//! block outputs and folded batch norms included, equal to the unfused
+//! network's; single samples in an arena agree with batches; layers inside
+//! fused steps (for the heap-free read) and unknown names are errors.
 
 mod common;
 
-use cnn::{Error, Init, Network};
+use cnn::{Init, Network, ParamRole};
 use common::random_vec;
 
 cnn::network! {
@@ -63,6 +64,27 @@ cnn::network! {
     }
 }
 
+cnn::network! {
+    struct Normed {
+        input: [2, 9, 9],
+        conv1: conv(5, kernel = 3, bias = false), batch_norm, relu, max_pool(2),
+        conv2: conv(4, kernel = 3, pad = 1), batch_norm, relu,
+        flatten,
+        fc1: dense(7), batch_norm, relu,
+        fc2: dense(3),
+    }
+
+    #[cnn(fuse = false)]
+    struct NormedUnfused {
+        input: [2, 9, 9],
+        conv1: conv(5, kernel = 3, bias = false), batch_norm, relu, max_pool(2),
+        conv2: conv(4, kernel = 3, pad = 1), batch_norm, relu,
+        flatten,
+        fc1: dense(7), batch_norm, relu,
+        fc2: dense(3),
+    }
+}
+
 fn close(a: &[f32], b: &[f32], what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -77,30 +99,24 @@ fn shape_len(n: &'static [usize]) -> usize {
     n.iter().product()
 }
 
-/// Every layer the fused network stores agrees with the unfused network's
-/// output of that layer; the others are `LayerNotStored` errors naming
-/// their step. Every layer of the unfused network is readable.
-fn fused_against_unfused<F: Network, U: Network>(fused: &F, unfused: &U, batch: usize) {
+/// Every layer of the fused network, stored or inside a fused step,
+/// agrees with the unfused network's output of that layer; returns how
+/// many are inside fused steps.
+fn fused_against_unfused<F: Network, U: Network>(fused: &F, unfused: &U, batch: usize) -> usize {
     assert_eq!(F::LAYERS.len(), U::LAYERS.len());
     let x = random_vec(batch * F::INPUT_LEN, 11);
-    let mut readable = 0;
+    let mut inner = 0;
     for (l, u) in F::LAYERS.iter().zip(U::LAYERS) {
         assert_eq!(l.name, u.name);
         let want = cnn::batch::activations(unfused, u.name, &x).unwrap();
         assert_eq!(want.len(), batch * shape_len(u.output_shape), "{}", u.name);
-        match cnn::batch::activations(fused, l.name, &x) {
-            Ok(got) => {
-                readable += 1;
-                close(&got, &want, l.name);
-            }
-            Err(Error::LayerNotStored { layer, step, .. }) => {
-                assert_eq!(layer, l.name);
-                assert!(step.contains(l.name) && !step.ends_with(l.name), "{step}");
-            }
-            Err(e) => panic!("{}: {e}", l.name),
+        let got = cnn::batch::activations(fused, l.name, &x)
+            .unwrap_or_else(|e| panic!("{}: {e}", l.name));
+        close(&got, &want, l.name);
+        if cnn::batch::locate::<F>(l.name).is_err() {
+            inner += 1;
         }
     }
-    assert!(readable > 0 && readable < F::LAYERS.len(), "{readable}");
     // The last layer's output is the network's.
     let last = U::LAYERS.last().unwrap().name;
     close(
@@ -108,24 +124,77 @@ fn fused_against_unfused<F: Network, U: Network>(fused: &F, unfused: &U, batch: 
         &cnn::batch::predict(unfused, &x).unwrap(),
         "last layer",
     );
+    inner
 }
 
 #[test]
 fn lenet_layers_fused_and_unfused_agree() {
     let fused = LeNet5::new(Init::He, 3);
     let unfused = LeNet5Unfused::from_weights(fused.weights().to_vec()).unwrap();
-    // 1 sample, and a batch large enough to be split across threads.
+    // 1 sample, and a batch large enough to be split across threads (and
+    // into several arena chunks).
     for batch in [1, 3, 257] {
-        fused_against_unfused(&fused, &unfused, batch);
+        // conv1, relu1, conv2, relu2, fc1, fc2 are inside fused steps.
+        assert_eq!(fused_against_unfused(&fused, &unfused, batch), 6);
     }
-    // conv1 is inside the fused conv1 + relu1 + max_pool1.
-    let e = fused.activations("conv1", &[0.0; 784]).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "LeNet5: the output of `conv1` is not stored: it is computed inside the fused step \
-         `conv1 + relu1 + max_pool1`, which stores only the output of its last layer; read that \
-         layer, or declare the network with #[cnn(fuse = false)] to store every layer's output"
-    );
+    // conv1 is inside the fused conv1 + relu1 + max_pool1: computed, and
+    // the conv's own output (negative values: before the ReLU).
+    let x = random_vec(2 * 784, 12);
+    let conv1 = fused.activations("conv1", &x).unwrap();
+    let relu1 = fused.activations("relu1", &x).unwrap();
+    assert_eq!(conv1.len(), 2 * 6 * 28 * 28);
+    assert!(conv1.iter().any(|&v| v < 0.0));
+    for (c, r) in conv1.iter().zip(&relu1) {
+        assert_eq!(*r, c.max(0.0));
+    }
+    // Pooling relu1 gives max_pool1, as the fused kernel computes it.
+    let pool = fused.activations("max_pool1", &x).unwrap();
+    for s in 0..2 {
+        for c in 0..6 {
+            for (i, j) in (0..14).flat_map(|i| (0..14).map(move |j| (i, j))) {
+                let at = |y: usize, x: usize| relu1[((s * 6 + c) * 28 + y) * 28 + x];
+                let m = at(2 * i, 2 * j)
+                    .max(at(2 * i, 2 * j + 1))
+                    .max(at(2 * i + 1, 2 * j))
+                    .max(at(2 * i + 1, 2 * j + 1));
+                let got = pool[((s * 6 + c) * 14 + i) * 14 + j];
+                assert!((got - m).abs() <= 1e-5 * (1.0 + m.abs()), "{got} vs {m}");
+            }
+        }
+    }
+}
+
+/// Batch norms folded into the conv or dense layer before them, at
+/// inference: every layer of the folded, fused network (the conv's own
+/// output before the norm, the norm's, the ReLU's before the pool) equals
+/// the unfused network's, which runs the norm on its running statistics.
+#[test]
+fn folded_batch_norm_layers_match_the_unfused_network() {
+    let mut w = Normed::new(Init::He, 21).weights().to_vec();
+    // Running statistics away from 0 and 1, so that folding matters.
+    for (k, p) in Normed::PARAMS.iter().enumerate() {
+        let r = random_vec(p.range().len(), 30 + k as u64);
+        let v = &mut w[p.range()];
+        let positive = p.role == ParamRole::Scale || p.name.ends_with("running_var");
+        if positive {
+            for (v, r) in v.iter_mut().zip(&r) {
+                *v = 0.5 + r.abs();
+            }
+        } else if matches!(p.role, ParamRole::Shift | ParamRole::Bias)
+            || p.name.ends_with("running_mean")
+        {
+            v.copy_from_slice(&r);
+        }
+    }
+    let fused = Normed::from_weights(w.clone()).unwrap();
+    let unfused = NormedUnfused::from_weights(w).unwrap();
+    assert!(Normed::PLAN
+        .iter()
+        .any(|s| s.layers == "conv1 + batch_norm1 + relu1 + max_pool1"));
+    for batch in [1, 5] {
+        // conv1, batch_norm1, relu1, conv2, batch_norm2, fc1, batch_norm3.
+        assert_eq!(fused_against_unfused(&fused, &unfused, batch), 7);
+    }
 }
 
 #[test]
@@ -164,7 +233,8 @@ fn block_outputs_and_branches() {
     let fused = Branchy::new(Init::He, 7);
     let unfused = BranchyUnfused::from_weights(fused.weights().to_vec()).unwrap();
     for batch in [1, 4] {
-        fused_against_unfused(&fused, &unfused, batch);
+        // The stem's conv and relu, and each branch conv's output.
+        assert!(fused_against_unfused(&fused, &unfused, batch) >= 6);
     }
     let x = random_vec(2 * Branchy::INPUT_LEN, 8);
     let concat = fused.activations("inception3a.concat1", &x).unwrap();
@@ -186,13 +256,25 @@ fn one_sample_in_an_arena_matches_the_batch() {
         let one = net.infer_layer(&x, layer.name, &mut arena);
         match (batch, one) {
             (Ok(b), Ok(o)) => assert_eq!(b, o, "{}", layer.name),
-            (
-                Err(Error::LayerNotStored { .. }),
-                Err(cnn::layer_output::LayerOutputError::InsideFusedStep { .. }),
-            ) => {}
+            // Inside a fused step: computed for a batch, no room in the
+            // arena for the heap-free read.
+            (Ok(_), Err(cnn::layer_output::LayerOutputError::InsideFusedStep { step })) => {
+                assert!(
+                    step.contains(layer.name) && !step.ends_with(layer.name),
+                    "{step}"
+                );
+            }
             (b, o) => panic!("{}: {b:?} / {o:?}", layer.name),
         }
     }
+    let e = net.infer_layer(&x, "conv1", &mut arena).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the layer is computed inside the fused step `conv1 + relu1 + max_pool1`, which stores \
+         only the output of its last layer; read that layer, use `activations` (which computes \
+         it from the step's input), or declare the network with #[cnn(fuse = false)] to store \
+         every layer's output"
+    );
     // The arena still runs whole inferences afterwards.
     assert_eq!(net.infer(&x, &mut arena), net.predict(&x));
     assert_eq!(

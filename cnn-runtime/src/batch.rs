@@ -34,6 +34,7 @@ pub fn forward<N: Network>(net: &N, inputs: &[f32], outputs: &mut [f32]) -> Resu
         last: usize::MAX,
         region: N::INFER.output,
         within: N::INFER.output,
+        inner: None,
     };
     run_split::<N>(net.inference_weights(), inputs, outputs, n, threads, stop)
 }
@@ -42,23 +43,46 @@ pub fn forward<N: Network>(net: &N, inputs: &[f32], outputs: &mut [f32]) -> Resu
 /// (`[n, INPUT_SHAPE...]`): `[n, the layer's output shape...]`, from the
 /// inference plan run up to the step that computes the layer.
 ///
-/// Errors if the batch is not whole, if the network has no such layer
-/// ([`Error::UnknownLayer`], listing its layers) or if the layer is inside
-/// a fused step, whose intermediate values are not stored
-/// ([`Error::LayerNotStored`]).
+/// Any layer can be read. A layer inside a fused step (the conv or ReLU of
+/// a fused conv→ReLU→max-pool, the dense layer of a fused dense→ReLU, a
+/// batch normalisation folded into the layer before it), whose output
+/// inference never stores, is computed from the step's input by the
+/// unfused kernel, with the layer's own parameters: the values the same
+/// network declared with `#[cnn(fuse = false)]` gives.
+///
+/// Errors if the batch is not whole or if the network has no such layer
+/// ([`Error::UnknownLayer`], listing its layers).
 pub fn activations<N: Network>(net: &N, layer: &str, inputs: &[f32]) -> Result<Vec<f32>, Error> {
     let n = check_batch::<N>(inputs)?;
-    let at = locate::<N>(layer)?;
-    let mut out = vec![0.0; n * at.len()];
+    let stop = match locate::<N>(layer) {
+        Ok(at) => Stop {
+            last: at.step,
+            region: at.region,
+            within: at.within,
+            inner: None,
+        },
+        Err(e @ Error::LayerNotStored { .. }) => {
+            let i = N::layer_index(layer)?;
+            let info = &N::LAYERS[i];
+            // Computed from the step's input, when the step can.
+            if !N::forward_inner(&[], &mut [], 0, i, &mut []) {
+                return Err(e);
+            }
+            let len = info.output_shape.iter().product();
+            Stop {
+                last: info.step,
+                region: (0, len),
+                within: (0, len),
+                inner: Some(i),
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    let mut out = vec![0.0; n * (stop.region.1 - stop.region.0)];
     let threads = if N::MACS.saturating_mul(n as u64) >= 2 * MIN_MACS_PER_THREAD {
         parallel::threads().min((N::MACS.saturating_mul(n as u64) / MIN_MACS_PER_THREAD) as usize)
     } else {
         1
-    };
-    let stop = Stop {
-        last: at.step,
-        region: at.region,
-        within: at.within,
     };
     run_split::<N>(net.inference_weights(), inputs, &mut out, n, threads, stop)?;
     Ok(out)
@@ -82,12 +106,15 @@ pub fn locate<N: Network>(layer: &str) -> Result<LayerOutput, Error> {
 }
 
 /// Where a pass stops: after step `last`, reading `region` (per sample)
-/// of the per-sample copies of `within` (see [`LayerOutput::start`]).
+/// of the per-sample copies of `within` (see [`LayerOutput::start`]); or,
+/// with `inner`, before step `last`, computing that layer inside it
+/// ([`Network::forward_inner`]; `region` is then `(0, its length)`).
 #[derive(Clone, Copy)]
 struct Stop {
     last: usize,
     region: (usize, usize),
     within: (usize, usize),
+    inner: Option<usize>,
 }
 
 /// Runs the `n` samples of `inputs` on `threads` threads, each sample's
@@ -193,6 +220,16 @@ fn run_chunk_in<N: Network>(
             .copy_from_slice(&inputs[start * N::INPUT_LEN..(start + m) * N::INPUT_LEN]);
         // Offsets scale with the number of samples; the scratch is whatever
         // follows the first `m * act_len` floats.
+        if let Some(layer) = stop.inner {
+            if stop.last > 0 {
+                N::forward_until(weights, arena, m, stop.last - 1);
+            }
+            let out = &mut outputs[start * out_len..(start + m) * out_len];
+            let computed = N::forward_inner(weights, arena, m, layer, out);
+            debug_assert!(computed, "checked by `activations`");
+            start += m;
+            continue;
+        }
         if stop.last == usize::MAX {
             N::forward_arena(weights, arena, m);
         } else {

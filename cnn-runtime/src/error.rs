@@ -102,7 +102,8 @@ pub enum Error {
         layers: Vec<&'static str>,
     },
     /// A layer whose output is not stored: it is computed inside a fused
-    /// step (see [`layer_output`](crate::layer_output)).
+    /// step (see [`layer_output`](crate::layer_output)), and the call
+    /// cannot compute it.
     LayerNotStored {
         /// The network.
         network: &'static str,

@@ -5,9 +5,10 @@
 //! Every plan step writes one value: the output of its last layer. A layer
 //! alone in its step, the last layer of a fused step (the `max_pool` of a
 //! fused conv→ReLU→max-pool, the activation of a fused dense→ReLU), a
-//! merge or a block's last layer can be read; the layers inside a fused
-//! step cannot, since fusion never stores their outputs (a network
-//! declared with `#[cnn(fuse = false)]` stores every layer's output).
+//! merge or a block's last layer can be read there; the layers inside a
+//! fused step are never stored (a network declared with
+//! `#[cnn(fuse = false)]` stores every layer's output), and the batched
+//! `activations` computes them from the step's input instead.
 
 use core::fmt;
 
@@ -66,8 +67,9 @@ impl fmt::Display for LayerOutputError {
             LayerOutputError::InsideFusedStep { step } => write!(
                 f,
                 "the layer is computed inside the fused step `{step}`, which stores only the \
-                 output of its last layer; read that layer, or declare the network with \
-                 #[cnn(fuse = false)] to store every layer's output"
+                 output of its last layer; read that layer, use `activations` (which computes it \
+                 from the step's input), or declare the network with #[cnn(fuse = false)] to \
+                 store every layer's output"
             ),
         }
     }

@@ -114,6 +114,23 @@ pub trait Network: Sized + Send + Sync {
     /// [`Network::PLAN`]: its output is then at `n *` its region.
     fn forward_until(weights: &[f32], arena: &mut [f32], n: usize, last: usize);
 
+    /// For a layer inside a fused step (index `layer` in
+    /// [`Network::LAYERS`]), whose output inference never stores: after
+    /// [`Network::forward_until`] has run the steps before that step,
+    /// computes the layer's output for the `n` samples into `out` (`n`
+    /// times its length). Returns whether it can compute that layer:
+    /// `false` (and `out` untouched) for any other layer; with `n == 0`
+    /// it only answers.
+    fn forward_inner(
+        _weights: &[f32],
+        _arena: &mut [f32],
+        _n: usize,
+        _layer: usize,
+        _out: &mut [f32],
+    ) -> bool {
+        false
+    }
+
     /// Training forward pass of `n` samples: writes the logits (the output
     /// before a [`Head`] activation) and keeps what [`Network::backward`] needs.
     fn forward_train(

@@ -7,7 +7,7 @@ use quote::quote;
 use super::module::{Module, Names};
 use super::tokens::{lit, mentions, module_name, runtime, Borrows, View};
 use crate::graph::{Network, ValueId};
-use crate::layers::{Data, Exec, Forward};
+use crate::layers::{Data, Exec, Forward, InnerForward};
 use crate::plan::{Loc, Plan};
 
 /// The view of value `v` at `loc` in the inference arena.
@@ -114,6 +114,7 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
         calls.push(quote!({ #run }));
     }
     let fold = fold(net, plan, names, module);
+    let inner = inner(net, plan, names, module);
     let v1 = runtime(&net.krate);
     let module = module_name(net);
     let body = quote!(#(#calls)*);
@@ -146,6 +147,109 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
             #unused_last
             let (a, #scratch) = arena.split_at_mut(n * Self::ACTIVATION_LEN);
             #body
+        }
+
+        #inner
+    }
+}
+
+/// `forward_inner_impl(w, arena, n, layer, out)`: the output of a layer
+/// inside a fused step (index `layer` in `LAYERS`), which inference never
+/// stores, for the `n` samples whose step input `forward_until_impl` left
+/// in `arena`, written to `out`; `false` for any other layer.
+fn inner(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> TokenStream {
+    let rt = quote!(v1);
+    let ip = &plan.infer;
+    let mut arms = Vec::new();
+    let mut inner_nodes = Vec::new();
+    for step in &ip.steps {
+        let Some((_, inner)) = step.nodes.split_last() else {
+            continue;
+        };
+        if inner.is_empty() || step.exec(false) != Exec::Call {
+            continue;
+        }
+        let own: Vec<TokenStream> = plan
+            .params
+            .iter()
+            .filter(|p| p.node == step.nodes[0])
+            .map(|p| {
+                let r = module.param(names, p);
+                quote!(&w[#r])
+            })
+            .collect();
+        let params: Vec<TokenStream> = plan
+            .infer_params_of(step)
+            .into_iter()
+            .map(|p| {
+                let r = module.param(names, p);
+                quote!(&w[#r])
+            })
+            .collect();
+        let desc = module.kernel(names, step);
+        for (at, &node) in inner.iter().enumerate() {
+            let len = net.values[net.nodes[node].output].shape.len();
+            let mut b = Borrows::new();
+            let v = view(net, names, module, step.input(), ip.place(step.input()));
+            let x = b.read("x", "a", v, step.in_len());
+            let y = b.write("y", "a", View::Caller(quote!(&mut *out)), len);
+            let call = step.layer.inner_forward(
+                step.shapes,
+                InnerForward {
+                    rt: &rt,
+                    at,
+                    folded: step.folded == Some(node),
+                    x,
+                    y,
+                    own: own.clone(),
+                    params: params.clone(),
+                    desc: desc.clone(),
+                },
+            );
+            if let Some(call) = call {
+                let run = b.run(&rt, call);
+                let node = lit(node);
+                arms.push(quote!(#node => { #run }));
+                inner_nodes.push(node);
+            }
+        }
+    }
+    let v1 = runtime(&net.krate);
+    let module = module_name(net);
+    let known = if inner_nodes.is_empty() {
+        quote!(false)
+    } else {
+        quote!(matches!(layer, #(#inner_nodes)|*))
+    };
+    quote! {
+        #v1::std_only! {
+            /// The output of layer `layer` (its index in `LAYERS`) inside a
+            /// fused step, which inference never stores, for the `n` samples
+            /// whose step input `forward_until_impl` left in `arena`: written
+            /// to `out` (`n` times the layer's output). Whether it can
+            /// compute the layer (with `n == 0`, computes nothing).
+            #[doc(hidden)]
+            #[allow(unused_variables)]
+            pub fn forward_inner_impl(
+                w: &[f32],
+                arena: &mut [f32],
+                n: usize,
+                layer: usize,
+                out: &mut [f32],
+            ) -> bool {
+                use #v1;
+                #[allow(unused_imports)]
+                use #module::*;
+                if n == 0 || !#known {
+                    return #known;
+                }
+                let (a, _) = arena.split_at_mut(n * Self::ACTIVATION_LEN);
+                match layer {
+                    #(#arms)*
+                    _ => {}
+                }
+                true
+            }
         }
     }
 }

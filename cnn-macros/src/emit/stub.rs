@@ -95,6 +95,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
 
             pub fn forward_arena_impl(w: &[f32], arena: &mut [f32], n: usize) {}
             pub fn forward_until_impl(w: &[f32], arena: &mut [f32], n: usize, last: usize) {}
+            pub fn forward_inner_impl(w: &[f32], arena: &mut [f32], n: usize, layer: usize, out: &mut [f32]) -> bool { false }
             pub fn forward_train_impl(
                 w: &[f32],
                 input: &[f32],

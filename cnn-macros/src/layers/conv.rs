@@ -12,7 +12,8 @@ use quote::quote;
 use super::activation::Activation;
 use super::batch_norm::BatchNorm;
 use super::layer::{
-    Backward, Data, Dtype, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes, TapInner,
+    Backward, Data, Dtype, Forward, Grad, InnerForward, Kind, Layer, ParamSpec, Role, Saves,
+    Shapes, TapInner,
 };
 use super::pool::{MaxPool, Window};
 use super::tokens::{
@@ -232,6 +233,18 @@ impl Layer for Conv {
         let (rt, desc, layers, dy) = (io.rt, io.desc, io.layers, io.dy);
         let aux = io.aux?;
         Some(quote!(#rt::tap_conv(ctx, #desc, &[#(#layers),*], #dy, #aux);))
+    }
+
+    fn inner_forward(&self, _s: Shapes, io: InnerForward<'_>) -> Option<TokenStream> {
+        // The conv's output (own parameters), the folded batch norm's
+        // (the step's parameters) or, before a pool, the activation's.
+        let (rt, desc, x, y) = (io.rt, &io.desc, &io.x, &io.y);
+        let (act, params) = match (io.at, io.folded) {
+            (0, _) => (false, params_struct(rt, &io.own)),
+            (_, true) => (false, params_struct(rt, &io.params)),
+            _ => (true, params_struct(rt, &io.params)),
+        };
+        Some(quote!(#rt::inner_conv(#desc, #act, #params, #x, #y, n);))
     }
 
     fn saves(&self) -> Saves {

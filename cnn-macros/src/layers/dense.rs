@@ -11,7 +11,8 @@ use quote::quote;
 use super::activation::Activation;
 use super::batch_norm::BatchNorm;
 use super::layer::{
-    Backward, Data, Dtype, Forward, Grad, Kind, Layer, ParamSpec, Role, Saves, Shapes, TapInner,
+    Backward, Data, Dtype, Forward, Grad, InnerForward, Kind, Layer, ParamSpec, Role, Saves,
+    Shapes, TapInner,
 };
 use super::tokens::{
     act_tokens, backward_struct, forward_struct, grads_struct, lit, opt, params_struct,
@@ -156,6 +157,18 @@ impl Layer for Dense {
         }
         let (y, aux) = (opt(io.y), opt(io.aux));
         Some(quote!(#rt::tap_dense(ctx, #desc, #layer, #dy, #y, #aux);))
+    }
+
+    fn inner_forward(&self, _s: Shapes, io: InnerForward<'_>) -> Option<TokenStream> {
+        // The dense layer's output (own parameters) or the folded batch
+        // norm's (the step's); the activation is the step's last layer.
+        let (rt, desc, x, y) = (io.rt, &io.desc, &io.x, &io.y);
+        let params = match (io.at, io.folded) {
+            (0, _) => params_struct(rt, &io.own),
+            (_, true) => params_struct(rt, &io.params),
+            _ => return None,
+        };
+        Some(quote!(#rt::inner_dense(#desc, #params, #x, #y, n);))
     }
 
     fn saves(&self) -> Saves {

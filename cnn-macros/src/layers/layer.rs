@@ -217,6 +217,26 @@ pub struct TapInner<'a> {
     pub desc: TokenStream,
 }
 
+/// What the call computing the output of one of a fused step's layers
+/// before its last (which inference never stores) is built from; `n` is
+/// in scope. Every token stream is an expression of the type noted.
+pub struct InnerForward<'a> {
+    pub rt: &'a TokenStream,
+    /// The layer's position in the step (0 for the first).
+    pub at: usize,
+    /// Whether that layer is the batch normalisation folded into the step.
+    pub folded: bool,
+    /// `&[f32]`: the step's input; `&mut [f32]`: the layer's output.
+    pub x: TokenStream,
+    pub y: TokenStream,
+    /// `&[f32]`: the first layer's own parameters (weight, then any bias).
+    pub own: Vec<TokenStream>,
+    /// `&[f32]`: the parameters the step reads at inference (the folded
+    /// weight and bias when a batch normalisation is folded in).
+    pub params: Vec<TokenStream>,
+    pub desc: TokenStream,
+}
+
 /// What a step's update after a training step is built from: `stats`
 /// (`&[f64]`, the step's statistics) and `w` (`&mut [f32]`, the network's
 /// parameters) are in scope.
@@ -287,6 +307,12 @@ pub trait Layer: Debug {
     /// does not store, to the context's gradient tap, run before the
     /// step's backward pass.
     fn tap_inner(&self, _s: Shapes, _io: TapInner<'_>) -> Option<TokenStream> {
+        None
+    }
+    /// For a step fusing several layers at inference: the call computing
+    /// the output of its layer `io.at` (not its last) from the step's
+    /// input, for reading the layers a fused step never stores.
+    fn inner_forward(&self, _s: Shapes, _io: InnerForward<'_>) -> Option<TokenStream> {
         None
     }
     /// How the step runs, at inference or in training.

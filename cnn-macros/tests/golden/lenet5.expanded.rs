@@ -561,6 +561,36 @@ mod __cnn_LeNet5 {
                 v1::softmax::forward(10, x, y, n);
             }
         }
+        ::cnn::__private::v1::std_only! {
+            #[doc = r" The output of layer `layer` (its index in `LAYERS`) inside a"]
+            #[doc = r" fused step, which inference never stores, for the `n` samples"]
+            #[doc = r" whose step input `forward_until_impl` left in `arena`: written"]
+            #[doc = r" to `out` (`n` times the layer's output). Whether it can"] #[doc =
+            r" compute the layer (with `n == 0`, computes nothing)."] #[doc(hidden)]
+            #[allow(unused_variables)] pub fn forward_inner_impl(w : & [f32], arena : &
+            mut [f32], n : usize, layer : usize, out : & mut [f32],) -> bool { use
+            ::cnn::__private::v1; #[allow(unused_imports)] use __LeNet5:: *; if n == 0 ||
+            ! matches!(layer, 0 | 1 | 3 | 4 | 7 | 9) { return matches!(layer, 0 | 1 | 3 |
+            4 | 7 | 9); } let (a, _) = arena.split_at_mut(n * Self::ACTIVATION_LEN);
+            match layer { 0 => { let x = v1::region(a, n, infer::INPUT); let y = & mut *
+            out; v1::inner_conv(& kernel::CONV1, false, v1::Params { weight : &
+            w[param::CONV1_WEIGHT], bias : Some(& w[param::CONV1_BIAS]) }, x, y, n); } 1
+            => { let x = v1::region(a, n, infer::INPUT); let y = & mut * out;
+            v1::inner_conv(& kernel::CONV1, true, v1::Params { weight : &
+            w[param::CONV1_WEIGHT], bias : Some(& w[param::CONV1_BIAS]) }, x, y, n); } 3
+            => { let x = v1::region(a, n, infer::MAX_POOL1); let y = & mut * out;
+            v1::inner_conv(& kernel::CONV2, false, v1::Params { weight : &
+            w[param::CONV2_WEIGHT], bias : Some(& w[param::CONV2_BIAS]) }, x, y, n); } 4
+            => { let x = v1::region(a, n, infer::MAX_POOL1); let y = & mut * out;
+            v1::inner_conv(& kernel::CONV2, true, v1::Params { weight : &
+            w[param::CONV2_WEIGHT], bias : Some(& w[param::CONV2_BIAS]) }, x, y, n); } 7
+            => { let x = v1::region(a, n, infer::FLATTEN1); let y = & mut * out;
+            v1::inner_dense(& kernel::FC1, v1::Params { weight : & w[param::FC1_WEIGHT],
+            bias : Some(& w[param::FC1_BIAS]) }, x, y, n); } 9 => { let x = v1::region(a,
+            n, infer::RELU3); let y = & mut * out; v1::inner_dense(& kernel::FC2,
+            v1::Params { weight : & w[param::FC2_WEIGHT], bias : Some(&
+            w[param::FC2_BIAS]) }, x, y, n); } _ => {} } true }
+        }
         /// The training forward pass of `n` samples: writes the logits
         /// (the output before a loss head) and keeps what
         /// [`Self::backward_impl`] reads.

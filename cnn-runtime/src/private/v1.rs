@@ -219,6 +219,34 @@ pub fn output_of<const N: usize>(arena: &[f32], start: usize) -> [f32; N] {
     out
 }
 
+/// The output of the convolution of a fused conv step, `[n, K, OH, OW]`,
+/// before the step's max-pool: with `act` after its activation (the
+/// ReLU's output), otherwise before it (the conv's, or with folded
+/// parameters the batch normalisation's output). `x` is the step's input.
+/// For reading the layers a fused step never stores (`activations`).
+#[cfg(feature = "std")]
+pub fn inner_conv(l: &Conv, act: bool, p: Params, x: &[f32], y: &mut [f32], n: usize) {
+    let l = Conv {
+        act: if act { l.act } else { Act::Identity },
+        pool: None,
+        ..*l
+    };
+    let mut scratch = zeroed(conv::forward_scratch(&l));
+    conv::forward(&l, p, Forward { x, y, aux: None, n }, &mut scratch);
+}
+
+/// The output of the dense layer of a fused dense step before its
+/// activation, `[n, outputs]` (with folded parameters the batch
+/// normalisation's output). See [`inner_conv`].
+#[cfg(feature = "std")]
+pub fn inner_dense(l: &Dense, p: Params, x: &[f32], y: &mut [f32], n: usize) {
+    let l = Dense {
+        act: Act::Identity,
+        ..*l
+    };
+    dense::forward(&l, p, Forward { x, y, aux: None, n });
+}
+
 /// A zeroed heap buffer (for arenas too large for the stack).
 #[cfg(feature = "std")]
 pub fn zeroed(len: usize) -> Vec<f32> {

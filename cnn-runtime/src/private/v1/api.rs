@@ -90,8 +90,10 @@ macro_rules! __network_api_v1 {
             ///
             /// Errs for an unknown name, and for a layer computed inside a
             /// fused step (a conv or ReLU fused with what follows it), whose
-            /// output is never stored: read the step's last layer, or
-            /// declare the network with `#[cnn(fuse = false)]`.
+            /// output is never stored and has no room in the arena: read
+            /// the step's last layer, use `activations` (which
+            /// computes it, on the heap), or declare the network with
+            /// `#[cnn(fuse = false)]`.
             pub fn infer_layer<'a>(
                 &self,
                 input: &[f32; Self::INPUT_LEN],
@@ -209,9 +211,10 @@ macro_rules! __network_api_v1 {
                 /// The outputs of the layer called `layer` for a batch
                 /// `[n, INPUT_SHAPE...]`: `[n, the layer's output shape...]`
                 /// (see [`batch::activations`]($crate::batch::activations)).
-                /// Any layer whose output the plan stores can be read:
-                /// every layer of an unfused network, and the last layer of
-                /// each fused step, merges and block outputs included.
+                /// Any layer can be read: what the plan stores is read
+                /// where it is, a layer inside a fused step (the conv of a
+                /// fused conv→ReLU→max-pool) is computed from the step's
+                /// input by the unfused kernel.
                 pub fn activations(
                     &self,
                     layer: &str,
@@ -298,6 +301,15 @@ macro_rules! __network_api_v1 {
                 }
                 fn forward_until(weights: &[f32], arena: &mut [f32], n: usize, last: usize) {
                     $name::forward_until_impl(weights, arena, n, last)
+                }
+                fn forward_inner(
+                    weights: &[f32],
+                    arena: &mut [f32],
+                    n: usize,
+                    layer: usize,
+                    out: &mut [f32],
+                ) -> bool {
+                    $name::forward_inner_impl(weights, arena, n, layer, out)
                 }
                 fn forward_train(
                     weights: &[f32],

@@ -85,6 +85,32 @@ cnn::network! {
     }
 }
 
+cnn::network! {
+    /// One of each fused kernel: a direct conv with an overlapping pool
+    /// (a scratch plane), an im2col conv with a pool (a scratch band), a
+    /// grouped conv fused with its ReLU, a dense layer fused with a sigmoid.
+    struct Kinds {
+        input: [3, 17, 17],
+        conv1: conv(16, kernel = 3, pad = 1), relu, max_pool(3, stride = 2),
+        conv2: conv(12, kernel = 3, pad = 1), relu, max_pool(2),
+        conv3: conv(16, kernel = 3, pad = 1, groups = 4), relu,
+        flatten,
+        fc1: dense(10), sigmoid,
+        fc2: dense(3),
+    }
+
+    #[cnn(fuse = false)]
+    struct KindsUnfused {
+        input: [3, 17, 17],
+        conv1: conv(16, kernel = 3, pad = 1), relu, max_pool(3, stride = 2),
+        conv2: conv(12, kernel = 3, pad = 1), relu, max_pool(2),
+        conv3: conv(16, kernel = 3, pad = 1, groups = 4), relu,
+        flatten,
+        fc1: dense(10), sigmoid,
+        fc2: dense(3),
+    }
+}
+
 fn close(a: &[f32], b: &[f32], what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -161,6 +187,20 @@ fn lenet_layers_fused_and_unfused_agree() {
                 assert!((got - m).abs() <= 1e-5 * (1.0 + m.abs()), "{got} vs {m}");
             }
         }
+    }
+}
+
+#[test]
+fn layers_inside_every_fused_kernel_match_the_unfused_network() {
+    let kernels: Vec<&str> = Kinds::PLAN.iter().map(|s| s.kernel).collect();
+    for k in ["(direct)", "(im2col+GEMM)", "4 groups", "max-pool"] {
+        assert!(kernels.iter().any(|s| s.contains(k)), "{k} in {kernels:?}");
+    }
+    let fused = Kinds::new(Init::He, 5);
+    let unfused = KindsUnfused::from_weights(fused.weights().to_vec()).unwrap();
+    for batch in [1, 3] {
+        // conv1, relu1, conv2, relu2, conv3, fc1.
+        assert_eq!(fused_against_unfused(&fused, &unfused, batch), 6);
     }
 }
 

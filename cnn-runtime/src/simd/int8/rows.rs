@@ -36,22 +36,31 @@ struct Ctx<'a> {
 #[inline(always)]
 pub fn pad_planes(l: &QConv, xs: &[i8], planes: &mut [i8]) {
     let g = &l.geom;
-    let pad = (l.input.zero_point as u8 ^ 0x80) as i8;
     let (pw_, rows) = (l.plane_width(), l.plane_rows());
-    // One fill of the whole buffer (a few kilobytes) costs less than
-    // filling each row's borders apart.
-    planes.fill(pad);
+    // The planes in `i8` first (padding = the input zero point), then
+    // every byte flipped to `u8` in one pass over the whole buffer: one
+    // fill, row copies and a contiguous XOR all run on whole vectors,
+    // where flipping each row's bytes as it is copied left a scalar tail
+    // per row (12 of LeNet-5's 28 columns).
+    let planes = &mut planes[..g.c * rows * pw_];
+    planes.fill(l.input.zero_point as u8 as i8);
     for c in 0..g.c {
         let plane = &mut planes[c * rows * pw_..(c + 1) * rows * pw_];
         for (iy, src) in xs[c * g.h * g.w..(c + 1) * g.h * g.w]
             .chunks_exact(g.w)
             .enumerate()
         {
-            let dst = &mut plane[(iy + g.ph) * pw_ + g.pw..][..g.w];
-            for (d, &v) in dst.iter_mut().zip(src) {
-                *d = v ^ i8::MIN;
-            }
+            plane[(iy + g.ph) * pw_ + g.pw..][..g.w].copy_from_slice(src);
         }
+    }
+    let mut blocks = planes.chunks_exact_mut(64);
+    for block in &mut blocks {
+        for b in block {
+            *b ^= i8::MIN;
+        }
+    }
+    for b in blocks.into_remainder() {
+        *b ^= i8::MIN;
     }
 }
 

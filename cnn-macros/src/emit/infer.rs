@@ -8,7 +8,7 @@ use super::module::{Module, Names};
 use super::tokens::{lit, mentions, module_name, runtime, Borrows, View};
 use crate::graph::{Network, ValueId};
 use crate::layers::{Data, Exec, Forward, InnerForward};
-use crate::plan::{Loc, Plan};
+use crate::plan::{Loc, ParamSlot, Plan};
 
 /// The view of value `v` at `loc` in the inference arena.
 fn view(net: &Network, names: &Names, module: &mut Module, v: ValueId, loc: Loc) -> View {
@@ -87,14 +87,7 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
                 b.read(&format!("x{}", i + 2), "a", v, len(u))
             })
             .collect();
-        let params = plan
-            .infer_params_of(step)
-            .into_iter()
-            .map(|p| {
-                let r = module.param(names, p);
-                quote!(&w[#r])
-            })
-            .collect();
+        let params = weight_refs(names, module, plan.infer_params_of(step));
         let desc = module.kernel(names, step);
         let call = step.layer.forward(
             step.shapes,
@@ -169,23 +162,12 @@ fn inner(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> Toke
         if inner.is_empty() || step.exec(false) != Exec::Call {
             continue;
         }
-        let own: Vec<TokenStream> = plan
-            .params
-            .iter()
-            .filter(|p| p.node == step.nodes[0])
-            .map(|p| {
-                let r = module.param(names, p);
-                quote!(&w[#r])
-            })
-            .collect();
-        let params: Vec<TokenStream> = plan
-            .infer_params_of(step)
-            .into_iter()
-            .map(|p| {
-                let r = module.param(names, p);
-                quote!(&w[#r])
-            })
-            .collect();
+        let own = weight_refs(
+            names,
+            module,
+            plan.params.iter().filter(|p| p.node == step.nodes[0]),
+        );
+        let params = weight_refs(names, module, plan.infer_params_of(step));
         let desc = module.kernel(names, step);
         for (at, &node) in inner.iter().enumerate() {
             let len = net.values[net.nodes[node].output].shape.len();
@@ -221,6 +203,7 @@ fn inner(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> Toke
     } else {
         quote!(matches!(layer, #(#inner_nodes)|*))
     };
+
     quote! {
         #v1::std_only! {
             /// The output of layer `layer` (its index in `LAYERS`) inside a
@@ -240,8 +223,9 @@ fn inner(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> Toke
                 use #v1;
                 #[allow(unused_imports)]
                 use #module::*;
-                if n == 0 || !#known {
-                    return #known;
+                let known = #known;
+                if n == 0 || !known {
+                    return known;
                 }
                 let (a, _) = arena.split_at_mut(n * Self::ACTIVATION_LEN);
                 match layer {
@@ -316,6 +300,21 @@ fn fold(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> Optio
             #(#folds)*
         }
     })
+}
+
+/// `&w[range]` of each parameter tensor, in order.
+fn weight_refs<'p>(
+    names: &Names,
+    module: &mut Module,
+    params: impl IntoIterator<Item = &'p ParamSlot>,
+) -> Vec<TokenStream> {
+    params
+        .into_iter()
+        .map(|p| {
+            let r = module.param(names, p);
+            quote!(&w[#r])
+        })
+        .collect()
 }
 
 /// The view of the slot of `concat_value` that input `u` fills.

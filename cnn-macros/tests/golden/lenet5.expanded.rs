@@ -569,11 +569,11 @@ mod __cnn_LeNet5 {
             r" compute the layer (with `n == 0`, computes nothing)."] #[doc(hidden)]
             #[allow(unused_variables)] pub fn forward_inner_impl(w : & [f32], arena : &
             mut [f32], n : usize, layer : usize, out : & mut [f32],) -> bool { use
-            ::cnn::__private::v1; #[allow(unused_imports)] use __LeNet5:: *; if n == 0 ||
-            ! matches!(layer, 0 | 1 | 3 | 4 | 7 | 9) { return matches!(layer, 0 | 1 | 3 |
-            4 | 7 | 9); } let (a, _) = arena.split_at_mut(n * Self::ACTIVATION_LEN);
-            match layer { 0 => { let x = v1::region(a, n, infer::INPUT); let y = & mut *
-            out; v1::inner_conv(& kernel::CONV1, false, v1::Params { weight : &
+            ::cnn::__private::v1; #[allow(unused_imports)] use __LeNet5:: *; let known =
+            matches!(layer, 0 | 1 | 3 | 4 | 7 | 9); if n == 0 || ! known { return known;
+            } let (a, _) = arena.split_at_mut(n * Self::ACTIVATION_LEN); match layer { 0
+            => { let x = v1::region(a, n, infer::INPUT); let y = & mut * out;
+            v1::inner_conv(& kernel::CONV1, false, v1::Params { weight : &
             w[param::CONV1_WEIGHT], bias : Some(& w[param::CONV1_BIAS]) }, x, y, n); } 1
             => { let x = v1::region(a, n, infer::INPUT); let y = & mut * out;
             v1::inner_conv(& kernel::CONV1, true, v1::Params { weight : &

@@ -36,44 +36,43 @@ pub fn accumulate_rows<
     ox0: usize,
     acc: &mut [[[S::V; J]; KB]; R],
 ) {
-    let (g, xs, w, kpad) = (cx.g, cx.xs, cx.w, cx.kpad);
+    let ConvCtx { g, xs, w, kpad, .. } = *cx;
+    let (h, width, kh, kw, sh, ph) = (g.h, g.w, g.kh, g.kw, g.sh, g.ph);
     let l = S::LANES;
-    let patch = g.c * g.kh * g.kw;
+    let taps = g.c * kh * kw;
+    // Tap `t`'s weight for channel `k0 + kb` is `w[t * step + kb * across]`
+    // from `w[first..]`.
+    let (step, across, first) = if PACKED {
+        (kpad, 1, k0)
+    } else {
+        (1, taps, k0 * taps)
+    };
+    let w = &w[first..];
     // Input rows the R output rows read, clipped to the image.
-    let top = oy0 * g.sh;
-    let iy0 = top.saturating_sub(g.ph);
-    let iy1 = ((oy0 + R - 1) * g.sh + g.kh).saturating_sub(g.ph).min(g.h);
-    for kx in 0..g.kw {
+    let top = oy0 * sh;
+    let iy0 = top.saturating_sub(ph);
+    let iy1 = ((oy0 + R - 1) * sh + kh).saturating_sub(ph).min(h);
+    for kx in 0..kw {
         let wins: [Window; J] = core::array::from_fn(|j| {
-            Window::new((ox0 + j * l + kx) as isize - g.pw as isize, g.w, l)
+            Window::new((ox0 + j * l + kx) as isize - g.pw as isize, width, l)
         });
         for c in 0..g.c {
+            let plane = &xs[c * h * width..][..h * width];
+            let tap_c = c * kh * kw + kx;
             for iy in iy0..iy1 {
-                let row = &xs[(c * g.h + iy) * g.w..][..g.w];
+                let row = &plane[iy * width..][..width];
                 let xv: [S::V; J] = core::array::from_fn(|j| s.load_window(row, wins[j]));
                 for (r, acc_r) in acc.iter_mut().enumerate() {
                     // Row r reads input row iy through kernel row ky.
-                    let base = (oy0 + r) * g.sh;
-                    let t = iy + g.ph;
-                    if t < base || t - base >= g.kh {
+                    let ky = (iy + ph).wrapping_sub(top + r * sh);
+                    if ky >= kh {
                         continue;
                     }
-                    let widx = (c * g.kh + (t - base)) * g.kw + kx;
-                    if PACKED {
-                        // The KB channels' weights of this tap are adjacent.
-                        let wk = &w[widx * kpad + k0..widx * kpad + k0 + KB];
-                        for (kb, a) in acc_r.iter_mut().enumerate() {
-                            let wv = s.splat(wk[kb]);
-                            for j in 0..J {
-                                a[j] = s.mul_add(wv, xv[j], a[j]);
-                            }
-                        }
-                    } else {
-                        for (kb, a) in acc_r.iter_mut().enumerate() {
-                            let wv = s.splat(w[(k0 + kb) * patch + widx]);
-                            for j in 0..J {
-                                a[j] = s.mul_add(wv, xv[j], a[j]);
-                            }
+                    let wt = &w[(tap_c + ky * kw) * step..];
+                    for (kb, a) in acc_r.iter_mut().enumerate() {
+                        let wv = s.splat(wt[kb * across]);
+                        for j in 0..J {
+                            a[j] = s.mul_add(wv, xv[j], a[j]);
                         }
                     }
                 }

@@ -259,6 +259,29 @@ fn conv_cases(rng: &mut Rng, count: usize) -> Vec<(ConvGeom, Option<PoolGeom>)> 
         );
         cases.push((g, None));
     }
+    // The channel-span kernel's whole-window blocks (2x2 stride-2 pools
+    // inside the conv output): two windows per block with the last block
+    // half full (21 windows), one per block (blocks of three channel
+    // vectors), a horizontal stride of 2, an odd conv output whose last
+    // row and column no window reads.
+    for (c, h, w, k, s) in [(3, 14, 7, 16, 1), (5, 11, 13, 40, 1), (4, 9, 17, 33, 2)] {
+        let g = ConvGeom::new(c, h, w, k, (3, 3), (1, s), (1, 1));
+        let p = PoolGeom::new(k, g.oh, g.ow, (2, 2), (2, 2), (0, 0));
+        let d = QConv {
+            geom: g,
+            pool: Some(p),
+            relu: true,
+            bias: true,
+            input: QParams::new(1.0, 0),
+            output: QParams::new(1.0, 0),
+        };
+        assert_eq!(
+            d.kernel(),
+            cnn_spec::quant::QConvKernel::ChannelSpans,
+            "{g:?}"
+        );
+        cases.push((g, Some(p)));
+    }
     while cases.len() < count {
         let (kh, kw) = (1 + rng.below(5), 1 + rng.below(5));
         let (sh, sw) = (1 + rng.below(3), 1 + rng.below(3));
@@ -603,6 +626,46 @@ fn requantize_matches_at_every_level() {
         .map(|(i, &a)| {
             let ch = (i / pixels) % k;
             (-7 + multiply_by_quantized_multiplier(a, q[ch], shift[ch])).clamp(-7, 127) as i8
+        })
+        .collect();
+    each_level(|level| {
+        let mut y = vec![0i8; acc.len()];
+        int8::requantize(&acc, &q, &shift, r, pixels, &mut y);
+        assert_eq!(y, want, "{level:?}");
+    });
+}
+
+/// Multipliers no calibration produces but the fixed-point rule defines:
+/// `i32::MIN` (whose product with `i32::MIN` saturates), and shifts from
+/// 31 right to 30 left; vector levels skip the left shift and the
+/// saturation when no lane needs them, and must still agree lane by lane.
+#[test]
+fn requantize_extreme_multipliers_match_at_every_level() {
+    let mut rng = Rng(0x1234_5678_9abc_def0);
+    let q = [i32::MIN, i32::MIN, i32::MAX, 1 << 30, i32::MAX, 1 << 30];
+    let shift = [0, 3, 0, -31, 30, 1];
+    let k = q.len();
+    let pixels = 19;
+    let mut acc: Vec<i32> = (0..k * pixels)
+        .map(|_| rng.range(-3_000_000, 3_000_000) as i32)
+        .collect();
+    for ch in 0..k {
+        acc[ch * pixels] = i32::MIN;
+        acc[ch * pixels + 1] = i32::MAX;
+        acc[ch * pixels + 2] = -1;
+    }
+    // Zero point 0: a saturated result plus an offset would overflow.
+    let r = Requant {
+        zero_point: 0,
+        min: -128,
+        max: 127,
+    };
+    let want: Vec<i8> = acc
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| {
+            let ch = i / pixels;
+            multiply_by_quantized_multiplier(a, q[ch], shift[ch]).clamp(-128, 127) as i8
         })
         .collect();
     each_level(|level| {

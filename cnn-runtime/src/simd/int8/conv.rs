@@ -174,10 +174,17 @@ fn lanes_in<S: QSimd>(k: usize, k0: usize, v: usize) -> usize {
 
 /// Every output (pooled, or conv pixel) of channels `k0..k0 + KV * LANES`,
 /// `P` conv pixels per block: a window's cells may span blocks, and a
-/// block may hold cells of several windows.
+/// block may hold cells of several windows. A 2x2 stride-2 pool whose
+/// windows all lie inside the conv output, with `P` a multiple of four,
+/// takes whole windows per block instead ([`windows_2x2`]).
 #[inline(always)]
 fn units<S: QSimd, const P: usize, const KV: usize>(s: S, cx: &Ctx, ys: &mut [i8]) {
     let (l, g) = (cx.l, &cx.l.geom);
+    if let Some(p) = &l.pool {
+        if P % 4 == 0 && p.is_2x2_stride_2() && 2 * p.oh <= g.oh && 2 * p.ow <= g.ow {
+            return windows_2x2::<S, P, KV>(s, cx, ys);
+        }
+    }
     let mut starts = [0usize; P];
     let mut unit_of = [0usize; P];
     let mut filled = 0;
@@ -214,6 +221,57 @@ fn units<S: QSimd, const P: usize, const KV: usize>(s: S, cx: &Ctx, ys: &mut [i8
         run.fold(s, cx, &acc, &unit_of, filled, &mut out);
     }
     run.finish(s, cx, &mut out);
+}
+
+/// [`units`] for a 2x2 stride-2 pool with every window inside the conv
+/// output: `P / 4` whole windows per block, each window's four cells
+/// maximised straight from the accumulators. The last block repeats its
+/// last window to fill the block and writes only the real ones.
+#[inline(always)]
+fn windows_2x2<S: QSimd, const P: usize, const KV: usize>(s: S, cx: &Ctx, ys: &mut [i8]) {
+    let (l, g) = (cx.l, &cx.l.geom);
+    let p = match &l.pool {
+        Some(p) => *p,
+        None => unreachable!("a pooled block needs a pool"),
+    };
+    let prow = l.padded_row();
+    // Receptive-field starts of a window's cells, relative to its first.
+    let (down, right) = (g.sh * prow, g.sw * g.c);
+    let cells = [0, right, down, down + right];
+    let units = p.oh * p.ow;
+    let mut out = Out { ys, pixels: units };
+    let (mut py, mut px) = (0, 0);
+    let mut unit = 0;
+    while unit < units {
+        let n = (units - unit).min(P / 4);
+        let mut starts = [0usize; P];
+        for i in 0..P / 4 {
+            if i < n {
+                let first = 2 * py * down + 2 * px * right;
+                for (c, &d) in cells.iter().enumerate() {
+                    starts[4 * i + c] = first + d;
+                }
+                px += 1;
+                if px == p.ow {
+                    (py, px) = (py + 1, 0);
+                }
+            } else {
+                for c in 0..4 {
+                    starts[4 * i + c] = starts[4 * (n - 1) + c];
+                }
+            }
+        }
+        let acc = accumulate::<S, P, KV>(s, cx, &starts);
+        for i in 0..n {
+            let mut best = acc[4 * i];
+            for (kv, b) in best.iter_mut().enumerate() {
+                let top = s.max(*b, acc[4 * i + 1][kv]);
+                *b = s.max(top, s.max(acc[4 * i + 2][kv], acc[4 * i + 3][kv]));
+            }
+            write_unit(s, cx, &best, unit + i, &mut out);
+        }
+        unit += n;
+    }
 }
 
 /// The receptive-field starts (in the padded input) of the conv pixels
@@ -285,24 +343,33 @@ impl<S: QSimd, const KV: usize> Run<S, KV> {
         }
     }
 
-    /// Adds the bias to the running maximum, requantizes it and writes it
-    /// (channel `k` of output `unit` at `ys[k * out_pixels + unit]`).
+    /// Writes the output being pooled ([`write_unit`]), if any.
     #[inline(always)]
     fn finish(&self, s: S, cx: &Ctx, out: &mut Out) {
-        if self.unit == usize::MAX {
-            return;
+        if self.unit != usize::MAX {
+            write_unit(s, cx, &self.best, self.unit, out);
         }
-        let (k, r) = (cx.l.geom.k, cx.l.requant());
-        for kv in 0..KV {
-            let k0 = cx.k0 + kv * S::LANES;
-            let nk = lanes_in::<S>(k, cx.k0, kv);
-            let table = |at: usize| s.load_part(&cx.blob[at + 4 * k0..], nk);
-            let v = s.add(self.best[kv], table(cx.t.bias));
-            let v = narrow(s, v, table(cx.t.multiplier), table(cx.t.shift), r);
-            store_lanes(s, v, nk, |j, b| {
-                out.ys[(k0 + j) * out.pixels + self.unit] = b
-            });
-        }
+    }
+}
+
+/// Adds the bias to the maximum `best` of output `unit`, requantizes it
+/// and writes it (channel `k` at `ys[k * out_pixels + unit]`).
+#[inline(always)]
+fn write_unit<S: QSimd, const KV: usize>(
+    s: S,
+    cx: &Ctx,
+    best: &[S::V; KV],
+    unit: usize,
+    out: &mut Out,
+) {
+    let (k, r) = (cx.l.geom.k, cx.l.requant());
+    for (kv, &b) in best.iter().enumerate() {
+        let k0 = cx.k0 + kv * S::LANES;
+        let nk = lanes_in::<S>(k, cx.k0, kv);
+        let table = |at: usize| s.load_part(&cx.blob[at + 4 * k0..], nk);
+        let v = s.add(b, table(cx.t.bias));
+        let v = narrow(s, v, table(cx.t.multiplier), table(cx.t.shift), r);
+        store_lanes(s, v, nk, |j, b| out.ys[(k0 + j) * out.pixels + unit] = b);
     }
 }
 

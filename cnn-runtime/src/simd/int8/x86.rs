@@ -164,14 +164,20 @@ impl QSimd for Avx512Vnni {
         unsafe {
             let zero = _mm512_setzero_si512();
             let one = _mm512_set1_epi32(1);
-            let left = _mm512_max_epi32(shift, zero);
             let right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
             // x * 2^left, saturated: where shifting back does not restore
-            // x, the sign's extreme (x < 0: MIN, else MAX).
-            let shifted = _mm512_sllv_epi32(x, left);
-            let overflow = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(shifted, left), x);
-            let extreme = _mm512_xor_si512(_mm512_srai_epi32::<31>(x), _mm512_set1_epi32(i32::MAX));
-            let a = _mm512_mask_blend_epi32(overflow, shifted, extreme);
+            // x, the sign's extreme (x < 0: MIN, else MAX). Skipped when
+            // no lane shifts left (the usual case: multipliers below 1).
+            let a = if _mm512_cmpgt_epi32_mask(shift, zero) == 0 {
+                x
+            } else {
+                let left = _mm512_max_epi32(shift, zero);
+                let shifted = _mm512_sllv_epi32(x, left);
+                let overflow = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(shifted, left), x);
+                let extreme =
+                    _mm512_xor_si512(_mm512_srai_epi32::<31>(x), _mm512_set1_epi32(i32::MAX));
+                _mm512_mask_blend_epi32(overflow, shifted, extreme)
+            };
             // SRDHM: (a q + 2^30) >> 31 in 64 bits, even and odd lanes.
             let even = _mm512_mul_epi32(a, q);
             let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(a), _mm512_srli_epi64::<32>(q));
@@ -179,9 +185,16 @@ impl QSimd for Avx512Vnni {
             // 2 p + 2^31 holds (p + 2^30) >> 31 in its high half.
             let odd = _mm512_add_epi64(_mm512_add_epi64(odd, odd), _mm512_set1_epi64(1 << 31));
             let high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+            // MIN * MIN saturates to MAX (never, unless a multiplier is
+            // MIN: skipped otherwise).
             let min = _mm512_set1_epi32(i32::MIN);
-            let both_min = _mm512_cmpeq_epi32_mask(a, min) & _mm512_cmpeq_epi32_mask(q, min);
-            let high = _mm512_mask_blend_epi32(both_min, high, _mm512_set1_epi32(i32::MAX));
+            let q_min = _mm512_cmpeq_epi32_mask(q, min);
+            let high = if q_min == 0 {
+                high
+            } else {
+                let both_min = _mm512_cmpeq_epi32_mask(a, min) & q_min;
+                _mm512_mask_blend_epi32(both_min, high, _mm512_set1_epi32(i32::MAX))
+            };
             // RDBPOT: x >> right, plus one where the remainder passes half.
             let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
             let remainder = _mm512_and_si512(high, mask);
@@ -396,20 +409,32 @@ impl<const VNNI: bool> QSimd for Avx2I8<VNNI> {
         unsafe {
             let zero = _mm256_setzero_si256();
             let one = _mm256_set1_epi32(1);
-            let left = _mm256_max_epi32(shift, zero);
             let right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-            let shifted = _mm256_sllv_epi32(x, left);
-            let kept = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), x);
-            let extreme = _mm256_xor_si256(_mm256_srai_epi32::<31>(x), _mm256_set1_epi32(i32::MAX));
-            let a = _mm256_blendv_epi8(extreme, shifted, kept);
+            // As the AVX-512 level: the saturating left shift only where a
+            // lane shifts left.
+            let a = if _mm256_movemask_epi8(_mm256_cmpgt_epi32(shift, zero)) == 0 {
+                x
+            } else {
+                let left = _mm256_max_epi32(shift, zero);
+                let shifted = _mm256_sllv_epi32(x, left);
+                let kept = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), x);
+                let extreme =
+                    _mm256_xor_si256(_mm256_srai_epi32::<31>(x), _mm256_set1_epi32(i32::MAX));
+                _mm256_blendv_epi8(extreme, shifted, kept)
+            };
             let even = _mm256_mul_epi32(a, q);
             let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(a), _mm256_srli_epi64::<32>(q));
             let even = _mm256_srli_epi64::<31>(_mm256_add_epi64(even, _mm256_set1_epi64x(1 << 30)));
             let odd = _mm256_add_epi64(_mm256_add_epi64(odd, odd), _mm256_set1_epi64x(1 << 31));
             let high = _mm256_blend_epi32::<0b1010_1010>(even, odd);
             let min = _mm256_set1_epi32(i32::MIN);
-            let both_min = _mm256_and_si256(_mm256_cmpeq_epi32(a, min), _mm256_cmpeq_epi32(q, min));
-            let high = _mm256_blendv_epi8(high, _mm256_set1_epi32(i32::MAX), both_min);
+            let q_min = _mm256_cmpeq_epi32(q, min);
+            let high = if _mm256_movemask_epi8(q_min) == 0 {
+                high
+            } else {
+                let both_min = _mm256_and_si256(_mm256_cmpeq_epi32(a, min), q_min);
+                _mm256_blendv_epi8(high, _mm256_set1_epi32(i32::MAX), both_min)
+            };
             let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
             let remainder = _mm256_and_si256(high, mask);
             let threshold =

@@ -181,7 +181,7 @@ fn lanes_in<S: QSimd>(k: usize, k0: usize, v: usize) -> usize {
 fn units<S: QSimd, const P: usize, const KV: usize>(s: S, cx: &Ctx, ys: &mut [i8]) {
     let (l, g) = (cx.l, &cx.l.geom);
     if let Some(p) = &l.pool {
-        if P % 4 == 0 && p.is_2x2_stride_2() && 2 * p.oh <= g.oh && 2 * p.ow <= g.ow {
+        if P.is_multiple_of(4) && p.is_2x2_stride_2() && 2 * p.oh <= g.oh && 2 * p.ow <= g.ow {
             return windows_2x2::<S, P, KV>(s, cx, ys);
         }
     }

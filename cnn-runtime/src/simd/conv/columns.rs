@@ -40,14 +40,13 @@ pub fn accumulate_rows<
     let (h, width, kh, kw, sh, ph) = (g.h, g.w, g.kh, g.kw, g.sh, g.ph);
     let l = S::LANES;
     let taps = g.c * kh * kw;
-    // Tap `t`'s weight for channel `k0 + kb` is `w[t * step + kb * across]`
-    // from `w[first..]`.
+    // Tap `t`'s weight for channel `k0 + kb` is
+    // `w[first + t * step + kb * across]`.
     let (step, across, first) = if PACKED {
         (kpad, 1, k0)
     } else {
         (1, taps, k0 * taps)
     };
-    let w = &w[first..];
     // Input rows the R output rows read, clipped to the image.
     let top = oy0 * sh;
     let iy0 = top.saturating_sub(ph);
@@ -57,10 +56,9 @@ pub fn accumulate_rows<
             Window::new((ox0 + j * l + kx) as isize - g.pw as isize, width, l)
         });
         for c in 0..g.c {
-            let plane = &xs[c * h * width..][..h * width];
             let tap_c = c * kh * kw + kx;
             for iy in iy0..iy1 {
-                let row = &plane[iy * width..][..width];
+                let row = &xs[(c * h + iy) * width..][..width];
                 let xv: [S::V; J] = core::array::from_fn(|j| s.load_window(row, wins[j]));
                 for (r, acc_r) in acc.iter_mut().enumerate() {
                     // Row r reads input row iy through kernel row ky.
@@ -68,9 +66,9 @@ pub fn accumulate_rows<
                     if ky >= kh {
                         continue;
                     }
-                    let wt = &w[(tap_c + ky * kw) * step..];
+                    let at = first + (tap_c + ky * kw) * step;
                     for (kb, a) in acc_r.iter_mut().enumerate() {
-                        let wv = s.splat(wt[kb * across]);
+                        let wv = s.splat(w[at + kb * across]);
                         for j in 0..J {
                             a[j] = s.mul_add(wv, xv[j], a[j]);
                         }

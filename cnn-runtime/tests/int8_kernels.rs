@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use cnn_runtime::ops::int8::{self, QForward};
 use cnn_runtime::simd::int8::{self as simd8, QLevel};
 use cnn_spec::quant::{
-    multiply_by_quantized_multiplier, pack_conv, pack_dense, quantize_multiplier, QConv, QDense,
-    QParams, RawLayer, Requant,
+    multiply_by_quantized_multiplier, pack_conv, pack_dense, quantize_multiplier, QConv,
+    QConvKernel, QDense, QParams, RawLayer, Requant,
 };
 use cnn_spec::{ConvGeom, PoolGeom};
 
@@ -186,6 +186,19 @@ fn textbook_max_pool(p: &PoolGeom, x: &[i8], n: usize) -> Vec<i8> {
     y
 }
 
+/// The int8 kernel a layer of geometry `g` and pool `pool` runs on.
+fn kernel_of(g: ConvGeom, pool: Option<PoolGeom>) -> QConvKernel {
+    QConv {
+        geom: g,
+        pool,
+        relu: true,
+        bias: true,
+        input: QParams::new(1.0, 0),
+        output: QParams::new(1.0, 0),
+    }
+    .kernel()
+}
+
 /// Random conv geometries, with a pool for about two thirds of them.
 fn conv_cases(rng: &mut Rng, count: usize) -> Vec<(ConvGeom, Option<PoolGeom>)> {
     let mut cases = vec![
@@ -220,15 +233,7 @@ fn conv_cases(rng: &mut Rng, count: usize) -> Vec<(ConvGeom, Option<PoolGeom>)> 
     ] {
         let g = ConvGeom::new(c, h, w, k, (kh, kw), (sh, 1), (ph, pw));
         let p = pool.then(|| PoolGeom::new(k, g.oh, g.ow, (2, 2), (2, 2), (0, 0)));
-        let d = QConv {
-            geom: g,
-            pool: p,
-            relu: true,
-            bias: true,
-            input: QParams::new(1.0, 0),
-            output: QParams::new(1.0, 0),
-        };
-        assert_eq!(d.kernel(), cnn_spec::quant::QConvKernel::PixelRows, "{g:?}");
+        assert_eq!(kernel_of(g, p), QConvKernel::PixelRows, "{g:?}");
         cases.push((g, p));
     }
     // The channel-span kernel on rows wider than the 16-pixel blocks its
@@ -244,19 +249,7 @@ fn conv_cases(rng: &mut Rng, count: usize) -> Vec<(ConvGeom, Option<PoolGeom>)> 
         (5, 18, 7),
     ] {
         let g = ConvGeom::new(c, 5, w, k, (3, 3), (1, 2), (1, 1));
-        let d = QConv {
-            geom: g,
-            pool: None,
-            relu: false,
-            bias: true,
-            input: QParams::new(1.0, 0),
-            output: QParams::new(1.0, 0),
-        };
-        assert_eq!(
-            d.kernel(),
-            cnn_spec::quant::QConvKernel::ChannelSpans,
-            "{g:?}"
-        );
+        assert_eq!(kernel_of(g, None), QConvKernel::ChannelSpans, "{g:?}");
         cases.push((g, None));
     }
     // The channel-span kernel's whole-window blocks (2x2 stride-2 pools
@@ -267,19 +260,7 @@ fn conv_cases(rng: &mut Rng, count: usize) -> Vec<(ConvGeom, Option<PoolGeom>)> 
     for (c, h, w, k, s) in [(3, 14, 7, 16, 1), (5, 11, 13, 40, 1), (4, 9, 17, 33, 2)] {
         let g = ConvGeom::new(c, h, w, k, (3, 3), (1, s), (1, 1));
         let p = PoolGeom::new(k, g.oh, g.ow, (2, 2), (2, 2), (0, 0));
-        let d = QConv {
-            geom: g,
-            pool: Some(p),
-            relu: true,
-            bias: true,
-            input: QParams::new(1.0, 0),
-            output: QParams::new(1.0, 0),
-        };
-        assert_eq!(
-            d.kernel(),
-            cnn_spec::quant::QConvKernel::ChannelSpans,
-            "{g:?}"
-        );
+        assert_eq!(kernel_of(g, Some(p)), QConvKernel::ChannelSpans, "{g:?}");
         cases.push((g, Some(p)));
     }
     while cases.len() < count {

@@ -17,7 +17,7 @@
 
 use cnn_spec::quant::tuning::{span_pixels, SPAN_CHANNEL_VECTORS};
 use cnn_spec::quant::{BlobLayout, QConv, QConvKernel};
-use cnn_spec::MAX_POOL_WINDOW;
+use cnn_spec::{PoolGeom, MAX_POOL_WINDOW};
 
 use super::vector::{narrow, store_lanes, QSimd};
 
@@ -182,7 +182,7 @@ fn units<S: QSimd, const P: usize, const KV: usize>(s: S, cx: &Ctx, ys: &mut [i8
     let (l, g) = (cx.l, &cx.l.geom);
     if let Some(p) = &l.pool {
         if P.is_multiple_of(4) && p.is_2x2_stride_2() && 2 * p.oh <= g.oh && 2 * p.ow <= g.ow {
-            return windows_2x2::<S, P, KV>(s, cx, ys);
+            return windows_2x2::<S, P, KV>(s, cx, *p, ys);
         }
     }
     let mut starts = [0usize; P];
@@ -223,17 +223,19 @@ fn units<S: QSimd, const P: usize, const KV: usize>(s: S, cx: &Ctx, ys: &mut [i8
     run.finish(s, cx, &mut out);
 }
 
-/// [`units`] for a 2x2 stride-2 pool with every window inside the conv
-/// output: `P / 4` whole windows per block, each window's four cells
-/// maximised straight from the accumulators. The last block repeats its
-/// last window to fill the block and writes only the real ones.
+/// [`units`] for the layer's pool `p`, 2x2 stride 2 with every window
+/// inside the conv output: `P / 4` whole windows per block, each window's
+/// four cells maximised straight from the accumulators. The last block
+/// repeats its last window to fill the block and writes only the real
+/// ones.
 #[inline(always)]
-fn windows_2x2<S: QSimd, const P: usize, const KV: usize>(s: S, cx: &Ctx, ys: &mut [i8]) {
+fn windows_2x2<S: QSimd, const P: usize, const KV: usize>(
+    s: S,
+    cx: &Ctx,
+    p: PoolGeom,
+    ys: &mut [i8],
+) {
     let (l, g) = (cx.l, &cx.l.geom);
-    let p = match &l.pool {
-        Some(p) => *p,
-        None => unreachable!("a pooled block needs a pool"),
-    };
     let prow = l.padded_row();
     // Receptive-field starts of a window's cells, relative to its first.
     let (down, right) = (g.sh * prow, g.sw * g.c);

@@ -17,7 +17,7 @@ lenet_conv1_block/unfused/1 lenet_conv1_block/fused/32 lenet_conv1_block/unfused
 lenet_conv2_block/fused/1 lenet_conv2_block/unfused/1 lenet_conv2_block/fused/32
 lenet_conv2_block/unfused/32 vgg_block/fused/8 vgg_block/unfused/8
 sgemm/square_1024/1024x1024x1024 sgemm/vgg_block_conv/64x576x3136
-sgemm/lenet_conv2/16x150x100 sgemm/lenet_fc1_batch64/120x400x64"
+sgemm/lenet_conv2/16x150x100 sgemm/lenet_fc1_batch64/120x400x64 sgemm/resnet18_layer4_conv/512x4608x49"
 run() { # spec id round
   local name=${1%%=*} rest=${1#*=}
   local dir=${rest%%:*} bins=${rest#*:} b

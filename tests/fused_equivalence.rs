@@ -59,6 +59,13 @@ pair!(GemmFused, GemmUnfused, {
     conv2: conv(7, kernel = 1), relu, max_pool(2),
     flatten, fc: dense(3), softmax,
 });
+// im2col whose columns span two GEMM k blocks (32 * 9 = 288 rows), bands
+// of conv rows wider than a GEMM panel, an overlapping padded pool.
+pair!(DeepIm2colFused, DeepIm2colUnfused, {
+    input: [32, 9, 30],
+    conv1: conv(10, kernel = 3, pad = 1), relu, max_pool(3, stride = 2, pad = 1),
+    flatten, fc: dense(3),
+});
 // Many input channels, packed weights too large for the kernel's stack
 // buffer (they go to the arena's scratch): direct, channel-vectorised.
 pair!(ScratchPackedFused, ScratchPackedUnfused, {
@@ -164,6 +171,12 @@ fn strided_conv_overlapping_pool() {
 #[test]
 fn gemm_algorithms() {
     compare::<GemmFused, GemmUnfused>(4);
+}
+
+#[test]
+fn im2col_bands_over_k_blocks() {
+    assert!(DeepIm2colFused::PLAN[0].kernel.contains("im2col"));
+    compare::<DeepIm2colFused, DeepIm2colUnfused>(8);
 }
 
 #[test]

@@ -48,6 +48,10 @@ fn gemm_matches_naive_for_all_layouts_and_sizes() {
         (64, 576, 113),
         (97, 31, 200),
         (130, 513, 3),
+        // Stripes of column panels of B, partial ones included, read in
+        // place (fewer rows than GEMM_PACK_B_ROWS) and packed.
+        (20, 40, 250),
+        (41, 600, 431),
     ];
     each_level(|level| {
         for (si, &(m, k, n)) in sizes.iter().enumerate() {
@@ -331,6 +335,101 @@ fn max_pool_rows() {
                     max_forward(&g, &x, &mut y, None, 2);
                     vec![y]
                 });
+            }
+        }
+    }
+}
+
+/// `b` (`k x n`, row-major) in the GEMM's panel layout, by the documented
+/// index, padding included.
+fn pack_by_index(b: &[f32], k: usize, n: usize, nr: usize) -> Vec<f32> {
+    let mut packed = vec![f32::NAN; simd::packed_b_len(k, n, nr)];
+    for p in 0..k {
+        for j in 0..n.next_multiple_of(nr) {
+            let v = if j < n { b[p * n + j] } else { 0.0 };
+            packed[simd::packed_b_index(k, n, nr, p, j)] = v;
+        }
+    }
+    packed
+}
+
+#[test]
+fn gemm_with_packed_b_matches_naive() {
+    use cnn_runtime::ops::gemm::{sgemm_packed, PackedB};
+    // k spans several GEMM_KC blocks and a partial one; n partial panels.
+    let sizes = [
+        (1, 1, 1),
+        (9, 257, 49),
+        (41, 600, 431),
+        (8, 256, 48),
+        (130, 40, 3),
+    ];
+    each_level(|level| {
+        let nr = simd::gemm_panel_width();
+        for (si, &(m, k, n)) in sizes.iter().enumerate() {
+            let a = rand_vec(m * k, si as u64 * 5 + 1);
+            let b = rand_vec(k * n, si as u64 * 5 + 2);
+            let c0 = rand_vec(m * n, si as u64 * 5 + 3);
+            let packed = pack_by_index(&b, k, n, nr);
+            assert!(
+                packed.iter().all(|v| !v.is_nan()),
+                "the index covers the buffer"
+            );
+            for beta in [0.0f32, 1.0] {
+                let mut c = c0.clone();
+                let pb = PackedB {
+                    data: &packed,
+                    k,
+                    n,
+                    nr,
+                };
+                let (la, lc) = (Layout::row_major(m, k), Layout::row_major(m, n));
+                sgemm_packed(&a, la, pb, beta, &mut c, lc);
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut want = beta as f64 * c0[i * n + j] as f64;
+                        for p in 0..k {
+                            want += a[i * k + p] as f64 * b[p * n + j] as f64;
+                        }
+                        let got = c[i * n + j] as f64;
+                        assert!(
+                            (got - want).abs() <= 1e-4 * (k as f64).sqrt() + 1e-5 * want.abs(),
+                            "{level:?} {m}x{k}x{n} beta={beta}: [{i},{j}] {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn im2col_packed_is_im2col_in_panels() {
+    // Strides 1, 2 and 4, padding, 11x11 kernels, and patch lengths past
+    // one GEMM_KC block (30 * 9 = 270, 3 * 121 = 363).
+    let geoms = [
+        ConvGeom::new(3, 9, 11, 4, (3, 3), (1, 1), (1, 1)),
+        ConvGeom::new(30, 7, 7, 4, (3, 3), (1, 1), (1, 1)),
+        ConvGeom::new(2, 13, 12, 4, (5, 5), (2, 2), (2, 2)),
+        ConvGeom::new(3, 31, 31, 4, (11, 11), (4, 4), (2, 2)),
+        ConvGeom::new(5, 6, 6, 4, (1, 1), (2, 1), (0, 0)),
+    ];
+    for g in &geoms {
+        let xs = rand_vec(g.in_len(), 7);
+        let (k, n) = (g.patch_len(), g.out_pixels());
+        let mut cols = vec![0.0f32; k * n];
+        ops::conv::im2col(g, &xs, &mut cols);
+        // All output rows, and a band of them (what a fused layer packs).
+        for (r0, r1) in [(0, g.oh), (1, g.oh.min(3))] {
+            let width = (r1 - r0) * g.ow;
+            let band: Vec<f32> = (0..k)
+                .flat_map(|p| cols[p * n + r0 * g.ow..][..width].to_vec())
+                .collect();
+            for nr in [2, 8, 16, 48] {
+                let want = pack_by_index(&band, k, width, nr);
+                let mut got = vec![f32::NAN; want.len()];
+                ops::conv::im2col_packed(g, &xs, (r0, r1), &mut got, nr);
+                assert_eq!(got, want, "{g:?}, rows {r0}..{r1}, panels of {nr}");
             }
         }
     }

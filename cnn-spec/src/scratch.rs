@@ -5,17 +5,17 @@
 //! | kernel | forward | backward |
 //! | --- | --- | --- |
 //! | direct | [`direct_pack_len`] | 0 |
-//! | im2col | `c*kh*kw * oh*ow` (the columns) | the same |
+//! | im2col | [`packed_columns`] (the columns, in the GEMM's panels) | `c*kh*kw * oh*ow` (the columns) |
 //! | pointwise | 0 | 0 |
 //! | fused, direct, disjoint windows | [`direct_pack_len`] | [`fused_backward_scratch`] |
 //! | fused, direct, overlapping windows | [`plane_scratch`]: conv planes and packed weights | `oh*ow` |
-//! | fused, im2col | the columns and a band of `k * pool.kh * ow` | `k*oh*ow` and the columns |
+//! | fused, im2col | a band's columns ([`band_columns`]) and the band, `k * pool.kh * ow` | `k*oh*ow` and the columns |
 //! | fused, pointwise | a band of `k * pool.kh * ow` | `k*oh*ow` |
 
 use crate::geom::ConvGeom;
 use crate::layer::{Conv, ConvAlgo, ConvKernel};
 use crate::limits::MAX_LANES;
-use crate::tuning::{CHANNEL_VECTORS_PER_BLOCK, CV_MAX_PACKED, CV_MAX_WEIGHTS};
+use crate::tuning::{CHANNEL_VECTORS_PER_BLOCK, CV_MAX_PACKED, CV_MAX_WEIGHTS, GEMM_NR_MAX};
 
 /// Scratch floats a direct convolution needs for its packed weights when
 /// they do not fit the kernel's stack buffer ([`CV_MAX_WEIGHTS`]) but stay
@@ -94,13 +94,35 @@ pub const fn direct_tail(g: &ConvGeom) -> DirectTail {
     }
 }
 
+/// Floats of an unfused im2col layer's forward columns, written in the
+/// GEMM's panel layout: `c*kh*kw` rows of `oh*ow` columns rounded up to
+/// the widest panel ([`GEMM_NR_MAX`], a multiple of every level's panel
+/// width).
+#[inline]
+pub const fn packed_columns(g: &ConvGeom) -> usize {
+    g.patch_len() * g.out_pixels().next_multiple_of(GEMM_NR_MAX)
+}
+
+/// Floats of the im2col columns of one band of a fused im2col layer (the
+/// conv rows one pooled row reads, at most `pool.kh * ow` columns), in the
+/// GEMM's panel layout rounded up as [`packed_columns`] rounds; 0 without
+/// a pool.
+#[inline]
+pub const fn band_columns(l: &Conv) -> usize {
+    let g = &l.geom;
+    match l.pool {
+        Some(p) => g.patch_len() * (p.kh * g.ow).next_multiple_of(GEMM_NR_MAX),
+        None => 0,
+    }
+}
+
 /// Scratch floats the forward pass of layer `l` needs for one call.
 #[inline]
 pub const fn forward_scratch(l: &Conv) -> usize {
     let g = &l.geom;
     match l.kernel() {
         ConvKernel::Direct | ConvKernel::FusedDirectDisjoint => direct_pack_len(g),
-        ConvKernel::Im2col => g.patch_len() * g.out_pixels(),
+        ConvKernel::Im2col => packed_columns(g),
         ConvKernel::Pointwise => 0,
         ConvKernel::FusedDirectPlane => {
             let (planes, packed) = plane_scratch(g);
@@ -112,7 +134,7 @@ pub const fn forward_scratch(l: &Conv) -> usize {
                 None => 0,
             };
             match l.algo {
-                ConvAlgo::Im2col => g.patch_len() * g.out_pixels() + band,
+                ConvAlgo::Im2col => band_columns(l) + band,
                 _ => band,
             }
         }

@@ -212,9 +212,10 @@ pub const fn dense_output_block(samples: usize, left: usize) -> usize {
 /// tile accumulates in registers.
 pub const GEMM_KC: usize = 256;
 
-/// Rows of `A` the GEMM packs at once (rounded down to a multiple of the
-/// tile's rows): the packed block (`GEMM_MC * GEMM_KC` floats, 96 KiB) is
-/// on the stack and stays in L2 while every column panel of `B` passes.
+/// Rows of a transposed `A` the GEMM packs at once (rounded down to a
+/// multiple of the tile's rows; an `A` with contiguous rows is read in
+/// place): the packed block (`GEMM_MC * GEMM_KC` floats, 96 KiB) is on the
+/// stack and stays in L2 while every column panel of `B` passes.
 pub const GEMM_MC: usize = 96;
 
 /// The GEMM's register tile at `lanes` lanes: `(rows, vectors of
@@ -241,8 +242,18 @@ pub const GEMM_PACK_B_ROWS: usize = 32;
 /// no part but the last ends in a partial tile.
 pub const GEMM_ROW_ALIGN: usize = gemm_tile(MAX_LANES).0;
 
-/// Widest column panel of the GEMM (floats): the AVX-512 tile's.
+/// Widest column panel of the GEMM (floats): the AVX-512 tile's. Every
+/// level's panel width divides it, so a buffer sized for it holds columns
+/// packed for any level (checked below).
 pub const GEMM_NR_MAX: usize = gemm_tile(MAX_LANES).1 * MAX_LANES;
+
+const _: () = {
+    let mut lanes = 1;
+    while lanes <= MAX_LANES {
+        assert!(GEMM_NR_MAX.is_multiple_of(gemm_tile(lanes).1 * lanes));
+        lanes *= 2;
+    }
+};
 
 // ---- threads and memory -----------------------------------------------------
 

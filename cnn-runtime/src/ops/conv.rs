@@ -24,7 +24,7 @@ use cnn_spec::{Conv, ConvAlgo, ConvGeom, ConvKernel, MAX_LANES};
 use super::activation;
 use super::args::{check_len, Backward, Forward, Grads, Params};
 use super::conv_sample::{backward_sample, conv_sample};
-pub use super::conv_sample::{col2im, im2col};
+pub use super::conv_sample::{col2im, im2col, im2col_packed};
 use super::fused;
 use super::groups::{self, ForwardFn, InferFn};
 use super::threads::{self, Split};

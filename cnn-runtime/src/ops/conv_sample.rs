@@ -7,8 +7,10 @@
 use cnn_spec::{valid_range, ConvAlgo, ConvGeom};
 
 use super::args::Params;
-use super::gemm::{sgemm, sgemm_rows, Layout};
+use super::gemm::{sgemm, sgemm_packed_rows, sgemm_rows, Layout, PackedB};
+use crate::simd::packed_b_len;
 use crate::simd::{self, ConvGrads, ConvWeights};
+use cnn_spec::tuning::GEMM_KC;
 
 /// `ys = conv(xs) + b` for one sample: `xs` is `[c, h, w]`, `ys`
 /// `[k, oh, ow]`. `scratch` holds the im2col columns (im2col) or the packed
@@ -33,17 +35,20 @@ pub(crate) fn conv_sample(
     match algo {
         ConvAlgo::Direct => {}
         ConvAlgo::Im2col => {
-            let cols = &mut scratch[..g.patch_len() * pixels];
-            im2col(g, xs, cols);
-            sgemm_rows(
-                w,
+            let nr = simd::gemm_panel_width();
+            let cols = &mut scratch[..packed_b_len(g.patch_len(), pixels, nr)];
+            im2col_packed(g, xs, (0, g.oh), cols, nr);
+            let b = PackedB {
+                data: cols,
+                k: g.patch_len(),
+                n: pixels,
+                nr,
+            };
+            let (la, lc) = (
                 Layout::row_major(g.k, g.patch_len()),
-                cols,
-                Layout::row_major(g.patch_len(), pixels),
-                1.0,
-                ys,
                 Layout::row_major(g.k, pixels),
             );
+            sgemm_packed_rows(w, la, b, 1.0, ys, lc);
         }
         ConvAlgo::Pointwise => sgemm_rows(
             w,
@@ -171,6 +176,108 @@ pub fn im2col(g: &ConvGeom, xs: &[f32], cols: &mut [f32]) {
                 }
             }
         }
+    }
+}
+
+/// [`im2col`] of output rows `r0..r1` written in the GEMM's panel layout
+/// ([`PackedB`] of `c*kh*kw` rows and `(r1 - r0) * ow` columns, panels `nr`
+/// wide), so that the GEMM reads the columns without packing them: `cols`
+/// holds `packed_b_len(c*kh*kw, (r1 - r0) * ow, nr)` floats, the columns
+/// past the last zero.
+pub fn im2col_packed(
+    g: &ConvGeom,
+    xs: &[f32],
+    (r0, r1): (usize, usize),
+    cols: &mut [f32],
+    nr: usize,
+) {
+    let (rows, pixels) = (g.patch_len(), (r1 - r0) * g.ow);
+    let npad = pixels.next_multiple_of(nr);
+    for c in 0..g.c {
+        let plane = &xs[c * g.h * g.w..][..g.h * g.w];
+        for ky in 0..g.kh {
+            let (oy0, oy1) = valid_range(g.h, g.oh, g.sh, ky, g.ph);
+            for kx in 0..g.kw {
+                let (ox0, ox1) = valid_range(g.w, g.ow, g.sw, kx, g.pw);
+                let p = (c * g.kh + ky) * g.kw + kx;
+                let k0 = p / GEMM_KC * GEMM_KC;
+                let kc = GEMM_KC.min(rows - k0);
+                let mut row = PackedRow {
+                    cols: &mut *cols,
+                    base: k0 * npad + (p - k0) * nr,
+                    stride: kc * nr,
+                    nr,
+                };
+                for oy in r0..r1 {
+                    let j = (oy - r0) * g.ow;
+                    if oy < oy0 || oy >= oy1 {
+                        row.fill(j, g.ow);
+                        continue;
+                    }
+                    let iy = oy * g.sh + ky - g.ph;
+                    let src = &plane[iy * g.w..][..g.w];
+                    row.fill(j, ox0);
+                    row.fill(j + ox1, g.ow - ox1);
+                    if ox1 <= ox0 {
+                        continue;
+                    }
+                    let ix0 = ox0 * g.sw + kx - g.pw;
+                    if g.sw == 1 {
+                        row.copy(j + ox0, &src[ix0..ix0 + (ox1 - ox0)]);
+                    } else {
+                        let src = &src[ix0..];
+                        row.gather(j + ox0, ox1 - ox0, |i| src[i * g.sw]);
+                    }
+                }
+                row.fill(pixels, npad - pixels);
+            }
+        }
+    }
+}
+
+/// One row of a [`PackedB`] being written: column `j` lies at
+/// `base + j / nr * stride + j % nr`.
+struct PackedRow<'a> {
+    cols: &'a mut [f32],
+    base: usize,
+    stride: usize,
+    nr: usize,
+}
+
+impl PackedRow<'_> {
+    /// Calls `put(dst, i)` on the runs of columns `j..j + len` that lie in
+    /// one panel, `i` the offset of the run's first column from `j`.
+    #[inline(always)]
+    fn runs(&mut self, j: usize, len: usize, mut put: impl FnMut(&mut [f32], usize)) {
+        let (mut q, mut off, mut i) = (j / self.nr, j % self.nr, 0);
+        while i < len {
+            let take = (self.nr - off).min(len - i);
+            put(
+                &mut self.cols[self.base + q * self.stride + off..][..take],
+                i,
+            );
+            i += take;
+            q += 1;
+            off = 0;
+        }
+    }
+
+    fn fill(&mut self, j: usize, len: usize) {
+        self.runs(j, len, |dst, _| dst.fill(0.0));
+    }
+
+    fn copy(&mut self, j: usize, src: &[f32]) {
+        self.runs(j, src.len(), |dst, i| {
+            dst.copy_from_slice(&src[i..i + dst.len()])
+        });
+    }
+
+    fn gather(&mut self, j: usize, len: usize, at: impl Fn(usize) -> f32) {
+        self.runs(j, len, |dst, i| {
+            for (t, d) in dst.iter_mut().enumerate() {
+                *d = at(i + t);
+            }
+        });
     }
 }
 

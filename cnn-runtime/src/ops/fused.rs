@@ -24,18 +24,20 @@ pub use cnn_spec::scratch::{
 };
 pub use cnn_spec::INACTIVE;
 
-use cnn_spec::scratch::{direct_pack_len, direct_tail, plane_channels, plane_scratch};
+use cnn_spec::scratch::{
+    band_columns, direct_pack_len, direct_tail, plane_channels, plane_scratch,
+};
 use cnn_spec::{Act, Conv, ConvAlgo, ConvGeom, ConvKernel, PoolGeom, MAX_LANES, MAX_POOL_WINDOW};
 
 use core::ops::Range;
 
 use super::args::{check_len, Backward, Forward, Grads, Params};
-use super::conv_sample::{backward_sample, im2col};
-use super::gemm::{sgemm_rows, Layout};
+use super::conv_sample::{backward_sample, im2col_packed};
+use super::gemm::{sgemm_packed_rows, sgemm_rows, Layout, PackedB};
 use super::groups::{self, ForwardFn, InferFn};
 use super::threads::{self, Split};
 use crate::simd::scalar::pool::{backward_sparse, finish, window_max};
-use crate::simd::{self, ConvGrads, ConvWeights, PooledGrad};
+use crate::simd::{self, packed_b_len, ConvGrads, ConvWeights, PooledGrad};
 
 const fn pool_of(l: &Conv) -> PoolGeom {
     match l.pool {
@@ -281,18 +283,11 @@ fn band<const TRAIN: bool>(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]
     let (g, algo) = (&l.geom, l.algo);
     let pool = pool_of(l);
     each_sample::<TRAIN>(l, io, scratch, |xs, ys, mut argmax, scratch| {
-        let pixels = g.out_pixels();
+        let nr = simd::gemm_panel_width();
         let (cols, band) = if algo == ConvAlgo::Im2col {
-            let (cols, band) = scratch.split_at_mut(g.patch_len() * pixels);
-            im2col(g, xs, cols);
-            (&*cols, band)
+            scratch.split_at_mut(band_columns(l))
         } else {
-            (xs, scratch)
-        };
-        let rows = if algo == ConvAlgo::Im2col {
-            g.patch_len()
-        } else {
-            g.c
+            (&mut [][..], scratch)
         };
         for py in 0..pool.oh {
             // Conv rows [r0, r1) feed pooled row py.
@@ -302,20 +297,30 @@ fn band<const TRAIN: bool>(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]
             for k in 0..g.k {
                 band[k * width..][..width].fill(p.bias.map_or(0.0, |b| b[k]));
             }
-            sgemm_rows(
-                p.weight,
-                Layout::row_major(g.k, rows),
-                &cols[r0 * g.ow..],
-                Layout {
-                    rows,
+            let lc = Layout::row_major(g.k, width);
+            if algo == ConvAlgo::Im2col {
+                // The band's columns, im2col of its conv rows in the GEMM's
+                // panels.
+                let cols = &mut cols[..packed_b_len(g.patch_len(), width, nr)];
+                im2col_packed(g, xs, (r0, r1), cols, nr);
+                let la = Layout::row_major(g.k, g.patch_len());
+                let b = PackedB {
+                    data: cols,
+                    k: g.patch_len(),
+                    n: width,
+                    nr,
+                };
+                sgemm_packed_rows(p.weight, la, b, 1.0, band, lc);
+            } else {
+                let lb = Layout {
+                    rows: g.c,
                     cols: width,
-                    rs: pixels,
+                    rs: g.out_pixels(),
                     cs: 1,
-                },
-                1.0,
-                band,
-                Layout::row_major(g.k, width),
-            );
+                };
+                let la = Layout::row_major(g.k, g.c);
+                sgemm_rows(p.weight, la, &xs[r0 * g.ow..], lb, 1.0, band, lc);
+            }
             for k in 0..g.k {
                 let bk = &band[k * width..][..width];
                 for px in 0..pool.ow {

@@ -6,7 +6,7 @@
 //! general-purpose BLAS such as `matrixmultiply` allocates its packing
 //! buffers on every call).
 
-pub use crate::simd::Layout;
+pub use crate::simd::{Layout, PackedB};
 
 use crate::simd::{self, Matrix};
 
@@ -46,6 +46,34 @@ pub fn sgemm(a: &[f32], la: Layout, b: &[f32], lb: Layout, beta: f32, c: &mut [f
     );
 }
 
+/// `c = a b + beta c` with `b` already in the GEMM's panel layout
+/// ([`PackedB`]; a convolution's forward im2col writes it), so the GEMM
+/// packs nothing. `a` is `m x k`, `b` `k x n`, `c` `m x n`.
+///
+/// Panics if the shapes disagree, a slice is too short, or `b`'s panels
+/// are not [`crate::simd::gemm_panel_width`] wide.
+pub fn sgemm_packed(a: &[f32], la: Layout, b: PackedB, beta: f32, c: &mut [f32], lc: Layout) {
+    assert!(
+        la.cols == b.k && la.rows == lc.rows && b.n == lc.cols,
+        "gemm: shapes {}x{} * {}x{} (packed) -> {}x{} disagree",
+        la.rows,
+        la.cols,
+        b.k,
+        b.n,
+        lc.rows,
+        lc.cols
+    );
+    assert!(a.len() >= la.extent() && c.len() >= lc.extent());
+    if la.rows == 0 || b.n == 0 {
+        return;
+    }
+    let a = Matrix {
+        data: a,
+        layout: la,
+    };
+    simd::gemm_packed(a, b, beta, c, lc);
+}
+
 /// [`sgemm`] with the rows of `a` and `c` split between the threads of
 /// the current pool when the product is large enough (see
 /// `super::threads`); each row of `c` gets exactly the values [`sgemm`]
@@ -60,10 +88,44 @@ pub(crate) fn sgemm_rows(
     c: &mut [f32],
     lc: Layout,
 ) {
-    let macs = (la.rows * la.cols) as u64 * lb.cols as u64;
+    by_rows(a, la, lb.cols, c, lc, &|a, la, c, lc| {
+        sgemm(a, la, b, lb, beta, c, lc)
+    });
+}
+
+/// [`sgemm_packed`] with rows split between threads as [`sgemm_rows`]
+/// splits them.
+pub(crate) fn sgemm_packed_rows(
+    a: &[f32],
+    la: Layout,
+    b: PackedB,
+    beta: f32,
+    c: &mut [f32],
+    lc: Layout,
+) {
+    by_rows(a, la, b.n, c, lc, &|a, la, c, lc| {
+        sgemm_packed(a, la, b, beta, c, lc)
+    });
+}
+
+/// A product on some rows: `f(a, la, c, lc)`.
+type RowsFn<'a> = dyn Fn(&[f32], Layout, &mut [f32], Layout) + Sync + 'a;
+
+/// Runs `f(a, la, c, lc)` on the whole product or, when it is large
+/// enough and `c`'s rows are contiguous, on parts of the rows of `a` and
+/// `c` in the threads of the current pool.
+fn by_rows(
+    a: &[f32],
+    la: Layout,
+    n: usize,
+    c: &mut [f32],
+    lc: Layout,
+    f: &RowsFn,
+) {
+    let macs = (la.rows * la.cols) as u64 * n as u64;
     let parts = threads::parts(macs, lc.rows);
     if parts <= 1 || lc.cs != 1 || c.len() < lc.rows * lc.rs {
-        return sgemm(a, la, b, lb, beta, c, lc);
+        return f(a, la, c, lc);
     }
     let split = Split {
         parts,
@@ -79,7 +141,7 @@ pub(crate) fn sgemm_rows(
             rows: rows.len(),
             ..lc
         };
-        sgemm(&a[rows.start * la.rs..], a_rows, b, lb, beta, part, c_rows)
+        f(&a[rows.start * la.rs..], a_rows, part, c_rows)
     });
 }
 

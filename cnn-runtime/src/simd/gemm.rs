@@ -2,14 +2,17 @@
 //! strided views, with no heap allocation (packing buffers live on the
 //! stack), so inference and training steps stay allocation-free.
 //!
-//! Blocking: `k` in blocks of `GEMM_KC`; `m` in chunks of up to `GEMM_MC`
-//! rows whose `A` block is packed once (panels of `MR` rows, zero-padded);
-//! `n` in panels of `NR = NV * LANES` columns, read in place when `B`'s
-//! rows are contiguous, the panel is whole and fewer than
-//! `GEMM_PACK_B_ROWS` rows of `A` read it, packed otherwise. The
-//! micro-kernel keeps an `MR x NR` tile in registers over a whole `k`
-//! block and only then touches `C` (the first block applies `beta`). The
-//! sizes are in `cnn_spec::tuning`.
+//! Blocking: `k` in blocks of `GEMM_KC`. `A` with contiguous rows (a
+//! layer's weights) is read in place, `MR` rows per tile, and never packed;
+//! only a last, partial tile of rows is packed (zero-padded). A transposed
+//! `A` is packed in chunks of up to `GEMM_MC` rows (panels of `MR` rows).
+//! `n` runs in panels of `NR = NV * LANES` columns, read in place when
+//! `B`'s rows are contiguous, the panel is whole and fewer than
+//! `GEMM_PACK_B_ROWS` rows of `A` read it, packed otherwise; a `B` that
+//! comes packed ([`PackedB`], written so by a convolution's im2col) is
+//! read as it is. The micro-kernel keeps an `MR x NR` tile in registers
+//! over a whole `k` block and only then touches `C` (the first block
+//! applies `beta`). The sizes are in `cnn_spec::tuning`.
 
 use cnn_spec::tuning::{
     gemm_tile, GEMM_KC as KC, GEMM_MC as MC, GEMM_NR_MAX as NR_MAX, GEMM_PACK_B_ROWS,
@@ -18,9 +21,79 @@ use cnn_spec::tuning::{
 use super::args::{Layout, Matrix};
 use super::vector::Simd;
 
+/// A `k x n` matrix `B` already in the GEMM's panel layout (what a
+/// convolution's im2col writes directly, so that the GEMM packs nothing):
+/// `k` in blocks of `GEMM_KC` rows, each block `nr`-column panels of `kc`
+/// rows of `nr` values, the columns past `n` zero. Element `(p, j)` is at
+/// [`packed_b_index`]; the whole takes [`packed_b_len`] floats.
+#[derive(Clone, Copy, Debug)]
+pub struct PackedB<'a> {
+    /// The packed values.
+    pub data: &'a [f32],
+    /// Rows.
+    pub k: usize,
+    /// Columns.
+    pub n: usize,
+    /// Panel width: [`crate::simd::gemm_panel_width`] at the level that
+    /// runs the GEMM.
+    pub nr: usize,
+}
+
+/// Floats a [`PackedB`] of `k x n` in panels of `nr` columns takes.
+#[inline]
+pub const fn packed_b_len(k: usize, n: usize, nr: usize) -> usize {
+    k * n.next_multiple_of(nr)
+}
+
+/// Where element `(p, j)` of a [`PackedB`] lies: the `GEMM_KC`-row block
+/// of `p` (`n` rounded up to `nr` floats per row), the panel of `j` in it
+/// (`kc * nr` floats each, `kc` the block's rows), the row in the panel.
+#[inline]
+pub const fn packed_b_index(k: usize, n: usize, nr: usize, p: usize, j: usize) -> usize {
+    let k0 = p / KC * KC;
+    let kc = if k - k0 < KC { k - k0 } else { KC };
+    k0 * n.next_multiple_of(nr) + j / nr * kc * nr + (p - k0) * nr + j % nr
+}
+
+/// The panel width of the GEMM's tile at `lanes` lanes.
+#[inline]
+pub const fn panel_width(lanes: usize) -> usize {
+    gemm_tile(lanes).1 * lanes
+}
+
+/// Where the GEMM reads `B` from.
+#[derive(Clone, Copy)]
+enum BSrc<'a> {
+    /// A strided view, packed as needed.
+    View(Matrix<'a>),
+    /// Already packed.
+    Packed(PackedB<'a>),
+}
+
 /// `c = a b + beta c`; `a` is `m x k`, `b` is `k x n`, `c` is `m x n`.
 #[inline(always)]
 pub fn gemm<S: Simd>(s: S, a: Matrix, b: Matrix, beta: f32, c: &mut [f32], lc: Layout) {
+    tiles::<S>(s, a, BSrc::View(b), beta, c, lc)
+}
+
+/// [`gemm`] with `B` packed ([`PackedB`]); its panel width must be this
+/// level's ([`panel_width`]).
+#[inline(always)]
+pub fn gemm_packed<S: Simd>(s: S, a: Matrix, b: PackedB, beta: f32, c: &mut [f32], lc: Layout) {
+    assert_eq!(
+        b.nr,
+        panel_width(S::LANES),
+        "gemm: B packed in panels of {} columns, the kernel at {} lanes runs {}",
+        b.nr,
+        S::LANES,
+        panel_width(S::LANES)
+    );
+    assert!(b.k == a.layout.cols && b.data.len() >= packed_b_len(b.k, b.n, b.nr));
+    tiles::<S>(s, a, BSrc::Packed(b), beta, c, lc)
+}
+
+#[inline(always)]
+fn tiles<S: Simd>(s: S, a: Matrix, b: BSrc, beta: f32, c: &mut [f32], lc: Layout) {
     match gemm_tile(S::LANES) {
         (8, 3) => gemm_tiles::<S, 8, 3>(s, a, b, beta, c, lc),
         (6, 2) => gemm_tiles::<S, 6, 2>(s, a, b, beta, c, lc),
@@ -33,47 +106,75 @@ pub fn gemm<S: Simd>(s: S, a: Matrix, b: Matrix, beta: f32, c: &mut [f32], lc: L
 fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
     s: S,
     a: Matrix,
-    b: Matrix,
+    b: BSrc,
     beta: f32,
     c: &mut [f32],
     lc: Layout,
 ) {
-    let (la, lb) = (a.layout, b.layout);
-    let (m, k, n) = (la.rows, la.cols, lb.cols);
+    let la = a.layout;
+    let (m, k) = (la.rows, la.cols);
+    let n = match b {
+        BSrc::View(b) => b.layout.cols,
+        BSrc::Packed(b) => b.n,
+    };
     if k == 0 {
         scale(c, lc, beta);
         return;
     }
     let nr = NV * S::LANES;
-    let mut apack = [0.0f32; MC * KC];
-    let mut bpack = [0.0f32; KC * NR_MAX];
-    let chunk = MC / MR * MR;
+    // A with contiguous rows (weights, activations) is read in place, whole
+    // row panels at a time, so its rows form one chunk; a transposed A is
+    // packed in chunks of `MC` rows.
+    let a_in_place = la.cs == 1;
+    let chunk = if a_in_place { m } else { MC / MR * MR };
+    // Packing buffers, cleared on first use only (a product whose operands
+    // are all read in place clears nothing).
+    let mut apack_store: Option<[f32; MC * KC]> = None;
+    let mut bpack_store: Option<[f32; KC * NR_MAX]> = None;
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
-        let first = k0 == 0;
+        let beta = if k0 == 0 { beta } else { 1.0 };
         for i0 in (0..m).step_by(chunk) {
             let mc = chunk.min(m - i0);
-            pack_a::<MR>(a, (i0, mc), (k0, kc), &mut apack);
+            // Rows of the chunk read in place, then the packed ones.
+            let whole = if a_in_place { mc / MR * MR } else { 0 };
+            let apack: &[f32] = if whole < mc {
+                let ap = apack_store.get_or_insert([0.0; MC * KC]);
+                pack_a::<MR>(a, (i0 + whole, mc - whole), (k0, kc), ap);
+                &ap[..]
+            } else {
+                &[]
+            };
             for j0 in (0..n).step_by(nr) {
                 let ncols = nr.min(n - j0);
-                // B's panel in place when its rows are contiguous and whole
-                // and few row tiles read it; otherwise packed contiguously,
-                // so that it stays in L1 across the row tiles (rows of a
-                // large B in place lie a page apart, in few cache sets).
-                let in_place = lb.cs == 1 && ncols == nr && mc < GEMM_PACK_B_ROWS;
-                let (panel, prs): (&[f32], usize) = if in_place {
-                    (&b.data[k0 * lb.rs + j0..], lb.rs)
-                } else {
-                    pack_b(b, (k0, kc), (j0, ncols), nr, &mut bpack);
-                    (&bpack[..], nr)
+                let (panel, prs): (&[f32], usize) = match b {
+                    BSrc::Packed(b) => (&b.data[packed_b_index(k, n, nr, k0, j0)..], nr),
+                    // B's panel in place when its rows are contiguous, it
+                    // is whole and few row tiles read it; otherwise packed
+                    // contiguously, so that it stays in L1 across the row
+                    // tiles (rows of a large B in place lie a page apart, in
+                    // few cache sets).
+                    BSrc::View(b) if b.layout.cs == 1 && ncols == nr && mc < GEMM_PACK_B_ROWS => {
+                        (&b.data[k0 * b.layout.rs + j0..], b.layout.rs)
+                    }
+                    BSrc::View(b) => {
+                        let bp = bpack_store.get_or_insert([0.0; KC * NR_MAX]);
+                        pack_b(b, (k0, kc), (j0, ncols), nr, bp);
+                        (&bp[..], nr)
+                    }
                 };
                 // A last panel narrower than a tile runs a narrower tile
                 // (e.g. 49 columns: 48 + 16, not 48 + 48).
                 let vecs = ncols.div_ceil(S::LANES);
                 for r0 in (0..mc).step_by(MR) {
                     let rows = MR.min(mc - r0);
-                    let ap = &apack[r0 * kc..(r0 + MR) * kc];
-                    let beta = if first { beta } else { 1.0 };
+                    let ap = if r0 < whole {
+                        ARows::InPlace(core::array::from_fn(|r| {
+                            &a.data[(i0 + r0 + r) * la.rs + k0..][..kc]
+                        }))
+                    } else {
+                        ARows::Packed(&apack[(r0 - whole) * kc..][..MR * kc])
+                    };
                     let at = TileAt {
                         i0: i0 + r0,
                         rows,
@@ -99,12 +200,21 @@ fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
     }
 }
 
-/// One tile's operands: `MR` packed rows of A over `kc` steps, the B
-/// panel (rows `prs` apart), where the tile goes and the `beta` it applies.
+/// Where a tile's `MR` rows of `A` are read from.
 #[derive(Clone, Copy)]
-struct Tile<'a> {
+enum ARows<'a, const MR: usize> {
+    /// A packed panel (see [`pack_a`]).
+    Packed(&'a [f32]),
+    /// The rows themselves, `kc` values each.
+    InPlace([&'a [f32]; MR]),
+}
+
+/// One tile's operands: `MR` rows of A over `kc` steps, the B panel (rows
+/// `prs` apart), where the tile goes and the `beta` it applies.
+#[derive(Clone, Copy)]
+struct Tile<'a, const MR: usize> {
     kc: usize,
-    ap: &'a [f32],
+    ap: ARows<'a, MR>,
     panel: &'a [f32],
     prs: usize,
     at: TileAt,
@@ -113,9 +223,42 @@ struct Tile<'a> {
 
 /// Computes a tile of `NVX` vectors of columns and writes it into `c`.
 #[inline(always)]
-fn tile_into<S: Simd, const MR: usize, const NVX: usize>(s: S, t: Tile, c: &mut [f32], lc: Layout) {
-    let acc = micro::<S, MR, NVX>(s, t.kc, t.ap, t.panel, t.prs);
+fn tile_into<S: Simd, const MR: usize, const NVX: usize>(
+    s: S,
+    t: Tile<MR>,
+    c: &mut [f32],
+    lc: Layout,
+) {
+    let acc = match t.ap {
+        ARows::Packed(ap) => micro::<S, MR, NVX>(s, t.kc, ap, t.panel, t.prs),
+        ARows::InPlace(rows) => micro_rows::<S, MR, NVX>(s, t.kc, rows, t.panel, t.prs),
+    };
     update::<S, MR, NVX>(s, &acc, c, lc, t.at, t.beta);
+}
+
+/// [`micro`] on `MR` rows of `A` read in place.
+#[inline(always)]
+fn micro_rows<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    kc: usize,
+    rows: [&[f32]; MR],
+    panel: &[f32],
+    prs: usize,
+) -> [[S::V; NV]; MR] {
+    let l = S::LANES;
+    let mut acc = [[s.zero(); NV]; MR];
+    let rows: [&[f32]; MR] = core::array::from_fn(|r| &rows[r][..kc]);
+    for p in 0..kc {
+        let brow = &panel[p * prs..p * prs + NV * l];
+        let bv: [S::V; NV] = core::array::from_fn(|v| s.load(&brow[v * l..]));
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let av = s.splat(rows[r][p]);
+            for v in 0..NV {
+                acc_r[v] = s.mul_add(av, bv[v], acc_r[v]);
+            }
+        }
+    }
+    acc
 }
 
 /// Where a tile goes in `C`: rows `i0..i0 + rows`, columns `j0..j0 + ncols`
@@ -191,7 +334,8 @@ fn pack_a<const MR: usize>(
 }
 
 /// Packs rows `k0..k0+kc`, columns `j0..j0+ncols` of `b` into `kc x nr`
-/// rows, zero-padded to `nr` columns.
+/// rows, zero-padded to `nr` columns, reading `b` along its contiguous
+/// dimension.
 fn pack_b(
     b: Matrix,
     (k0, kc): (usize, usize),
@@ -200,15 +344,25 @@ fn pack_b(
     bp: &mut [f32],
 ) {
     let (lb, b) = (b.layout, b.data);
-    for (p, row) in bp[..kc * nr].chunks_exact_mut(nr).enumerate() {
-        let base = (k0 + p) * lb.rs + j0 * lb.cs;
-        if lb.cs == 1 {
+    let panel = &mut bp[..kc * nr];
+    if lb.cs == 1 {
+        for (p, row) in panel.chunks_exact_mut(nr).enumerate() {
+            let base = (k0 + p) * lb.rs + j0;
             row[..ncols].copy_from_slice(&b[base..base + ncols]);
             row[ncols..].fill(0.0);
+        }
+        return;
+    }
+    for j in 0..nr {
+        if j >= ncols {
+            for row in panel.chunks_exact_mut(nr) {
+                row[j] = 0.0;
+            }
             continue;
         }
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = if j < ncols { b[base + j * lb.cs] } else { 0.0 };
+        let base = k0 * lb.rs + (j0 + j) * lb.cs;
+        for (p, row) in panel.chunks_exact_mut(nr).enumerate() {
+            row[j] = b[base + p * lb.rs];
         }
     }
 }

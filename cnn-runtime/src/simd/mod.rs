@@ -40,6 +40,7 @@ pub use args::{ConvGrads, ConvWeights, Filter, FusedPool, Layout, Matrix, Pooled
 pub use cnn_spec::tuning::CV_MAX_WEIGHTS;
 pub use cnn_spec::variants::sparse_dw_suits;
 pub use conv::{add_channels_last_dw, pack_channels_last};
+pub use gemm::{packed_b_index, packed_b_len, PackedB};
 pub use scalar::Scalar;
 
 /// An instruction-set level.
@@ -346,6 +347,18 @@ simd_kernel! {
     /// `c = a b + beta c`: `a` is `m x k`, `b` is `k x n`, `c` (laid out
     /// as `lc`) is `m x n` (see `ops::gemm::sgemm`, which checks them).
     pub fn gemm(a: Matrix, b: Matrix, beta: f32, c: &mut [f32], lc: Layout) => gemm::gemm;
+}
+
+simd_kernel! {
+    /// [`gemm`] with `B` already in the GEMM's panel layout ([`PackedB`],
+    /// panels [`gemm_panel_width`] wide).
+    pub fn gemm_packed(a: Matrix, b: PackedB, beta: f32, c: &mut [f32], lc: Layout) => gemm::gemm_packed;
+}
+
+/// The panel width, in columns, of a [`PackedB`] that [`gemm_packed`] reads
+/// at the current [`level`].
+pub fn gemm_panel_width() -> usize {
+    gemm::panel_width(lanes())
 }
 
 simd_kernel! {

@@ -66,6 +66,14 @@ pair!(DeepIm2colFused, DeepIm2colUnfused, {
     conv1: conv(10, kernel = 3, pad = 1), relu, max_pool(3, stride = 2, pad = 1),
     flatten, fc: dense(3),
 });
+// A 1x1 conv with enough output channels that the unfused layer packs its
+// input into the GEMM's panels, over two k blocks (300 input channels),
+// 55 pixels (a whole panel and a partial one).
+pair!(WidePointwiseFused, WidePointwiseUnfused, {
+    input: [300, 5, 11],
+    conv1: conv(40, kernel = 1), relu, max_pool(2),
+    flatten, fc: dense(3),
+});
 // Many input channels, packed weights too large for the kernel's stack
 // buffer (they go to the arena's scratch): direct, channel-vectorised.
 pair!(ScratchPackedFused, ScratchPackedUnfused, {
@@ -177,6 +185,11 @@ fn gemm_algorithms() {
 fn im2col_bands_over_k_blocks() {
     assert!(DeepIm2colFused::PLAN[0].kernel.contains("im2col"));
     compare::<DeepIm2colFused, DeepIm2colUnfused>(8);
+}
+
+#[test]
+fn pointwise_packed_input() {
+    compare::<WidePointwiseFused, WidePointwiseUnfused>(9);
 }
 
 #[test]

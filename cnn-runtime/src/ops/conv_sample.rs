@@ -4,6 +4,7 @@
 //! pointwise layers run on the GEMM, direct ones on the SIMD direct
 //! kernels.
 
+use cnn_spec::scratch::packs_columns;
 use cnn_spec::{valid_range, ConvAlgo, ConvGeom};
 
 use super::args::Params;
@@ -34,7 +35,9 @@ pub(crate) fn conv_sample(
     }
     match algo {
         ConvAlgo::Direct => {}
-        ConvAlgo::Im2col => {
+        // The columns (for a 1x1 layer with many output channels, the
+        // input itself) written in the GEMM's panels.
+        ConvAlgo::Im2col | ConvAlgo::Pointwise if packs_columns(g) => {
             let nr = simd::gemm_panel_width();
             let cols = &mut scratch[..packed_b_len(g.patch_len(), pixels, nr)];
             im2col_packed(g, xs, (0, g.oh), cols, nr);
@@ -50,7 +53,9 @@ pub(crate) fn conv_sample(
             );
             sgemm_packed_rows(w, la, b, 1.0, ys, lc);
         }
-        ConvAlgo::Pointwise => sgemm_rows(
+        // A 1x1 layer with few output channels: the GEMM reads the input
+        // in place (`packs_columns` holds for every im2col layer).
+        ConvAlgo::Im2col | ConvAlgo::Pointwise => sgemm_rows(
             w,
             Layout::row_major(g.k, g.c),
             xs,

@@ -114,14 +114,7 @@ type RowsFn<'a> = dyn Fn(&[f32], Layout, &mut [f32], Layout) + Sync + 'a;
 /// Runs `f(a, la, c, lc)` on the whole product or, when it is large
 /// enough and `c`'s rows are contiguous, on parts of the rows of `a` and
 /// `c` in the threads of the current pool.
-fn by_rows(
-    a: &[f32],
-    la: Layout,
-    n: usize,
-    c: &mut [f32],
-    lc: Layout,
-    f: &RowsFn,
-) {
+fn by_rows(a: &[f32], la: Layout, n: usize, c: &mut [f32], lc: Layout, f: &RowsFn) {
     let macs = (la.rows * la.cols) as u64 * n as u64;
     let parts = threads::parts(macs, lc.rows);
     if parts <= 1 || lc.cs != 1 || c.len() < lc.rows * lc.rs {

@@ -28,3 +28,15 @@ peer conv_block_torch.py 1 | tee "$out/torch_blocks1.json"
 echo "== cnn, LeNet-5 training epoch (lenet_mnist, 2 threads)"
 cargo run --release --example lenet_mnist -- --threads 2 --out "$out/lenet_mnist" 2>&1 | grep -E "images/s|test accuracy" | tee "$out/epoch.txt"
 echo "== ONNX Runtime again (drift check)"; peer lenet_ort.py 1 | tee "$out/ort1_again.json"
+
+# Whole ImageNet-sized networks (NETS=0 skips them: about 10 minutes), each
+# network's peers then ours, so that the two run under the same load.
+if [[ ${NETS:-1} != 0 ]]; then
+  for net in resnet18 googlenet alexnet vgg16; do
+    train=(); [[ $net == resnet18 ]] && train=(--train 8)
+    echo "== PyTorch eager and ONNX Runtime, $net, 2 threads"
+    peer nets_peers.py "$net" --threads 2 "${train[@]}" --out "$PWD/$out/nets" | tee "$out/nets_$net.jsonl"
+    echo "== cnn, $net (cargo bench --bench nets -- $net)"
+    cargo bench --bench nets -- "$net/" 2>&1 | grep -E "^$net/|time:" | grep -v "change" | tee "$out/nets_$net.txt"
+  done
+fi

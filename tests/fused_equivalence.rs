@@ -66,9 +66,8 @@ pair!(DeepIm2colFused, DeepIm2colUnfused, {
     conv1: conv(10, kernel = 3, pad = 1), relu, max_pool(3, stride = 2, pad = 1),
     flatten, fc: dense(3),
 });
-// A 1x1 conv with enough output channels that the unfused layer packs its
-// input into the GEMM's panels, over two k blocks (300 input channels),
-// 55 pixels (a whole panel and a partial one).
+// A 1x1 conv whose GEMM packs its input (40 output channels), over two k
+// blocks (300 input channels), 55 pixels (a whole panel and a partial one).
 pair!(WidePointwiseFused, WidePointwiseUnfused, {
     input: [300, 5, 11],
     conv1: conv(40, kernel = 1), relu, max_pool(2),
@@ -188,7 +187,7 @@ fn im2col_bands_over_k_blocks() {
 }
 
 #[test]
-fn pointwise_packed_input() {
+fn pointwise_over_k_blocks() {
     compare::<WidePointwiseFused, WidePointwiseUnfused>(9);
 }
 

@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | direct | [`direct_pack_len`] | 0 |
 //! | im2col | [`packed_columns`] (the columns, in the GEMM's panels) | `c*kh*kw * oh*ow` (the columns) |
-//! | pointwise | [`packed_columns`] with at least `GEMM_PACK_B_ROWS` output channels ([`packs_columns`]), else 0 | 0 |
+//! | pointwise | 0 | 0 |
 //! | fused, direct, disjoint windows | [`direct_pack_len`] | [`fused_backward_scratch`] |
 //! | fused, direct, overlapping windows | [`plane_scratch`]: conv planes and packed weights | `oh*ow` |
 //! | fused, im2col | a band's columns ([`band_columns`]) and the band, `k * pool.kh * ow` | `k*oh*ow` and the columns |
@@ -15,9 +15,7 @@
 use crate::geom::ConvGeom;
 use crate::layer::{Conv, ConvAlgo, ConvKernel};
 use crate::limits::MAX_LANES;
-use crate::tuning::{
-    CHANNEL_VECTORS_PER_BLOCK, CV_MAX_PACKED, CV_MAX_WEIGHTS, GEMM_NR_MAX, GEMM_PACK_B_ROWS,
-};
+use crate::tuning::{CHANNEL_VECTORS_PER_BLOCK, CV_MAX_PACKED, CV_MAX_WEIGHTS, GEMM_NR_MAX};
 
 /// Scratch floats a direct convolution needs for its packed weights when
 /// they do not fit the kernel's stack buffer ([`CV_MAX_WEIGHTS`]) but stay
@@ -96,16 +94,6 @@ pub const fn direct_tail(g: &ConvGeom) -> DirectTail {
     }
 }
 
-/// Whether the unfused forward pass of a GEMM layer (im2col or pointwise)
-/// writes its columns in the GEMM's panel layout: always for im2col; for a
-/// 1x1 layer when it has enough output channels
-/// ([`GEMM_PACK_B_ROWS`]) that the GEMM would pack its input anyway
-/// (packing it whole reads it row by row).
-#[inline]
-pub const fn packs_columns(g: &ConvGeom) -> bool {
-    !g.is_pointwise() || g.k >= GEMM_PACK_B_ROWS
-}
-
 /// Floats of an unfused im2col layer's forward columns, written in the
 /// GEMM's panel layout: `c*kh*kw` rows of `oh*ow` columns rounded up to
 /// the widest panel ([`GEMM_NR_MAX`], a multiple of every level's panel
@@ -134,8 +122,8 @@ pub const fn forward_scratch(l: &Conv) -> usize {
     let g = &l.geom;
     match l.kernel() {
         ConvKernel::Direct | ConvKernel::FusedDirectDisjoint => direct_pack_len(g),
-        ConvKernel::Im2col | ConvKernel::Pointwise if packs_columns(g) => packed_columns(g),
-        ConvKernel::Im2col | ConvKernel::Pointwise => 0,
+        ConvKernel::Im2col => packed_columns(g),
+        ConvKernel::Pointwise => 0,
         ConvKernel::FusedDirectPlane => {
             let (planes, packed) = plane_scratch(g);
             planes + packed

@@ -4,7 +4,6 @@
 //! pointwise layers run on the GEMM, direct ones on the SIMD direct
 //! kernels.
 
-use cnn_spec::scratch::packs_columns;
 use cnn_spec::{valid_range, ConvAlgo, ConvGeom};
 
 use super::args::Params;
@@ -35,9 +34,9 @@ pub(crate) fn conv_sample(
     }
     match algo {
         ConvAlgo::Direct => {}
-        // The columns (for a 1x1 layer with many output channels, the
-        // input itself) written in the GEMM's panels.
-        ConvAlgo::Im2col | ConvAlgo::Pointwise if packs_columns(g) => {
+        // The columns written in the GEMM's panels, which it reads as they
+        // are.
+        ConvAlgo::Im2col => {
             let nr = simd::gemm_panel_width();
             let cols = &mut scratch[..packed_b_len(g.patch_len(), pixels, nr)];
             im2col_packed(g, xs, (0, g.oh), cols, nr);
@@ -53,9 +52,9 @@ pub(crate) fn conv_sample(
             );
             sgemm_packed_rows(w, la, b, 1.0, ys, lc);
         }
-        // A 1x1 layer with few output channels: the GEMM reads the input
-        // in place (`packs_columns` holds for every im2col layer).
-        ConvAlgo::Im2col | ConvAlgo::Pointwise => sgemm_rows(
+        // The input is the GEMM's B; the GEMM packs it where it needs to,
+        // in the threads that share the product.
+        ConvAlgo::Pointwise => sgemm_rows(
             w,
             Layout::row_major(g.k, g.c),
             xs,

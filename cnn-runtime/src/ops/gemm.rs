@@ -52,6 +52,25 @@ pub fn sgemm(a: &[f32], la: Layout, b: &[f32], lb: Layout, beta: f32, c: &mut [f
 ///
 /// Panics if the shapes disagree, a slice is too short, or `b`'s panels
 /// are not [`crate::simd::gemm_panel_width`] wide.
+///
+/// ```
+/// use cnn::ops::gemm::{sgemm_packed, Layout, PackedB};
+/// use cnn::simd::{gemm_panel_width, packed_b_index, packed_b_len};
+///
+/// // B = [[1, 2, 3], [4, 5, 6]] in the panels of the running level.
+/// let (k, n, nr) = (2, 3, gemm_panel_width());
+/// let mut data = vec![0.0; packed_b_len(k, n, nr)];
+/// for p in 0..k {
+///     for j in 0..n {
+///         data[packed_b_index(k, n, nr, p, j)] = (p * n + j + 1) as f32;
+///     }
+/// }
+/// let b = PackedB { data: &data, k, n, nr };
+/// let a = [1.0, 10.0]; // 1 x 2
+/// let mut c = [0.0; 3];
+/// sgemm_packed(&a, Layout::row_major(1, 2), b, 0.0, &mut c, Layout::row_major(1, 3));
+/// assert_eq!(c, [41.0, 52.0, 63.0]);
+/// ```
 pub fn sgemm_packed(a: &[f32], la: Layout, b: PackedB, beta: f32, c: &mut [f32], lc: Layout) {
     assert!(
         la.cols == b.k && la.rows == lc.rows && b.n == lc.cols,

@@ -54,8 +54,8 @@ pub fn sgemm(a: &[f32], la: Layout, b: &[f32], lb: Layout, beta: f32, c: &mut [f
 /// are not [`crate::simd::gemm_panel_width`] wide.
 ///
 /// ```
-/// use cnn::ops::gemm::{sgemm_packed, Layout, PackedB};
-/// use cnn::simd::{gemm_panel_width, packed_b_index, packed_b_len};
+/// use cnn_runtime::ops::gemm::{sgemm_packed, Layout, PackedB};
+/// use cnn_runtime::simd::{gemm_panel_width, packed_b_index, packed_b_len};
 ///
 /// // B = [[1, 2, 3], [4, 5, 6]] in the panels of the running level.
 /// let (k, n, nr) = (2, 3, gemm_panel_width());

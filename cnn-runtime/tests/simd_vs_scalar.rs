@@ -404,7 +404,7 @@ fn gemm_with_packed_b_matches_naive() {
 }
 
 #[test]
-fn im2col_packed_is_im2col_in_panels() {
+fn im2col_whole_and_packed_match_the_definition() {
     // Strides 1, 2 and 4, padding, 11x11 kernels, and patch lengths past
     // one GEMM_KC block (30 * 9 = 270, 3 * 121 = 363).
     let geoms = [
@@ -417,8 +417,30 @@ fn im2col_packed_is_im2col_in_panels() {
     for g in &geoms {
         let xs = rand_vec(g.in_len(), 7);
         let (k, n) = (g.patch_len(), g.out_pixels());
+        // The columns by definition, each value looked up on its own.
         let mut cols = vec![0.0f32; k * n];
-        ops::conv::im2col(g, &xs, &mut cols);
+        for c in 0..g.c {
+            for ky in 0..g.kh {
+                for kx in 0..g.kw {
+                    let p = (c * g.kh + ky) * g.kw + kx;
+                    for oy in 0..g.oh {
+                        for ox in 0..g.ow {
+                            let iy = (oy * g.sh + ky) as isize - g.ph as isize;
+                            let ix = (ox * g.sw + kx) as isize - g.pw as isize;
+                            let inside =
+                                (0..g.h as isize).contains(&iy) && (0..g.w as isize).contains(&ix);
+                            if inside {
+                                cols[p * n + oy * g.ow + ox] =
+                                    xs[(c * g.h + iy as usize) * g.w + ix as usize];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut plain = vec![f32::NAN; k * n];
+        ops::conv::im2col(g, &xs, &mut plain);
+        assert_eq!(plain, cols, "{g:?}, row-major");
         // All output rows, and a band of them (what a fused layer packs).
         for (r0, r1) in [(0, g.oh), (1, g.oh.min(3))] {
             let width = (r1 - r0) * g.ow;

@@ -149,38 +149,11 @@ pub(crate) fn backward_sample(
     }
 }
 
-/// Unrolls the patches of one sample into `cols`, `[c*kh*kw, oh*ow]`.
+/// Unrolls the patches of one sample into `cols`, `[c*kh*kw, oh*ow]`:
+/// [`im2col_packed`] with one panel as wide as the image, whose layout is
+/// the row-major one.
 pub fn im2col(g: &ConvGeom, xs: &[f32], cols: &mut [f32]) {
-    let pixels = g.out_pixels();
-    for c in 0..g.c {
-        let plane = &xs[c * g.h * g.w..][..g.h * g.w];
-        for ky in 0..g.kh {
-            let (oy0, oy1) = valid_range(g.h, g.oh, g.sh, ky, g.ph);
-            for kx in 0..g.kw {
-                let (ox0, ox1) = valid_range(g.w, g.ow, g.sw, kx, g.pw);
-                let row = &mut cols[((c * g.kh + ky) * g.kw + kx) * pixels..][..pixels];
-                for oy in 0..g.oh {
-                    let dst = &mut row[oy * g.ow..][..g.ow];
-                    if oy < oy0 || oy >= oy1 {
-                        dst.fill(0.0);
-                        continue;
-                    }
-                    let iy = oy * g.sh + ky - g.ph;
-                    let src = &plane[iy * g.w..][..g.w];
-                    dst[..ox0].fill(0.0);
-                    dst[ox1..].fill(0.0);
-                    if g.sw == 1 {
-                        let ix0 = ox0 + kx - g.pw;
-                        dst[ox0..ox1].copy_from_slice(&src[ix0..ix0 + (ox1 - ox0)]);
-                    } else {
-                        for ox in ox0..ox1 {
-                            dst[ox] = src[ox * g.sw + kx - g.pw];
-                        }
-                    }
-                }
-            }
-        }
-    }
+    im2col_packed(g, xs, (0, g.oh), cols, g.out_pixels().max(1));
 }
 
 /// [`im2col`] of output rows `r0..r1` written in the GEMM's panel layout

@@ -229,6 +229,15 @@ fn tile_into<S: Simd, const MR: usize, const NVX: usize>(
     c: &mut [f32],
     lc: Layout,
 ) {
+    // The tile's rows of `C` are read (or written) only after the `kc`
+    // steps; asking for them now hides the cache misses of a large `C`
+    // behind the arithmetic.
+    let at = t.at;
+    for r in 0..at.rows {
+        let base = (at.i0 + r) * lc.rs + at.j0 * lc.cs;
+        s.prefetch(&c[base..]);
+        s.prefetch(&c[base + (at.ncols - 1) * lc.cs..]);
+    }
     let acc = match t.ap {
         ARows::Packed(ap) => micro::<S, MR, NVX>(s, t.kc, ap, t.panel, t.prs),
         ARows::InPlace(rows) => micro_rows::<S, MR, NVX>(s, t.kc, rows, t.panel, t.prs),

@@ -513,6 +513,35 @@ mod tests {
     }
 
     #[test]
+    fn partial_loads_stores_and_windows_match_their_definitions() {
+        vector::check_partial_access(Scalar);
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2_level() {
+                // SAFETY: called below only when the CPU has AVX2 and FMA.
+                vector::check_partial_access(unsafe { avx2::Avx2::new_unchecked() });
+            }
+            #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+            fn avx512_level() {
+                // SAFETY: called below only when the CPU has every feature
+                // the function is compiled for.
+                vector::check_partial_access(unsafe { avx512::Avx512::new_unchecked() });
+            }
+            if Level::Avx2.is_available() {
+                // SAFETY: the CPU has AVX2 and FMA.
+                unsafe { avx2_level() }
+            }
+            if Level::Avx512.is_available() {
+                // SAFETY: the CPU has AVX-512F/BW/DQ/VL, AVX2 and FMA.
+                unsafe { avx512_level() }
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        vector::check_partial_access(neon::Neon::new());
+    }
+
+    #[test]
     fn forcing_an_unavailable_level_is_an_error() {
         let absent = [Level::Neon, Level::Avx2, Level::Avx512]
             .into_iter()

@@ -86,4 +86,60 @@ pub trait Simd: Copy + Send + Sync {
     /// Splits the `2 * LANES` values of `a` then `b` into even and odd
     /// positions: `([a0, a2, .., b0, b2, ..], [a1, a3, .., b1, b3, ..])`.
     fn deinterleave(self, a: Self::V, b: Self::V) -> (Self::V, Self::V);
+    /// Asks for the cache line holding `s[0]` to be brought into L1 ahead
+    /// of use (a hint: no effect on results; nothing where the level has no
+    /// prefetch instruction).
+    #[inline(always)]
+    fn prefetch(self, s: &[f32]) {
+        let _ = s;
+    }
+}
+
+/// Checks a level's partial loads and stores and its windows against their
+/// definitions, for every count of lanes and every window position.
+#[cfg(test)]
+#[inline(always)]
+pub(crate) fn check_partial_access<S: Simd>(s: S) {
+    let l = S::LANES;
+    let src: [f32; 64] = core::array::from_fn(|i| i as f32 + 1.0);
+    let lanes = |v: S::V| {
+        let mut out = [f32::NAN; 64];
+        s.store(&mut out, v);
+        out
+    };
+    for n in 0..=l {
+        for off in [0, 1, 3] {
+            let got = lanes(s.load_part(&src[off..off + n], n));
+            for j in 0..l {
+                let want = if j < n { src[off + j] } else { 0.0 };
+                assert_eq!(got[j], want, "load_part of {n} at {off}, lane {j}");
+            }
+            let mut dst = [-1.0f32; 64];
+            s.store_part(&mut dst[off..off + n], n, s.load(&src[..]));
+            for (j, &d) in dst.iter().enumerate() {
+                let want = if j >= off && j < off + n {
+                    src[j - off]
+                } else {
+                    -1.0
+                };
+                assert_eq!(d, want, "store_part of {n} at {off}, element {j}");
+            }
+        }
+    }
+    for len in [0, 1, l - 1, l, l + 1, 2 * l + 3] {
+        let row = &src[..len];
+        for start in -(l as isize) - 1..=len as isize + 1 {
+            let w = Window::new(start, len, l);
+            let got = lanes(s.load_window(row, w));
+            for (j, &g) in got.iter().enumerate().take(l) {
+                let at = start + j as isize;
+                let want = if at >= 0 && (at as usize) < len {
+                    row[at as usize]
+                } else {
+                    0.0
+                };
+                assert_eq!(g, want, "window at {start} in a row of {len}, lane {j}");
+            }
+        }
+    }
 }

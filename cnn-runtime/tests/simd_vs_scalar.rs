@@ -52,6 +52,12 @@ fn gemm_matches_naive_for_all_layouts_and_sizes() {
         // place (fewer rows than GEMM_PACK_B_ROWS) and packed.
         (20, 40, 250),
         (41, 600, 431),
+        // Whole tiles of the levels' own micro-kernels: one step of k, a
+        // last k block of one step (B in place, then packed), A's rows in
+        // place and packed.
+        (12, 1, 16),
+        (30, 257, 64),
+        (50, 259, 40),
     ];
     each_level(|level| {
         for (si, &(m, k, n)) in sizes.iter().enumerate() {

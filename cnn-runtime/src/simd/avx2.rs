@@ -153,6 +153,30 @@ impl Simd for Avx2 {
         }
     }
     #[inline(always)]
+    fn gemm_micro<const MR: usize, const NV: usize>(
+        self,
+        kc: usize,
+        (a, lda, astep): (&[f32], usize, usize),
+        (b, bs): (&[f32], usize),
+    ) -> Option<[[__m256; NV]; MR]> {
+        if (MR, NV) != (6, 2) || kc == 0 {
+            return None;
+        }
+        // Every element the kernel reads lies inside the slices.
+        assert!(
+            a.len() > 5 * lda + (kc - 1) * astep,
+            "A's tile is inside `a`"
+        );
+        assert!(b.len() >= (kc - 1) * bs + 16, "B's panel is inside `b`");
+        // SAFETY: the CPU runs AVX2 and FMA (this token exists), and the
+        // kernel reads only `a[r * lda + p * astep]` (r < 6, p < kc) and
+        // `b[p * bs .. p * bs + 16]` (p < kc), in bounds by the asserts.
+        let acc = unsafe { micro_6x16(kc, a.as_ptr(), lda, astep, b.as_ptr(), bs) };
+        Some(core::array::from_fn(|r| {
+            core::array::from_fn(|v| acc[r * 2 + v])
+        }))
+    }
+    #[inline(always)]
     fn prefetch(self, s: &[f32]) {
         if let Some(x) = s.first() {
             // SAFETY: a prefetch never faults and reads nothing into
@@ -160,4 +184,111 @@ impl Simd for Avx2 {
             unsafe { _mm_prefetch::<_MM_HINT_T0>(x as *const f32 as *const i8) }
         }
     }
+}
+
+/// The GEMM's 6 x 16 AVX2 tile over `kc >= 1` steps: 12 accumulators, two
+/// vectors of `B` and a broadcast of `A` per row, in the 16 registers (the
+/// compiled generic kernel runs short of general registers for the six row
+/// pointers and reloads them every step). Row `r` of `A` at step `p` is
+/// `a[r * lda + p * astep]`, `B`'s row `p` at `b[p * bs..]`. Returns the
+/// tile as `[row 0 columns 0-7, row 0 columns 8-15, row 1 ..]`.
+///
+/// # Safety
+/// The CPU must run AVX2 and FMA; every element named above must be in
+/// bounds of the allocations `a` and `b` point into.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn micro_6x16(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    astep: usize,
+    b: *const f32,
+    bs: usize,
+) -> [__m256; 12] {
+    let (c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11): (
+        __m256,
+        __m256,
+        __m256,
+        __m256,
+        __m256,
+        __m256,
+        __m256,
+        __m256,
+        __m256,
+        __m256,
+        __m256,
+        __m256,
+    );
+    // SAFETY: the caller's contract; the loop reads A at rows 0-5 (through
+    // `a0` = row 0 and `a3` = row 3, plus `lda` and `2 * lda` bytes), 16
+    // floats of B per step, and writes only registers.
+    unsafe {
+        core::arch::asm!(
+            "vxorps ymm0, ymm0, ymm0",
+            "vxorps ymm1, ymm1, ymm1",
+            "vxorps ymm2, ymm2, ymm2",
+            "vxorps ymm3, ymm3, ymm3",
+            "vxorps ymm4, ymm4, ymm4",
+            "vxorps ymm5, ymm5, ymm5",
+            "vxorps ymm6, ymm6, ymm6",
+            "vxorps ymm7, ymm7, ymm7",
+            "vxorps ymm8, ymm8, ymm8",
+            "vxorps ymm9, ymm9, ymm9",
+            "vxorps ymm10, ymm10, ymm10",
+            "vxorps ymm11, ymm11, ymm11",
+            "lea {a3}, [{lda} + {lda}*2]",
+            "add {a3}, {a0}",
+            "2:",
+            "vmovups ymm12, [{b}]",
+            "vmovups ymm13, [{b} + 32]",
+            "vbroadcastss ymm14, [{a0}]",
+            "vfmadd231ps ymm0, ymm14, ymm12",
+            "vfmadd231ps ymm1, ymm14, ymm13",
+            "vbroadcastss ymm15, [{a0} + {lda}]",
+            "vfmadd231ps ymm2, ymm15, ymm12",
+            "vfmadd231ps ymm3, ymm15, ymm13",
+            "vbroadcastss ymm14, [{a0} + {lda}*2]",
+            "vfmadd231ps ymm4, ymm14, ymm12",
+            "vfmadd231ps ymm5, ymm14, ymm13",
+            "vbroadcastss ymm15, [{a3}]",
+            "vfmadd231ps ymm6, ymm15, ymm12",
+            "vfmadd231ps ymm7, ymm15, ymm13",
+            "vbroadcastss ymm14, [{a3} + {lda}]",
+            "vfmadd231ps ymm8, ymm14, ymm12",
+            "vfmadd231ps ymm9, ymm14, ymm13",
+            "vbroadcastss ymm15, [{a3} + {lda}*2]",
+            "vfmadd231ps ymm10, ymm15, ymm12",
+            "vfmadd231ps ymm11, ymm15, ymm13",
+            "add {a0}, {astep}",
+            "add {a3}, {astep}",
+            "add {b}, {bs}",
+            "dec {k}",
+            "jnz 2b",
+            a0 = inout(reg) a => _,
+            a3 = out(reg) _,
+            lda = in(reg) lda * 4,
+            astep = in(reg) astep * 4,
+            b = inout(reg) b => _,
+            bs = in(reg) bs * 4,
+            k = inout(reg) kc => _,
+            out("ymm0") c0,
+            out("ymm1") c1,
+            out("ymm2") c2,
+            out("ymm3") c3,
+            out("ymm4") c4,
+            out("ymm5") c5,
+            out("ymm6") c6,
+            out("ymm7") c7,
+            out("ymm8") c8,
+            out("ymm9") c9,
+            out("ymm10") c10,
+            out("ymm11") c11,
+            out("ymm12") _,
+            out("ymm13") _,
+            out("ymm14") _,
+            out("ymm15") _,
+            options(nostack, readonly),
+        );
+    }
+    [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11]
 }

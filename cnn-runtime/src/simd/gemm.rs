@@ -169,9 +169,10 @@ fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
                 for r0 in (0..mc).step_by(MR) {
                     let rows = MR.min(mc - r0);
                     let ap = if r0 < whole {
-                        ARows::InPlace(core::array::from_fn(|r| {
-                            &a.data[(i0 + r0 + r) * la.rs + k0..][..kc]
-                        }))
+                        ARows::InPlace {
+                            a: &a.data[(i0 + r0) * la.rs + k0..],
+                            lda: la.rs,
+                        }
                     } else {
                         ARows::Packed(&apack[(r0 - whole) * kc..][..MR * kc])
                     };
@@ -205,8 +206,8 @@ fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
 enum ARows<'a, const MR: usize> {
     /// A packed panel (see [`pack_a`]).
     Packed(&'a [f32]),
-    /// The rows themselves, `kc` values each.
-    InPlace([&'a [f32]; MR]),
+    /// The rows themselves: row `r` at `a[r * lda..]`, `kc` values each.
+    InPlace { a: &'a [f32], lda: usize },
 }
 
 /// One tile's operands: `MR` rows of A over `kc` steps, the B panel (rows
@@ -238,9 +239,19 @@ fn tile_into<S: Simd, const MR: usize, const NVX: usize>(
         s.prefetch(&c[base..]);
         s.prefetch(&c[base + (at.ncols - 1) * lc.cs..]);
     }
-    let acc = match t.ap {
-        ARows::Packed(ap) => micro::<S, MR, NVX>(s, t.kc, ap, t.panel, t.prs),
-        ARows::InPlace(rows) => micro_rows::<S, MR, NVX>(s, t.kc, rows, t.panel, t.prs),
+    // The level's own micro-kernel for its full tile, where it has one.
+    let (a, lda, astep) = match t.ap {
+        ARows::Packed(ap) => (ap, 1, MR),
+        ARows::InPlace { a, lda } => (a, lda, 1),
+    };
+    let own = s.gemm_micro::<MR, NVX>(t.kc, (a, lda, astep), (t.panel, t.prs));
+    let acc = match (own, t.ap) {
+        (Some(acc), _) => acc,
+        (None, ARows::Packed(ap)) => micro::<S, MR, NVX>(s, t.kc, ap, t.panel, t.prs),
+        (None, ARows::InPlace { a, lda }) => {
+            let rows = core::array::from_fn(|r| &a[r * lda..]);
+            micro_rows::<S, MR, NVX>(s, t.kc, rows, t.panel, t.prs)
+        }
     };
     update::<S, MR, NVX>(s, &acc, c, lc, t.at, t.beta);
 }
@@ -355,6 +366,14 @@ fn pack_b(
     let (lb, b) = (b.layout, b.data);
     let panel = &mut bp[..kc * nr];
     if lb.cs == 1 {
+        // Whole panels of the usual widths copy as fixed-size arrays
+        // (inline vector moves, not a call to `memcpy` per row).
+        match (nr, ncols) {
+            (8, 8) => return pack_rows::<8>(b, lb.rs, k0, j0, panel),
+            (16, 16) => return pack_rows::<16>(b, lb.rs, k0, j0, panel),
+            (48, 48) => return pack_rows::<48>(b, lb.rs, k0, j0, panel),
+            _ => {}
+        }
         for (p, row) in panel.chunks_exact_mut(nr).enumerate() {
             let base = (k0 + p) * lb.rs + j0;
             row[..ncols].copy_from_slice(&b[base..base + ncols]);
@@ -373,6 +392,18 @@ fn pack_b(
         for (p, row) in panel.chunks_exact_mut(nr).enumerate() {
             row[j] = b[base + p * lb.rs];
         }
+    }
+}
+
+/// [`pack_b`] of a whole panel `NR` wide from a `B` with contiguous rows
+/// `rs` apart.
+#[inline(always)]
+fn pack_rows<const NR: usize>(b: &[f32], rs: usize, k0: usize, j0: usize, panel: &mut [f32]) {
+    for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+        let base = (k0 + p) * rs + j0;
+        let src: &[f32; NR] = b[base..base + NR].try_into().expect("a whole row");
+        let dst: &mut [f32; NR] = row.try_into().expect("a whole row");
+        *dst = *src;
     }
 }
 

@@ -86,6 +86,21 @@ pub trait Simd: Copy + Send + Sync {
     /// Splits the `2 * LANES` values of `a` then `b` into even and odd
     /// positions: `([a0, a2, .., b0, b2, ..], [a1, a3, .., b1, b3, ..])`.
     fn deinterleave(self, a: Self::V, b: Self::V) -> (Self::V, Self::V);
+    /// The level's hand-scheduled GEMM micro-kernel, where it has one for
+    /// an `MR x NV` tile (rows by vectors of columns): the tile
+    /// `acc[r][v][j] = sum_p a[r * lda + p * astep] * b[p * bs + v * LANES + j]`
+    /// over `p < kc`, with `(a, lda, astep)` and `(b, bs)` as given.
+    /// `None` (the default) where it has none, and the generic kernel runs.
+    #[inline(always)]
+    fn gemm_micro<const MR: usize, const NV: usize>(
+        self,
+        kc: usize,
+        a: (&[f32], usize, usize),
+        b: (&[f32], usize),
+    ) -> Option<[[Self::V; NV]; MR]> {
+        let _ = (kc, a, b);
+        None
+    }
     /// Asks for the cache line holding `s[0]` to be brought into L1 ahead
     /// of use (a hint: no effect on results; nothing where the level has no
     /// prefetch instruction).

@@ -59,7 +59,13 @@ pub fn accumulate_rows<
             let tap_c = c * kh * kw + kx;
             for iy in iy0..iy1 {
                 let row = &xs[(c * h + iy) * width..][..width];
-                let xv: [S::V; J] = core::array::from_fn(|j| s.load_window(row, wins[j]));
+                // A loop, not `array::from_fn`: a closure that is not
+                // inlined loses the level's target features, and every
+                // intrinsic in it becomes a call.
+                let mut xv = [s.zero(); J];
+                for (x, &win) in xv.iter_mut().zip(&wins) {
+                    *x = s.load_window(row, win);
+                }
                 for (r, acc_r) in acc.iter_mut().enumerate() {
                     // Row r reads input row iy through kernel row ky.
                     let ky = (iy + ph).wrapping_sub(top + r * sh);

@@ -178,11 +178,18 @@ impl Simd for Avx2 {
     }
     #[inline(always)]
     fn prefetch(self, s: &[f32]) {
-        if let Some(x) = s.first() {
-            // SAFETY: a prefetch never faults and reads nothing into
-            // registers; the address is that of a live `f32`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(x as *const f32 as *const i8) }
-        }
+        prefetch_t0(s)
+    }
+}
+
+/// `prefetcht0` of the line holding `s[0]` (SSE, part of every x86-64):
+/// [`Simd::prefetch`] of the AVX2 and AVX-512 levels.
+#[inline(always)]
+pub(super) fn prefetch_t0(s: &[f32]) {
+    if let Some(x) = s.first() {
+        // SAFETY: a prefetch never faults and reads nothing into
+        // registers; the address is that of a live `f32`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(x as *const f32 as *const i8) }
     }
 }
 
@@ -205,20 +212,7 @@ unsafe fn micro_6x16(
     b: *const f32,
     bs: usize,
 ) -> [__m256; 12] {
-    let (c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11): (
-        __m256,
-        __m256,
-        __m256,
-        __m256,
-        __m256,
-        __m256,
-        __m256,
-        __m256,
-        __m256,
-        __m256,
-        __m256,
-        __m256,
-    );
+    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11]: [__m256; 12];
     // SAFETY: the caller's contract; the loop reads A at rows 0-5 (through
     // `a0` = row 0 and `a3` = row 3, plus `lda` and `2 * lda` bytes), 16
     // floats of B per step, and writes only registers.

@@ -123,10 +123,6 @@ impl Simd for Avx512 {
     }
     #[inline(always)]
     fn prefetch(self, s: &[f32]) {
-        if let Some(x) = s.first() {
-            // SAFETY: a prefetch never faults and reads nothing into
-            // registers; the address is that of a live `f32`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(x as *const f32 as *const i8) }
-        }
+        super::avx2::prefetch_t0(s)
     }
 }

@@ -203,7 +203,7 @@ fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
 
 /// Where a tile's `MR` rows of `A` are read from.
 #[derive(Clone, Copy)]
-enum ARows<'a, const MR: usize> {
+enum ARows<'a> {
     /// A packed panel (see [`pack_a`]).
     Packed(&'a [f32]),
     /// The rows themselves: row `r` at `a[r * lda..]`, `kc` values each.
@@ -213,9 +213,9 @@ enum ARows<'a, const MR: usize> {
 /// One tile's operands: `MR` rows of A over `kc` steps, the B panel (rows
 /// `prs` apart), where the tile goes and the `beta` it applies.
 #[derive(Clone, Copy)]
-struct Tile<'a, const MR: usize> {
+struct Tile<'a> {
     kc: usize,
-    ap: ARows<'a, MR>,
+    ap: ARows<'a>,
     panel: &'a [f32],
     prs: usize,
     at: TileAt,
@@ -224,12 +224,7 @@ struct Tile<'a, const MR: usize> {
 
 /// Computes a tile of `NVX` vectors of columns and writes it into `c`.
 #[inline(always)]
-fn tile_into<S: Simd, const MR: usize, const NVX: usize>(
-    s: S,
-    t: Tile<MR>,
-    c: &mut [f32],
-    lc: Layout,
-) {
+fn tile_into<S: Simd, const MR: usize, const NVX: usize>(s: S, t: Tile, c: &mut [f32], lc: Layout) {
     // The tile's rows of `C` are read (or written) only after the `kc`
     // steps; asking for them now hides the cache misses of a large `C`
     // behind the arithmetic.

@@ -58,6 +58,9 @@ fn gemm_matches_naive_for_all_layouts_and_sizes() {
         (12, 1, 16),
         (30, 257, 64),
         (50, 259, 40),
+        (16, 1, 48),
+        (24, 257, 96),
+        (48, 259, 96),
     ];
     each_level(|level| {
         for (si, &(m, k, n)) in sizes.iter().enumerate() {

@@ -122,7 +122,169 @@ impl Simd for Avx512 {
         }
     }
     #[inline(always)]
+    fn gemm_micro<const MR: usize, const NV: usize>(
+        self,
+        kc: usize,
+        (a, lda, astep): (&[f32], usize, usize),
+        (b, bs): (&[f32], usize),
+    ) -> Option<[[__m512; NV]; MR]> {
+        if (MR, NV) != (8, 3) || kc == 0 {
+            return None;
+        }
+        // Every element the kernel reads lies inside the slices.
+        assert!(
+            a.len() > 7 * lda + (kc - 1) * astep,
+            "A's tile is inside `a`"
+        );
+        assert!(b.len() >= (kc - 1) * bs + 48, "B's panel is inside `b`");
+        // SAFETY: the CPU runs AVX-512F (this token exists), and the kernel
+        // reads only `a[r * lda + p * astep]` (r < 8, p < kc) and
+        // `b[p * bs .. p * bs + 48]` (p < kc), in bounds by the asserts.
+        let acc = unsafe { micro_8x48(kc, a.as_ptr(), lda, astep, b.as_ptr(), bs) };
+        Some(core::array::from_fn(|r| {
+            core::array::from_fn(|v| acc[r * 3 + v])
+        }))
+    }
+    #[inline(always)]
     fn prefetch(self, s: &[f32]) {
         super::avx2::prefetch_t0(s)
     }
+}
+
+/// The GEMM's 8 x 48 AVX-512 tile over `kc >= 1` steps: 24 accumulators,
+/// three vectors of `B` and a broadcast of `A` per row (the compiled
+/// generic kernel keeps the eight row pointers on the stack and reloads
+/// them every step). Row `r` of `A` at step `p` is `a[r * lda + p *
+/// astep]`, `B`'s row `p` at `b[p * bs..]`. Returns the tile as `[row 0
+/// columns 0-15, 16-31, 32-47, row 1 ..]`.
+///
+/// # Safety
+/// The CPU must run AVX-512F; every element named above must be in bounds
+/// of the allocations `a` and `b` point into.
+#[target_feature(enable = "avx512f")]
+unsafe fn micro_8x48(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    astep: usize,
+    b: *const f32,
+    bs: usize,
+) -> [__m512; 24] {
+    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23]: [__m512; 24];
+    // SAFETY: the caller's contract; the loop reads A at rows 0-7 (through
+    // `a0` = row 0 and `a4` = row 4, plus `lda`, `2 * lda` and `3 * lda`
+    // bytes), 48 floats of B per step, and writes only registers.
+    unsafe {
+        core::arch::asm!(
+            "vpxord zmm0, zmm0, zmm0",
+            "vpxord zmm1, zmm1, zmm1",
+            "vpxord zmm2, zmm2, zmm2",
+            "vpxord zmm3, zmm3, zmm3",
+            "vpxord zmm4, zmm4, zmm4",
+            "vpxord zmm5, zmm5, zmm5",
+            "vpxord zmm6, zmm6, zmm6",
+            "vpxord zmm7, zmm7, zmm7",
+            "vpxord zmm8, zmm8, zmm8",
+            "vpxord zmm9, zmm9, zmm9",
+            "vpxord zmm10, zmm10, zmm10",
+            "vpxord zmm11, zmm11, zmm11",
+            "vpxord zmm12, zmm12, zmm12",
+            "vpxord zmm13, zmm13, zmm13",
+            "vpxord zmm14, zmm14, zmm14",
+            "vpxord zmm15, zmm15, zmm15",
+            "vpxord zmm16, zmm16, zmm16",
+            "vpxord zmm17, zmm17, zmm17",
+            "vpxord zmm18, zmm18, zmm18",
+            "vpxord zmm19, zmm19, zmm19",
+            "vpxord zmm20, zmm20, zmm20",
+            "vpxord zmm21, zmm21, zmm21",
+            "vpxord zmm22, zmm22, zmm22",
+            "vpxord zmm23, zmm23, zmm23",
+            "lea {lda3}, [{lda} + {lda}*2]",
+            "lea {a4}, [{a0} + {lda}*4]",
+            "2:",
+            "vmovups zmm24, [{b}]",
+            "vmovups zmm25, [{b} + 64]",
+            "vmovups zmm26, [{b} + 128]",
+            "vbroadcastss zmm27, [{a0}]",
+            "vfmadd231ps zmm0, zmm27, zmm24",
+            "vfmadd231ps zmm1, zmm27, zmm25",
+            "vfmadd231ps zmm2, zmm27, zmm26",
+            "vbroadcastss zmm28, [{a0} + {lda}]",
+            "vfmadd231ps zmm3, zmm28, zmm24",
+            "vfmadd231ps zmm4, zmm28, zmm25",
+            "vfmadd231ps zmm5, zmm28, zmm26",
+            "vbroadcastss zmm27, [{a0} + {lda}*2]",
+            "vfmadd231ps zmm6, zmm27, zmm24",
+            "vfmadd231ps zmm7, zmm27, zmm25",
+            "vfmadd231ps zmm8, zmm27, zmm26",
+            "vbroadcastss zmm28, [{a0} + {lda3}]",
+            "vfmadd231ps zmm9, zmm28, zmm24",
+            "vfmadd231ps zmm10, zmm28, zmm25",
+            "vfmadd231ps zmm11, zmm28, zmm26",
+            "vbroadcastss zmm27, [{a4}]",
+            "vfmadd231ps zmm12, zmm27, zmm24",
+            "vfmadd231ps zmm13, zmm27, zmm25",
+            "vfmadd231ps zmm14, zmm27, zmm26",
+            "vbroadcastss zmm28, [{a4} + {lda}]",
+            "vfmadd231ps zmm15, zmm28, zmm24",
+            "vfmadd231ps zmm16, zmm28, zmm25",
+            "vfmadd231ps zmm17, zmm28, zmm26",
+            "vbroadcastss zmm27, [{a4} + {lda}*2]",
+            "vfmadd231ps zmm18, zmm27, zmm24",
+            "vfmadd231ps zmm19, zmm27, zmm25",
+            "vfmadd231ps zmm20, zmm27, zmm26",
+            "vbroadcastss zmm28, [{a4} + {lda3}]",
+            "vfmadd231ps zmm21, zmm28, zmm24",
+            "vfmadd231ps zmm22, zmm28, zmm25",
+            "vfmadd231ps zmm23, zmm28, zmm26",
+            "add {a0}, {astep}",
+            "add {a4}, {astep}",
+            "add {b}, {bs}",
+            "dec {k}",
+            "jnz 2b",
+            a0 = inout(reg) a => _,
+            a4 = out(reg) _,
+            lda = in(reg) lda * 4,
+            lda3 = out(reg) _,
+            astep = in(reg) astep * 4,
+            b = inout(reg) b => _,
+            bs = in(reg) bs * 4,
+            k = inout(reg) kc => _,
+            out("zmm0") c0,
+            out("zmm1") c1,
+            out("zmm2") c2,
+            out("zmm3") c3,
+            out("zmm4") c4,
+            out("zmm5") c5,
+            out("zmm6") c6,
+            out("zmm7") c7,
+            out("zmm8") c8,
+            out("zmm9") c9,
+            out("zmm10") c10,
+            out("zmm11") c11,
+            out("zmm12") c12,
+            out("zmm13") c13,
+            out("zmm14") c14,
+            out("zmm15") c15,
+            out("zmm16") c16,
+            out("zmm17") c17,
+            out("zmm18") c18,
+            out("zmm19") c19,
+            out("zmm20") c20,
+            out("zmm21") c21,
+            out("zmm22") c22,
+            out("zmm23") c23,
+            out("zmm24") _,
+            out("zmm25") _,
+            out("zmm26") _,
+            out("zmm27") _,
+            out("zmm28") _,
+            options(nostack, readonly),
+        );
+    }
+    [
+        c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19,
+        c20, c21, c22, c23,
+    ]
 }

@@ -13,8 +13,9 @@ cnn::network! {
     /// direct layer (8 → 64, 5x5), an im2col layer (64 → 128, 3x3), a 1x1
     /// layer whose channel count is not a multiple of the split's
     /// alignment (200), an im2col layer fused with a 2x2 max-pool
-    /// (200 → 72, 3x3) and a direct one fused with a 2x2 max-pool
-    /// (72 → 64, 3x3).
+    /// (200 → 72, 3x3), a direct one fused with a 2x2 max-pool
+    /// (72 → 64, 3x3) and a dense layer whose outputs (2,050, not a
+    /// multiple of the split's alignment) split at batch 1.
     struct Wide {
         input: [8, 24, 24],
         conv_d: conv(64, kernel = 5, pad = 2), relu,
@@ -23,6 +24,7 @@ cnn::network! {
         conv_c: conv(72, kernel = 3, pad = 1), relu, max_pool(2),
         conv_e: conv(64, kernel = 3, pad = 1), relu, max_pool(2),
         flatten,
+        fc1: dense(2050), relu,
         fc: dense(10),
     }
 
@@ -35,6 +37,7 @@ cnn::network! {
         conv_c: conv(72, kernel = 3, pad = 1), relu, max_pool(2),
         conv_e: conv(64, kernel = 3, pad = 1), relu, max_pool(2),
         flatten,
+        fc1: dense(2050), relu,
         fc: dense(10),
     }
 }
@@ -58,8 +61,8 @@ fn outputs<N: Network>(net: &N, x: &[f32]) -> Vec<Vec<f32>> {
 #[test]
 fn layer_threads_give_the_same_bits_as_one_thread() {
     // Multiply-accumulates per sample (conv_c's per band of two conv
-    // rows): 7.4 M, 42 M, 14.7 M, 6.2 M and 6.0 M, at least two parts of
-    // `LAYER_MACS_PER_THREAD` (2 M) each.
+    // rows): 7.4 M, 42 M, 14.7 M, 6.2 M, 6.0 M and fc1's 4.7 M, at least
+    // two parts of `LAYER_MACS_PER_THREAD` (2 M) each.
     let fused = Wide::new(cnn::Init::He, 5);
     let mut unfused = WideUnfused::new(cnn::Init::He, 5);
     unfused.weights_mut().copy_from_slice(fused.weights());

@@ -11,8 +11,11 @@
 use cnn_spec::Dense;
 
 use super::activation;
+use core::ops::Range;
+
 use super::args::{check_len, Backward, Forward, Grads, Params};
 use super::gemm::{sgemm, Layout};
+use super::threads::{self, Split};
 use crate::simd;
 
 /// Forward pass of `n` samples: `io.x` is `[n, inputs]`, `io.y`
@@ -47,9 +50,39 @@ fn forward_with<const TRAIN: bool>(l: &Dense, p: Params, io: Forward) {
     check_len("dense output", y.len(), n * l.outputs);
     check_len("dense weight", p.weight.len(), l.weight_len());
     let y = &mut y[..n * l.outputs];
-    simd::dense_forward(l.inputs, l.outputs, &x[..n * l.inputs], p.weight, p.bias, y);
+    let x = &x[..n * l.inputs];
+    let (inputs, outputs) = (l.inputs, l.outputs);
+    let macs = (n * inputs * outputs) as u64;
+    let parts = threads::parts(macs, outputs);
+    if n == 1 && parts > 1 {
+        // One sample: its outputs split between the threads (each output
+        // is its own dot product, so the split changes no value). Batches
+        // already keep the threads busy with samples.
+        let split = Split {
+            parts,
+            align: DENSE_OUTPUT_ALIGN,
+        };
+        threads::for_row_parts(
+            y,
+            1,
+            outputs,
+            split,
+            &|o: Range<usize>, part: &mut [f32]| {
+                let w = &p.weight[o.start * inputs..o.end * inputs];
+                let b = p.bias.map(|b| &b[o.clone()]);
+                simd::dense_forward(inputs, o.len(), x, w, b, part);
+            },
+        );
+    } else {
+        simd::dense_forward(inputs, outputs, x, p.weight, p.bias, y);
+    }
     activation::forward_in_place(l.act, y, aux);
 }
+
+/// Output multiple at which a one-sample dense layer split between threads
+/// divides its outputs: the widest output block of the kernel
+/// (`cnn_spec::tuning::dense_output_block`).
+const DENSE_OUTPUT_ALIGN: usize = 8;
 
 /// Backward pass of `n` samples: `w` is the weights; `io.dy` is
 /// overwritten with the gradient before the activation; `io.y` and

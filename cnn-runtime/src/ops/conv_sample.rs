@@ -8,6 +8,7 @@ use cnn_spec::{valid_range, ConvAlgo, ConvGeom};
 
 use super::args::Params;
 use super::gemm::{sgemm, sgemm_packed_rows, sgemm_rows, Layout, PackedB};
+use super::threads::{self, Split};
 use crate::simd::packed_b_len;
 use crate::simd::{self, ConvGrads, ConvWeights};
 use cnn_spec::tuning::GEMM_KC;
@@ -161,6 +162,11 @@ pub fn im2col(g: &ConvGeom, xs: &[f32], cols: &mut [f32]) {
 /// wide), so that the GEMM reads the columns without packing them: `cols`
 /// holds `packed_b_len(c*kh*kw, (r1 - r0) * ow, nr)` floats, the columns
 /// past the last zero.
+///
+/// In a thread pool, a layer large enough to split (`threads::parts` of
+/// its multiply-accumulates) writes its `GEMM_KC`-row blocks of columns,
+/// each a contiguous range of `cols`, on several threads; the values do not
+/// depend on the split.
 pub fn im2col_packed(
     g: &ConvGeom,
     xs: &[f32],
@@ -170,45 +176,73 @@ pub fn im2col_packed(
 ) {
     let (rows, pixels) = (g.patch_len(), (r1 - r0) * g.ow);
     let npad = pixels.next_multiple_of(nr);
-    for c in 0..g.c {
+    let blocks = rows.div_ceil(GEMM_KC);
+    let macs = (g.k * rows * pixels) as u64;
+    let parts = threads::parts(macs, blocks);
+    let cols = &mut cols[..rows * npad];
+    if parts <= 1 {
+        return im2col_packed_blocks(g, xs, (r0, r1), (0, blocks), cols, nr);
+    }
+    let split = Split { parts, align: 1 };
+    // Block `q` of the columns is `cols[q * GEMM_KC * npad..]` (the last one
+    // shorter), so the parts are contiguous ranges of whole blocks.
+    threads::for_row_parts(
+        cols,
+        GEMM_KC * npad,
+        blocks,
+        split,
+        &|q, part: &mut [f32]| im2col_packed_blocks(g, xs, (r0, r1), (q.start, q.end), part, nr),
+    );
+}
+
+/// [`im2col_packed`] of the `GEMM_KC`-row blocks `q0..q1` of the columns
+/// (patch rows `q0 * GEMM_KC..`), into `cols` starting at block `q0`.
+fn im2col_packed_blocks(
+    g: &ConvGeom,
+    xs: &[f32],
+    (r0, r1): (usize, usize),
+    (q0, q1): (usize, usize),
+    cols: &mut [f32],
+    nr: usize,
+) {
+    let (rows, pixels) = (g.patch_len(), (r1 - r0) * g.ow);
+    let npad = pixels.next_multiple_of(nr);
+    let origin = q0 * GEMM_KC * npad;
+    for p in q0 * GEMM_KC..(q1 * GEMM_KC).min(rows) {
+        let (c, ky, kx) = (p / (g.kh * g.kw), p / g.kw % g.kh, p % g.kw);
         let plane = &xs[c * g.h * g.w..][..g.h * g.w];
-        for ky in 0..g.kh {
-            let (oy0, oy1) = valid_range(g.h, g.oh, g.sh, ky, g.ph);
-            for kx in 0..g.kw {
-                let (ox0, ox1) = valid_range(g.w, g.ow, g.sw, kx, g.pw);
-                let p = (c * g.kh + ky) * g.kw + kx;
-                let k0 = p / GEMM_KC * GEMM_KC;
-                let kc = GEMM_KC.min(rows - k0);
-                let mut row = PackedRow {
-                    cols: &mut *cols,
-                    base: k0 * npad + (p - k0) * nr,
-                    stride: kc * nr,
-                    nr,
-                };
-                for oy in r0..r1 {
-                    let j = (oy - r0) * g.ow;
-                    if oy < oy0 || oy >= oy1 {
-                        row.fill(j, g.ow);
-                        continue;
-                    }
-                    let iy = oy * g.sh + ky - g.ph;
-                    let src = &plane[iy * g.w..][..g.w];
-                    row.fill(j, ox0);
-                    row.fill(j + ox1, g.ow - ox1);
-                    if ox1 <= ox0 {
-                        continue;
-                    }
-                    let ix0 = ox0 * g.sw + kx - g.pw;
-                    if g.sw == 1 {
-                        row.copy(j + ox0, &src[ix0..ix0 + (ox1 - ox0)]);
-                    } else {
-                        let src = &src[ix0..];
-                        row.gather(j + ox0, ox1 - ox0, |i| src[i * g.sw]);
-                    }
-                }
-                row.fill(pixels, npad - pixels);
+        let (oy0, oy1) = valid_range(g.h, g.oh, g.sh, ky, g.ph);
+        let (ox0, ox1) = valid_range(g.w, g.ow, g.sw, kx, g.pw);
+        let k0 = p / GEMM_KC * GEMM_KC;
+        let kc = GEMM_KC.min(rows - k0);
+        let mut row = PackedRow {
+            cols: &mut *cols,
+            base: k0 * npad + (p - k0) * nr - origin,
+            stride: kc * nr,
+            nr,
+        };
+        for oy in r0..r1 {
+            let j = (oy - r0) * g.ow;
+            if oy < oy0 || oy >= oy1 {
+                row.fill(j, g.ow);
+                continue;
+            }
+            let iy = oy * g.sh + ky - g.ph;
+            let src = &plane[iy * g.w..][..g.w];
+            row.fill(j, ox0);
+            row.fill(j + ox1, g.ow - ox1);
+            if ox1 <= ox0 {
+                continue;
+            }
+            let ix0 = ox0 * g.sw + kx - g.pw;
+            if g.sw == 1 {
+                row.copy(j + ox0, &src[ix0..ix0 + (ox1 - ox0)]);
+            } else {
+                let src = &src[ix0..];
+                row.gather(j + ox0, ox1 - ox0, |i| src[i * g.sw]);
             }
         }
+        row.fill(pixels, npad - pixels);
     }
 }
 

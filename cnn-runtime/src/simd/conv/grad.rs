@@ -1,8 +1,8 @@
 //! Dense gradients of the direct convolution of one sample, from the
 //! gradient `dz` of the whole conv output (`[k, oh, ow]`): the weight
 //! gradient `dw += dz (*) xs` and the input gradient `dx = w^T (*) dz`,
-//! vectorised along columns (horizontal stride 1; other strides run the
-//! scalar level's kernels).
+//! vectorised along columns (horizontal stride 1, and 2 for the weight
+//! gradient; other strides run the scalar level's kernels).
 
 use core::mem::MaybeUninit;
 
@@ -19,6 +19,11 @@ use crate::simd::vector::{Simd, Window};
 /// `[k, c, kh, kw]`.
 #[inline(always)]
 pub fn conv_dw<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], dz: &[f32], dw: &mut [f32]) {
+    if g.sw == 2 && S::LANES > 1 {
+        // Stride 2 (ResNet's and GoogLeNet's 7x7 stems): the even lanes of
+        // two vectors of the input row, one tap at a time.
+        return dw_blocks::<S, 2>(s, g, xs, dz, dw);
+    }
     if g.sw != 1 {
         return scalar::conv::weight_grad(g, xs, dz, dw);
     }
@@ -40,21 +45,31 @@ pub fn conv_dw<S: Simd>(s: S, g: &ConvGeom, xs: &[f32], dz: &[f32], dw: &mut [f3
             _ => {}
         }
     }
+    dw_blocks::<S, 1>(s, g, xs, dz, dw)
+}
+
+/// [`conv_dw`] in blocks of output channels, one tap at a time, for a
+/// horizontal stride `SW` of 1 or 2.
+#[inline(always)]
+fn dw_blocks<S: Simd, const SW: usize>(s: S, g: &ConvGeom, xs: &[f32], dz: &[f32], dw: &mut [f32]) {
+    debug_assert_eq!(g.sw, SW);
     let mut k0 = 0;
     while k0 < g.k {
         let kb = block_for(dw_channel_blocks(S::LANES), g.k - k0);
         match kb {
-            4 => dw_block::<S, 4>(s, g, xs, dz, dw, k0),
-            1 => dw_block::<S, 1>(s, g, xs, dz, dw, k0),
+            4 => dw_block::<S, 4, SW>(s, g, xs, dz, dw, k0),
+            1 => dw_block::<S, 1, SW>(s, g, xs, dz, dw, k0),
             _ => unreachable!("a block of {kb} channels"),
         }
         k0 += kb;
     }
 }
 
-/// [`conv_dw`] for channels `k0..k0 + KB`, one tap at a time.
+/// [`conv_dw`] for channels `k0..k0 + KB`, one tap at a time, horizontal
+/// stride `SW` (1, or 2: the input vector is the even lanes of the two at
+/// `SW * ox0 + kx - pw`).
 #[inline(always)]
-fn dw_block<S: Simd, const KB: usize>(
+fn dw_block<S: Simd, const KB: usize, const SW: usize>(
     s: S,
     g: &ConvGeom,
     xs: &[f32],
@@ -73,10 +88,19 @@ fn dw_block<S: Simd, const KB: usize>(
                 let mut ox0 = 0;
                 while ox0 < g.ow {
                     let valid = (g.ow - ox0).min(l);
-                    let win = Window::new((ox0 + kx) as isize - g.pw as isize, g.w, l);
+                    let start = (SW * ox0 + kx) as isize - g.pw as isize;
+                    let win = Window::new(start, g.w, l);
+                    let win2 = Window::new(start + l as isize, g.w, l);
                     for oy in oy0..oy1 {
                         let iy = oy * g.sh + ky - g.ph;
-                        let xv = s.load_window(&xs[(c * g.h + iy) * g.w..][..g.w], win);
+                        let row = &xs[(c * g.h + iy) * g.w..][..g.w];
+                        let xv = if SW == 1 {
+                            s.load_window(row, win)
+                        } else {
+                            let (even, _) =
+                                s.deinterleave(s.load_window(row, win), s.load_window(row, win2));
+                            even
+                        };
                         for (kb, a) in acc.iter_mut().enumerate() {
                             let d = s.load_part(&dz[(k0 + kb) * pixels + oy * g.ow + ox0..], valid);
                             *a = s.mul_add(d, xv, *a);

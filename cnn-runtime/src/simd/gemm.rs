@@ -326,6 +326,17 @@ fn pack_a<const MR: usize>(
             }
             continue;
         }
+        if la.rs == 1 && rows == MR {
+            // A whole panel of a transposed A (the backward passes' `dz^T`,
+            // `w^T`): each column's MR values are contiguous in `a`.
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                let base = i0 + q * MR + (k0 + p) * la.cs;
+                let src: &[f32; MR] = a[base..base + MR].try_into().expect("MR values");
+                let dst: &mut [f32; MR] = dst.try_into().expect("MR values");
+                *dst = *src;
+            }
+            continue;
+        }
         for r in 0..MR {
             if r >= rows {
                 for dst in panel.chunks_exact_mut(MR) {

@@ -8,11 +8,12 @@
 //! Backward, with `dz = dy * act'`: `db += sum_s dz`, `dw += dz^T x`,
 //! `dx = dz w`.
 
+use core::ops::Range;
+
+use cnn_spec::tuning::dense_output_block;
 use cnn_spec::Dense;
 
 use super::activation;
-use core::ops::Range;
-
 use super::args::{check_len, Backward, Forward, Grads, Params};
 use super::gemm::{sgemm, Layout};
 use super::threads::{self, Split};
@@ -80,9 +81,9 @@ fn forward_with<const TRAIN: bool>(l: &Dense, p: Params, io: Forward) {
 }
 
 /// Output multiple at which a one-sample dense layer split between threads
-/// divides its outputs: the widest output block of the kernel
-/// (`cnn_spec::tuning::dense_output_block`).
-const DENSE_OUTPUT_ALIGN: usize = 8;
+/// divides its outputs: the kernel's widest block of outputs for one
+/// sample.
+const DENSE_OUTPUT_ALIGN: usize = dense_output_block(1, usize::MAX);
 
 /// Backward pass of `n` samples: `w` is the weights; `io.dy` is
 /// overwritten with the gradient before the activation; `io.y` and

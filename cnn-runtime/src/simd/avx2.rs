@@ -163,18 +163,12 @@ impl Simd for Avx2 {
             return None;
         }
         // Every element the kernel reads lies inside the slices.
-        assert!(
-            a.len() > 5 * lda + (kc - 1) * astep,
-            "A's tile is inside `a`"
-        );
-        assert!(b.len() >= (kc - 1) * bs + 16, "B's panel is inside `b`");
+        super::gemm::assert_micro_operands(kc, (a, lda, astep), 6, (b, bs), 16);
         // SAFETY: the CPU runs AVX2 and FMA (this token exists), and the
         // kernel reads only `a[r * lda + p * astep]` (r < 6, p < kc) and
-        // `b[p * bs .. p * bs + 16]` (p < kc), in bounds by the asserts.
+        // `b[p * bs .. p * bs + 16]` (p < kc), in bounds (`assert_micro_operands`).
         let acc = unsafe { micro_6x16(kc, a.as_ptr(), lda, astep, b.as_ptr(), bs) };
-        Some(core::array::from_fn(|r| {
-            core::array::from_fn(|v| acc[r * 2 + v])
-        }))
+        Some(super::gemm::tile_rows(&acc))
     }
     #[inline(always)]
     fn prefetch(self, s: &[f32]) {

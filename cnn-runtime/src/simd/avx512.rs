@@ -132,18 +132,12 @@ impl Simd for Avx512 {
             return None;
         }
         // Every element the kernel reads lies inside the slices.
-        assert!(
-            a.len() > 7 * lda + (kc - 1) * astep,
-            "A's tile is inside `a`"
-        );
-        assert!(b.len() >= (kc - 1) * bs + 48, "B's panel is inside `b`");
+        super::gemm::assert_micro_operands(kc, (a, lda, astep), 8, (b, bs), 48);
         // SAFETY: the CPU runs AVX-512F (this token exists), and the kernel
         // reads only `a[r * lda + p * astep]` (r < 8, p < kc) and
-        // `b[p * bs .. p * bs + 48]` (p < kc), in bounds by the asserts.
+        // `b[p * bs .. p * bs + 48]` (p < kc), in bounds (`assert_micro_operands`).
         let acc = unsafe { micro_8x48(kc, a.as_ptr(), lda, astep, b.as_ptr(), bs) };
-        Some(core::array::from_fn(|r| {
-            core::array::from_fn(|v| acc[r * 3 + v])
-        }))
+        Some(super::gemm::tile_rows(&acc))
     }
     #[inline(always)]
     fn prefetch(self, s: &[f32]) {

@@ -201,6 +201,35 @@ fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
     }
 }
 
+/// Checks that the operands of an asm micro-kernel ([`Simd::gemm_micro`])
+/// hold every element it reads over `kc >= 1` steps: `a[r * lda + p *
+/// astep]` for `r < rows`, and `b[p * bs..p * bs + width]`.
+#[inline(always)]
+pub(super) fn assert_micro_operands(
+    kc: usize,
+    (a, lda, astep): (&[f32], usize, usize),
+    rows: usize,
+    (b, bs): (&[f32], usize),
+    width: usize,
+) {
+    assert!(
+        kc >= 1 && rows >= 1,
+        "a micro-kernel runs at least one step and row"
+    );
+    assert!(
+        a.len() > (rows - 1) * lda + (kc - 1) * astep,
+        "A's tile is inside `a`"
+    );
+    assert!(b.len() >= (kc - 1) * bs + width, "B's panel is inside `b`");
+}
+
+/// An asm micro-kernel's accumulators, `[row 0 vector 0, row 0 vector 1,
+/// .., row 1 vector 0, ..]`, as the GEMM's tile.
+#[inline(always)]
+pub(super) fn tile_rows<V: Copy, const MR: usize, const NV: usize>(acc: &[V]) -> [[V; NV]; MR] {
+    core::array::from_fn(|r| core::array::from_fn(|v| acc[r * NV + v]))
+}
+
 /// Where a tile's `MR` rows of `A` are read from.
 #[derive(Clone, Copy)]
 enum ARows<'a> {

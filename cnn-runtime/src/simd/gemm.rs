@@ -204,6 +204,7 @@ fn gemm_tiles<S: Simd, const MR: usize, const NV: usize>(
 /// Checks that the operands of an asm micro-kernel ([`Simd::gemm_micro`])
 /// hold every element it reads over `kc >= 1` steps: `a[r * lda + p *
 /// astep]` for `r < rows`, and `b[p * bs..p * bs + width]`.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(super) fn assert_micro_operands(
     kc: usize,
@@ -225,6 +226,7 @@ pub(super) fn assert_micro_operands(
 
 /// An asm micro-kernel's accumulators, `[row 0 vector 0, row 0 vector 1,
 /// .., row 1 vector 0, ..]`, as the GEMM's tile.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(super) fn tile_rows<V: Copy, const MR: usize, const NV: usize>(acc: &[V]) -> [[V; NV]; MR] {
     core::array::from_fn(|r| core::array::from_fn(|v| acc[r * NV + v]))

@@ -310,8 +310,9 @@ fn dense_and_relu() {
 }
 
 /// Max pooling without argmax (the row-wise path inference takes): every
-/// level against the scalar level, strides 1 to 3, padding, ceil mode,
-/// widths under, at and over a vector, NaN in some windows.
+/// level against the scalar level and against the window-by-window path,
+/// strides 1 to 3, padding, ceil mode, widths under, at and over a vector
+/// (and at two vectors), windows up to 7 wide, NaN in some windows.
 #[test]
 fn max_pool_rows() {
     use cnn_runtime::ops::pool::max_forward;
@@ -321,6 +322,7 @@ fn max_pool_rows() {
         (2, 14, 14),
         (2, 7, 7),
         (1, 9, 33),
+        (1, 5, 32),
         (2, 112, 112),
     ] {
         for &(k, st, p) in &[
@@ -330,6 +332,8 @@ fn max_pool_rows() {
             (3, 2, 1),
             (5, 1, 2),
             (1, 1, 0),
+            (7, 2, 3),
+            (3, 3, 1),
         ] {
             for ceil in [false, true] {
                 let g = if ceil {
@@ -344,6 +348,19 @@ fn max_pool_rows() {
                     max_forward(&g, &x, &mut y, None, 2);
                     vec![y]
                 });
+                // The row-wise path against the window-by-window one that
+                // training takes (argmax recorded), at the current level.
+                let mut rows = vec![0.0; 2 * g.out_len()];
+                max_forward(&g, &x, &mut rows, None, 2);
+                let mut windows = vec![0.0; 2 * g.out_len()];
+                let mut argmax = vec![0; 2 * g.out_len()];
+                max_forward(&g, &x, &mut windows, Some(&mut argmax), 2);
+                for (i, (a, b)) in rows.iter().zip(&windows).enumerate() {
+                    assert!(
+                        a == b || (a.is_nan() && b.is_nan()),
+                        "max_pool {g:?}: output {i} is {a} by rows, {b} by windows"
+                    );
+                }
             }
         }
     }

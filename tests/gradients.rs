@@ -45,6 +45,15 @@ cnn::network! {
         flatten, fc: dense(4),
     }
 
+    /// Direct convolutions vectorised over output channels (more than
+    /// eight input channels, few weights): the unfused one takes its
+    /// gradients by im2col, the one fused with a pool from the winners.
+    struct WideDirect {
+        input: [10, 6, 5],
+        conv1: conv(16, kernel = 3, pad = 1), relu,
+        conv2: conv(16, kernel = 3, pad = 1), relu, max_pool(2),
+        flatten, fc: dense(3),
+    }
     /// A multilayer perceptron of sigmoid and tanh units, dropout, a softmax
     /// in the middle.
     struct Mlp {
@@ -102,6 +111,11 @@ fn run_with_step<N: cnn::Network>(net: &N, n: usize, loss: Loss, rel_step: f32) 
 fn conv_layers() {
     run(&Convs::new(cnn::Init::He, 1), 3, Loss::CrossEntropy);
     run(&ConvsUnfused::new(cnn::Init::He, 1), 3, Loss::CrossEntropy);
+}
+
+#[test]
+fn channel_vectorised_direct_convs() {
+    run(&WideDirect::new(cnn::Init::He, 4), 2, Loss::CrossEntropy);
 }
 
 #[test]

@@ -147,7 +147,7 @@ pub const fn backward_scratch(l: &Conv) -> usize {
     if l.pool.is_some() {
         return fused_backward_scratch(l);
     }
-    match l.algo {
+    match l.backward_algo() {
         ConvAlgo::Im2col => l.geom.patch_len() * l.geom.out_pixels(),
         ConvAlgo::Direct | ConvAlgo::Pointwise => 0,
     }

@@ -216,6 +216,6 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
             dw: dw.as_deref_mut(),
             db: db.as_deref_mut(),
         };
-        backward_sample(g, l.algo, xs, w, dz, grads, scratch);
+        backward_sample(g, l.backward_algo(), xs, w, dz, grads, scratch);
     }
 }

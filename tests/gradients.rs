@@ -49,7 +49,8 @@ cnn::network! {
     /// eight input channels, few weights): the unfused one takes its
     /// gradients by im2col, the one fused with a pool from the winners.
     struct WideDirect {
-        input: [10, 6, 5],
+        input: [3, 6, 5],
+        conv0: conv(10, kernel = 3, pad = 1), tanh,
         conv1: conv(16, kernel = 3, pad = 1), relu,
         conv2: conv(16, kernel = 3, pad = 1), relu, max_pool(2),
         flatten, fc: dense(3),

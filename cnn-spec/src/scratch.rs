@@ -141,22 +141,26 @@ pub const fn forward_scratch(l: &Conv) -> usize {
     }
 }
 
-/// Scratch floats the backward pass of layer `l` needs for one call.
+/// Scratch floats the backward pass of layer `l` needs for one call: on
+/// the GEMM, the im2col columns and the weights transposed once per call.
 #[inline]
 pub const fn backward_scratch(l: &Conv) -> usize {
     if l.pool.is_some() {
         return fused_backward_scratch(l);
     }
+    let g = &l.geom;
     match l.backward_algo() {
-        ConvAlgo::Im2col => l.geom.patch_len() * l.geom.out_pixels(),
-        ConvAlgo::Direct | ConvAlgo::Pointwise => 0,
+        ConvAlgo::Im2col => g.patch_len() * g.out_pixels() + g.weight_len(),
+        ConvAlgo::Pointwise => g.weight_len(),
+        ConvAlgo::Direct => 0,
     }
 }
 
 /// Scratch floats the backward pass of a layer with a fused max-pool needs:
 /// the conv-output gradient (`k * oh * ow`), then for the direct algorithm
 /// the input gradient channels-last (`h * w * cpad`) and the
-/// [`DirectTail`], for im2col the columns.
+/// [`DirectTail`], for im2col the columns, and on the GEMM the weights
+/// transposed once per call.
 #[inline]
 pub const fn fused_backward_scratch(l: &Conv) -> usize {
     let g = &l.geom;
@@ -165,7 +169,7 @@ pub const fn fused_backward_scratch(l: &Conv) -> usize {
             let tail = direct_tail(g);
             g.out_len() + g.h * g.w * padded_in_channels(g) + 2 * tail.taps + tail.padded
         }
-        ConvAlgo::Im2col => g.out_len() + g.patch_len() * g.out_pixels(),
-        ConvAlgo::Pointwise => g.out_len(),
+        ConvAlgo::Im2col => g.out_len() + g.patch_len() * g.out_pixels() + g.weight_len(),
+        ConvAlgo::Pointwise => g.out_len() + g.weight_len(),
     }
 }

@@ -23,7 +23,7 @@ use cnn_spec::{Conv, ConvAlgo, ConvGeom, ConvKernel, MAX_LANES};
 
 use super::activation;
 use super::args::{check_len, Backward, Forward, Grads, Params};
-use super::conv_sample::{backward_sample, conv_sample};
+use super::conv_sample::{backward_sample, conv_sample, transpose_weights, BackwardWeights};
 pub use super::conv_sample::{col2im, im2col, im2col_packed};
 use super::fused;
 use super::groups::{self, ForwardFn, InferFn};
@@ -205,6 +205,17 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
     check_len("conv scratch", scratch.len(), backward_scratch(l));
     let dy = &mut dy[..n * g.out_len()];
     activation::backward_in_place(l.act, y, aux, dy);
+    let algo = l.backward_algo();
+    let wt_len = if algo == ConvAlgo::Direct {
+        0
+    } else {
+        g.weight_len()
+    };
+    let (scratch, wt) = scratch[..backward_scratch(l)].split_at_mut(backward_scratch(l) - wt_len);
+    let wt = match dx {
+        Some(_) if wt_len > 0 => transpose_weights(g, w, wt),
+        _ => &[],
+    };
     let (mut dx, mut dw, mut db) = (dx, grads.weight, grads.bias);
     for s in 0..n {
         let xs = &x[s * g.in_len()..][..g.in_len()];
@@ -216,6 +227,6 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
             dw: dw.as_deref_mut(),
             db: db.as_deref_mut(),
         };
-        backward_sample(g, l.backward_algo(), xs, w, dz, grads, scratch);
+        backward_sample(g, algo, xs, BackwardWeights { w, wt }, dz, grads, scratch);
     }
 }

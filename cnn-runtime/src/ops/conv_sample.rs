@@ -67,18 +67,62 @@ pub(crate) fn conv_sample(
     }
 }
 
+/// The weights as the backward pass reads them: `w` (`[k, c, kh, kw]`)
+/// and, for the input gradient on the GEMM, their transpose (`[c * kh *
+/// kw, k]`, row-major) made once per call by [`transpose_weights`], so
+/// that no sample packs the transposed weights again.
+#[derive(Clone, Copy)]
+pub(crate) struct BackwardWeights<'a> {
+    pub w: &'a [f32],
+    pub wt: &'a [f32],
+}
+
+/// `wt = w^T`: `w` is `[k, patch]`, `wt` `[patch, k]`, row-major; returns
+/// the part of `wt` written.
+pub(crate) fn transpose_weights<'a>(g: &ConvGeom, w: &[f32], wt: &'a mut [f32]) -> &'a [f32] {
+    const ROWS: usize = 16;
+    let patch = g.patch_len();
+    let wt = &mut wt[..g.weight_len()];
+    // Sixteen rows of `w` side by side, each column's sixteen values
+    // written contiguously (not one strided pass per row).
+    for (b, rows) in w[..g.weight_len()].chunks(ROWS * patch).enumerate() {
+        let k0 = b * ROWS;
+        let n = rows.len() / patch;
+        if n == ROWS {
+            let src: [&[f32]; ROWS] = core::array::from_fn(|r| &rows[r * patch..][..patch]);
+            for p in 0..patch {
+                let dst: &mut [f32; ROWS] = (&mut wt[p * g.k + k0..][..ROWS])
+                    .try_into()
+                    .expect("ROWS values");
+                for (d, row) in dst.iter_mut().zip(&src) {
+                    *d = row[p];
+                }
+            }
+        } else {
+            for (r, row) in rows.chunks_exact(patch).enumerate() {
+                for (p, &v) in row.iter().enumerate() {
+                    wt[p * g.k + k0 + r] = v;
+                }
+            }
+        }
+    }
+    wt
+}
+
 /// Backward of one sample given `dz` (`[k, oh, ow]`), the gradient before
 /// the activation: adds into `grads.dw` and `grads.db`, writes `grads.dx`.
-/// `scratch` holds the im2col columns.
+/// `scratch` holds the im2col columns. `w.wt` is read by the GEMM
+/// algorithms when `grads.dx` is wanted.
 pub(crate) fn backward_sample(
     g: &ConvGeom,
     algo: ConvAlgo,
     xs: &[f32],
-    w: &[f32],
+    w: BackwardWeights,
     dz: &[f32],
     grads: ConvGrads,
     scratch: &mut [f32],
 ) {
+    let BackwardWeights { w, wt } = w;
     let ConvGrads { dx, dw, db } = grads;
     let pixels = g.out_pixels();
     if let Some(db) = db {
@@ -112,8 +156,8 @@ pub(crate) fn backward_sample(
             if let Some(dx) = dx {
                 // dcols = W^T dz, then scatter the columns back.
                 sgemm(
-                    w,
-                    Layout::transposed(g.patch_len(), g.k),
+                    wt,
+                    Layout::row_major(g.patch_len(), g.k),
                     dz,
                     Layout::row_major(g.k, pixels),
                     0.0,
@@ -137,8 +181,8 @@ pub(crate) fn backward_sample(
             }
             if let Some(dx) = dx {
                 sgemm(
-                    w,
-                    Layout::transposed(g.c, g.k),
+                    wt,
+                    Layout::row_major(g.c, g.k),
                     dz,
                     Layout::row_major(g.k, pixels),
                     0.0,

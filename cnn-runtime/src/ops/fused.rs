@@ -32,7 +32,7 @@ use cnn_spec::{Act, Conv, ConvAlgo, ConvGeom, ConvKernel, PoolGeom, MAX_LANES, M
 use core::ops::Range;
 
 use super::args::{check_len, Backward, Forward, Grads, Params};
-use super::conv_sample::{backward_sample, im2col_packed};
+use super::conv_sample::{backward_sample, im2col_packed, transpose_weights, BackwardWeights};
 use super::gemm::{sgemm_packed_rows, sgemm_rows, Layout, PackedB};
 use super::groups::{self, ForwardFn, InferFn};
 use super::threads::{self, Split};
@@ -372,6 +372,15 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
     } else {
         DirectTail { taps: 0, padded: 0 }
     };
+    // On the GEMM, the transposed weights for the input gradient, made
+    // once per call.
+    let wt_len = if direct { 0 } else { g.weight_len() };
+    let (scratch, wt) = scratch[..backward_scratch(l)].split_at_mut(backward_scratch(l) - wt_len);
+    let wt = match dx {
+        Some(_) if wt_len > 0 => transpose_weights(g, w, wt),
+        _ => &[],
+    };
+    let ws = BackwardWeights { w, wt };
     let (scratch, packed) = scratch.split_at_mut(scratch.len() - tail.taps);
     if sparse_dx {
         simd::pack_channels_last(g, w, cpad, packed);
@@ -416,7 +425,7 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
                         dw: dw.as_deref_mut(),
                         db: db.as_deref_mut(),
                     };
-                    backward_sample(g, l.algo, xs, w, dz, grads, rest);
+                    backward_sample(g, l.algo, xs, ws, dz, grads, rest);
                 }
                 if let Some(dxs) = dxs {
                     simd::sparse_dx(l, pg, packed, dxs, rest);
@@ -430,7 +439,7 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
                     dw: dw.as_deref_mut(),
                     db: db.as_deref_mut(),
                 };
-                backward_sample(g, l.algo, xs, w, dz, grads, rest);
+                backward_sample(g, l.algo, xs, ws, dz, grads, rest);
             }
         }
     }

@@ -418,6 +418,17 @@ fn pack_b(
         }
         return;
     }
+    if lb.rs == 1 {
+        // A transposed B (the backward passes' `cols^T`, `x^T`): whole
+        // panels read eight columns side by side.
+        let cols = (lb.cs, k0, kc, j0);
+        match (nr, ncols) {
+            (8, 8) => return pack_cols::<8>(b, cols, panel),
+            (16, 16) => return pack_cols::<16>(b, cols, panel),
+            (48, 48) => return pack_cols::<48>(b, cols, panel),
+            _ => {}
+        }
+    }
     for j in 0..nr {
         if j >= ncols {
             for row in panel.chunks_exact_mut(nr) {
@@ -441,6 +452,29 @@ fn pack_rows<const NR: usize>(b: &[f32], rs: usize, k0: usize, j0: usize, panel:
         let src: &[f32; NR] = b[base..base + NR].try_into().expect("a whole row");
         let dst: &mut [f32; NR] = row.try_into().expect("a whole row");
         *dst = *src;
+    }
+}
+
+/// [`pack_b`] of a whole panel `NR` wide (a multiple of 8) from a
+/// transposed `B`: column `j` holds its `kc` values contiguously at
+/// `b[(j0 + j) * cs + k0..]`. Eight columns are read side by side and
+/// each row's eight values written contiguously (one pass over the panel
+/// per eight columns, instead of a strided pass per column).
+#[inline(always)]
+fn pack_cols<const NR: usize>(
+    b: &[f32],
+    (cs, k0, kc, j0): (usize, usize, usize, usize),
+    panel: &mut [f32],
+) {
+    const W: usize = 8;
+    for jb in (0..NR).step_by(W) {
+        let src: [&[f32]; W] = core::array::from_fn(|j| &b[(j0 + jb + j) * cs + k0..][..kc]);
+        for (p, row) in panel[..kc * NR].chunks_exact_mut(NR).enumerate() {
+            let dst: &mut [f32; W] = (&mut row[jb..jb + W]).try_into().expect("W values");
+            for (d, col) in dst.iter_mut().zip(&src) {
+                *d = col[p];
+            }
+        }
     }
 }
 

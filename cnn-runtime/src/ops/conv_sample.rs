@@ -351,8 +351,17 @@ pub fn col2im(g: &ConvGeom, cols: &[f32], dx: &mut [f32]) {
                     let iy = oy * g.sh + ky - g.ph;
                     let src = &row[oy * g.ow..][..g.ow];
                     let dst = &mut plane[iy * g.w..][..g.w];
-                    for ox in ox0..ox1 {
-                        dst[ox * g.sw + kx - g.pw] += src[ox];
+                    if g.sw == 1 {
+                        // Contiguous on both sides: a vector loop.
+                        let d0 = ox0 + kx - g.pw;
+                        let dst = &mut dst[d0..d0 + (ox1 - ox0)];
+                        for (d, &v) in dst.iter_mut().zip(&src[ox0..ox1]) {
+                            *d += v;
+                        }
+                    } else {
+                        for ox in ox0..ox1 {
+                            dst[ox * g.sw + kx - g.pw] += src[ox];
+                        }
                     }
                 }
             }

@@ -119,9 +119,11 @@ pub fn forward_train(l: &BatchNorm, p: Affine, io: TrainIo, stats: Stats) {
     let (sums, rest) = stats.values.split_at_mut(c + 1);
     let var = &mut rest[..c];
     // The mean, from the sums of every part (the count last)...
-    let values = |ch: usize| (0..n).flat_map(move |s| x[(s * c + ch) * hw..][..hw].iter());
+    let rows = |ch: usize| (0..n).map(move |s| &x[(s * c + ch) * hw..][..hw]);
     for (ch, m) in sums[..c].iter_mut().enumerate() {
-        *m = values(ch).map(|&v| f64::from(v)).sum();
+        let mut acc = Lanes::default();
+        rows(ch).for_each(|row| acc.add(row, f64::from));
+        *m = acc.total();
     }
     sums[c] = (n * hw) as f64;
     stats.reduce.all_reduce(stats.at, sums);
@@ -133,12 +135,14 @@ pub fn forward_train(l: &BatchNorm, p: Affine, io: TrainIo, stats: Stats) {
     }
     for (ch, v) in var.iter_mut().enumerate() {
         let m = mean[ch];
-        *v = values(ch)
-            .map(|&x| {
+        let mut acc = Lanes::default();
+        rows(ch).for_each(|row| {
+            acc.add(row, |x| {
                 let d = f64::from(x) - m;
                 d * d
             })
-            .sum();
+        });
+        *v = acc.total();
     }
     stats.reduce.all_reduce(stats.at + c + 1, var);
     for v in var.iter_mut() {
@@ -159,6 +163,53 @@ pub fn forward_train(l: &BatchNorm, p: Affine, io: TrainIo, stats: Stats) {
                 *o = g * *h + b;
             }
         }
+    }
+}
+
+/// A sum in f64 kept in [`Lanes::N`] independent partial sums, value `i`
+/// of each row going to sum `i % N`, added together at the end: the
+/// additions do not wait on one another, and the compiler keeps the
+/// partial sums in vectors.
+#[derive(Default)]
+struct Lanes([f64; Lanes::N]);
+
+impl Lanes {
+    const N: usize = 8;
+
+    /// Adds `f(v)` for every value of `row`.
+    #[inline(always)]
+    fn add(&mut self, row: &[f32], f: impl Fn(f32) -> f64) {
+        let chunks = row.chunks_exact(Self::N);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for (acc, &v) in self.0.iter_mut().zip(chunk) {
+                *acc += f(v);
+            }
+        }
+        for (acc, &v) in self.0.iter_mut().zip(rest) {
+            *acc += f(v);
+        }
+    }
+
+    /// Adds `a[i] * b[i]` for every `i`.
+    #[inline(always)]
+    fn add_products(&mut self, a: &[f32], b: &[f32]) {
+        let (ca, cb) = (a.chunks_exact(Self::N), b.chunks_exact(Self::N));
+        let (ra, rb) = (ca.remainder(), cb.remainder());
+        for (ca, cb) in ca.zip(cb) {
+            for ((acc, &x), &y) in self.0.iter_mut().zip(ca).zip(cb) {
+                *acc += f64::from(x) * f64::from(y);
+            }
+        }
+        for ((acc, &x), &y) in self.0.iter_mut().zip(ra).zip(rb) {
+            *acc += f64::from(x) * f64::from(y);
+        }
+    }
+
+    /// The sum.
+    #[inline(always)]
+    fn total(&self) -> f64 {
+        self.0.iter().sum()
     }
 }
 
@@ -189,16 +240,14 @@ pub fn backward(l: &BatchNorm, gamma: &[f32], io: BackwardIo, grads: Grads, stat
     let (total, var) = (moments[c], &moments[c + 1..]);
     let (sum_dy, sum_dy_xhat) = sums.split_at_mut(c);
     for ch in 0..c {
-        let (mut a, mut b) = (0.0f64, 0.0f64);
+        let (mut a, mut b) = (Lanes::default(), Lanes::default());
         for s in 0..n {
             let i = (s * c + ch) * hw;
-            for (&g, &h) in dy[i..i + hw].iter().zip(&xhat[i..i + hw]) {
-                a += f64::from(g);
-                b += f64::from(g) * f64::from(h);
-            }
+            a.add(&dy[i..i + hw], f64::from);
+            b.add_products(&dy[i..i + hw], &xhat[i..i + hw]);
         }
-        sum_dy[ch] = a;
-        sum_dy_xhat[ch] = b;
+        sum_dy[ch] = a.total();
+        sum_dy_xhat[ch] = b.total();
     }
     let Grads { weight, bias } = grads;
     if let Some(dgamma) = weight {

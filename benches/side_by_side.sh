@@ -33,7 +33,7 @@ echo "== ONNX Runtime again (drift check)"; peer lenet_ort.py 1 | tee "$out/ort1
 # network's peers then ours, so that the two run under the same load.
 if [[ ${NETS:-1} != 0 ]]; then
   for net in resnet18 googlenet alexnet vgg16; do
-    train=(); [[ $net == resnet18 ]] && train=(--train 8)
+    train=(); [[ $net == resnet18 || $net == vgg16 ]] && train=(--train 8)
     echo "== PyTorch eager and ONNX Runtime, $net, 2 threads"
     peer nets_peers.py "$net" --threads 2 "${train[@]}" --out "$PWD/$out/nets" | tee "$out/nets_$net.jsonl"
     echo "== cnn, $net (cargo bench --bench nets -- $net)"

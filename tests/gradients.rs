@@ -55,6 +55,15 @@ cnn::network! {
         conv2: conv(16, kernel = 3, pad = 1), relu, max_pool(2),
         flatten, fc: dense(3),
     }
+    /// A fused channel-vectorised direct layer with more input channels
+    /// than a vector holds: its weight gradient goes through im2col and
+    /// the GEMM, its input gradient through the pool's winners.
+    struct WidePooled {
+        input: [3, 6, 5],
+        conv0: conv(20, kernel = 3, pad = 1), relu,
+        conv1: conv(16, kernel = 3, pad = 1), relu, max_pool(2),
+        flatten, fc: dense(3),
+    }
     /// A multilayer perceptron of sigmoid and tanh units, dropout, a softmax
     /// in the middle.
     struct Mlp {
@@ -117,6 +126,7 @@ fn conv_layers() {
 #[test]
 fn channel_vectorised_direct_convs() {
     run(&WideDirect::new(cnn::Init::He, 4), 2, Loss::CrossEntropy);
+    run(&WidePooled::new(cnn::Init::He, 5), 2, Loss::CrossEntropy);
 }
 
 #[test]

@@ -158,8 +158,9 @@ pub const fn backward_scratch(l: &Conv) -> usize {
 
 /// Scratch floats the backward pass of a layer with a fused max-pool needs:
 /// the conv-output gradient (`k * oh * ow`), then for the direct algorithm
-/// the input gradient channels-last (`h * w * cpad`) and the
-/// [`DirectTail`], for im2col the columns, and on the GEMM the weights
+/// the input gradient channels-last (`h * w * cpad`) or the columns of an
+/// im2col weight gradient ([`Conv::weight_grad_algo`]), whichever is
+/// longer, and the [`DirectTail`], for im2col the columns, and on the GEMM the weights
 /// transposed once per call.
 #[inline]
 pub const fn fused_backward_scratch(l: &Conv) -> usize {
@@ -167,7 +168,15 @@ pub const fn fused_backward_scratch(l: &Conv) -> usize {
     match l.algo {
         ConvAlgo::Direct => {
             let tail = direct_tail(g);
-            g.out_len() + g.h * g.w * padded_in_channels(g) + 2 * tail.taps + tail.padded
+            // The input gradient channels-last, or first (the two are not
+            // live together) the columns of an im2col weight gradient.
+            let dx = g.h * g.w * padded_in_channels(g);
+            let cols = match l.weight_grad_algo() {
+                ConvAlgo::Im2col => g.patch_len() * g.out_pixels(),
+                _ => 0,
+            };
+            let rest = if cols > dx { cols } else { dx };
+            g.out_len() + rest + 2 * tail.taps + tail.padded
         }
         ConvAlgo::Im2col => g.out_len() + g.patch_len() * g.out_pixels() + g.weight_len(),
         ConvAlgo::Pointwise => g.out_len() + g.weight_len(),

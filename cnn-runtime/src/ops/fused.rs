@@ -425,7 +425,7 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
                         dw: dw.as_deref_mut(),
                         db: db.as_deref_mut(),
                     };
-                    backward_sample(g, l.algo, xs, ws, dz, grads, rest);
+                    backward_sample(g, l.weight_grad_algo(), xs, ws, dz, grads, rest);
                 }
                 if let Some(dxs) = dxs {
                     simd::sparse_dx(l, pg, packed, dxs, rest);

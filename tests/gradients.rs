@@ -64,6 +64,21 @@ cnn::network! {
         conv1: conv(16, kernel = 3, pad = 1), relu, max_pool(2),
         flatten, fc: dense(3),
     }
+    /// Direct layers with few input channels and many outputs (as in
+    /// ResNet's stem and VGG's first layer), strided and not.
+    struct FewToMany {
+        input: [3, 10, 10],
+        conv0: conv(4, kernel = 3, pad = 1), tanh,
+        conv1: conv(32, kernel = 5, stride = 2, pad = 2), tanh,
+        flatten, fc: dense(3),
+    }
+    /// As [`FewToMany`], under a fused pool.
+    struct FewToManyPooled {
+        input: [3, 8, 8],
+        conv0: conv(4, kernel = 3, pad = 1), tanh,
+        conv1: conv(32, kernel = 3, pad = 1), relu, max_pool(2),
+        flatten, fc: dense(3),
+    }
     /// A multilayer perceptron of sigmoid and tanh units, dropout, a softmax
     /// in the middle.
     struct Mlp {
@@ -127,6 +142,16 @@ fn conv_layers() {
 fn channel_vectorised_direct_convs() {
     run(&WideDirect::new(cnn::Init::He, 4), 2, Loss::CrossEntropy);
     run(&WidePooled::new(cnn::Init::He, 5), 2, Loss::CrossEntropy);
+}
+
+#[test]
+fn few_input_channels_many_outputs() {
+    run(&FewToMany::new(cnn::Init::He, 6), 2, Loss::CrossEntropy);
+    run(
+        &FewToManyPooled::new(cnn::Init::He, 7),
+        2,
+        Loss::CrossEntropy,
+    );
 }
 
 #[test]

@@ -179,9 +179,9 @@ impl Conv {
     /// The algorithm of the weight gradient: [`Conv::backward_algo`]'s,
     /// and im2col with GEMM for a channel-vectorised direct layer with a
     /// fused pool too (its input gradient still comes from the pool's
-    /// winners). For VGG-16's fused 64→64 3x3 layer at 224x224 the GEMM
-    /// takes the weight gradient in a fraction of the direct kernel's
-    /// time.
+    /// winners). VGG-16's fused 64→64 3x3 layer at 224x224 is one: its
+    /// training step at batch 8 takes 0.84–0.97 of the time it took with
+    /// the direct weight-gradient kernel.
     ///
     /// ```
     /// use cnn_spec::{choose_algo, Act, Conv, ConvAlgo, ConvGeom, PoolGeom};

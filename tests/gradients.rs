@@ -56,8 +56,8 @@ cnn::network! {
         flatten, fc: dense(3),
     }
     /// A fused channel-vectorised direct layer with more input channels
-    /// than a vector holds: its weight gradient goes through im2col and
-    /// the GEMM, its input gradient through the pool's winners.
+    /// than a vector holds: with SIMD its weight gradient goes through
+    /// im2col and the GEMM, its input gradient through the pool's winners.
     struct WidePooled {
         input: [3, 6, 5],
         conv0: conv(20, kernel = 3, pad = 1), relu,

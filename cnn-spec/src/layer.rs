@@ -169,17 +169,16 @@ impl Conv {
     /// ```
     #[inline]
     pub const fn backward_algo(&self) -> ConvAlgo {
-        match self.algo {
-            ConvAlgo::Direct if self.pool.is_none() && self.geom.c > FEW_INPUT_CHANNELS => {
-                ConvAlgo::Im2col
-            }
-            algo => algo,
+        match self.pool {
+            None => self.weight_grad_algo(),
+            Some(_) => self.algo,
         }
     }
-    /// The algorithm of the weight gradient: [`Conv::backward_algo`]'s,
-    /// and im2col with GEMM for a channel-vectorised direct layer with a
-    /// fused pool too (its input gradient still comes from the pool's
-    /// winners). VGG-16's fused 64→64 3x3 layer at 224x224 is one: its
+    /// The algorithm of the weight gradient: the forward pass's, except
+    /// that a channel-vectorised direct layer (more than
+    /// [`FEW_INPUT_CHANNELS`] input channels) takes it by im2col and GEMM,
+    /// with or without a fused pool (under a pool, its input gradient
+    /// still comes from the pool's winners). VGG-16's fused 64→64 3x3 layer at 224x224 is one: its
     /// training step at batch 8 takes 0.84–0.97 of the time it took with
     /// the direct weight-gradient kernel.
     ///

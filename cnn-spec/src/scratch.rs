@@ -160,8 +160,8 @@ pub const fn backward_scratch(l: &Conv) -> usize {
 /// the conv-output gradient (`k * oh * ow`), then for the direct algorithm
 /// the input gradient channels-last (`h * w * cpad`) or the columns of an
 /// im2col weight gradient ([`Conv::weight_grad_algo`]), whichever is
-/// longer, and the [`DirectTail`], for im2col the columns, and on the GEMM the weights
-/// transposed once per call.
+/// longer, and the [`DirectTail`], for im2col the columns, and on the GEMM
+/// the weights transposed once per call.
 #[inline]
 pub const fn fused_backward_scratch(l: &Conv) -> usize {
     let g = &l.geom;

@@ -96,3 +96,32 @@ fn alexnet_and_vgg_plans_fuse_and_pick_algorithms() {
     );
     assert!(vgg.iter().any(|k| k.contains("im2col")), "{vgg:?}");
 }
+
+/// The batch tail (the steps batched inference runs on groups of samples):
+/// the classifier's dense layers, which read most of AlexNet's and VGG-16's
+/// weights; below `BATCH_TAIL_MIN_PARAMS` for LeNet-5 and GoogLeNet.
+#[test]
+fn the_batch_tail_is_the_classifier() {
+    use cnn::network::Network;
+    use cnn_spec::tuning::BATCH_TAIL_MIN_PARAMS;
+    fn tail<N: Network>() -> (&'static str, usize) {
+        let t = N::INFER.tail.expect("ends with dense layers");
+        (N::PLAN[t.step].layers, t.params)
+    }
+    let dense = |i: usize, o: usize| i * o + o;
+    let (_, alexnet) = tail::<AlexNet>();
+    assert_eq!(
+        alexnet,
+        dense(9216, 4096) + dense(4096, 4096) + dense(4096, 1000)
+    );
+    let (_, vgg) = tail::<Vgg16>();
+    assert_eq!(
+        vgg,
+        dense(25088, 4096) + dense(4096, 4096) + dense(4096, 1000)
+    );
+    assert_eq!(tail::<LeNet5>(), ("flatten1", 59_134));
+    let (_, googlenet) = tail::<GoogLeNet>();
+    assert_eq!(googlenet, dense(1024, 1000));
+    assert!(alexnet >= BATCH_TAIL_MIN_PARAMS && vgg >= BATCH_TAIL_MIN_PARAMS);
+    assert!(59_134 < BATCH_TAIL_MIN_PARAMS && googlenet < BATCH_TAIL_MIN_PARAMS);
+}

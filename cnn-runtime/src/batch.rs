@@ -4,10 +4,12 @@ use std::vec::Vec;
 
 use crate::error::Error;
 use crate::layer_output::{LayerOutput, LayerOutputError};
-use crate::network::Network;
+use crate::network::{BatchTail, Network};
 use crate::parallel;
 
-use cnn_spec::tuning::{CHUNK_FLOATS, MAX_CHUNK_SAMPLES, MIN_MACS_PER_THREAD};
+use cnn_spec::tuning::{
+    BATCH_TAIL_MIN_PARAMS, CHUNK_FLOATS, MAX_CHUNK_SAMPLES, MIN_MACS_PER_THREAD, TAIL_GROUP_FLOATS,
+};
 
 /// Runs `net` on every sample of `inputs` (`[n, INPUT_SHAPE...]`), writing
 /// `outputs` (`[n, OUTPUT_SHAPE...]`).
@@ -205,6 +207,17 @@ fn run_chunk_in<N: Network>(
     let per = (CHUNK_FLOATS / layout.act_len.max(1))
         .clamp(1, MAX_CHUNK_SAMPLES)
         .min(n.max(1));
+    if stop.last == usize::MAX && stop.inner.is_none() {
+        if let Some(tail) = layout.tail.filter(|t| t.params >= BATCH_TAIL_MIN_PARAMS) {
+            let group = (TAIL_GROUP_FLOATS / layout.act_len.max(1))
+                .clamp(1, MAX_CHUNK_SAMPLES)
+                .min(n);
+            if group > per {
+                run_with_tail::<N>(weights, inputs, outputs, n, (per, group), tail, arena);
+                return;
+            }
+        }
+    }
     let need = per * layout.act_len + layout.scratch_len;
     if arena.len() < need {
         arena.resize(need, 0.0);
@@ -253,5 +266,54 @@ fn run_chunk_in<N: Network>(
             }
         }
         start += m;
+    }
+}
+
+/// [`run_chunk_in`] for a network with a [`BatchTail`]: the steps before
+/// the tail run `per` samples at a time in `arena`; their results are
+/// gathered `group` samples at a time into a group arena, where the tail
+/// runs on the whole group. Every value is the same as with the plain
+/// path: each kernel computes each sample alone, in the same order,
+/// whatever the number of samples it is given.
+fn run_with_tail<N: Network>(
+    weights: &[f32],
+    inputs: &[f32],
+    outputs: &mut [f32],
+    n: usize,
+    (per, group): (usize, usize),
+    tail: BatchTail,
+    arena: &mut Vec<f32>,
+) {
+    let layout = N::INFER;
+    let need = per * layout.act_len + layout.scratch_len;
+    if arena.len() < need {
+        arena.resize(need, 0.0);
+    }
+    let arena = &mut arena[..need];
+    // Zeroed, so that the pages the tail never touches are never mapped.
+    let mut joint = vec![0.0f32; group * layout.act_len + layout.scratch_len];
+    let (i0, i1) = layout.input;
+    let (t0, t1) = tail.input;
+    let (o0, o1) = layout.output;
+    let (t_len, out_len) = (t1 - t0, o1 - o0);
+    let mut start = 0;
+    while start < n {
+        let g = group.min(n - start);
+        let mut at = 0;
+        while at < g {
+            let m = per.min(g - at);
+            let first = start + at;
+            arena[m * i0..m * i1]
+                .copy_from_slice(&inputs[first * N::INPUT_LEN..(first + m) * N::INPUT_LEN]);
+            if tail.step > 0 {
+                N::forward_until(weights, arena, m, tail.step - 1);
+            }
+            joint[g * t0 + at * t_len..g * t0 + (at + m) * t_len]
+                .copy_from_slice(&arena[m * t0..m * t1]);
+            at += m;
+        }
+        N::forward_steps(weights, &mut joint, g, tail.step, usize::MAX);
+        outputs[start * out_len..(start + g) * out_len].copy_from_slice(&joint[g * o0..g * o1]);
+        start += g;
     }
 }

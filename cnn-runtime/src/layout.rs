@@ -30,6 +30,26 @@ pub struct InferLayout {
     pub input: (usize, usize),
     /// Where the output sits in a one-sample arena.
     pub output: (usize, usize),
+    /// The steps batched inference runs on whole groups of samples.
+    pub tail: Option<BatchTail>,
+}
+
+/// The last steps of an inference plan, from [`BatchTail::step`] on, that
+/// use each weight they read at most once per sample (dense layers, and
+/// steps without weights). Batched inference runs them on a group of
+/// samples at once, reading the weights once per group: for a network
+/// whose activations are too large to run many samples together (AlexNet,
+/// VGG), the earlier steps run a few samples at a time and the tail takes
+/// their results together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchTail {
+    /// Index in the plan of the tail's first step.
+    pub step: usize,
+    /// Where the one value the tail reads from earlier steps (the first
+    /// step's input) sits in a one-sample arena.
+    pub input: (usize, usize),
+    /// Inference parameters (floats) the tail reads.
+    pub params: usize,
 }
 
 /// Memory of the training plan, per sample.

@@ -5,7 +5,7 @@
 use std::vec::Vec;
 
 use crate::error::Error;
-pub use crate::layout::{Head, InferLayout, StepContext, TrainArena, TrainLayout};
+pub use crate::layout::{BatchTail, Head, InferLayout, StepContext, TrainArena, TrainLayout};
 use crate::summary::{LayerInfo, ParamInfo, PlanStep, Summary};
 
 /// Owned buffers for training passes of up to `capacity` samples.
@@ -113,6 +113,11 @@ pub trait Network: Sized + Send + Sync {
     /// As [`Network::forward_arena`], stopping after the step `last` of
     /// [`Network::PLAN`]: its output is then at `n *` its region.
     fn forward_until(weights: &[f32], arena: &mut [f32], n: usize, last: usize);
+
+    /// As [`Network::forward_until`], starting at step `first` of
+    /// [`Network::PLAN`]: the values the steps from `first` on read that
+    /// earlier steps wrote must already be in `arena`.
+    fn forward_steps(weights: &[f32], arena: &mut [f32], n: usize, first: usize, last: usize);
 
     /// For a layer inside a fused step (index `layer` in
     /// [`Network::LAYERS`]), whose output inference never stores: after

@@ -296,6 +296,21 @@ pub const CHUNK_FLOATS: usize = 1 << 16;
 /// network.
 pub const MAX_CHUNK_SAMPLES: usize = 256;
 
+/// A batch tail (the trailing dense layers of a plan) reading at least
+/// this many weights (4 MiB, more than an L2 cache holds) runs on groups
+/// of samples when the steps before it run fewer samples at a time: each
+/// group then reads the weights once, where one sample at a time reads
+/// them once per sample. AlexNet's tail has 58.6 M, VGG-16's 123.6 M,
+/// GoogLeNet's 1.0 M (under the bar: its weights fit in L3), LeNet-5's
+/// 59 K (whose sub-batches already hold 256 samples).
+pub const BATCH_TAIL_MIN_PARAMS: usize = 1 << 20;
+
+/// Arena budget (floats, of address space) of one group of samples
+/// through a batch tail: the group's arena is as large as a whole
+/// `n`-sample arena, but only the tail's values in it are ever touched
+/// (it is allocated zeroed, so the untouched pages are never mapped).
+pub const TAIL_GROUP_FLOATS: usize = 1 << 26;
+
 /// How long a training thread polls for the next step before it sleeps on
 /// a condition variable. Waking a sleeping thread costs tens of
 /// microseconds on a virtual machine; polling for up to 200 µs took a

@@ -28,83 +28,26 @@ fn view(net: &Network, names: &Names, module: &mut Module, v: ValueId, loc: Loc)
 }
 
 pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> TokenStream {
-    let rt = quote!(v1);
     let ip = &plan.infer;
-    let len = |v: ValueId| net.values[v].shape.len();
     let mut calls = Vec::new();
     for (k, step) in ip.steps.iter().enumerate() {
         let exec = step.exec(false);
-        // `forward_until_impl` stops before the first step after `last`.
-        if exec != Exec::View && k > 0 {
-            let k = lit(k);
-            calls.push(quote!(if last < #k { return; }));
+        if exec == Exec::View {
+            continue;
         }
-        let (input, output) = (ip.place(step.input()), ip.place(step.output));
-        match exec {
-            Exec::View => continue,
-            Exec::Concat => {
-                // The inputs not already in their slots are copied there.
-                let mut offset = 0;
-                for &u in &step.inputs {
-                    let at = offset;
-                    offset += len(u);
-                    if ip.place(u).is_slot() {
-                        continue;
-                    }
-                    let (start, _) = ip.region(step.output);
-                    let slot = Loc::Slot {
-                        concat: ip.region(step.output),
-                        slot: (start + at, start + at + len(u)),
-                    };
-                    let mut b = Borrows::new();
-                    let x = b.read("x", "a", view(net, names, module, u, ip.place(u)), len(u));
-                    let into = slot_view(net, names, module, step.output, u, slot);
-                    let y = b.write("y", "a", into, len(u));
-                    calls.push(b.run(&rt, quote!(#y.copy_from_slice(#x);)));
-                }
-                continue;
-            }
-            _ => {}
+        // `forward_steps_impl` stops before the first step after `last`,
+        // and skips the steps before `first`.
+        let at = lit(k);
+        if k > 0 {
+            calls.push(quote!(if last < #at { return; }));
         }
-        let mut b = Borrows::new();
-        let data = if exec == Exec::InPlace && input == output && !input.is_slot() {
-            let v = view(net, names, module, step.output, output);
-            Data::InPlace(b.write("y", "a", v, step.out_len()))
+        let run = step_calls(net, plan, names, module, step);
+        let from = if k == 0 {
+            quote!(first == 0)
         } else {
-            let v = view(net, names, module, step.input(), input);
-            let x = b.read("x", "a", v, step.in_len());
-            let v = view(net, names, module, step.output, output);
-            Data::Separate {
-                x,
-                y: b.write("y", "a", v, step.out_len()),
-            }
+            quote!(first <= #at)
         };
-        let others = step.inputs[1..]
-            .iter()
-            .enumerate()
-            .map(|(i, &u)| {
-                let v = view(net, names, module, u, ip.place(u));
-                b.read(&format!("x{}", i + 2), "a", v, len(u))
-            })
-            .collect();
-        let params = weight_refs(names, module, plan.infer_params_of(step));
-        let desc = module.kernel(names, step);
-        let call = step.layer.forward(
-            step.shapes,
-            Forward {
-                rt: &rt,
-                data,
-                aux: None,
-                side: None,
-                others,
-                params,
-                desc,
-                seed: None,
-                stats: None,
-            },
-        );
-        let run = b.run(&rt, call);
-        calls.push(quote!({ #run }));
+        calls.push(quote!(if #from { #(#run)* }));
     }
     let fold = fold(net, plan, names, module);
     let inner = inner(net, plan, names, module);
@@ -118,6 +61,7 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
     };
     let unused_w = (!mentions(&body, "w")).then(|| quote!(let _ = w;));
     let unused_last = (!mentions(&body, "last")).then(|| quote!(let _ = last;));
+    let unused_first = (!mentions(&body, "first")).then(|| quote!(let _ = first;));
     quote! {
         #fold
 
@@ -132,18 +76,105 @@ pub fn emit(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> T
 
         /// As `forward_arena_impl`, stopping after step `last` of `PLAN`.
         #[doc(hidden)]
+        #[inline]
         pub fn forward_until_impl(w: &[f32], arena: &mut [f32], n: usize, last: usize) {
+            Self::forward_steps_impl(w, arena, n, 0, last)
+        }
+
+        /// As `forward_until_impl`, starting at step `first` of `PLAN`:
+        /// what the steps before it wrote must already be in `arena`.
+        #[doc(hidden)]
+        pub fn forward_steps_impl(w: &[f32], arena: &mut [f32], n: usize, first: usize, last: usize) {
             use #v1;
             #[allow(unused_imports)]
             use #module::*;
             #unused_w
             #unused_last
+            #unused_first
             let (a, #scratch) = arena.split_at_mut(n * Self::ACTIVATION_LEN);
             #body
         }
 
         #inner
     }
+}
+
+/// The kernel calls of inference step `step` (not a view).
+fn step_calls(
+    net: &Network,
+    plan: &Plan,
+    names: &Names,
+    module: &mut Module,
+    step: &crate::plan::Step,
+) -> Vec<TokenStream> {
+    let rt = quote!(v1);
+    let ip = &plan.infer;
+    let len = |v: ValueId| net.values[v].shape.len();
+    let exec = step.exec(false);
+    let (input, output) = (ip.place(step.input()), ip.place(step.output));
+    let mut calls = Vec::new();
+    if exec == Exec::Concat {
+        // The inputs not already in their slots are copied there.
+        let mut offset = 0;
+        for &u in &step.inputs {
+            let at = offset;
+            offset += len(u);
+            if ip.place(u).is_slot() {
+                continue;
+            }
+            let (start, _) = ip.region(step.output);
+            let slot = Loc::Slot {
+                concat: ip.region(step.output),
+                slot: (start + at, start + at + len(u)),
+            };
+            let mut b = Borrows::new();
+            let x = b.read("x", "a", view(net, names, module, u, ip.place(u)), len(u));
+            let into = slot_view(net, names, module, step.output, u, slot);
+            let y = b.write("y", "a", into, len(u));
+            calls.push(b.run(&rt, quote!(#y.copy_from_slice(#x);)));
+        }
+        return calls;
+    }
+    let mut b = Borrows::new();
+    let data = if exec == Exec::InPlace && input == output && !input.is_slot() {
+        let v = view(net, names, module, step.output, output);
+        Data::InPlace(b.write("y", "a", v, step.out_len()))
+    } else {
+        let v = view(net, names, module, step.input(), input);
+        let x = b.read("x", "a", v, step.in_len());
+        let v = view(net, names, module, step.output, output);
+        Data::Separate {
+            x,
+            y: b.write("y", "a", v, step.out_len()),
+        }
+    };
+    let others = step.inputs[1..]
+        .iter()
+        .enumerate()
+        .map(|(i, &u)| {
+            let v = view(net, names, module, u, ip.place(u));
+            b.read(&format!("x{}", i + 2), "a", v, len(u))
+        })
+        .collect();
+    let params = weight_refs(names, module, plan.infer_params_of(step));
+    let desc = module.kernel(names, step);
+    let call = step.layer.forward(
+        step.shapes,
+        Forward {
+            rt: &rt,
+            data,
+            aux: None,
+            side: None,
+            others,
+            params,
+            desc,
+            seed: None,
+            stats: None,
+        },
+    );
+    let run = b.run(&rt, call);
+    calls.push(quote!({ #run }));
+    calls
 }
 
 /// `forward_inner_impl(w, arena, n, layer, out)`: the output of a layer

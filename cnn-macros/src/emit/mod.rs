@@ -71,6 +71,25 @@ fn layouts(net: &Network, plan: &Plan, module: &mut module::Module) {
         quote!(#rt::Region),
         output,
     );
+    let tail = match plan.batch_tail(net) {
+        Some(t) => {
+            let (step, params) = (lit(t.step), lit(t.params));
+            let (a, b) = (lit(t.input.0), lit(t.input.1));
+            quote!(::core::option::Option::Some(#rt::BatchTail {
+                step: #step,
+                input: (#a, #b),
+                params: #params,
+            }))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    module.top(
+        "The last steps of the inference plan that batched inference runs on a whole group \
+         of samples at once (the steps that read each weight at most once per sample).",
+        "TAIL",
+        quote!(::core::option::Option<#rt::BatchTail>),
+        tail,
+    );
     let tp = &plan.train;
     let (f, u, s, st) = (
         lit(tp.f32_len),

@@ -95,6 +95,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
 
             pub fn forward_arena_impl(w: &[f32], arena: &mut [f32], n: usize) {}
             pub fn forward_until_impl(w: &[f32], arena: &mut [f32], n: usize, last: usize) {}
+            pub fn forward_steps_impl(w: &[f32], arena: &mut [f32], n: usize, first: usize, last: usize) {}
             pub fn forward_inner_impl(w: &[f32], arena: &mut [f32], n: usize, layer: usize, out: &mut [f32]) -> bool { false }
             pub fn forward_train_impl(
                 w: &[f32],
@@ -129,6 +130,7 @@ pub fn emit_stub(decl: &NetworkDecl, known: Partial) -> TokenStream {
             pub const OUTPUT: v1::Region = v1::Region::new(#out_start, #out_end);
             pub const TRAIN: v1::TrainLayout = v1::TrainLayout { f32_len: 0, u8_len: 0, scratch_len: 0, stats_len: 0, input_grad: None };
             pub const HEAD: v1::Head = v1::Head::None;
+            pub const TAIL: ::core::option::Option<v1::BatchTail> = ::core::option::Option::None;
             pub const LOGITS_LEN: usize = #out_len;
         }
 

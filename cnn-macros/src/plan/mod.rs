@@ -191,3 +191,61 @@ fn folds(
 
 #[cfg(test)]
 mod tests;
+
+/// The batch tail of the inference plan: the last steps, from `step` on,
+/// that each use every weight they read at most once per sample (dense
+/// layers, and steps without weights: activations, pools, softmax,
+/// flatten). Batched inference runs them on a whole group of samples at a
+/// time, so that the weights are read once per group and not once per
+/// sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchTail {
+    /// The first step of the tail.
+    pub step: usize,
+    /// The only value the tail reads that earlier steps wrote: the first
+    /// step's input, at this region of a one-sample arena.
+    pub input: Region,
+    /// Inference parameters the tail's steps read.
+    pub params: usize,
+}
+
+impl Plan {
+    /// The longest tail of the inference plan whose steps do no more
+    /// multiply-accumulates per sample than they read weights, and that
+    /// reads only one value earlier steps wrote (kept whole in the arena);
+    /// `None` when the last step is not such a step.
+    pub fn batch_tail(&self, net: &Network) -> Option<BatchTail> {
+        let steps = &self.infer.steps;
+        let light = |s: &Step| {
+            let macs: u64 = s.nodes.iter().map(|&n| net.macs(n)).sum();
+            let params: usize = self.infer_params_of(s).iter().map(|p| p.len).sum();
+            macs <= params as u64
+        };
+        let mut first = steps.len();
+        while first > 0 && light(&steps[first - 1]) {
+            first -= 1;
+        }
+        // The first boundary at which one whole value crosses.
+        (first..steps.len()).find_map(|k| {
+            let input = steps[k].input();
+            let produced: Vec<ValueId> = steps[k..].iter().map(|s| s.output).collect();
+            let crossing = steps[k..]
+                .iter()
+                .flat_map(|s| s.inputs.iter().copied())
+                .all(|v| v == input || produced.contains(&v));
+            if !crossing || !matches!(self.infer.place(input), Loc::Arena(_)) {
+                return None;
+            }
+            let params = steps[k..]
+                .iter()
+                .flat_map(|s| self.infer_params_of(s))
+                .map(|p| p.len)
+                .sum();
+            Some(BatchTail {
+                step: k,
+                input: self.infer.region(input),
+                params,
+            })
+        })
+    }
+}

@@ -137,3 +137,55 @@ fn fusion_needs_a_single_consumer() {
     // relu2 is the last reader: it works in place.
     assert_eq!(p.region(out), p.region(conv_out));
 }
+
+#[test]
+fn batch_tail_starts_where_the_dense_layers_do() {
+    let p = lenet(true);
+    let net = network(quote! {
+        struct LeNet5 {
+            input: [1, 28, 28],
+            conv1: conv(6, kernel = 5, pad = 2), relu, max_pool(2),
+            conv2: conv(16, kernel = 5), relu, max_pool(2),
+            flatten,
+            fc1: dense(120), relu,
+            fc2: dense(84), relu,
+            fc3: dense(10),
+            softmax,
+        }
+    });
+    let tail = p.batch_tail(&net).expect("LeNet-5 ends with dense layers");
+    // From the flatten on: it reads the second block's output.
+    assert_eq!(described(&p.infer.steps[tail.step..])[0], "flatten");
+    assert_eq!(tail.input, p.infer.region(p.infer.steps[1].output));
+    assert_eq!(tail.params, 48_120 + 10_164 + 850);
+}
+
+#[test]
+fn batch_tail_starts_after_every_value_an_earlier_step_wrote() {
+    // The concatenation reads the network's input and the conv's output:
+    // the tail starts at the flatten, which reads the concatenation alone.
+    let net = network(quote! {
+        struct Cat {
+            input: [1, 4, 4],
+            concat([conv(2, kernel = 3, pad = 1)], identity),
+            flatten,
+            fc: dense(5),
+        }
+    });
+    let p = plan(&net);
+    let tail = p.batch_tail(&net).expect("ends with a dense layer");
+    assert_eq!(described(&p.infer.steps[tail.step..])[0], "flatten");
+    assert_eq!(tail.params, 48 * 5 + 5);
+    let concat = p.infer.steps[tail.step - 1].output;
+    assert_eq!(tail.input, p.infer.region(concat));
+
+    // A plan ending with a convolution has no tail.
+    let net = network(quote! {
+        struct Convs {
+            input: [1, 4, 4],
+            conv1: conv(2, kernel = 3, pad = 1), relu,
+            conv2: conv(2, kernel = 3, pad = 1),
+        }
+    });
+    assert_eq!(plan(&net).batch_tail(&net), None);
+}

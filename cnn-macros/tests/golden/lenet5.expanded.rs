@@ -349,6 +349,12 @@ mod __cnn_LeNet5 {
         pub const INPUT: v1::Region = v1::Region::new(1176, 1960);
         /// Where the output is in the inference arena.
         pub const OUTPUT: v1::Region = v1::Region::new(10, 20);
+        /// The last steps of the inference plan that batched inference runs on a whole group of samples at once (the steps that read each weight at most once per sample).
+        pub const TAIL: ::core::option::Option<v1::BatchTail> = ::core::option::Option::Some(v1::BatchTail {
+            step: 2,
+            input: (1176, 1576),
+            params: 59134,
+        });
         /// The training arenas: floats and bytes per sample, scratch floats, the `f64` statistics of a step, and where the input's gradient is left.
         pub const TRAIN: v1::TrainLayout = v1::TrainLayout {
             f32_len: 2752,
@@ -479,86 +485,116 @@ mod __cnn_LeNet5 {
         }
         /// As `forward_arena_impl`, stopping after step `last` of `PLAN`.
         #[doc(hidden)]
+        #[inline]
         pub fn forward_until_impl(w: &[f32], arena: &mut [f32], n: usize, last: usize) {
+            Self::forward_steps_impl(w, arena, n, 0, last)
+        }
+        /// As `forward_until_impl`, starting at step `first` of `PLAN`:
+        /// what the steps before it wrote must already be in `arena`.
+        #[doc(hidden)]
+        pub fn forward_steps_impl(
+            w: &[f32],
+            arena: &mut [f32],
+            n: usize,
+            first: usize,
+            last: usize,
+        ) {
             use ::cnn::__private::v1;
             #[allow(unused_imports)]
             use __LeNet5::*;
             let (a, scratch) = arena.split_at_mut(n * Self::ACTIVATION_LEN);
-            {
-                let ([x], [y]) = v1::carve(a, n, [infer::INPUT], [infer::MAX_POOL1]);
-                v1::fused::forward_direct_disjoint(
-                    &kernel::CONV1,
-                    v1::Params {
-                        weight: &w[param::CONV1_WEIGHT],
-                        bias: Some(&w[param::CONV1_BIAS]),
-                    },
-                    v1::Forward { x, y, aux: None, n },
-                    scratch,
-                );
+            if first == 0 {
+                {
+                    let ([x], [y]) = v1::carve(a, n, [infer::INPUT], [infer::MAX_POOL1]);
+                    v1::fused::forward_direct_disjoint(
+                        &kernel::CONV1,
+                        v1::Params {
+                            weight: &w[param::CONV1_WEIGHT],
+                            bias: Some(&w[param::CONV1_BIAS]),
+                        },
+                        v1::Forward { x, y, aux: None, n },
+                        scratch,
+                    );
+                }
             }
             if last < 1 {
                 return;
             }
-            {
-                let ([x], [y]) = v1::carve(a, n, [infer::MAX_POOL1], [infer::MAX_POOL2]);
-                v1::fused::forward_direct_disjoint(
-                    &kernel::CONV2,
-                    v1::Params {
-                        weight: &w[param::CONV2_WEIGHT],
-                        bias: Some(&w[param::CONV2_BIAS]),
-                    },
-                    v1::Forward { x, y, aux: None, n },
-                    scratch,
-                );
+            if first <= 1 {
+                {
+                    let ([x], [y]) = v1::carve(
+                        a,
+                        n,
+                        [infer::MAX_POOL1],
+                        [infer::MAX_POOL2],
+                    );
+                    v1::fused::forward_direct_disjoint(
+                        &kernel::CONV2,
+                        v1::Params {
+                            weight: &w[param::CONV2_WEIGHT],
+                            bias: Some(&w[param::CONV2_BIAS]),
+                        },
+                        v1::Forward { x, y, aux: None, n },
+                        scratch,
+                    );
+                }
             }
             if last < 3 {
                 return;
             }
-            {
-                let ([x], [y]) = v1::carve(a, n, [infer::FLATTEN1], [infer::RELU3]);
-                v1::dense::forward(
-                    &kernel::FC1,
-                    v1::Params {
-                        weight: &w[param::FC1_WEIGHT],
-                        bias: Some(&w[param::FC1_BIAS]),
-                    },
-                    v1::Forward { x, y, aux: None, n },
-                );
+            if first <= 3 {
+                {
+                    let ([x], [y]) = v1::carve(a, n, [infer::FLATTEN1], [infer::RELU3]);
+                    v1::dense::forward(
+                        &kernel::FC1,
+                        v1::Params {
+                            weight: &w[param::FC1_WEIGHT],
+                            bias: Some(&w[param::FC1_BIAS]),
+                        },
+                        v1::Forward { x, y, aux: None, n },
+                    );
+                }
             }
             if last < 4 {
                 return;
             }
-            {
-                let ([x], [y]) = v1::carve(a, n, [infer::RELU3], [infer::RELU4]);
-                v1::dense::forward(
-                    &kernel::FC2,
-                    v1::Params {
-                        weight: &w[param::FC2_WEIGHT],
-                        bias: Some(&w[param::FC2_BIAS]),
-                    },
-                    v1::Forward { x, y, aux: None, n },
-                );
+            if first <= 4 {
+                {
+                    let ([x], [y]) = v1::carve(a, n, [infer::RELU3], [infer::RELU4]);
+                    v1::dense::forward(
+                        &kernel::FC2,
+                        v1::Params {
+                            weight: &w[param::FC2_WEIGHT],
+                            bias: Some(&w[param::FC2_BIAS]),
+                        },
+                        v1::Forward { x, y, aux: None, n },
+                    );
+                }
             }
             if last < 5 {
                 return;
             }
-            {
-                let ([x], [y]) = v1::carve(a, n, [infer::RELU4], [infer::FC3]);
-                v1::dense::forward(
-                    &kernel::FC3,
-                    v1::Params {
-                        weight: &w[param::FC3_WEIGHT],
-                        bias: Some(&w[param::FC3_BIAS]),
-                    },
-                    v1::Forward { x, y, aux: None, n },
-                );
+            if first <= 5 {
+                {
+                    let ([x], [y]) = v1::carve(a, n, [infer::RELU4], [infer::FC3]);
+                    v1::dense::forward(
+                        &kernel::FC3,
+                        v1::Params {
+                            weight: &w[param::FC3_WEIGHT],
+                            bias: Some(&w[param::FC3_BIAS]),
+                        },
+                        v1::Forward { x, y, aux: None, n },
+                    );
+                }
             }
             if last < 6 {
                 return;
             }
-            {
-                let ([x], [y]) = v1::carve(a, n, [infer::FC3], [infer::SOFTMAX1]);
-                v1::softmax::forward(10, x, y, n);
+            if first <= 6 {
+                {
+                    let ([x], [y]) = v1::carve(a, n, [infer::FC3], [infer::SOFTMAX1]);
+                    v1::softmax::forward(10, x, y, n);
+                }
             }
         }
         ::cnn::__private::v1::std_only! {

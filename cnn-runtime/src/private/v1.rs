@@ -26,7 +26,7 @@ pub mod int8 {
     pub use crate::ops::{ConvGeom, PoolGeom};
 }
 
-pub use crate::layout::{Head, InferLayout, StepContext, TrainArena, TrainLayout};
+pub use crate::layout::{BatchTail, Head, InferLayout, StepContext, TrainArena, TrainLayout};
 // Generated code names `std` items through these, never `::std` (the
 // crate using a network may be `no_std` while the runtime has `std`).
 #[cfg(feature = "std")]

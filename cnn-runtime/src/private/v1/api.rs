@@ -270,6 +270,7 @@ macro_rules! __network_api_v1 {
                     scratch_len: $name::SCRATCH_LEN,
                     input: ($module::INPUT.start, $module::INPUT.end),
                     output: ($module::OUTPUT.start, $module::OUTPUT.end),
+                    tail: $module::TAIL,
                 };
                 const TRAIN: $crate::network::TrainLayout = $module::TRAIN;
 
@@ -301,6 +302,15 @@ macro_rules! __network_api_v1 {
                 }
                 fn forward_until(weights: &[f32], arena: &mut [f32], n: usize, last: usize) {
                     $name::forward_until_impl(weights, arena, n, last)
+                }
+                fn forward_steps(
+                    weights: &[f32],
+                    arena: &mut [f32],
+                    n: usize,
+                    first: usize,
+                    last: usize,
+                ) {
+                    $name::forward_steps_impl(weights, arena, n, first, last)
                 }
                 fn forward_inner(
                     weights: &[f32],

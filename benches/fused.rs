@@ -1,5 +1,6 @@
-//! Fused vs unfused conv → ReLU → max-pool blocks on one thread; large
-//! layers on one and two threads.
+//! Fused vs unfused conv → ReLU → max-pool blocks on one thread (AlexNet's
+//! overlapping pools fused with `fuse_overlapping`, which is not the
+//! default); large layers on one and two threads.
 //!
 //! ```text
 //! cargo bench --bench fused
@@ -24,9 +25,20 @@ cnn::network! {
     #[cnn(fuse = false)]
     struct VggBlockUnfused { input: [64, 56, 56], conv(64, kernel = 3, pad = 1), relu, max_pool(2) }
     /// AlexNet's first block (torchvision's: 64 channels, 224x224 input).
+    #[cnn(fuse_overlapping = true)]
     struct AlexBlock { input: [3, 224, 224], conv(64, kernel = 11, stride = 4, pad = 2), relu, max_pool(3, stride = 2) }
     #[cnn(fuse = false)]
     struct AlexBlockUnfused { input: [3, 224, 224], conv(64, kernel = 11, stride = 4, pad = 2), relu, max_pool(3, stride = 2) }
+    /// AlexNet's second block (im2col and GEMM, 64 -> 192, 5x5, 27x27).
+    #[cnn(fuse_overlapping = true)]
+    struct AlexBlock2 { input: [64, 27, 27], conv(192, kernel = 5, pad = 2), relu, max_pool(3, stride = 2) }
+    #[cnn(fuse = false)]
+    struct AlexBlock2Unfused { input: [64, 27, 27], conv(192, kernel = 5, pad = 2), relu, max_pool(3, stride = 2) }
+    /// AlexNet's last block (im2col and GEMM, 256 -> 256, 3x3, 13x13).
+    #[cnn(fuse_overlapping = true)]
+    struct AlexBlock5 { input: [256, 13, 13], conv(256, kernel = 3, pad = 1), relu, max_pool(3, stride = 2) }
+    #[cnn(fuse = false)]
+    struct AlexBlock5Unfused { input: [256, 13, 13], conv(256, kernel = 3, pad = 1), relu, max_pool(3, stride = 2) }
     /// VGG-16's conv3 layers' shape at 28x28 (im2col and GEMM).
     struct Vgg128 { input: [128, 28, 28], conv(128, kernel = 3, pad = 1), relu }
 }
@@ -64,6 +76,8 @@ fn blocks(c: &mut Criterion) {
     pair!(c, "lenet_conv2_block", 32, Conv2Block, Conv2BlockUnfused);
     pair!(c, "vgg_block", 8, VggBlock, VggBlockUnfused);
     pair!(c, "alexnet_block", 1, AlexBlock, AlexBlockUnfused);
+    pair!(c, "alexnet_block2", 1, AlexBlock2, AlexBlock2Unfused);
+    pair!(c, "alexnet_block5", 1, AlexBlock5, AlexBlock5Unfused);
 }
 
 /// One sample through a large layer on 1 and 2 threads: the layer splits

@@ -33,6 +33,7 @@ cnn::network! {
 
     /// A small AlexNet-shaped chain: conv → ReLU → LRN → pool, a grouped
     /// conv fused with ReLU and max-pool, a grouped 1x1 conv, dense layers.
+    #[cnn(fuse_overlapping = true)]
     struct MiniAlex {
         input: [3, 15, 15],
         conv1: conv(8, kernel = 3, stride = 2, pad = 1), relu,

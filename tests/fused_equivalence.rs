@@ -15,6 +15,9 @@ static LEVEL: Mutex<()> = Mutex::new(());
 macro_rules! pair {
     ($fused:ident, $unfused:ident, { $($body:tt)* }) => {
         cnn::network! {
+            // Overlapping pools fused too (not the default, which leaves
+            // them to the pool after the conv).
+            #[cnn(fuse_overlapping = true)]
             struct $fused { $($body)* }
             #[cnn(fuse = false)]
             struct $unfused { $($body)* }

@@ -37,6 +37,7 @@ cnn::network! {
 
     /// Overlapping, padded pooling fused with a strided direct conv and an
     /// im2col conv.
+    #[cnn(fuse_overlapping = true)]
     struct Overlap {
         input: [3, 13, 11],
         conv1: conv(4, kernel = 3, stride = 2, pad = 1), relu, max_pool(3, stride = 2, pad = 1),

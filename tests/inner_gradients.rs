@@ -10,10 +10,12 @@ use cnn::train::{GradientOptions, Gradients, Loss, TargetRef};
 mod common;
 use common::random_vec;
 
-/// A network as declared, and its unfused twin.
+/// A network as declared (overlapping pools fused too), and its unfused
+/// twin.
 macro_rules! twins {
     ($fused:ident, $unfused:ident { $($body:tt)* }) => {
         cnn::network! {
+            #[cnn(fuse_overlapping = true)]
             struct $fused { $($body)* }
             #[cnn(fuse = false)]
             struct $unfused { $($body)* }

@@ -89,6 +89,7 @@ cnn::network! {
     /// One of each fused kernel: a direct conv with an overlapping pool
     /// (a scratch plane), an im2col conv with a pool (a scratch band), a
     /// grouped conv fused with its ReLU, a dense layer fused with a sigmoid.
+    #[cnn(fuse_overlapping = true)]
     struct Kinds {
         input: [3, 17, 17],
         conv1: conv(16, kernel = 3, pad = 1), relu, max_pool(3, stride = 2),

@@ -11,7 +11,8 @@ use common::{assert_close, data_dir};
 use safetensors::tensor::{Dtype, TensorView};
 
 cnn::network! {
-    /// The fixture's network, fused (the default).
+    /// The fixture's network, fused (overlapping pools too).
+    #[cnn(fuse_overlapping = true)]
     struct SmallNet {
         input: [3, 17, 15],
         conv1: conv(9, kernel = (3, 5), stride = (1, 2), pad = (1, 2)), relu,

@@ -48,6 +48,9 @@ pub struct NetworkDecl {
 pub struct NetworkOptions {
     /// `fuse = false` turns the fusion pass off.
     pub fuse: Option<syn::LitBool>,
+    /// `fuse_overlapping = true` fuses conv → ReLU → max-pool with
+    /// overlapping windows too.
+    pub fuse_overlapping: Option<syn::LitBool>,
     /// `weights = "file.safetensors"` compiles the weights into the binary.
     pub weights: Option<LitStr>,
     /// `crate = path` names the facade crate (default `::cnn`).

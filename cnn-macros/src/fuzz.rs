@@ -110,6 +110,7 @@ const VOCABULARY: &[&str] = &[
     "eps",
     "momentum",
     "fuse",
+    "fuse_overlapping",
     "weights",
 ];
 

@@ -326,6 +326,7 @@ impl Header {
 /// The options `#[cnn(...)]` accepts.
 const OPTIONS: &[&str] = &[
     "fuse",
+    "fuse_overlapping",
     "weights",
     "ignore_unknown",
     "crate",
@@ -343,20 +344,26 @@ fn parse_options(attr: &Attribute, options: &mut NetworkOptions) -> syn::Result<
                 "the option `{name}` is given more than once in #[cnn(...)]"
             ))
         };
-        if meta.path.is_ident("fuse") {
-            if options.fuse.is_some() {
-                return Err(given_twice("fuse"));
+        if meta.path.is_ident("fuse") || meta.path.is_ident("fuse_overlapping") {
+            let overlapping = meta.path.is_ident("fuse_overlapping");
+            let (name, slot) = if overlapping {
+                ("fuse_overlapping", &mut options.fuse_overlapping)
+            } else {
+                ("fuse", &mut options.fuse)
+            };
+            if slot.is_some() {
+                return Err(given_twice(name));
             }
             let value: syn::Expr = meta.value()?.parse()?;
             match value {
                 syn::Expr::Lit(syn::ExprLit {
                     lit: Lit::Bool(b), ..
-                }) => options.fuse = Some(b),
+                }) => *slot = Some(b),
                 other => {
                     return Err(syn::Error::new_spanned(
                         &other,
                         format!(
-                            "`fuse` must be `true` or `false`, found `{}`",
+                            "`{name}` must be `true` or `false`, found `{}`",
                             other.to_token_stream()
                         ),
                     ))

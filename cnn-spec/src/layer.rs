@@ -50,6 +50,25 @@ pub const fn choose_algo(g: &ConvGeom) -> ConvAlgo {
     }
 }
 
+/// Whether a convolution followed by ReLU and a max-pool of windows
+/// `(kh, kw)` and stride `(sh, sw)` runs as one fused kernel by default:
+/// only when the windows are disjoint (stride at least the window, as in
+/// LeNet's and VGG's 2x2 pools). Overlapping windows (AlexNet's, GoogLeNet's
+/// and ResNet's 3x3 stride-2 pools) make the fused kernels compute conv
+/// rows twice or in narrow bands; the conv, then the pool, is faster there
+/// (AlexNet's three blocks, batch 1, one thread: 1.5–1.8 times; the whole
+/// of AlexNet on two threads: 0.65 of the time at batch 1). The network
+/// option `#[cnn(fuse_overlapping = true)]` fuses them anyway.
+///
+/// ```
+/// assert!(cnn_spec::fuses_pool((2, 2), (2, 2)));
+/// assert!(!cnn_spec::fuses_pool((3, 3), (2, 2)));
+/// ```
+#[inline]
+pub const fn fuses_pool((kh, kw): (usize, usize), (sh, sw): (usize, usize)) -> bool {
+    sh >= kh && sw >= kw
+}
+
 /// The runtime kernel that computes a convolution layer's forward pass
 /// ([`Conv::kernel`]); each has its own entry point in `cnn_runtime::ops`
 /// ([`ConvKernel::entry_point`]), so a binary links only the kernels its

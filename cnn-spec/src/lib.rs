@@ -52,5 +52,5 @@ pub mod variants;
 pub use act::{sigmoid, tanh, Act};
 pub use fold::{batch_norm_affine, fold_batch_norm, BatchNormParams};
 pub use geom::{kernel_range, out_size, out_size_ceil, valid_range, ConvGeom, PoolGeom};
-pub use layer::{choose_algo, Conv, ConvAlgo, ConvKernel, Dense};
+pub use layer::{choose_algo, fuses_pool, Conv, ConvAlgo, ConvKernel, Dense};
 pub use limits::{INACTIVE, MAX_LANES, MAX_POOL_WINDOW};

@@ -80,6 +80,11 @@ pub fn build(
         vis: decl.vis.clone(),
         name: decl.name.clone(),
         fuse: decl.options.fuse.as_ref().map(|b| b.value).unwrap_or(true),
+        fuse_overlapping: decl
+            .options
+            .fuse_overlapping
+            .as_ref()
+            .is_some_and(|b| b.value),
         krate,
         nodes,
         values,

@@ -12,7 +12,7 @@ use quote::quote;
 use super::activation::Activation;
 use super::batch_norm::BatchNorm;
 use super::layer::{
-    Backward, Data, Dtype, Forward, Grad, InnerForward, Kind, Layer, ParamSpec, Role, Saves,
+    Backward, Data, Dtype, Forward, Fuse, Grad, InnerForward, Kind, Layer, ParamSpec, Role, Saves,
     Shapes, TapInner,
 };
 use super::pool::{MaxPool, Window};
@@ -190,7 +190,7 @@ impl Layer for Conv {
             .saturating_mul(g.patch_len() as u64)
     }
 
-    fn fuse(&self, input: Shape, next: &dyn Layer) -> Option<Box<dyn Layer>> {
+    fn fuse(&self, input: Shape, next: &dyn Layer, fuse: Fuse) -> Option<Box<dyn Layer>> {
         let next = next.as_any();
         if let Some(a) = next.downcast_ref::<Activation>() {
             if self.act == Act::Identity && self.pool.is_none() && a.act() == Act::Relu {
@@ -206,7 +206,9 @@ impl Layer for Conv {
                 .infer(input, "")
                 .ok()
                 .and_then(|s| s.image("", "").ok())?;
-            if self.act == Act::Relu && self.pool.is_none() && p.window().whole_windows(oh, ow) {
+            let w = p.window();
+            let chosen = fuse.overlapping || cnn_spec::fuses_pool((w.kh, w.kw), (w.sh, w.sw));
+            if self.act == Act::Relu && self.pool.is_none() && w.whole_windows(oh, ow) && chosen {
                 return Some(Box::new(Conv {
                     pool: Some(p.window()),
                     ..self.clone()

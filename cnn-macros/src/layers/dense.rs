@@ -11,7 +11,7 @@ use quote::quote;
 use super::activation::Activation;
 use super::batch_norm::BatchNorm;
 use super::layer::{
-    Backward, Data, Dtype, Forward, Grad, InnerForward, Kind, Layer, ParamSpec, Role, Saves,
+    Backward, Data, Dtype, Forward, Fuse, Grad, InnerForward, Kind, Layer, ParamSpec, Role, Saves,
     Shapes, TapInner,
 };
 use super::tokens::{
@@ -135,7 +135,7 @@ impl Layer for Dense {
         })
     }
 
-    fn fuse(&self, _input: Shape, next: &dyn Layer) -> Option<Box<dyn Layer>> {
+    fn fuse(&self, _input: Shape, next: &dyn Layer, _fuse: Fuse) -> Option<Box<dyn Layer>> {
         let a = next.as_any().downcast_ref::<Activation>()?;
         (self.act == Act::Identity).then(|| {
             Box::new(Dense {

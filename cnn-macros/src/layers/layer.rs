@@ -95,6 +95,14 @@ pub enum Head {
     Sigmoid,
 }
 
+/// What the fusion pass may fuse (from the network's options).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fuse {
+    /// Conv → ReLU → max-pool with overlapping windows
+    /// (`#[cnn(fuse_overlapping = true)]`; see `cnn_spec::fuses_pool`).
+    pub overlapping: bool,
+}
+
 /// How a step runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exec {
@@ -291,8 +299,9 @@ pub trait Layer: Debug {
         None
     }
     /// This step with `next` fused in (`next` reads only this step's
-    /// output), if a fused kernel exists for the pair.
-    fn fuse(&self, _input: Shape, _next: &dyn Layer) -> Option<Box<dyn Layer>> {
+    /// output), if a fused kernel exists for the pair and the network's
+    /// options (`fuse`) choose it.
+    fn fuse(&self, _input: Shape, _next: &dyn Layer, _fuse: Fuse) -> Option<Box<dyn Layer>> {
         None
     }
     /// At inference: this step with the batch normalisation `next` folded

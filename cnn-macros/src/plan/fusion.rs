@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use super::step::Step;
 use crate::graph::{Network, NodeId, ValueId};
-use crate::layers::Shapes;
+use crate::layers::{Fuse, Shapes};
 
 /// The steps computing `nodes` (in topological order), whose result is
 /// the value `output`, at inference or for training.
@@ -42,7 +42,10 @@ pub fn steps(net: &Network, nodes: &[NodeId], output: ValueId, inference: bool) 
             if fold.is_some() {
                 folded = Some(next);
             }
-            let Some(fused) = fold.or_else(|| layer.fuse(in_shape, next_layer)) else {
+            let fuse = Fuse {
+                overlapping: net.fuse_overlapping,
+            };
+            let Some(fused) = fold.or_else(|| layer.fuse(in_shape, next_layer, fuse)) else {
                 break;
             };
             layer = Rc::from(fused);

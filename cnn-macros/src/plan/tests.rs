@@ -189,3 +189,34 @@ fn batch_tail_starts_after_every_value_an_earlier_step_wrote() {
     });
     assert_eq!(plan(&net).batch_tail(&net), None);
 }
+
+#[test]
+fn overlapping_pools_fuse_only_when_asked() {
+    let steps = |ts| described(&plan_of(ts).infer.steps);
+    // Disjoint windows fuse; overlapping ones run after the conv.
+    assert_eq!(
+        steps(quote! {
+            struct Pools {
+                input: [3, 32, 32],
+                conv1: conv(8, kernel = 3, pad = 1), relu, max_pool(2),
+                conv2: conv(8, kernel = 3, pad = 1), relu, max_pool(3, stride = 2),
+            }
+        }),
+        [
+            "conv→ReLU→max-pool (direct)",
+            "conv→ReLU (direct)",
+            "max-pool"
+        ]
+    );
+    assert_eq!(
+        steps(quote! {
+            #[cnn(fuse_overlapping = true)]
+            struct Pools {
+                input: [3, 32, 32],
+                conv1: conv(8, kernel = 3, pad = 1), relu, max_pool(2),
+                conv2: conv(8, kernel = 3, pad = 1), relu, max_pool(3, stride = 2),
+            }
+        }),
+        ["conv→ReLU→max-pool (direct)", "conv→ReLU→max-pool (direct)"]
+    );
+}

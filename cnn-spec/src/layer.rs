@@ -56,9 +56,10 @@ pub const fn choose_algo(g: &ConvGeom) -> ConvAlgo {
 /// LeNet's and VGG's 2x2 pools). Overlapping windows (AlexNet's, GoogLeNet's
 /// and ResNet's 3x3 stride-2 pools) make the fused kernels compute conv
 /// rows twice or in narrow bands; the conv, then the pool, is faster there
-/// (AlexNet's three blocks, batch 1, one thread: 1.5–1.8 times; the whole
-/// of AlexNet on two threads: 0.65 of the time at batch 1). The network
-/// option `#[cnn(fuse_overlapping = true)]` fuses them anyway.
+/// (AlexNet's three blocks, batch 1, one thread: the fused kernels take
+/// 1.70–1.77 times as long; the whole of AlexNet on two threads runs in
+/// 0.51–0.63 of the time at batch 1). The network option
+/// `#[cnn(fuse_overlapping = true)]` fuses them anyway.
 ///
 /// ```
 /// assert!(cnn_spec::fuses_pool((2, 2), (2, 2)));

@@ -88,7 +88,11 @@ fn summary_lists_every_layer_with_shapes_and_totals() {
 fn alexnet_and_vgg_plans_fuse_and_pick_algorithms() {
     // AlexNet's 3x3 stride-2 pools overlap: each runs after its conv.
     let kernels: Vec<&str> = AlexNet::PLAN.iter().map(|s| s.kernel).collect();
-    assert_eq!(kernels[..2], ["conv→ReLU (direct)", "max-pool"], "{kernels:?}");
+    assert_eq!(
+        kernels[..2],
+        ["conv→ReLU (direct)", "max-pool"],
+        "{kernels:?}"
+    );
     assert_eq!(
         kernels.iter().filter(|k| **k == "max-pool").count(),
         3,

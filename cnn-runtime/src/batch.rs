@@ -207,6 +207,11 @@ fn run_chunk_in<N: Network>(
     let per = (CHUNK_FLOATS / layout.act_len.max(1))
         .clamp(1, MAX_CHUNK_SAMPLES)
         .min(n.max(1));
+    let need = per * layout.act_len + layout.scratch_len;
+    if arena.len() < need {
+        arena.resize(need, 0.0);
+    }
+    let arena = &mut arena[..need];
     if stop.last == usize::MAX && stop.inner.is_none() {
         if let Some(tail) = layout.tail.filter(|t| t.params >= BATCH_TAIL_MIN_PARAMS) {
             let group = (TAIL_GROUP_FLOATS / layout.act_len.max(1))
@@ -218,11 +223,6 @@ fn run_chunk_in<N: Network>(
             }
         }
     }
-    let need = per * layout.act_len + layout.scratch_len;
-    if arena.len() < need {
-        arena.resize(need, 0.0);
-    }
-    let arena = &mut arena[..need];
     let (i0, i1) = layout.input;
     let (o0, o1) = stop.region;
     let out_len = o1 - o0;
@@ -270,9 +270,9 @@ fn run_chunk_in<N: Network>(
 }
 
 /// [`run_chunk_in`] for a network with a [`BatchTail`]: the steps before
-/// the tail run `per` samples at a time in `arena`; their results are
-/// gathered `group` samples at a time into a group arena, where the tail
-/// runs on the whole group. Every value is the same as with the plain
+/// the tail run `per` samples at a time in `arena` (sized for them);
+/// their results are gathered `group` samples at a time into a group
+/// arena, where the tail runs on the whole group. Every value is the same as with the plain
 /// path: each kernel computes each sample alone, in the same order,
 /// whatever the number of samples it is given.
 fn run_with_tail<N: Network>(
@@ -282,14 +282,9 @@ fn run_with_tail<N: Network>(
     n: usize,
     (per, group): (usize, usize),
     tail: BatchTail,
-    arena: &mut Vec<f32>,
+    arena: &mut [f32],
 ) {
     let layout = N::INFER;
-    let need = per * layout.act_len + layout.scratch_len;
-    if arena.len() < need {
-        arena.resize(need, 0.0);
-    }
-    let arena = &mut arena[..need];
     // Zeroed, so that the pages the tail never touches are never mapped.
     let mut joint = vec![0.0f32; group * layout.act_len + layout.scratch_len];
     let (i0, i1) = layout.input;

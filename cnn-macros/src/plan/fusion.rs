@@ -15,6 +15,9 @@ use crate::layers::{Fuse, Shapes};
 /// The steps computing `nodes` (in topological order), whose result is
 /// the value `output`, at inference or for training.
 pub fn steps(net: &Network, nodes: &[NodeId], output: ValueId, inference: bool) -> Vec<Step> {
+    let fuse = Fuse {
+        overlapping: net.fuse_overlapping,
+    };
     let mut absorbed = vec![false; net.nodes.len()];
     let mut steps = Vec::new();
     for &id in nodes {
@@ -42,9 +45,6 @@ pub fn steps(net: &Network, nodes: &[NodeId], output: ValueId, inference: bool) 
             if fold.is_some() {
                 folded = Some(next);
             }
-            let fuse = Fuse {
-                overlapping: net.fuse_overlapping,
-            };
             let Some(fused) = fold.or_else(|| layer.fuse(in_shape, next_layer, fuse)) else {
                 break;
             };

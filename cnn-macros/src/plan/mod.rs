@@ -189,9 +189,6 @@ fn folds(
     (folds, offset)
 }
 
-#[cfg(test)]
-mod tests;
-
 /// The batch tail of the inference plan: the last steps, from `step` on,
 /// that each use every weight they read at most once per sample (dense
 /// layers, and steps without weights: activations, pools, softmax,
@@ -249,3 +246,6 @@ impl Plan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

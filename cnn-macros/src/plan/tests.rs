@@ -15,8 +15,12 @@ fn plan_of(ts: TokenStream) -> Plan {
 }
 
 fn lenet(fuse: bool) -> Plan {
+    plan(&lenet_network(fuse))
+}
+
+fn lenet_network(fuse: bool) -> Network {
     let fuse = syn::LitBool::new(fuse, proc_macro2::Span::call_site());
-    plan_of(quote! {
+    network(quote! {
         #[cnn(fuse = #fuse)]
         struct LeNet5 {
             input: [1, 28, 28],
@@ -140,19 +144,8 @@ fn fusion_needs_a_single_consumer() {
 
 #[test]
 fn batch_tail_starts_where_the_dense_layers_do() {
-    let p = lenet(true);
-    let net = network(quote! {
-        struct LeNet5 {
-            input: [1, 28, 28],
-            conv1: conv(6, kernel = 5, pad = 2), relu, max_pool(2),
-            conv2: conv(16, kernel = 5), relu, max_pool(2),
-            flatten,
-            fc1: dense(120), relu,
-            fc2: dense(84), relu,
-            fc3: dense(10),
-            softmax,
-        }
-    });
+    let net = lenet_network(true);
+    let p = plan(&net);
     let tail = p.batch_tail(&net).expect("LeNet-5 ends with dense layers");
     // From the flatten on: it reads the second block's output.
     assert_eq!(described(&p.infer.steps[tail.step..])[0], "flatten");

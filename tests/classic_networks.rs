@@ -105,6 +105,22 @@ fn alexnet_and_vgg_plans_fuse_and_pick_algorithms() {
         "{vgg:?}"
     );
     assert!(vgg.iter().any(|k| k.contains("im2col")), "{vgg:?}");
+    // 3x3 layers with at least 49 output tiles run Winograd's algorithm
+    // (all but the 14x14 ones), their pools after them.
+    assert_eq!(
+        vgg[..3],
+        [
+            "conv→ReLU (direct)",
+            "conv→ReLU (Winograd F(4x4,3x3))",
+            "max-pool"
+        ],
+        "{vgg:?}"
+    );
+    assert_eq!(
+        vgg.iter().filter(|k| k.contains("Winograd")).count(),
+        9,
+        "{vgg:?}"
+    );
 }
 
 /// The batch tail (the steps batched inference runs on groups of samples):

@@ -10,7 +10,8 @@ use cnn::network::Network;
 
 cnn::network! {
     /// Every kernel that splits its output channels between threads: a
-    /// direct layer (8 → 64, 5x5), an im2col layer (64 → 128, 3x3), a 1x1
+    /// direct layer (8 → 64, 5x5), a Winograd layer (64 → 32, 3x3, 26x26
+    /// output: 49 tiles), an im2col layer (32 → 128, 3x3), a 1x1
     /// layer whose channel count is not a multiple of the split's
     /// alignment (200), an im2col layer fused with a 2x2 max-pool
     /// (200 → 72, 3x3), a direct one fused with a 2x2 max-pool
@@ -19,7 +20,8 @@ cnn::network! {
     struct Wide {
         input: [8, 24, 24],
         conv_d: conv(64, kernel = 5, pad = 2), relu,
-        conv_a: conv(128, kernel = 3, pad = 1), relu,
+        conv_w: conv(32, kernel = 3, pad = 2), relu,
+        conv_a: conv(128, kernel = 3), relu,
         conv_b: conv(200, kernel = 1), relu,
         conv_c: conv(72, kernel = 3, pad = 1), relu, max_pool(2),
         conv_e: conv(64, kernel = 3, pad = 1), relu, max_pool(2),
@@ -32,7 +34,8 @@ cnn::network! {
     struct WideUnfused {
         input: [8, 24, 24],
         conv_d: conv(64, kernel = 5, pad = 2), relu,
-        conv_a: conv(128, kernel = 3, pad = 1), relu,
+        conv_w: conv(32, kernel = 3, pad = 2), relu,
+        conv_a: conv(128, kernel = 3), relu,
         conv_b: conv(200, kernel = 1), relu,
         conv_c: conv(72, kernel = 3, pad = 1), relu, max_pool(2),
         conv_e: conv(64, kernel = 3, pad = 1), relu, max_pool(2),
@@ -61,8 +64,10 @@ fn outputs<N: Network>(net: &N, x: &[f32]) -> Vec<Vec<f32>> {
 #[test]
 fn layer_threads_give_the_same_bits_as_one_thread() {
     // Multiply-accumulates per sample (conv_c's per band of two conv
-    // rows): 7.4 M, 42 M, 14.7 M, 6.2 M, 6.0 M and fc1's 4.7 M, at least
-    // two parts of `LAYER_MACS_PER_THREAD` (2 M) each.
+    // rows): 7.4 M, 12.5 M, 21 M, 14.7 M, 6.2 M, 6.0 M and fc1's 4.7 M, at
+    // least two parts of `LAYER_MACS_PER_THREAD` (2 M) each.
+    let kernels: Vec<&str> = Wide::PLAN.iter().map(|s| s.kernel).collect();
+    assert!(kernels[1].contains("Winograd"), "{kernels:?}");
     let fused = Wide::new(cnn::Init::He, 5);
     let mut unfused = WideUnfused::new(cnn::Init::He, 5);
     unfused.weights_mut().copy_from_slice(fused.weights());

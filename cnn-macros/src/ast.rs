@@ -49,7 +49,7 @@ pub struct NetworkOptions {
     /// `fuse = false` turns the fusion pass off.
     pub fuse: Option<syn::LitBool>,
     /// `fuse_overlapping = true` fuses conv → ReLU → max-pool with
-    /// overlapping windows too.
+    /// overlapping windows too, and after Winograd convolutions.
     pub fuse_overlapping: Option<syn::LitBool>,
     /// `weights = "file.safetensors"` compiles the weights into the binary.
     pub weights: Option<LitStr>,

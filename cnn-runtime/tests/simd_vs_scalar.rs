@@ -482,3 +482,92 @@ fn im2col_whole_and_packed_match_the_definition() {
         }
     }
 }
+
+/// Winograd's F(4x4, 3x3) at every level against the direct convolution
+/// (summed in f64), through the layer's entry point with a ReLU and the
+/// training mask: partial tiles, a partial vector of tiles, tile rows
+/// split between chunks, padding 0 to 2, odd channel counts. Its backward
+/// pass (im2col's) gives the im2col layer's gradients.
+#[test]
+fn winograd_convolution() {
+    for (i, &(c, h, w, k, pad)) in [
+        (9usize, 9usize, 11usize, 16usize, 1usize),
+        (16, 30, 70, 32, 1),
+        (20, 17, 13, 17, 0),
+        (12, 6, 6, 16, 1),
+        (10, 41, 5, 24, 1),
+        (9, 8, 8, 16, 2),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let g = ConvGeom::new(c, h, w, k, (3, 3), (1, 1), (pad, pad));
+        let n = 2;
+        let x = rand_vec(n * g.in_len(), i as u64 + 40);
+        let wt = rand_vec(g.weight_len(), i as u64 + 41);
+        let b = rand_vec(g.k, i as u64 + 42);
+        let dy = rand_vec(n * g.out_len(), i as u64 + 43);
+        let mut want = vec![0.0f32; n * g.out_len()];
+        for s in 0..n {
+            for kk in 0..k {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let mut acc = f64::from(b[kk]);
+                        for ci in 0..c {
+                            for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
+                                let (iy, ix) = (
+                                    (oy + ky) as isize - pad as isize,
+                                    (ox + kx) as isize - pad as isize,
+                                );
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    continue;
+                                }
+                                let xv =
+                                    x[s * g.in_len() + (ci * h + iy as usize) * w + ix as usize];
+                                acc += f64::from(wt[((kk * c + ci) * 3 + ky) * 3 + kx])
+                                    * f64::from(xv);
+                            }
+                        }
+                        want[s * g.out_len() + (kk * g.oh + oy) * g.ow + ox] = acc.max(0.0) as f32;
+                    }
+                }
+            }
+        }
+        let layer = |algo| Conv {
+            geom: g,
+            algo,
+            act: Act::Relu,
+            pool: None,
+            bias: true,
+            groups: 1,
+        };
+        let (wino, im2col) = (layer(ConvAlgo::Winograd), layer(ConvAlgo::Im2col));
+        let scratch = |l: &Conv| ops::conv::forward_scratch(l).max(ops::conv::backward_scratch(l));
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        each_level(|level| {
+            let got = forward_backward(&wino, &x, &wt, &b, &dy, n, scratch(&wino));
+            let reference = forward_backward(&im2col, &x, &wt, &b, &dy, n, scratch(&im2col));
+            let err = got[0]
+                .iter()
+                .zip(&want)
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                err <= 1e-5 * scale,
+                "{g:?} at {level:?}: error {err}, outputs up to {scale}"
+            );
+            // Gradients go through the same ReLU mask, bar outputs within
+            // rounding of zero.
+            for (j, (a, r)) in got[1..].iter().zip(&reference[1..]).enumerate() {
+                let e = a
+                    .iter()
+                    .zip(r)
+                    .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+                let s = r.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                assert!(
+                    e <= 1e-3 * s,
+                    "{g:?} at {level:?}: gradient {j} differs by {e} (scale {s})"
+                );
+            }
+        });
+    }
+}

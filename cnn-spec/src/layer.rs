@@ -3,7 +3,8 @@
 use crate::act::Act;
 use crate::geom::{ConvGeom, PoolGeom};
 use crate::limits::MAX_LANES;
-use crate::tuning::{CV_MAX_PACKED, FEW_INPUT_CHANNELS};
+use crate::tuning::{CV_MAX_PACKED, FEW_INPUT_CHANNELS, WINOGRAD_MIN_TILES};
+use crate::winograd;
 
 /// How a convolution is computed; [`choose_algo`] picks it from the shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,12 +16,19 @@ pub enum ConvAlgo {
     Im2col,
     /// 1x1 kernel, stride 1, no padding: a plain GEMM on the input.
     Pointwise,
+    /// 3x3 stride 1 by Winograd's F(4x4, 3x3): 36 multiplications per
+    /// 4x4 tile and channel pair instead of 144 (see [`crate::winograd`]).
+    /// Its backward pass is im2col's.
+    Winograd,
 }
 
 /// The convolution algorithm for a layer of geometry `g` (one group's).
 ///
 /// - 1x1, stride 1, no padding: [`ConvAlgo::Pointwise`], a plain GEMM on
 ///   the input;
+/// - 3x3, stride 1, more than [`FEW_INPUT_CHANNELS`] input channels, at
+///   least a vector of output channels ([`MAX_LANES`]) and at least
+///   [`WINOGRAD_MIN_TILES`] 4x4 output tiles: [`ConvAlgo::Winograd`];
 /// - few input channels (at most [`FEW_INPUT_CHANNELS`]: LeNet's first
 ///   layers, the RGB input of VGG and AlexNet): [`ConvAlgo::Direct`], where
 ///   a GEMM tile would be mostly empty;
@@ -37,12 +45,24 @@ pub enum ConvAlgo {
 /// assert_eq!(choose_algo(&lenet_conv1), ConvAlgo::Direct);
 /// let wide = ConvGeom::new(256, 14, 14, 256, (3, 3), (1, 1), (1, 1));
 /// assert_eq!(choose_algo(&wide), ConvAlgo::Im2col);
+/// let vgg = ConvGeom::new(128, 112, 112, 128, (3, 3), (1, 1), (1, 1));
+/// assert_eq!(choose_algo(&vgg), ConvAlgo::Winograd);
 /// ```
 #[inline]
 pub const fn choose_algo(g: &ConvGeom) -> ConvAlgo {
     let packed = g.patch_len() * g.k.div_ceil(MAX_LANES) * MAX_LANES;
+    let (th, tw) = winograd::tiles(g);
     if g.is_pointwise() {
         ConvAlgo::Pointwise
+    } else if g.kh == 3
+        && g.kw == 3
+        && g.sh == 1
+        && g.sw == 1
+        && g.c > FEW_INPUT_CHANNELS
+        && g.k >= MAX_LANES
+        && th * tw >= WINOGRAD_MIN_TILES
+    {
+        ConvAlgo::Winograd
     } else if g.c <= FEW_INPUT_CHANNELS || (g.k >= MAX_LANES && packed <= CV_MAX_PACKED) {
         ConvAlgo::Direct
     } else {
@@ -50,10 +70,14 @@ pub const fn choose_algo(g: &ConvGeom) -> ConvAlgo {
     }
 }
 
-/// Whether a convolution followed by ReLU and a max-pool of windows
-/// `(kh, kw)` and stride `(sh, sw)` runs as one fused kernel by default:
-/// only when the windows are disjoint (stride at least the window, as in
-/// LeNet's and VGG's 2x2 pools). Overlapping windows (AlexNet's, GoogLeNet's
+/// Whether a convolution of geometry `g` followed by ReLU and a max-pool
+/// of windows `(kh, kw)` and stride `(sh, sw)` runs as one fused kernel by
+/// default: only when the windows are disjoint (stride at least the
+/// window, as in LeNet's and VGG's 2x2 pools) and the convolution is not
+/// [`ConvAlgo::Winograd`]'s, which has no fused kernel and is faster
+/// unfused than the fused kernels of the other algorithms (VGG-16's
+/// 64→64 layer at 224x224, one thread: 24 ms against 53 ms for the direct
+/// convolution alone, `cargo bench --bench winograd`). Overlapping windows (AlexNet's, GoogLeNet's
 /// and ResNet's 3x3 stride-2 pools) make the fused kernels compute conv
 /// rows twice or in narrow bands; the conv, then the pool, is faster there
 /// (AlexNet's three blocks, batch 1, one thread: the fused kernels take
@@ -62,12 +86,16 @@ pub const fn choose_algo(g: &ConvGeom) -> ConvAlgo {
 /// `#[cnn(fuse_overlapping = true)]` fuses them anyway.
 ///
 /// ```
-/// assert!(cnn_spec::fuses_pool((2, 2), (2, 2)));
-/// assert!(!cnn_spec::fuses_pool((3, 3), (2, 2)));
+/// use cnn_spec::{fuses_pool, ConvGeom};
+/// let lenet = ConvGeom::new(6, 14, 14, 16, (5, 5), (1, 1), (0, 0));
+/// assert!(fuses_pool(&lenet, (2, 2), (2, 2)));
+/// assert!(!fuses_pool(&lenet, (3, 3), (2, 2)));
+/// let vgg = ConvGeom::new(64, 224, 224, 64, (3, 3), (1, 1), (1, 1));
+/// assert!(!fuses_pool(&vgg, (2, 2), (2, 2)));
 /// ```
 #[inline]
-pub const fn fuses_pool((kh, kw): (usize, usize), (sh, sw): (usize, usize)) -> bool {
-    sh >= kh && sw >= kw
+pub const fn fuses_pool(g: &ConvGeom, (kh, kw): (usize, usize), (sh, sw): (usize, usize)) -> bool {
+    sh >= kh && sw >= kw && !matches!(choose_algo(g), ConvAlgo::Winograd)
 }
 
 /// The runtime kernel that computes a convolution layer's forward pass
@@ -82,6 +110,8 @@ pub enum ConvKernel {
     Im2col,
     /// 1x1 GEMM, no pool.
     Pointwise,
+    /// Winograd's F(4x4, 3x3), no pool.
+    Winograd,
     /// Direct convolution fused with a max-pool whose windows are disjoint:
     /// each window's conv values are computed and reduced on the spot.
     FusedDirectDisjoint,
@@ -89,7 +119,9 @@ pub enum ConvKernel {
     /// channel at a time through a scratch plane.
     FusedDirectPlane,
     /// im2col or 1x1 GEMM fused with a max-pool: the conv rows a pooled row
-    /// needs go through a scratch band.
+    /// needs go through a scratch band (a [`ConvAlgo::Winograd`] layer
+    /// with a fused pool, which the macro makes only when asked to fuse
+    /// overlapping pools, computes its band by im2col).
     FusedBand,
 }
 
@@ -101,6 +133,7 @@ impl ConvKernel {
             ConvKernel::Direct => "conv::forward_direct",
             ConvKernel::Im2col => "conv::forward_im2col",
             ConvKernel::Pointwise => "conv::forward_pointwise",
+            ConvKernel::Winograd => "conv::forward_winograd",
             ConvKernel::FusedDirectDisjoint => "fused::forward_direct_disjoint",
             ConvKernel::FusedDirectPlane => "fused::forward_direct_plane",
             ConvKernel::FusedBand => "fused::forward_band",
@@ -152,6 +185,7 @@ impl Conv {
             (None, ConvAlgo::Direct) => ConvKernel::Direct,
             (None, ConvAlgo::Im2col) => ConvKernel::Im2col,
             (None, ConvAlgo::Pointwise) => ConvKernel::Pointwise,
+            (None, ConvAlgo::Winograd) => ConvKernel::Winograd,
             (Some(p), ConvAlgo::Direct) => {
                 if p.is_disjoint() {
                     ConvKernel::FusedDirectDisjoint
@@ -159,7 +193,9 @@ impl Conv {
                     ConvKernel::FusedDirectPlane
                 }
             }
-            (Some(_), ConvAlgo::Im2col | ConvAlgo::Pointwise) => ConvKernel::FusedBand,
+            (Some(_), ConvAlgo::Im2col | ConvAlgo::Pointwise | ConvAlgo::Winograd) => {
+                ConvKernel::FusedBand
+            }
         }
     }
     /// The algorithm of the unfused backward pass: the forward pass's,
@@ -167,9 +203,10 @@ impl Conv {
     /// [`FEW_INPUT_CHANNELS`] input channels, direct because its packed
     /// weights stay in cache) takes its gradients by im2col and GEMM,
     /// which is faster there than the direct gradient kernels (a ResNet-18
-    /// training step at batch 8, whose 64→64 3x3 layers run direct:
-    /// 0.89–0.91 of the time). Layers with a fused pool keep their own
-    /// backward pass, which reads the pool's winners.
+    /// training step at batch 8, when its 64→64 3x3 layers ran direct:
+    /// 0.89–0.91 of the time), and so does a [`ConvAlgo::Winograd`] layer.
+    /// Layers with a fused pool keep their own backward pass, which reads
+    /// the pool's winners.
     ///
     /// ```
     /// use cnn_spec::{choose_algo, Act, Conv, ConvAlgo, ConvGeom};
@@ -181,8 +218,11 @@ impl Conv {
     ///     bias: true,
     ///     groups: 1,
     /// };
+    /// let small = layer(ConvGeom::new(64, 14, 14, 64, (3, 3), (1, 1), (1, 1)));
+    /// assert_eq!(small.algo, ConvAlgo::Direct);
+    /// assert_eq!(small.backward_algo(), ConvAlgo::Im2col);
     /// let resnet = layer(ConvGeom::new(64, 56, 56, 64, (3, 3), (1, 1), (1, 1)));
-    /// assert_eq!(resnet.algo, ConvAlgo::Direct);
+    /// assert_eq!(resnet.algo, ConvAlgo::Winograd);
     /// assert_eq!(resnet.backward_algo(), ConvAlgo::Im2col);
     /// let rgb = layer(ConvGeom::new(3, 32, 32, 64, (3, 3), (1, 1), (1, 1)));
     /// assert_eq!(rgb.backward_algo(), ConvAlgo::Direct);
@@ -191,25 +231,26 @@ impl Conv {
     pub const fn backward_algo(&self) -> ConvAlgo {
         match self.pool {
             None => self.weight_grad_algo(),
-            Some(_) => self.algo,
+            Some(_) => self.band_algo(),
         }
     }
     /// The algorithm of the weight gradient: the forward pass's, except
     /// that a channel-vectorised direct layer (more than
     /// [`FEW_INPUT_CHANNELS`] input channels) takes it by im2col and GEMM,
     /// with or without a fused pool (under a pool, its input gradient
-    /// still comes from the pool's winners). VGG-16's fused 64→64 3x3 layer at 224x224 is one: its
-    /// training step at batch 8 takes 0.84–0.97 of the time it took with
-    /// the direct weight-gradient kernel.
+    /// still comes from the pool's winners); and a [`ConvAlgo::Winograd`]
+    /// layer. VGG-16's fused 64→64 3x3 layer at 224x224 was one before it
+    /// ran Winograd's algorithm: its training step at batch 8 took
+    /// 0.84–0.97 of the time it took with the direct weight-gradient kernel.
     ///
     /// ```
     /// use cnn_spec::{choose_algo, Act, Conv, ConvAlgo, ConvGeom, PoolGeom};
-    /// let geom = ConvGeom::new(64, 32, 32, 64, (3, 3), (1, 1), (1, 1));
+    /// let geom = ConvGeom::new(64, 24, 24, 64, (3, 3), (1, 1), (1, 1));
     /// let fused = Conv {
     ///     geom,
     ///     algo: choose_algo(&geom),
     ///     act: Act::Relu,
-    ///     pool: Some(PoolGeom::new(64, 32, 32, (2, 2), (2, 2), (0, 0))),
+    ///     pool: Some(PoolGeom::new(64, 24, 24, (2, 2), (2, 2), (0, 0))),
     ///     bias: true,
     ///     groups: 1,
     /// };
@@ -221,6 +262,17 @@ impl Conv {
     pub const fn weight_grad_algo(&self) -> ConvAlgo {
         match self.algo {
             ConvAlgo::Direct if self.geom.c > FEW_INPUT_CHANNELS => ConvAlgo::Im2col,
+            ConvAlgo::Winograd => ConvAlgo::Im2col,
+            algo => algo,
+        }
+    }
+    /// The algorithm of the forward pass's GEMM path where a kernel has
+    /// no Winograd variant (the fused band, the backward passes): im2col
+    /// for [`ConvAlgo::Winograd`], the layer's own otherwise.
+    #[inline]
+    pub const fn band_algo(&self) -> ConvAlgo {
+        match self.algo {
+            ConvAlgo::Winograd => ConvAlgo::Im2col,
             algo => algo,
         }
     }

@@ -48,6 +48,7 @@ pub mod quant;
 pub mod scratch;
 pub mod tuning;
 pub mod variants;
+pub mod winograd;
 
 pub use act::{sigmoid, tanh, Act};
 pub use fold::{batch_norm_affine, fold_batch_norm, BatchNormParams};

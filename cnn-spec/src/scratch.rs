@@ -124,6 +124,7 @@ pub const fn forward_scratch(l: &Conv) -> usize {
         ConvKernel::Direct | ConvKernel::FusedDirectDisjoint => direct_pack_len(g),
         ConvKernel::Im2col => packed_columns(g),
         ConvKernel::Pointwise => 0,
+        ConvKernel::Winograd => crate::winograd::scratch_len(g),
         ConvKernel::FusedDirectPlane => {
             let (planes, packed) = plane_scratch(g);
             planes + packed
@@ -133,7 +134,7 @@ pub const fn forward_scratch(l: &Conv) -> usize {
                 Some(p) => g.k * p.kh * g.ow,
                 None => 0,
             };
-            match l.algo {
+            match l.band_algo() {
                 ConvAlgo::Im2col => band_columns(l) + band,
                 _ => band,
             }
@@ -150,7 +151,7 @@ pub const fn backward_scratch(l: &Conv) -> usize {
     }
     let g = &l.geom;
     match l.backward_algo() {
-        ConvAlgo::Im2col => g.patch_len() * g.out_pixels() + g.weight_len(),
+        ConvAlgo::Im2col | ConvAlgo::Winograd => g.patch_len() * g.out_pixels() + g.weight_len(),
         ConvAlgo::Pointwise => g.weight_len(),
         ConvAlgo::Direct => 0,
     }
@@ -165,7 +166,7 @@ pub const fn backward_scratch(l: &Conv) -> usize {
 #[inline]
 pub const fn fused_backward_scratch(l: &Conv) -> usize {
     let g = &l.geom;
-    match l.algo {
+    match l.band_algo() {
         ConvAlgo::Direct => {
             let tail = direct_tail(g);
             // The input gradient channels-last, or first (the two are not
@@ -178,7 +179,9 @@ pub const fn fused_backward_scratch(l: &Conv) -> usize {
             let rest = if cols > dx { cols } else { dx };
             g.out_len() + rest + 2 * tail.taps + tail.padded
         }
-        ConvAlgo::Im2col => g.out_len() + g.patch_len() * g.out_pixels() + g.weight_len(),
+        ConvAlgo::Im2col | ConvAlgo::Winograd => {
+            g.out_len() + g.patch_len() * g.out_pixels() + g.weight_len()
+        }
         ConvAlgo::Pointwise => g.out_len() + g.weight_len(),
     }
 }

@@ -42,6 +42,23 @@ pub const CV_MAX_PACKED: usize = 65536;
 /// cleared (only the packed part is written).
 pub const CV_MAX_WEIGHTS: usize = 8192;
 
+/// Tiles per chunk of Winograd's F(4x4, 3x3) convolution
+/// ([`crate::winograd`]): the columns of each of its 36 matrix products.
+/// 96 is two panels of the AVX-512 GEMM tile (and whole panels at every
+/// narrower level), and keeps a chunk's transformed inputs of a 64-channel
+/// layer (36 x 64 x 96 floats, 864 KiB) near the L2 cache.
+pub const WINOGRAD_TILES: usize = 96;
+
+/// Fewest 4x4 output tiles of a layer that runs Winograd's F(4x4, 3x3)
+/// ([`crate::choose_algo`]). Its weights are transformed on every call
+/// (36 floats per filter instead of 9) and read again for every chunk of
+/// tiles, which small outputs do not repay: batch 1, one thread
+/// (`cargo bench --bench winograd`), 512→512 at 28x28 (49 tiles) took
+/// 32 ms against im2col's 44 ms and 128→128 at 28x28 2.3 ms against
+/// 3.1 ms, while 256→256 at 14x14 (16 tiles) took 5.8 ms against 3.6 ms
+/// and 512→512 at 14x14 20 ms against 12 ms.
+pub const WINOGRAD_MIN_TILES: usize = 49;
+
 // ---- register blocks of the direct kernels ----------------------------------
 
 /// Output channels per register block of the column-vectorised direct

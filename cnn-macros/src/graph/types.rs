@@ -56,7 +56,8 @@ pub struct Network {
     pub vis: syn::Visibility,
     pub name: Ident,
     pub fuse: bool,
-    /// `#[cnn(fuse_overlapping = true)]`: fuse overlapping max-pools too.
+    /// `#[cnn(fuse_overlapping = true)]`: fuse overlapping max-pools, and
+    /// max-pools after Winograd convolutions, too.
     pub fuse_overlapping: bool,
     pub krate: TokenStream,
     pub nodes: Vec<Node>,

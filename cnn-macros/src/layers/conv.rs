@@ -207,7 +207,9 @@ impl Layer for Conv {
                 .ok()
                 .and_then(|s| s.image("", "").ok())?;
             let w = p.window();
-            let chosen = fuse.overlapping || cnn_spec::fuses_pool((w.kh, w.kw), (w.sh, w.sw));
+            let geom = self.geom(input);
+            let chosen =
+                fuse.overlapping || cnn_spec::fuses_pool(&geom, (w.kh, w.kw), (w.sh, w.sw));
             if self.act == Act::Relu && self.pool.is_none() && w.whole_windows(oh, ow) && chosen {
                 return Some(Box::new(Conv {
                     pool: Some(p.window()),
@@ -280,6 +282,7 @@ impl Layer for Conv {
                 ConvAlgo::Direct => "Direct",
                 ConvAlgo::Im2col => "Im2col",
                 ConvAlgo::Pointwise => "Pointwise",
+                ConvAlgo::Winograd => "Winograd",
             },
             Span::call_site(),
         );
@@ -313,6 +316,8 @@ impl Layer for Conv {
             ConvAlgo::Direct => "direct",
             ConvAlgo::Im2col => "im2col+GEMM",
             ConvAlgo::Pointwise => "1x1 GEMM",
+            ConvAlgo::Winograd if spec.pool.is_some() => "im2col+GEMM",
+            ConvAlgo::Winograd => "Winograd F(4x4,3x3)",
         };
         let groups = if spec.groups > 1 {
             format!(", {} groups", spec.groups)
@@ -339,6 +344,7 @@ impl Layer for Conv {
             ConvKernel::Direct => quote!(conv::forward_direct),
             ConvKernel::Im2col => quote!(conv::forward_im2col),
             ConvKernel::Pointwise => quote!(conv::forward_pointwise),
+            ConvKernel::Winograd => quote!(conv::forward_winograd),
             ConvKernel::FusedDirectDisjoint => quote!(fused::forward_direct_disjoint),
             ConvKernel::FusedDirectPlane => quote!(fused::forward_direct_plane),
             ConvKernel::FusedBand => quote!(fused::forward_band),

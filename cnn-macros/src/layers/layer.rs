@@ -98,8 +98,9 @@ pub enum Head {
 /// What the fusion pass may fuse (from the network's options).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fuse {
-    /// Conv → ReLU → max-pool with overlapping windows
-    /// (`#[cnn(fuse_overlapping = true)]`; see `cnn_spec::fuses_pool`).
+    /// Conv → ReLU → max-pool with overlapping windows, or after a
+    /// Winograd convolution (`#[cnn(fuse_overlapping = true)]`; see
+    /// `cnn_spec::fuses_pool`).
     pub overlapping: bool,
 }
 

@@ -9,8 +9,9 @@
 //! `dw[k, c, ky, kx] += sum_{oy, ox} dz[k, oy, ox] x[c, iy, ix]` and
 //! `dx[c, iy, ix] = sum w[k, c, ky, kx] dz[k, oy, ox]`.
 //!
-//! The algorithm is [`Conv::algo`] (chosen by `cnn_spec::choose_algo`), the
-//! entry point [`Conv::kernel`]'s; the scratch each needs is
+//! The algorithm is [`Conv::algo`] (chosen by `cnn_spec::choose_algo`:
+//! direct, im2col, 1x1 GEMM or Winograd), the entry point
+//! [`Conv::kernel`]'s; the scratch each needs is
 //! [`forward_scratch`] / [`backward_scratch`]. A fused max-pool
 //! ([`Conv::pool`]) is handled by [`super::fused`].
 
@@ -37,13 +38,14 @@ use crate::simd::{self, ConvGrads, ConvWeights};
 ///
 /// Runs the kernel [`Conv::kernel`] names; generated code calls that
 /// kernel's own entry point ([`forward_direct`], [`forward_im2col`],
-/// [`forward_pointwise`], [`super::fused`]'s) so that a binary links only
+/// [`forward_pointwise`], [`forward_winograd`], [`super::fused`]'s) so that a binary links only
 /// the kernels its network uses.
 pub fn forward(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
     match l.kernel() {
         ConvKernel::Direct => forward_direct(l, p, io, scratch),
         ConvKernel::Im2col => forward_im2col(l, p, io, scratch),
         ConvKernel::Pointwise => forward_pointwise(l, p, io, scratch),
+        ConvKernel::Winograd => forward_winograd(l, p, io, scratch),
         ConvKernel::FusedDirectDisjoint | ConvKernel::FusedDirectPlane | ConvKernel::FusedBand => {
             fused::conv_max_pool_forward(l, p, io, scratch)
         }
@@ -68,6 +70,13 @@ pub fn forward_im2col(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
 #[inline(always)]
 pub fn forward_pointwise(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
     let kernels = (pointwise_infer as InferFn, pointwise_train as ForwardFn);
+    groups::dispatch_forward(l, p, io, scratch, kernels)
+}
+
+/// [`forward`] by Winograd's F(4x4, 3x3) (no pool; see [`super::winograd`]).
+#[inline(always)]
+pub fn forward_winograd(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
+    let kernels = (winograd_infer as InferFn, winograd_train as ForwardFn);
     groups::dispatch_forward(l, p, io, scratch, kernels)
 }
 
@@ -98,6 +107,7 @@ infer_and_train! {
     Direct: direct_infer, direct_train;
     Im2col: im2col_infer, im2col_train;
     Pointwise: pointwise_infer, pointwise_train;
+    Winograd: winograd_infer, winograd_train;
 }
 
 /// The unfused forward pass of one group by `algo`, then the activation.
@@ -134,6 +144,9 @@ fn unfused<const TRAIN: bool>(
             };
             simd::conv_direct(g, params, x, y, scratch, n);
         }
+    } else if algo == ConvAlgo::Winograd {
+        // The weights are transformed once for the batch.
+        super::winograd::forward(g, p, x, y, scratch, n);
     } else {
         for s in 0..n {
             let xs = &x[s * g.in_len()..][..g.in_len()];

@@ -29,12 +29,15 @@ pub(crate) fn conv_sample(
     if algo == ConvAlgo::Direct {
         return simd::conv_direct(g, ConvWeights { w, b }, xs, ys, scratch, 1);
     }
+    if algo == ConvAlgo::Winograd {
+        return super::winograd::forward(g, p, xs, ys, scratch, 1);
+    }
     for k in 0..g.k {
         let bias = b.map_or(0.0, |b| b[k]);
         ys[k * pixels..][..pixels].fill(bias);
     }
     match algo {
-        ConvAlgo::Direct => {}
+        ConvAlgo::Direct | ConvAlgo::Winograd => {}
         // The columns written in the GEMM's panels, which it reads as they
         // are.
         ConvAlgo::Im2col => {
@@ -139,7 +142,9 @@ pub(crate) fn backward_sample(
                 simd::conv_direct_dx(g, w, dz, dx);
             }
         }
-        ConvAlgo::Im2col => {
+        // The backward pass of a Winograd layer is im2col's
+        // (`Conv::backward_algo`).
+        ConvAlgo::Im2col | ConvAlgo::Winograd => {
             let cols = &mut scratch[..g.patch_len() * pixels];
             if let Some(dw) = dw {
                 im2col(g, xs, cols);

@@ -56,7 +56,7 @@ pub fn conv_max_pool_forward(l: &Conv, p: Params, io: Forward, scratch: &mut [f3
         ConvKernel::FusedDirectDisjoint => forward_direct_disjoint(l, p, io, scratch),
         ConvKernel::FusedDirectPlane => forward_direct_plane(l, p, io, scratch),
         ConvKernel::FusedBand => forward_band(l, p, io, scratch),
-        ConvKernel::Direct | ConvKernel::Im2col | ConvKernel::Pointwise => {
+        ConvKernel::Direct | ConvKernel::Im2col | ConvKernel::Pointwise | ConvKernel::Winograd => {
             panic!("a fused conv layer needs a pool")
         }
     }
@@ -280,7 +280,7 @@ fn pool_channel(
 /// all channels, through a scratch band (after the im2col columns).
 #[inline(always)]
 fn band<const TRAIN: bool>(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
-    let (g, algo) = (&l.geom, l.algo);
+    let (g, algo) = (&l.geom, l.band_algo());
     let pool = pool_of(l);
     each_sample::<TRAIN>(l, io, scratch, |xs, ys, mut argmax, scratch| {
         let nr = simd::gemm_panel_width();
@@ -401,7 +401,7 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
         let dxs = dx
             .as_deref_mut()
             .map(|d| &mut d[s * g.in_len()..][..g.in_len()]);
-        match l.algo {
+        match l.band_algo() {
             // Without SIMD, visiting only the winning outputs is fastest.
             ConvAlgo::Direct if lanes == 1 => {
                 let grads = ConvGrads {
@@ -431,7 +431,7 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
                     simd::sparse_dx(l, pg, packed, dxs, rest);
                 }
             }
-            ConvAlgo::Im2col | ConvAlgo::Pointwise => {
+            ConvAlgo::Im2col | ConvAlgo::Pointwise | ConvAlgo::Winograd => {
                 let (dz, rest) = scratch.split_at_mut(g.out_len());
                 scatter_to_conv(g, &p, pg.argmax, pg.dy, dz);
                 let grads = ConvGrads {
@@ -439,7 +439,7 @@ fn backward_group(l: &Conv, w: &[f32], io: Backward, grads: Grads, scratch: &mut
                     dw: dw.as_deref_mut(),
                     db: db.as_deref_mut(),
                 };
-                backward_sample(g, l.algo, xs, ws, dz, grads, rest);
+                backward_sample(g, l.band_algo(), xs, ws, dz, grads, rest);
             }
         }
     }

@@ -29,6 +29,7 @@ pub mod parts;
 pub mod pool;
 pub mod softmax;
 mod threads;
+pub mod winograd;
 
 pub use args::{Backward, Forward, Grads, Params};
 pub use cnn_spec::{sigmoid, tanh, Act, Conv, ConvAlgo, ConvGeom, ConvKernel, Dense, PoolGeom};

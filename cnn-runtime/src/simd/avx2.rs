@@ -153,6 +153,19 @@ impl Simd for Avx2 {
         }
     }
     #[inline(always)]
+    fn interleave(self, a: __m256, b: __m256) -> (__m256, __m256) {
+        unsafe {
+            // Within 128-bit lanes: [a0 b0 a1 b1 | a4 b4 a5 b5] and
+            // [a2 b2 a3 b3 | a6 b6 a7 b7]; then the halves in order.
+            let lo = _mm256_unpacklo_ps(a, b);
+            let hi = _mm256_unpackhi_ps(a, b);
+            (
+                _mm256_permute2f128_ps::<0x20>(lo, hi),
+                _mm256_permute2f128_ps::<0x31>(lo, hi),
+            )
+        }
+    }
+    #[inline(always)]
     fn gemm_micro<const MR: usize, const NV: usize>(
         self,
         kc: usize,

@@ -438,6 +438,36 @@ simd_kernel! {
 pub use pool::ROW_MAX as POOL_ROW_MAX;
 
 simd_kernel! {
+    /// The input transform of Winograd's F(4x4, 3x3) convolution: rows
+    /// `is.0..is.1` of the transformed tiles `range.0..range.1` of one
+    /// sample `xs` (`[c, h, w]`) into `v`, one [`PackedB`] (panels
+    /// [`gemm_panel_width`] wide) per position; `phases` is scratch
+    /// (`4 * (is.1 - is.0) * cnn_spec::winograd::phase_len`).
+    pub fn winograd_input(
+        g: &ConvGeom,
+        xs: &[f32],
+        range: (usize, usize),
+        is: (usize, usize),
+        v: &mut [f32],
+        phases: &mut [f32],
+    ) => conv::winograd::input;
+}
+
+simd_kernel! {
+    /// The output transform of Winograd's F(4x4, 3x3) convolution: the
+    /// outputs of tiles `range.0..range.1` in the channels of `ys`
+    /// (`[kp, oh, ow]`) from their products `m` (`[kp][36][n]`), plus
+    /// `bias`.
+    pub fn winograd_output(
+        g: &ConvGeom,
+        m: &[f32],
+        bias: Option<&[f32]>,
+        range: (usize, usize),
+        ys: &mut [f32],
+    ) => conv::winograd::output;
+}
+
+simd_kernel! {
     /// Max-pools the planes of `x` (`[planes, h, w]`) into `y`
     /// (`[planes, oh, ow]`) without argmax; `g.ow <= POOL_ROW_MAX`.
     pub fn max_pool_planes(g: &cnn_spec::PoolGeom, x: &[f32], y: &mut [f32]) => pool::max_planes;

@@ -105,4 +105,8 @@ impl Simd for Neon {
     fn deinterleave(self, a: float32x4_t, b: float32x4_t) -> (float32x4_t, float32x4_t) {
         unsafe { (vuzp1q_f32(a, b), vuzp2q_f32(a, b)) }
     }
+    #[inline(always)]
+    fn interleave(self, a: float32x4_t, b: float32x4_t) -> (float32x4_t, float32x4_t) {
+        unsafe { (vzip1q_f32(a, b), vzip2q_f32(a, b)) }
+    }
 }

@@ -86,6 +86,9 @@ pub trait Simd: Copy + Send + Sync {
     /// Splits the `2 * LANES` values of `a` then `b` into even and odd
     /// positions: `([a0, a2, .., b0, b2, ..], [a1, a3, .., b1, b3, ..])`.
     fn deinterleave(self, a: Self::V, b: Self::V) -> (Self::V, Self::V);
+    /// The inverse of [`Simd::deinterleave`]: the `2 * LANES` values
+    /// `[a0, b0, a1, b1, ..]`, as two vectors.
+    fn interleave(self, a: Self::V, b: Self::V) -> (Self::V, Self::V);
     /// The level's hand-scheduled GEMM micro-kernel, where it has one for
     /// an `MR x NV` tile (rows by vectors of columns): the tile
     /// `acc[r][v][j] = sum_p a[r * lda + p * astep] * b[p * bs + v * LANES + j]`

@@ -21,6 +21,7 @@ mod pack;
 mod pool;
 mod sparse_dw;
 mod sparse_dx;
+pub mod winograd;
 
 pub use grad::{conv_dw, conv_dx};
 pub use pack::pack_channels_last;

@@ -101,4 +101,8 @@ impl Simd for Scalar {
     fn deinterleave(self, a: f32, b: f32) -> (f32, f32) {
         (a, b)
     }
+    #[inline(always)]
+    fn interleave(self, a: f32, b: f32) -> (f32, f32) {
+        (a, b)
+    }
 }

@@ -2,8 +2,9 @@
 //! exported from torchvision: loads each `state_dict` as saved (names
 //! unchanged, batch-norm buffers included), runs the saved batch and
 //! compares the logits with PyTorch's. Measured: all four match, the
-//! largest difference 1.3e-8 (AlexNet), 3.0e-7 (VGG-16), 2.2e-8 (GoogLeNet)
-//! and 1.7e-6 (ResNet-18, logits up to 4.8).
+//! largest difference 2.7e-8 (AlexNet), 5.6e-7 (VGG-16, whose layers down
+//! to 28x28 run Winograd's algorithm), 5.2e-8 (GoogLeNet) and 2.3e-6
+//! (ResNet-18, logits up to 4.8).
 //!
 //! ```sh
 //! ../shared/peers/setup.sh /tmp/peers-venv --torch          # once

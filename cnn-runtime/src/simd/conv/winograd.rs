@@ -156,10 +156,10 @@ pub fn input<S: Simd>(
             }
             // Bᵀ along the rows, up to `l` tiles at a time, never across
             // a panel of the packed layout.
-            let col0 = tr * tw - range.0;
             let mut tx = tx0;
             while tx < tx1 {
-                let col = col0 + tx;
+                // The tile's column in the chunk (`tr * tw + tx >= range.0`).
+                let col = tr * tw + tx - range.0;
                 let cnt = l.min(tx1 - tx).min(nr - col % nr);
                 let at = packed_b_index(g.c, n, nr, c, col);
                 for i in is.0..is.1 {
@@ -206,8 +206,9 @@ pub fn output<S: Simd>(
         let plane = &mut ys[k * g.oh * g.ow..][..g.oh * g.ow];
         let mk = &m[k * POSITIONS * n..][..POSITIONS * n];
         for (tr, tx0, tx1) in tile_rows(tw, range) {
-            let col0 = tr * tw - range.0;
             for tx in (tx0..tx1).step_by(l) {
+                // The tile's column in the chunk (`tr * tw + tx >= range.0`).
+                let at0 = tr * tw + tx - range.0;
                 let cnt = l.min(tx1 - tx);
                 // Aᵀ down each column j of the transformed tiles (loops, not
                 // closures, as in `input`).
@@ -215,7 +216,7 @@ pub fn output<S: Simd>(
                 for (j, col) in cols.iter_mut().enumerate() {
                     let mut m = [zero; SPAN];
                     for (i, mi) in m.iter_mut().enumerate() {
-                        let at = (i * SPAN + j) * n + col0 + tx;
+                        let at = (i * SPAN + j) * n + at0;
                         *mi = s.load_part(&mk[at..at + cnt], cnt);
                     }
                     *col = at(s, m);

@@ -169,8 +169,9 @@ fn check(
     (diag.len() == before).then_some(values)
 }
 
-/// The inference parameters: `values`, then the folded tensors, computed
-/// by the same function the runtime folds loaded weights with.
+/// The inference parameters: `values`, then the folded tensors, then the
+/// prepared ones, computed by the same functions the runtime folds and
+/// prepares loaded weights with.
 fn fold(plan: &Plan, mut values: Vec<f32>) -> Vec<f32> {
     values.resize(plan.infer_param_count, 0.0);
     for f in &plan.folds {
@@ -195,6 +196,11 @@ fn fold(plan: &Plan, mut values: Vec<f32>) -> Vec<f32> {
         );
         values[range(&f.weight)].copy_from_slice(&weight);
         values[range(&f.bias)].copy_from_slice(&bias);
+    }
+    for p in &plan.prepared {
+        let (before, after) = values.split_at_mut(p.slot.offset);
+        let source = &before[p.source.offset..p.source.offset + p.source.len];
+        cnn_spec::winograd::transform_weights(source, &mut after[..p.slot.len]);
     }
     values
 }
@@ -221,7 +227,7 @@ fn items(
     let count = Literal::usize_unsuffixed(plan.param_count);
     let abs = path.to_string_lossy().to_string();
     let doc = format!(" The parameters compiled in from `{relative}`.");
-    let construct = if plan.folds.is_empty() {
+    let construct = if !plan.derives() {
         quote!(Self::__with_weights(#rt::Weights::from_static_bytes(&#static_name.0)))
     } else {
         quote! {

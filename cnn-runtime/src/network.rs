@@ -79,7 +79,8 @@ pub trait Network: Sized + Send + Sync {
     const PARAM_COUNT: usize;
     /// Number of parameters inference reads: [`Network::PARAM_COUNT`], plus
     /// the weights and biases of batch normalisations folded into the
-    /// layers before them.
+    /// layers before them, plus the transformed weights of Winograd
+    /// convolutions.
     const INFER_PARAM_COUNT: usize;
     /// Multiply-accumulates of one forward pass for one sample.
     const MACS: u64;

@@ -50,9 +50,10 @@ pub const CV_MAX_WEIGHTS: usize = 8192;
 pub const WINOGRAD_TILES: usize = 96;
 
 /// Fewest 4x4 output tiles of a layer that runs Winograd's F(4x4, 3x3)
-/// ([`crate::choose_algo`]). Its weights are transformed on every call
-/// (36 floats per filter instead of 9) and read again for every chunk of
-/// tiles, which small outputs do not repay: batch 1, one thread
+/// ([`crate::choose_algo`]). Its weights take 36 floats per filter
+/// instead of 9 and are read again for every chunk of tiles (and in
+/// training transformed on every call), which small outputs do not
+/// repay: batch 1, one thread, weights transformed on every call
 /// (`cargo bench --bench winograd`), 512→512 at 28x28 (49 tiles) took
 /// 32 ms against im2col's 44 ms and 128→128 at 28x28 2.3 ms against
 /// 3.1 ms, while 256→256 at 14x14 (16 tiles) took 5.8 ms against 3.6 ms

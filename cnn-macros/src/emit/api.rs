@@ -52,7 +52,7 @@ pub fn emit(net: &Network, plan: &Plan, embedded: Option<TokenStream>) -> TokenS
     let module = module_name(net);
     // Inference reads the parameters as they are, or with batch
     // normalisations folded in (then the struct holds the folded values).
-    let (fold, folded_field, with_weights) = if plan.folds.is_empty() {
+    let (fold, folded_field, with_weights) = if !plan.derives() {
         (
             quote!(plain),
             quote!(),
@@ -142,7 +142,8 @@ fn constants(net: &Network, plan: &Plan, rt: &TokenStream) -> TokenStream {
         pub const TRAINED_PARAM_COUNT: usize = #trained;
         /// Number of parameters inference reads: [`Self::PARAM_COUNT`], then
         /// the weight and bias of each batch normalisation folded into the
-        /// conv or dense layer before it (see `inference_weights`).
+        /// conv or dense layer before it, then the transformed weights of
+        /// each Winograd convolution (see `inference_weights`).
         pub const INFER_PARAM_COUNT: usize = #infer_params;
         /// Bytes of parameters (f32).
         pub const WEIGHT_BYTES: usize = #params * 4;

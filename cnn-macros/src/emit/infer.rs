@@ -157,6 +157,10 @@ fn step_calls(
         })
         .collect();
     let params = weight_refs(names, module, plan.infer_params_of(step));
+    let prepared = plan.prepared_of(step).map(|p| {
+        let r = module.param(names, &p.slot);
+        quote!(&w[#r])
+    });
     let desc = module.kernel(names, step);
     let call = step.layer.forward(
         step.shapes,
@@ -170,6 +174,7 @@ fn step_calls(
             desc,
             seed: None,
             stats: None,
+            prepared,
         },
     );
     let run = b.run(&rt, call);
@@ -269,11 +274,12 @@ fn inner(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> Toke
     }
 }
 
-/// `fold_impl(w, out)`, for a network with folded batch normalisations:
-/// the inference parameters from the network's, `w` then the folded
-/// tensors, computed as the runtime's `fold_batch_norm` computes them.
+/// `fold_impl(w, out)`, for a network with folded batch normalisations
+/// or prepared weights: the inference parameters from the network's, `w`
+/// then the folded tensors, then the prepared ones, computed as the
+/// runtime's `fold_batch_norm` and `winograd_weights` compute them.
 fn fold(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> Option<TokenStream> {
-    if plan.folds.is_empty() {
+    if !plan.derives() {
         return None;
     }
     let p = plan.param_count;
@@ -315,12 +321,27 @@ fn fold(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> Optio
             }
         }
     });
+    let folds: Vec<TokenStream> = folds.collect();
+    // Each prepared tensor lies after its source (the network's weight or
+    // a folded one).
+    let prepared = plan.prepared.iter().map(|p| {
+        let source = module.param(names, &p.source);
+        let slot = module.param(names, &p.slot);
+        quote! {
+            {
+                let (before, after) = out.split_at_mut(#slot.start);
+                v1::winograd_weights(&before[#source], &mut after[..#slot.len()]);
+            }
+        }
+    });
+    let prepared: Vec<TokenStream> = prepared.collect();
     let v1 = runtime(&net.krate);
     let path = module_name(net);
     Some(quote! {
         /// The inference parameters (`INFER_PARAM_COUNT`) from the
         /// network's: the same values, then each batch normalisation folded
-        /// into the conv or dense layer before it.
+        /// into the conv or dense layer before it, then the weights
+        /// prepared once (Winograd's transformed weights).
         #[doc(hidden)]
         pub fn fold_impl(w: &[f32], out: &mut [f32]) {
             use #v1;
@@ -329,6 +350,7 @@ fn fold(net: &Network, plan: &Plan, names: &Names, module: &mut Module) -> Optio
             let (raw, folded) = out.split_at_mut(Self::PARAM_COUNT);
             raw.copy_from_slice(w);
             #(#folds)*
+            #(#prepared)*
         }
     })
 }

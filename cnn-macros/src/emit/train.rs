@@ -265,6 +265,7 @@ fn forward_body(cx: &Cx<'_>, plan: &Plan, module: &mut Module) -> TokenStream {
                 desc: module.kernel(cx.names, step),
                 seed: Some(quote!(ctx.seed ^ #salt)),
                 stats,
+                prepared: None,
             },
         );
         let run = b.run(rt, call);

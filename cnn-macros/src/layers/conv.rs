@@ -336,6 +336,12 @@ impl Layer for Conv {
         )
     }
 
+    fn prepared_len(&self, s: Shapes) -> Option<usize> {
+        let spec = self.spec(s.input);
+        (spec.kernel() == ConvKernel::Winograd && spec.groups == 1)
+            .then(|| cnn_spec::winograd::weights_len(&spec.geom))
+    }
+
     fn forward(&self, s: Shapes, io: Forward<'_>) -> TokenStream {
         let rt = io.rt;
         // The kernel's own entry point, so a binary links only the kernels
@@ -355,6 +361,9 @@ impl Layer for Conv {
         let params = params_struct(rt, &io.params);
         let desc = io.desc;
         let buffers = forward_struct(rt, &x, &y, io.aux);
+        if let Some(u) = io.prepared {
+            return quote!(#rt::conv::forward_winograd_prepared(#desc, #params, #u, #buffers, scratch););
+        }
         quote!(#rt::#entry(#desc, #params, #buffers, scratch);)
     }
 

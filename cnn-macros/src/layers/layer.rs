@@ -177,6 +177,9 @@ pub struct Forward<'a> {
     /// `&mut [f64]`: where to keep [`Layer::stats`] (training only), and
     /// its place in the step's statistics layout (`usize`).
     pub stats: Option<(TokenStream, TokenStream)>,
+    /// `&[f32]`: the weight prepared once ([`Layer::prepared_len`]
+    /// floats), at inference for a layer that has one.
+    pub prepared: Option<TokenStream>,
 }
 
 /// Where a backward step reads and writes gradients.
@@ -290,6 +293,14 @@ pub trait Layer: Debug {
     /// The tensors the layer owns.
     fn params(&self, _input: Shape) -> Vec<ParamSpec> {
         Vec::new()
+    }
+    /// Floats of the step's weight prepared once for inference (a
+    /// Winograd convolution's transformed weights), which the inference
+    /// parameters then hold and [`Forward::prepared`] passes; `None` when
+    /// the kernel reads the weight as it is. The inference forward pass
+    /// then needs that much less scratch than [`Layer::scratch`]'s.
+    fn prepared_len(&self, _s: Shapes) -> Option<usize> {
+        None
     }
     /// Multiply-accumulates of one sample's forward pass.
     fn macs(&self, _input: Shape, _output: Shape) -> u64 {

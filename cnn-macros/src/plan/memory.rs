@@ -310,7 +310,12 @@ pub fn plan_inference(net: &Network, steps: Vec<Step>) -> InferPlan {
         .collect();
     let scratch = steps
         .iter()
-        .map(|s| s.layer.scratch(s.shapes).0)
+        .map(|s| {
+            // A weight prepared once is read from the parameters, not
+            // made in the scratch.
+            let (fwd, _) = s.layer.scratch(s.shapes);
+            fwd - s.layer.prepared_len(s.shapes).unwrap_or(0)
+        })
         .max()
         .unwrap_or(0);
     InferPlan {

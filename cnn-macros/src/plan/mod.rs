@@ -49,12 +49,26 @@ pub struct Fold {
     pub bias: ParamSlot,
 }
 
+/// A weight prepared once for inference ([`crate::layers::Layer::prepared_len`]:
+/// a Winograd convolution's transformed weights), from the weight the
+/// step reads (its own or a folded one).
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The step's first node, which owns the kernel.
+    pub node: NodeId,
+    pub source: ParamSlot,
+    /// The prepared tensor (an offset in the inference parameters).
+    pub slot: ParamSlot,
+}
+
 pub struct Plan {
     pub params: Vec<ParamSlot>,
     pub param_count: usize,
-    /// Batch normalisations folded at inference, and the length of the
-    /// inference parameters: the network's, then the folded tensors.
+    /// Batch normalisations folded at inference, weights prepared for it,
+    /// and the length of the inference parameters: the network's, then
+    /// the folded tensors, then the prepared ones.
     pub folds: Vec<Fold>,
+    pub prepared: Vec<Prepared>,
     pub infer_param_count: usize,
     pub macs: u64,
     pub infer: InferPlan,
@@ -68,6 +82,17 @@ impl Plan {
             .iter()
             .filter(|p| step.nodes.contains(&p.node))
             .collect()
+    }
+
+    /// The weight prepared for an inference step, if it has one.
+    pub fn prepared_of(&self, step: &Step) -> Option<&Prepared> {
+        self.prepared.iter().find(|p| p.node == step.nodes[0])
+    }
+
+    /// Whether inference reads parameters computed from the network's
+    /// (folded or prepared), which its struct then keeps.
+    pub fn derives(&self) -> bool {
+        !self.folds.is_empty() || !self.prepared.is_empty()
     }
 
     /// The parameter tensors an inference step reads: its own, or the
@@ -85,7 +110,7 @@ pub fn plan(net: &Network) -> Plan {
     let macs = (0..net.nodes.len()).map(|i| net.macs(i)).sum();
     let all: Vec<NodeId> = (0..net.nodes.len()).collect();
     let infer = memory::plan_inference(net, fusion::steps(net, &all, net.output, true));
-    let (folds, infer_param_count) = folds(net, &params, param_count, &infer.steps);
+    let (folds, folded_count) = folds(net, &params, param_count, &infer.steps);
 
     // A final softmax or sigmoid is the loss's: training stops before it.
     let last = net.values[net.output].producer;
@@ -99,15 +124,48 @@ pub fn plan(net: &Network) -> Plan {
     };
     let train_steps = fusion::steps(net, &train_nodes, train_output, false);
     let train = memory::plan_training(net, train_steps, train_output, head);
-    Plan {
+    let mut plan = Plan {
         params,
         param_count,
         folds,
-        infer_param_count,
+        prepared: Vec::new(),
+        infer_param_count: folded_count,
         macs,
         infer,
         train,
+    };
+    let (prepared, infer_param_count) = prepare(net, &plan, folded_count);
+    plan.prepared = prepared;
+    plan.infer_param_count = infer_param_count;
+    plan
+}
+
+/// The weights of the inference steps prepared once, placed after the
+/// folded tensors (from `offset`); and the length of the inference
+/// parameters.
+fn prepare(net: &Network, plan: &Plan, mut offset: usize) -> (Vec<Prepared>, usize) {
+    let mut prepared = Vec::new();
+    for step in &plan.infer.steps {
+        let Some(len) = step.layer.prepared_len(step.shapes) else {
+            continue;
+        };
+        let source = plan.infer_params_of(step)[0].clone();
+        let node = step.nodes[0];
+        let slot = ParamSlot {
+            name: format!("{} (prepared)", net.nodes[node].tensors),
+            node,
+            spec: ParamSpec {
+                suffix: "prepared_weight",
+                shape: vec![len],
+                ..source.spec.clone()
+            },
+            offset,
+            len,
+        };
+        offset += len;
+        prepared.push(Prepared { node, source, slot });
     }
+    (prepared, offset)
 }
 
 /// Every node's tensors, one after another in node order.

@@ -33,7 +33,8 @@ mod __cnn_LeNet5 {
         pub const TRAINED_PARAM_COUNT: usize = 61706;
         /// Number of parameters inference reads: [`Self::PARAM_COUNT`], then
         /// the weight and bias of each batch normalisation folded into the
-        /// conv or dense layer before it (see `inference_weights`).
+        /// conv or dense layer before it, then the transformed weights of
+        /// each Winograd convolution (see `inference_weights`).
         pub const INFER_PARAM_COUNT: usize = 61706;
         /// Bytes of parameters (f32).
         pub const WEIGHT_BYTES: usize = 61706 * 4;

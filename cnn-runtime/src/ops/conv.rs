@@ -80,6 +80,24 @@ pub fn forward_winograd(l: &Conv, p: Params, io: Forward, scratch: &mut [f32]) {
     groups::dispatch_forward(l, p, io, scratch, kernels)
 }
 
+/// [`forward_winograd`] at inference with the weights transformed once for
+/// the layer's lifetime (`u`: `cnn_spec::winograd::transform_weights` of
+/// `p.weight`, `[36][k][c]`), as a network's inference parameters hold
+/// them: one group, no mask kept. `scratch` holds
+/// `cnn_spec::winograd::prepared_scratch_len` floats: the transformed
+/// weights' share of [`forward_winograd`]'s is not needed.
+pub fn forward_winograd_prepared(l: &Conv, p: Params, u: &[f32], io: Forward, scratch: &mut [f32]) {
+    assert!(
+        l.groups == 1 && io.aux.is_none(),
+        "conv: prepared Winograd weights are for one group at inference ({} groups, mask {})",
+        l.groups,
+        if io.aux.is_some() { "kept" } else { "not kept" }
+    );
+    let Forward { x, y, n, .. } = io;
+    super::winograd::forward_prepared(&l.geom, (p, u), x, y, scratch, n);
+    activation::forward_in_place(l.act, &mut y[..n * l.geom.out_len()], None);
+}
+
 /// The instantiations of the one-group kernel [`unfused`] that
 /// [`groups::dispatch_forward`] runs, by algorithm.
 macro_rules! infer_and_train {

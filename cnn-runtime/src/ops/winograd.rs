@@ -3,8 +3,10 @@
 //!
 //! Each 4x4 tile of outputs takes 36 multiplications per pair of input
 //! and output channels where the direct convolution takes 144, at the cost
-//! of transforming the weights (once per call: 36 floats per filter, in
-//! the scratch), the inputs (once per tile and input channel) and the
+//! of transforming the weights (36 floats per filter: once for the
+//! layer's lifetime at inference, [`forward_prepared`], kept in the
+//! network's inference parameters; once per call in training,
+//! [`forward`], in the scratch), the inputs (once per tile and input channel) and the
 //! products (once per tile and output channel). Per chunk of tiles
 //! (`cnn_spec::winograd`): the input transform, split over the six rows of
 //! the transformed tile between the threads of the current pool; 36 GEMMs
@@ -21,7 +23,7 @@
 //! logits stay within 6e-7 of PyTorch's (`examples/torchvision.rs`).
 
 use cnn_spec::tuning::GEMM_NR_MAX;
-use cnn_spec::winograd::{chunk_tiles, phases_len, tiles, POSITIONS, SPAN};
+use cnn_spec::winograd::{chunk_tiles, phases_len, tiles, weights_len, G, POSITIONS, SPAN};
 use cnn_spec::{ConvGeom, MAX_LANES};
 
 use core::ops::Range;
@@ -31,19 +33,11 @@ use super::gemm::{sgemm_packed, sgemm_rows, Layout, PackedB};
 use super::threads::{self, Split};
 use crate::simd::{self, packed_b_len};
 
-pub use cnn_spec::winograd::scratch_len;
+pub use cnn_spec::winograd::{prepared_scratch_len, scratch_len};
 
 /// `G ⊗ G`: row `ξ = 6 i + j`, column `3 a + b` is `G[i][a] G[j][b]`, so
 /// that `(G g Gᵀ)[ξ] = Σ (G ⊗ G)[ξ][t] g[t]` over the 9 taps `t`.
 fn kron() -> [f32; POSITIONS * 9] {
-    const G: [[f64; 3]; 6] = [
-        [0.25, 0.0, 0.0],
-        [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
-        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
-        [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
-        [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
-        [0.0, 0.0, 1.0],
-    ];
     core::array::from_fn(|e| {
         let (xi, t) = (e / 9, e % 9);
         (G[xi / 6][t / 3] * G[xi % 6][t % 3]) as f32
@@ -67,9 +61,43 @@ pub fn transform_weights(w: &[f32], u: &mut [f32]) {
 }
 
 /// `y = conv(x) + b` for `n` samples of a 3x3 stride-1 convolution
-/// (`x` `[n, c, h, w]`, `y` `[n, k, oh, ow]`), by F(4x4, 3x3); `scratch`
-/// holds [`scratch_len`] floats.
+/// (`x` `[n, c, h, w]`, `y` `[n, k, oh, ow]`), by F(4x4, 3x3), the
+/// weights transformed for this call; `scratch` holds [`scratch_len`]
+/// floats.
 pub fn forward(g: &ConvGeom, p: Params, x: &[f32], y: &mut [f32], scratch: &mut [f32], n: usize) {
+    check(g, p, x, y, n);
+    check_len("conv scratch", scratch.len(), scratch_len(g));
+    let (u, rest) = scratch[..scratch_len(g)].split_at_mut(weights_len(g));
+    transform_weights(p.weight, u);
+    samples(g, (u, p.bias), x, y, rest, n);
+}
+
+/// [`forward`] with the weights already transformed, once for the
+/// layer's lifetime: `u` is `cnn_spec::winograd::transform_weights` of
+/// `p.weight` (`[36][k][c]`), read in place of it. `scratch` holds
+/// [`prepared_scratch_len`] floats.
+pub fn forward_prepared(
+    g: &ConvGeom,
+    (p, u): (Params, &[f32]),
+    x: &[f32],
+    y: &mut [f32],
+    scratch: &mut [f32],
+    n: usize,
+) {
+    check(g, p, x, y, n);
+    check_len("conv transformed weight", u.len(), weights_len(g));
+    check_len("conv scratch", scratch.len(), prepared_scratch_len(g));
+    samples(
+        g,
+        (u, p.bias),
+        x,
+        y,
+        &mut scratch[..prepared_scratch_len(g)],
+        n,
+    );
+}
+
+fn check(g: &ConvGeom, p: Params, x: &[f32], y: &[f32], n: usize) {
     assert!(
         (g.kh, g.kw, g.sh, g.sw) == (3, 3, 1, 1),
         "winograd: a {}x{} stride-{}x{} convolution is not 3x3 stride 1",
@@ -81,16 +109,24 @@ pub fn forward(g: &ConvGeom, p: Params, x: &[f32], y: &mut [f32], scratch: &mut 
     check_len("conv input", x.len(), n * g.in_len());
     check_len("conv output", y.len(), n * g.out_len());
     check_len("conv weight", p.weight.len(), g.weight_len());
-    check_len("conv scratch", scratch.len(), scratch_len(g));
-    let (u, rest) = scratch[..scratch_len(g)].split_at_mut(POSITIONS * g.k * g.c);
+}
+
+/// Every sample, with the weights transformed (`u`); `rest` is the
+/// scratch after the transformed weights' share.
+fn samples(
+    g: &ConvGeom,
+    (u, bias): (&[f32], Option<&[f32]>),
+    x: &[f32],
+    y: &mut [f32],
+    rest: &mut [f32],
+    n: usize,
+) {
     let inputs = POSITIONS * g.c * chunk_tiles(g).next_multiple_of(GEMM_NR_MAX);
     let (v, shared) = rest.split_at_mut(inputs);
-    transform_weights(p.weight, u);
-    let u = &*u;
     for s in 0..n {
         let xs = &x[s * g.in_len()..][..g.in_len()];
         let ys = &mut y[s * g.out_len()..][..g.out_len()];
-        sample(g, (u, p.bias), xs, ys, (&mut *v, &mut *shared));
+        sample(g, (u, bias), xs, ys, (&mut *v, &mut *shared));
     }
 }
 

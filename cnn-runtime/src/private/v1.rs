@@ -17,6 +17,7 @@ pub use crate::{
     Aligned, Arena, BufferInit, Dtype, Folded, LayerInfo, ParamInfo, ParamRole, PlanStep, Summary,
     Weights,
 };
+pub use cnn_spec::winograd::transform_weights as winograd_weights;
 pub use cnn_spec::{fold_batch_norm, BatchNormParams};
 
 /// What an int8 network's generated code names.

@@ -377,8 +377,10 @@ macro_rules! __network_api_v1 {
         /// The parameters inference reads ([`Self::INFER_PARAM_COUNT`]
         /// values): [`Self::weights`], then each batch normalisation folded
         /// into the conv or dense layer before it (weight, then bias), so
-        /// that inference pays nothing for it. Compiled in, or computed on
-        /// first use after the parameters change.
+        /// that inference pays nothing for it, then the weights of each
+        /// Winograd convolution transformed once (36 values per 3x3
+        /// filter), so that no inference call transforms them. Compiled
+        /// in, or computed on first use after the parameters change.
         #[inline]
         pub fn inference_weights(&self) -> &[f32] {
             self.folded.get(self.weights.as_slice(), Self::INFER_PARAM_COUNT, Self::fold_impl)

@@ -13,6 +13,9 @@ use cnn_spec::choose_algo;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 
+/// A convolution's forward entry point.
+type Entry<'a> = &'a (dyn Fn(&Conv, Params, Forward, &mut [f32]) + Sync);
+
 fn values(n: usize) -> Vec<f32> {
     (0..n)
         .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
@@ -52,27 +55,10 @@ fn layers(c: &mut Criterion) {
                 weight: &w,
                 bias: Some(&b),
             };
-            let mut scratch = vec![0.0f32; conv::forward_scratch(&layer)];
-            group.bench_function(BenchmarkId::new("im2col", name), |bch| {
-                bch.iter(|| {
-                    pool.install(|| {
-                        let io = Forward {
-                            x: black_box(&x),
-                            y: &mut y,
-                            aux: None,
-                            n: 1,
-                        };
-                        conv::forward_im2col(&layer, p, io, &mut scratch)
-                    })
-                })
-            });
-            if choose_algo(&geom) == ConvAlgo::Direct {
-                let direct = Conv {
-                    algo: ConvAlgo::Direct,
-                    ..layer
-                };
-                let mut scratch = vec![0.0f32; conv::forward_scratch(&direct)];
-                group.bench_function(BenchmarkId::new("direct", name), |bch| {
+            // One forward call of `entry` on `layer`, batch 1, in the pool.
+            let mut run = |id: &str, layer: &Conv, entry: Entry, scratch_len: usize| {
+                let mut scratch = vec![0.0f32; scratch_len];
+                group.bench_function(BenchmarkId::new(id, name), |bch| {
                     bch.iter(|| {
                         pool.install(|| {
                             let io = Forward {
@@ -81,19 +67,52 @@ fn layers(c: &mut Criterion) {
                                 aux: None,
                                 n: 1,
                             };
-                            conv::forward_direct(&direct, p, io, &mut scratch)
+                            entry(layer, p, io, &mut scratch)
                         })
                     })
                 });
+            };
+            run(
+                "im2col",
+                &layer,
+                &conv::forward_im2col,
+                conv::forward_scratch(&layer),
+            );
+            if choose_algo(&geom) == ConvAlgo::Direct {
+                let direct = Conv {
+                    algo: ConvAlgo::Direct,
+                    ..layer
+                };
+                run(
+                    "direct",
+                    &direct,
+                    &conv::forward_direct,
+                    conv::forward_scratch(&direct),
+                );
             }
-            let mut scratch = vec![0.0f32; winograd::scratch_len(&geom)];
-            group.bench_function(BenchmarkId::new("winograd", name), |bch| {
-                bch.iter(|| {
-                    pool.install(|| {
-                        winograd::forward(&geom, p, black_box(&x), &mut y, &mut scratch, 1)
-                    })
-                })
-            });
+            let wino = Conv {
+                algo: ConvAlgo::Winograd,
+                ..layer
+            };
+            // Weights transformed on every call (training's path) ...
+            run(
+                "winograd",
+                &wino,
+                &conv::forward_winograd,
+                winograd::scratch_len(&geom),
+            );
+            // ... and once, as inference reads them.
+            let mut u = vec![0.0f32; cnn_spec::winograd::weights_len(&geom)];
+            cnn_spec::winograd::transform_weights(&w, &mut u);
+            let prepared = |l: &Conv, p: Params, io: Forward, scratch: &mut [f32]| {
+                conv::forward_winograd_prepared(l, p, &u, io, scratch)
+            };
+            run(
+                "winograd_prepared",
+                &wino,
+                &prepared,
+                winograd::prepared_scratch_len(&geom),
+            );
         }
         group.finish();
     }
